@@ -1,0 +1,304 @@
+"""Recurrent cells as pure functions over an explicit parameter dict.
+
+A cell is a small frozen dataclass (hashable, so it is part of what gets
+compiled) with four pure functions:
+
+- ``init(key, input_size) -> params``: the cell's parameters.
+- ``project(params, inputs [T, B, D]) -> xp [T, B, G]``: the input-to-hidden
+  mapping of every step as one matmul, hoisted out of the recurrence.
+- ``step(params, state [B, S], xp_t [B, G]) -> state [B, S]``: one step.
+- ``output(state) -> h [B, H]``: what the layer emits (and feeds upward).
+
+plus ``jvp_t(params, prev [B, S], xp_t, g [B, S]) -> g^T d state_t / d prev``
+for the vanishing-gradient regulariser Omega (Pascanu et al. 2013, eq. 10):
+the error signal ``g = dE/dx_{k+1}`` carried back one step.
+
+States are single arrays (the LSTM's is ``concat(h, c)``, S = 2H) so that
+carries, probes and regularisers see one shape. Everything is time-major.
+
+Cells (``CELLS``):
+
+- ``rnn``: ``h_t = s(h_{t-1} W_rec + u_t W_in + b)``, the usual form.
+- ``rnn_preact``: Pascanu et al. eq. 11, ``x_t = s(x_{t-1}) W_rec + u_t W_in + b``;
+  the state is the pre-activation x, the layer emits ``s(x_t)``.
+- both accept leaky integration (Bengio et al. 2013, sec. 3.2):
+  ``h_t,i = a_i h_{t-1,i} + (1 - a_i) F_i(h_{t-1}, u_t)`` with fixed ``a_i``.
+- ``lstm``: gates (i, f, g, o), forget-gate bias 1 (Gers et al. 2000;
+  Jozefowicz et al. 2015).
+- ``gru``: reset applied after the recurrent matmul (as cuDNN/PyTorch do,
+  which lets the three recurrent matmuls fuse into one), reset-gate bias -1
+  (the tip in Hafner 2017).
+
+Row-vector convention: ``h @ W`` with ``W`` of shape [in, out].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Params = dict
+
+ACTIVATIONS: dict[str, Callable] = {
+    'tanh': jnp.tanh,
+    'sigmoid': jax.nn.sigmoid,
+    'relu': jax.nn.relu,
+}
+
+
+def _slope_from_preactivation(activation: str, pre: jax.Array) -> jax.Array:
+  """s'(pre) for the supported activations."""
+  if activation == 'tanh':
+    return 1.0 - jnp.tanh(pre) ** 2
+  if activation == 'sigmoid':
+    y = jax.nn.sigmoid(pre)
+    return y * (1.0 - y)
+  if activation == 'relu':
+    return (pre > 0).astype(pre.dtype)
+  raise ValueError(activation)
+
+
+# ---------------------------------------------------------------------------
+# Initialisations of the paper's code (Pascanu et al. 2013, public Theano
+# code): 'sigmoid' all weights N(0, 0.01); 'basic_tanh' N(0, 0.1);
+# 'smart_tanh' W_in and W_out N(0, 0.01), W_rec sparse (15 non-zero incoming
+# weights per unit) rescaled to spectral radius 0.95. Plus 'orthogonal'
+# (orthogonal W_rec, LeCun-normal inputs) and 'default' (Glorot-uniform
+# inputs, orthogonal recurrence), the usual choice for LSTM/GRU.
+INITS = ('sigmoid', 'basic_tanh', 'smart_tanh', 'orthogonal', 'default')
+
+
+def spectral_radius(w: jax.Array) -> jax.Array:
+  """max |eigenvalue| of a square matrix; works under jit on any backend.
+
+  ``jnp.linalg.eigvals`` exists only on the CPU, so this calls numpy.
+  """
+  def host(m):
+    return np.asarray(np.max(np.abs(np.linalg.eigvals(np.asarray(m, np.float64)))), np.float32)
+  return jax.pure_callback(host, jax.ShapeDtypeStruct((), jnp.float32), w)
+
+
+def _sparse_rescaled(key, n_in: int, n_out: int, nonzero: int = 15, radius: float = 0.95):
+  """Sparse recurrent matrix, ``nonzero`` incoming weights per unit, radius 0.95."""
+  kw, kp = jax.random.split(key)
+  w = 0.01 * jax.random.normal(kw, (n_in, n_out))
+  # Incoming weights of unit j are column j: keep `nonzero` random rows of it.
+  ranks = jnp.argsort(jax.random.uniform(kp, (n_in, n_out)), axis=0)
+  w = jnp.where(ranks < nonzero, w, 0.0)
+  return w * (radius / spectral_radius(w))
+
+
+def init_weight(scheme: str, role: str, key, shape) -> jax.Array:
+  """Weight of a given role ('in', 'rec' or 'out') under an init scheme."""
+  if scheme == 'sigmoid':
+    return 0.01 * jax.random.normal(key, shape)
+  if scheme == 'basic_tanh':
+    return 0.1 * jax.random.normal(key, shape)
+  if scheme == 'smart_tanh':
+    if role == 'rec':
+      blocks = shape[1] // shape[0]
+      keys = jax.random.split(key, blocks)
+      return jnp.concatenate([_sparse_rescaled(k, shape[0], shape[0]) for k in keys], axis=1)
+    return 0.01 * jax.random.normal(key, shape)
+  if scheme in ('orthogonal', 'default'):
+    if role == 'rec':
+      blocks = shape[1] // shape[0]
+      keys = jax.random.split(key, blocks)
+      ortho = jax.nn.initializers.orthogonal()
+      return jnp.concatenate([ortho(k, (shape[0], shape[0])) for k in keys], axis=1)
+    if role == 'in' and scheme == 'default':
+      return jax.nn.initializers.glorot_uniform()(key, shape)
+    return jax.nn.initializers.lecun_normal()(key, shape)
+  raise ValueError(f"model.init_scheme={scheme!r} is not one of {', '.join(INITS)}")
+
+
+def _layer_norm(x: jax.Array, scale: jax.Array, eps: float = 1e-5) -> jax.Array:
+  """Layer norm over the last axis with a gain and no shift (the bias follows)."""
+  mean = x.mean(-1, keepdims=True)
+  var = ((x - mean) ** 2).mean(-1, keepdims=True)
+  return (x - mean) * jax.lax.rsqrt(var + eps) * scale
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  """Fields shared by every cell; see the module docstring."""
+  hidden_size: int
+  init_scheme: str = 'default'   # one of INITS
+  use_bias: bool = True
+  layer_norm: bool = False   # normalise u W_in and h W_rec separately (Ba et al. 2016)
+
+  gates: int = 1             # G = gates * hidden_size
+  state_factor: int = 1      # S = state_factor * hidden_size
+
+  @property
+  def state_size(self) -> int:
+    return self.state_factor * self.hidden_size
+
+  def bias_init(self) -> jax.Array:
+    return jnp.zeros((self.gates * self.hidden_size,))
+
+  def init(self, key, input_size: int) -> Params:
+    k_in, k_rec = jax.random.split(key)
+    g = self.gates * self.hidden_size
+    params = {
+        'w_in': init_weight(self.init_scheme, 'in', k_in, (input_size, g)),
+        'w_rec': init_weight(self.init_scheme, 'rec', k_rec, (self.hidden_size, g)),
+    }
+    if self.use_bias:
+      params['b'] = self.bias_init()
+    if self.layer_norm:
+      params['ln_in'] = jnp.ones((g,))
+      params['ln_rec'] = jnp.ones((g,))
+    return params
+
+  def project(self, params: Params, inputs: jax.Array) -> jax.Array:
+    xp = inputs @ params['w_in']
+    if self.layer_norm:
+      xp = _layer_norm(xp, params['ln_in'])
+    if self.use_bias:
+      xp = xp + params['b']
+    return xp
+
+  def recurrent(self, params: Params, h: jax.Array) -> jax.Array:
+    z = h @ params['w_rec']
+    if self.layer_norm:
+      z = _layer_norm(z, params['ln_rec'])
+    return z
+
+  def output(self, state: jax.Array) -> jax.Array:
+    return state[..., :self.hidden_size]
+
+  def jvp_t(self, params: Params, prev: jax.Array, xp_t: jax.Array, g: jax.Array) -> jax.Array:
+    """g^T d step(prev, xp_t) / d prev, differentiable with respect to params.
+
+    Generic version through ``jax.vjp``: the state and input are constants,
+    the derivative with respect to params flows through every parameter of
+    the step. Simple RNNs override it with the paper's closed form.
+    """
+    prev = jax.lax.stop_gradient(prev)
+    _, pullback = jax.vjp(lambda s: self.step(params, s, xp_t), prev)
+    return pullback(g)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class SimpleRNN(Cell):
+  """``h_t = a * h_{t-1} + (1 - a) * s(h_{t-1} W_rec + xp_t)``; a = 0 unless leaky.
+
+  ``preactivation=True`` is Pascanu et al. eq. 11, with the state being the
+  pre-activation ``x_t = s(x_{t-1}) W_rec + xp_t`` and the output ``s(x_t)``.
+  """
+  activation: str = 'tanh'
+  preactivation: bool = False
+  leaky_fraction: float = 0.0          # fraction of units with a_i > 0
+  leak_range: tuple[float, float] = (0.02, 0.2)
+  leak_seed: int = 0                   # the a_i are fixed, drawn from this seed
+
+  def leak(self) -> jax.Array | None:
+    """Per-unit a_i [H] (None without leaky units); a constant of the config."""
+    n_leaky = int(round(self.leaky_fraction * self.hidden_size))
+    if n_leaky == 0:
+      return None
+    lo, hi = self.leak_range
+    a = np.random.default_rng(self.leak_seed).uniform(lo, hi, size=n_leaky)
+    return jnp.asarray(np.concatenate([a, np.zeros(self.hidden_size - n_leaky)]), jnp.float32)
+
+  def _mix(self, prev: jax.Array, new: jax.Array) -> jax.Array:
+    a = self.leak()
+    return new if a is None else a * prev + (1.0 - a) * new
+
+  def step(self, params: Params, state: jax.Array, xp_t: jax.Array) -> jax.Array:
+    s = ACTIVATIONS[self.activation]
+    if self.preactivation:
+      new = self.recurrent(params, s(state)) + xp_t
+    else:
+      new = s(self.recurrent(params, state) + xp_t)
+    return self._mix(state, new)
+
+  def output(self, state: jax.Array) -> jax.Array:
+    return ACTIVATIONS[self.activation](state) if self.preactivation else state
+
+  def jvp_t(self, params, prev, xp_t, g):
+    """Pascanu et al. eq. 10: ``g W_rec^T diag(s'(.))``, with x_k, the input
+    and the slope s' held constant, so the derivative with respect to
+    params flows through W_rec alone (the "immediate" derivative)."""
+    if self.layer_norm:
+      return super().jvp_t(params, prev, xp_t, g)
+    prev = jax.lax.stop_gradient(prev)
+    w = params['w_rec']
+    if self.preactivation:
+      carried = (g @ w.T) * _slope_from_preactivation(self.activation, prev)
+    else:
+      pre = jax.lax.stop_gradient(prev @ w + xp_t)
+      carried = (g * _slope_from_preactivation(self.activation, pre)) @ w.T
+    a = self.leak()
+    return carried if a is None else a * g + (1.0 - a) * carried
+
+
+@dataclasses.dataclass(frozen=True)
+class LSTM(Cell):
+  """LSTM with gates (i, f, g, o); state ``concat(h, c)``; forget bias 1."""
+  gates: int = 4
+  state_factor: int = 2
+  forget_bias: float = 1.0
+
+  def bias_init(self):
+    h = self.hidden_size
+    return jnp.zeros((4 * h,)).at[h:2 * h].set(self.forget_bias)
+
+  def step(self, params, state, xp_t):
+    h, c = jnp.split(state, 2, axis=-1)
+    i, f, g, o = jnp.split(self.recurrent(params, h) + xp_t, 4, axis=-1)
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return jnp.concatenate([h, c], axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class GRU(Cell):
+  """GRU (r, z, n) with the reset gate applied after the recurrent matmul:
+  ``n = tanh(xn + r * (h Wn + bn))``, ``h' = (1 - z) n + z h``; reset bias -1."""
+  gates: int = 3
+  reset_bias: float = -1.0
+
+  def bias_init(self):
+    return jnp.zeros((3 * self.hidden_size,)).at[:self.hidden_size].set(self.reset_bias)
+
+  def init(self, key, input_size):
+    params = super().init(key, input_size)
+    params['b_rec_n'] = jnp.zeros((self.hidden_size,))
+    return params
+
+  def step(self, params, state, xp_t):
+    xr, xz, xn = jnp.split(xp_t, 3, axis=-1)
+    hr, hz, hn = jnp.split(self.recurrent(params, state), 3, axis=-1)
+    r = jax.nn.sigmoid(xr + hr)
+    z = jax.nn.sigmoid(xz + hz)
+    n = jnp.tanh(xn + r * (hn + params['b_rec_n']))
+    return (1.0 - z) * n + z * state
+
+
+def make_cell(name: str, hidden_size: int, **kwargs) -> Cell:
+  """Cell by name: 'rnn', 'rnn_preact', 'lstm', 'gru'."""
+  if name == 'rnn':
+    return SimpleRNN(hidden_size, **kwargs)
+  if name == 'rnn_preact':
+    return SimpleRNN(hidden_size, preactivation=True, **kwargs)
+  simple_only = {'activation', 'leaky_fraction', 'leak_range', 'leak_seed'}
+  extra = sorted(k for k in simple_only & set(kwargs)
+                 if kwargs[k] != SimpleRNN.__dataclass_fields__[k].default)
+  if extra:
+    raise ValueError(f'model.cell={name!r} does not take {", ".join(extra)} '
+                     '(activation and leaky units are for rnn and rnn_preact)')
+  kwargs = {k: v for k, v in kwargs.items() if k not in simple_only}
+  if name == 'lstm':
+    return LSTM(hidden_size, **kwargs)
+  if name == 'gru':
+    return GRU(hidden_size, **kwargs)
+  raise ValueError(f"model.cell={name!r} is not one of {', '.join(CELLS)}")
+
+
+CELLS = ('rnn', 'rnn_preact', 'lstm', 'gru')

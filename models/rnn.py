@@ -1,0 +1,158 @@
+"""The recurrent network: optional feed-forward input layers, a stack of
+recurrent layers (each a ``jax.lax.scan`` over a pure cell step), and a
+linear head applied at every step.
+
+Shapes are time-major: inputs ``[T, B, D]``, outputs ``[T, B, O]``.
+
+The head is linear at every step; which steps are scored and how (softmax
+cross-entropy, squared error, Bernoulli) is the task's business through a
+mask. That covers the heads of the papers: softmax on the last step (mask
+on the last step), softmax on every step, linear regression on the last step.
+
+Practitioners' options (Hafner 2017; see ``../shared/references``): layer
+norm of each input to a gate mapping separately, learned initial state,
+stacked layers whose outputs are summed, feed-forward input layers,
+variational recurrent dropout (one mask per sequence on the recurrent
+input, Gal & Ghahramani 2016) and zoneout (Krueger et al. 2017).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from models import cells as cells_lib
+
+
+def temporal_clip(threshold: jax.Array | float | None):
+  """Identity whose backward pass clips the cotangent element-wise to
+  [-threshold, threshold]: Mikolov's clipping of the temporal components of
+  the gradient inside BPTT (Mikolov 2012, cited in Pascanu et al. 2013 sec. 3.2)."""
+  if threshold is None:
+    return lambda x: x
+
+  @jax.custom_vjp
+  def clip(x, c):
+    return x
+
+  def fwd(x, c):
+    return x, c
+
+  def bwd(c, g):
+    return jnp.clip(g, -c, c), jnp.zeros_like(c)
+
+  clip.defvjp(fwd, bwd)
+  c = jnp.asarray(threshold, jnp.float32)
+  return lambda x: clip(x, c)
+
+
+class RecurrentNetwork(nn.Module):
+  """Inputs [T, B, D] -> outputs [T, B, output_size].
+
+  ``__call__(inputs, carry=None, *, train=False, probes=None, bptt_clip=None)``
+  returns ``(outputs, aux)`` with
+  - ``aux['carry']``: list per layer of final states [B, S], to carry into the
+    next truncated-BPTT window;
+  - ``aux['states']``: list per layer of all states [T, B, S];
+  - ``aux['initial']``: list per layer of the initial states [B, S];
+  - ``aux['xp']``: list per layer of input projections [T, B, G];
+  - ``aux['hidden']``: list per layer of the emitted activations [T, B, H].
+  ``probes`` (list per layer of [T, B, S], zeros) are added to the states so
+  that their gradient is dE/dx_t for every t (what Omega needs);
+  ``bptt_clip`` clips the gradient flowing back through each state.
+  """
+  output_size: int
+  cell: str = 'rnn'
+  hidden_size: int = 50
+  num_layers: int = 1
+  activation: str = 'tanh'
+  init_scheme: str = 'default'   # models.cells.INITS
+  use_bias: bool = True
+  layer_norm: bool = False
+  leaky_fraction: float = 0.0
+  leak_range: tuple[float, float] = (0.02, 0.2)
+  input_layers: Sequence[int] = ()
+  sum_layer_outputs: bool = False
+  learned_initial_state: bool = False
+  recurrent_dropout: float = 0.0
+  zoneout: float = 0.0
+
+  def cells(self) -> list[cells_lib.Cell]:
+    common = dict(init_scheme=self.init_scheme, use_bias=self.use_bias, layer_norm=self.layer_norm)
+    if self.cell in ('rnn', 'rnn_preact'):
+      common.update(activation=self.activation, leaky_fraction=self.leaky_fraction,
+                    leak_range=tuple(self.leak_range))
+    elif self.leaky_fraction:
+      raise ValueError(f'model.leaky_fraction is for rnn and rnn_preact cells, not {self.cell!r}')
+    if self.cell == 'rnn_preact' and self.recurrent_dropout:
+      raise ValueError('model.recurrent_dropout needs a cell whose state is h, not rnn_preact')
+    return [cells_lib.make_cell(self.cell, self.hidden_size, **common, **(
+        {'leak_seed': i} if self.cell in ('rnn', 'rnn_preact') else {}))
+            for i in range(self.num_layers)]
+
+  @nn.compact
+  def __call__(self, inputs, carry=None, *, train: bool = False, probes=None, bptt_clip=None):
+    x = inputs
+    for i, width in enumerate(self.input_layers):
+      x = nn.tanh(nn.Dense(width, name=f'input_{i}')(x))
+
+    batch = inputs.shape[1]
+    clip = temporal_clip(bptt_clip)
+    aux: dict[str, list[Any]] = {k: [] for k in ('carry', 'states', 'initial', 'xp', 'hidden')}
+    summed = 0.0
+    for i, cell in enumerate(self.cells()):
+      params = self.param(f'layer_{i}', cell.init, x.shape[-1])
+      if carry is not None:
+        state0 = carry[i]
+      elif self.learned_initial_state:
+        state0 = jnp.broadcast_to(
+            self.param(f'initial_{i}', nn.initializers.zeros, (cell.state_size,)),
+            (batch, cell.state_size))
+      else:
+        state0 = jnp.zeros((batch, cell.state_size), x.dtype)
+      xp = cell.project(params, x)
+      states = self._scan(cell, params, state0, xp, probes[i] if probes is not None else None,
+                          clip, train)
+      hidden = cell.output(states)
+      for k, v in zip(aux, (states[-1], states, state0, xp, hidden)):
+        aux[k].append(v)
+      summed = summed + hidden
+      x = hidden
+    top = summed if self.sum_layer_outputs else x
+    w_out = self.param('w_out', lambda k, s: cells_lib.init_weight(self.init_scheme, 'out', k, s),
+                       (self.hidden_size, self.output_size))
+    b_out = self.param('b_out', nn.initializers.zeros, (self.output_size,))
+    return top @ w_out + b_out, aux
+
+  def _scan(self, cell, params, state0, xp, probe, clip, train):
+    """All states [T, B, S] of one layer; the recurrence is one lax.scan."""
+    steps, batch = xp.shape[:2]
+    drop_mask = zone_mask = None
+    if train and self.recurrent_dropout > 0:
+      keep = 1.0 - self.recurrent_dropout
+      drop_mask = jax.random.bernoulli(self.make_rng('dropout'), keep,
+                                       (batch, cell.hidden_size)) / keep
+    if train and self.zoneout > 0:
+      zone_mask = jax.random.bernoulli(self.make_rng('dropout'), self.zoneout,
+                                       (steps, batch, cell.state_size))
+
+    def body(state, xs):
+      xp_t, probe_t, zone_t = xs
+      state = clip(state)
+      fed = state
+      if drop_mask is not None:   # the recurrent input h (the h half of an LSTM state)
+        fed = state.at[..., :cell.hidden_size].multiply(drop_mask)
+      new = cell.step(params, fed, xp_t)
+      if zone_t is not None:
+        new = jnp.where(zone_t, state, new)
+      elif self.zoneout > 0:          # evaluation: the expectation of zoneout
+        new = self.zoneout * state + (1.0 - self.zoneout) * new
+      if probe_t is not None:
+        new = new + probe_t
+      return new, new
+
+    _, states = jax.lax.scan(body, state0, (xp, probe, zone_mask))
+    return states

@@ -1,0 +1,223 @@
+"""Models against hand-written numpy recurrences, and their options' behaviour."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from models import cells as cells_lib
+from models.rnn import RecurrentNetwork, temporal_clip
+
+T, B, D, O = 7, 3, 4, 5
+
+
+def sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-x))
+
+
+def numpy_run(cell: str, p: dict, u: np.ndarray, activation='tanh') -> np.ndarray:
+  """Plain loops over time: the textbook equations, written independently."""
+  s = {'tanh': np.tanh, 'sigmoid': sigmoid, 'relu': lambda x: np.maximum(x, 0)}[activation]
+  H = p['w_rec'].shape[0]
+  h = np.zeros((u.shape[1], H))
+  c = np.zeros((u.shape[1], H))
+  out = []
+  for t in range(u.shape[0]):
+    x = u[t] @ p['w_in'] + p['b']
+    r = h @ p['w_rec']
+    if cell == 'rnn':
+      h = s(r + x)
+    elif cell == 'rnn_preact':        # state is the pre-activation, output s(state)
+      h = s(h) @ p['w_rec'] + x
+    elif cell == 'lstm':
+      i, f, g, o = (x[:, k * H:(k + 1) * H] + r[:, k * H:(k + 1) * H] for k in range(4))
+      c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+      h = sigmoid(o) * np.tanh(c)
+    elif cell == 'gru':
+      xr, xz, xn = (x[:, k * H:(k + 1) * H] for k in range(3))
+      hr, hz, hn = (r[:, k * H:(k + 1) * H] for k in range(3))
+      rr = sigmoid(xr + hr)
+      z = sigmoid(xz + hz)
+      n = np.tanh(xn + rr * (hn + p['b_rec_n']))
+      h = (1 - z) * n + z * h
+    out.append(s(h) if cell == 'rnn_preact' else h)
+  return np.stack(out)
+
+
+def _np_params(params):
+  return jax.tree.map(lambda x: np.asarray(x, np.float64), params)
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'rnn_preact', 'lstm', 'gru'])
+def test_cell_matches_hand_written_recurrence(cell):
+  u = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
+  model = RecurrentNetwork(output_size=O, cell=cell, hidden_size=6, init_scheme='basic_tanh')
+  params = model.init(jax.random.key(0), u)['params']
+  # Non-zero biases, so a bias in the wrong place would show.
+  layer = params['layer_0']
+  layer['b'] = 0.3 * jax.random.normal(jax.random.key(1), layer['b'].shape)
+  if cell == 'gru':
+    layer['b_rec_n'] = 0.2 * jnp.ones_like(layer['b_rec_n'])
+  outputs, aux = model.apply({'params': params}, u)
+  hidden = numpy_run(cell, _np_params(layer), u.astype(np.float64))
+  np.testing.assert_allclose(aux['hidden'][0], hidden, rtol=1e-4, atol=1e-5)
+  expected = hidden @ np.asarray(params['w_out']) + np.asarray(params['b_out'])
+  np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_gate_bias_initialisation():
+  lstm = cells_lib.LSTM(8).init(jax.random.key(0), 3)
+  np.testing.assert_array_equal(lstm['b'][8:16], 1.0)         # forget gate
+  np.testing.assert_array_equal(np.delete(lstm['b'], np.s_[8:16]), 0.0)
+  gru = cells_lib.GRU(8).init(jax.random.key(0), 3)
+  np.testing.assert_array_equal(gru['b'][:8], -1.0)           # reset gate
+  np.testing.assert_array_equal(gru['b'][8:], 0.0)
+
+
+def test_smart_tanh_init_is_sparse_with_radius_095():
+  w = np.asarray(cells_lib.init_weight('smart_tanh', 'rec', jax.random.key(3), (50, 50)))
+  assert (np.count_nonzero(w, axis=0) == 15).all()            # 15 incoming weights per unit
+  np.testing.assert_allclose(np.max(np.abs(np.linalg.eigvals(w))), 0.95, rtol=1e-4)
+  w_in = np.asarray(cells_lib.init_weight('smart_tanh', 'in', jax.random.key(4), (200, 100)))
+  assert abs(w_in.std() - 0.01) < 0.001
+
+
+@pytest.mark.parametrize('scheme,std', [('sigmoid', 0.01), ('basic_tanh', 0.1)])
+def test_gaussian_inits(scheme, std):
+  for role in ('in', 'rec', 'out'):
+    w = np.asarray(cells_lib.init_weight(scheme, role, jax.random.key(5), (200, 200)))
+    assert abs(w.std() - std) < 0.05 * std
+
+
+def test_orthogonal_recurrence_blocks():
+  w = np.asarray(cells_lib.init_weight('orthogonal', 'rec', jax.random.key(6), (16, 64)))
+  for k in range(4):
+    block = w[:, 16 * k:16 * (k + 1)]
+    np.testing.assert_allclose(block.T @ block, np.eye(16), atol=1e-5)
+
+
+def test_leaky_units_follow_the_leaky_integration_equation():
+  cell = cells_lib.SimpleRNN(10, leaky_fraction=0.5, leak_range=(0.02, 0.2))
+  a = np.asarray(cell.leak())
+  assert (a[:5] >= 0.02).all() and (a[:5] <= 0.2).all() and (a[5:] == 0).all()
+  params = cell.init(jax.random.key(0), 3)
+  prev = np.random.default_rng(1).normal(size=(2, 10)).astype(np.float32)
+  xp = np.random.default_rng(2).normal(size=(2, 10)).astype(np.float32)
+  f = np.tanh(prev @ np.asarray(params['w_rec']) + xp)
+  np.testing.assert_allclose(cell.step(params, prev, xp), a * prev + (1 - a) * f, rtol=1e-5)
+
+
+def test_stacked_layers_with_summed_outputs_and_input_layers():
+  u = jnp.ones((T, B, D))
+  model = RecurrentNetwork(output_size=O, cell='gru', hidden_size=6, num_layers=3,
+                           sum_layer_outputs=True, input_layers=(8,))
+  params = model.init(jax.random.key(0), u)['params']
+  outputs, aux = model.apply({'params': params}, u)
+  assert params['layer_0']['w_in'].shape == (8, 18)            # fed by the input layer
+  assert params['layer_1']['w_in'].shape == (6, 18)
+  summed = sum(aux['hidden'])
+  np.testing.assert_allclose(outputs, summed @ params['w_out'] + params['b_out'], rtol=1e-5)
+
+
+def test_carry_continues_the_sequence():
+  """Two windows with the carry passed on equal one window of twice the length."""
+  u = np.random.default_rng(0).normal(size=(2 * T, B, D)).astype(np.float32)
+  model = RecurrentNetwork(output_size=O, cell='lstm', hidden_size=6, num_layers=2)
+  params = model.init(jax.random.key(0), u)['params']
+  whole, _ = model.apply({'params': params}, u)
+  first, aux = model.apply({'params': params}, u[:T])
+  second, _ = model.apply({'params': params}, u[T:], aux['carry'])
+  np.testing.assert_allclose(np.concatenate([first, second]), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_learned_initial_state_is_used():
+  u = jnp.zeros((T, B, D))
+  model = RecurrentNetwork(output_size=O, hidden_size=6, learned_initial_state=True)
+  params = model.init(jax.random.key(0), u)['params']
+  params['initial_0'] = jnp.full((6,), 0.5)
+  _, aux = model.apply({'params': params}, u)
+  np.testing.assert_allclose(aux['initial'][0], 0.5)
+  g = jax.grad(lambda p: model.apply({'params': p}, u)[0].sum())(params)
+  assert np.abs(g['initial_0']).sum() > 0
+
+
+def test_recurrent_dropout_is_one_mask_per_sequence():
+  u = jnp.ones((T, B, D))
+  model = RecurrentNetwork(output_size=O, hidden_size=64, recurrent_dropout=0.5)
+  params = model.init(jax.random.key(0), u)['params']
+  eval_out, _ = model.apply({'params': params}, u)
+  train_out, _ = model.apply({'params': params}, u, train=True, rngs={'dropout': jax.random.key(1)})
+  assert not np.allclose(eval_out, train_out)
+  # The dropped recurrent inputs are the same units at every step: with
+  # W_rec = I, a dropped unit's contribution vanishes at all steps alike.
+  params['layer_0']['w_rec'] = jnp.eye(64)
+  params['layer_0']['w_in'] = jnp.zeros_like(params['layer_0']['w_in'])
+  params['layer_0']['b'] = jnp.zeros(64)
+  _, aux = model.apply({'params': params}, u, carry=[jnp.ones((B, 64))], train=True,
+                       rngs={'dropout': jax.random.key(2)})
+  h = np.asarray(aux['hidden'][0])
+  dead = h[0] == 0
+  assert 0.3 < dead.mean() < 0.7
+  assert (h[1:][:, dead] == 0).all() and (h[1:][:, ~dead] != 0).all()
+
+
+def test_zoneout_keeps_previous_state_and_uses_expectation_at_eval():
+  u = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
+  model = RecurrentNetwork(output_size=O, hidden_size=32, zoneout=0.3)
+  plain = RecurrentNetwork(output_size=O, hidden_size=32)
+  params = model.init(jax.random.key(0), u)['params']
+  _, aux = model.apply({'params': params}, u, train=True, rngs={'dropout': jax.random.key(1)})
+  h = np.asarray(aux['states'][0])
+  kept = np.isclose(h[1:], h[:-1]).mean()
+  assert 0.2 < kept < 0.4                                      # about 30% of units zoned out
+  # Evaluation: the expected update, h = z h_prev + (1 - z) F(h_prev).
+  _, aux = model.apply({'params': params}, u)
+  cell = plain.cells()[0]
+  prev = np.zeros((B, 32), np.float32)
+  for t in range(T):
+    new = cell.step(params['layer_0'], prev, cell.project(params['layer_0'], u[t]))
+    prev = 0.3 * prev + 0.7 * np.asarray(new)
+    np.testing.assert_allclose(aux['states'][0][t], prev, rtol=1e-4, atol=1e-6)
+
+
+def test_layer_norm_normalises_each_gate_input_separately():
+  cell = cells_lib.LSTM(6, layer_norm=True)
+  params = cell.init(jax.random.key(0), 4)
+  z = cell.recurrent(params, jnp.asarray(np.random.default_rng(0).normal(size=(3, 6)), jnp.float32))
+  np.testing.assert_allclose(z.mean(-1), 0, atol=1e-5)
+  np.testing.assert_allclose(z.std(-1), 1, atol=1e-3)
+  xp = cell.project(params, jnp.ones((2, 3, 4)) * jnp.arange(4.0))
+  np.testing.assert_allclose((xp - params['b']).mean(-1), 0, atol=1e-5)
+
+
+def test_temporal_clip_clips_the_backward_pass_only():
+  clip = temporal_clip(0.5)
+  x = jnp.array([1.0, -2.0, 3.0])
+  np.testing.assert_array_equal(clip(x), x)
+  g = jax.grad(lambda x: jnp.sum(clip(x) * jnp.array([0.1, -3.0, 2.0])))(x)
+  np.testing.assert_allclose(g, [0.1, -0.5, 0.5])
+
+
+def test_bptt_clip_bounds_every_temporal_gradient_component():
+  u = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
+  model = RecurrentNetwork(output_size=O, hidden_size=6, init_scheme='basic_tanh')
+  params = model.init(jax.random.key(0), u)['params']
+  probes = [jnp.zeros((T, B, 6))]
+
+  def loss(probes, c):
+    return 100.0 * model.apply({'params': params}, u, probes=probes, bptt_clip=c)[0].sum()
+
+  g_free = jax.grad(loss)(probes, None)[0]
+  g_clip = jax.grad(loss)(probes, 1e-3)[0]
+  # dE/dh_t = (direct path through the head) + (clipped path through h_{t+1}).
+  direct = 100.0 * np.asarray(params['w_out']).sum(1)
+  np.testing.assert_allclose(g_clip[-1], np.broadcast_to(direct, (B, 6)), rtol=1e-5)
+  assert np.abs(g_clip[:-1] - direct).max() <= 1e-3 + 1e-5
+  assert np.abs(g_free[:-1] - direct).max() > 1e-2             # the clip did something
+
+
+def test_bad_cell_options_are_one_line_errors():
+  with pytest.raises(ValueError, match="not one of rnn, rnn_preact, lstm, gru"):
+    cells_lib.make_cell('lsmt', 4)
+  with pytest.raises(ValueError, match='leaky_fraction'):
+    RecurrentNetwork(output_size=2, cell='gru', leaky_fraction=0.5).cells()
