@@ -1,0 +1,96 @@
+"""Shared file helpers for the data loaders: where the data lives, what to say
+when a file is missing, and how to read a downloaded pickle safely.
+
+Data folder layout (the same as the reference copy in ``shared/data``)::
+
+    <data_dir>/music/<Name>.pickle      e.g. 'JSB Chorales.pickle'
+    <data_dir>/ptb/ptb.{train,valid,test}.txt
+    <data_dir>/ptb/ptb.char.{train,valid,test}.txt
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pathlib
+import pickle
+import shlex
+
+ENV_VAR = 'RNNOPT_DATA'
+DEFAULT_DATA_DIR = '~/.cache/rnnopt'
+
+
+class DataFileMissing(FileNotFoundError):
+  """A data file is not in the data folder; the message says how to get it."""
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None
+                     ) -> pathlib.Path:
+  """Returns the data folder: `data_dir` > $RNNOPT_DATA > ~/.cache/rnnopt.
+
+  An empty string counts as unset, so a config field may default to ''.
+  """
+  return pathlib.Path(_resolve(data_dir)[0]).expanduser()
+
+
+def _resolve(data_dir):
+  if data_dir:
+    return os.fspath(data_dir), 'argument'
+  if os.environ.get(ENV_VAR):
+    return os.environ[ENV_VAR], f'${ENV_VAR}'
+  return DEFAULT_DATA_DIR, 'default'
+
+
+def require(relpath: str, data_dir=None, corpus: str = 'all') -> pathlib.Path:
+  """Returns `<data folder>/relpath`, or raises DataFileMissing (one line).
+
+  Args:
+    relpath: path inside the data folder, e.g. 'ptb/ptb.train.txt'.
+    data_dir: explicit data folder (from the config); see resolve_data_dir.
+    corpus: the `datasets.download` target that fetches it ('music', 'ptb').
+  """
+  root = resolve_data_dir(data_dir)
+  path = root / relpath
+  if not path.is_file():
+    source = _resolve(data_dir)[1]
+    raise DataFileMissing(
+        f'missing data file {relpath!r}: looked for {path} (data folder from '
+        f'{source}); get it with: python -m datasets.download {corpus} '
+        f'--data_dir {shlex.quote(str(root))}')
+  return path
+
+
+def md5sum(path: str | os.PathLike) -> str:
+  """Hex MD5 of a file, read in 1 MiB blocks."""
+  digest = hashlib.md5()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+class SafeUnpickler(pickle.Unpickler):
+  """Unpickler that refuses every global: only builtin containers and scalars
+  (dict, list, tuple, int, str, ...) can be built, never a call to a function.
+
+  The music pickles hold only dicts, lists, tuples and ints, so this loses
+  nothing, while a tampered download cannot run code (plain `pickle.load`
+  would call whatever `__reduce__` names, e.g. `os.system`).
+  """
+
+  def find_class(self, module, name):
+    raise pickle.UnpicklingError(
+        f'refusing to load global {module}.{name}: this pickle should hold '
+        'only dicts, lists, tuples and ints')
+
+
+def safe_load(path: str | os.PathLike):
+  """Loads a pickle file with SafeUnpickler (Python 2 pickles included)."""
+  with open(path, 'rb') as f:
+    return SafeUnpickler(f, encoding='latin1').load()
+
+
+def safe_loads(data: bytes):
+  """Like safe_load, from bytes."""
+  return SafeUnpickler(io.BytesIO(data), encoding='latin1').load()
