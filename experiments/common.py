@@ -1,0 +1,112 @@
+"""What every experiment config shares: the base config and the argument grammar.
+
+An experiment file defines ``get_config(arg: str | None)``; ``arg`` is what
+follows the colon in ``--config=experiments/FILE.py:ARG``: comma-separated
+``key=value`` pairs and bare switches, e.g. ``method=sgd-cr,length=100,smoke``.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+import optim
+
+# The methods of Pascanu et al. (2013): plain SGD, SGD with gradient-norm
+# clipping (C), and clipping plus the regulariser Omega (R).
+METHODS = ('sgd', 'sgd-c', 'sgd-cr')
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """Parses ``k=v,switch,...`` against typed defaults; a typo names the valid keys.
+
+  A bare word is a boolean switch set to True (``smoke``).
+  """
+  values = dict(defaults)
+  for item in filter(None, (arg or '').split(',')):
+    key, sep, raw = item.partition('=')
+    key = key.strip()
+    if key not in defaults:
+      raise ValueError(f'unknown config argument {key!r}; valid: {", ".join(sorted(defaults))}')
+    default = defaults[key]
+    if not sep:
+      if not isinstance(default, bool):
+        raise ValueError(f'config argument {key!r} needs a value ({key}=...)')
+      values[key] = True
+    elif isinstance(default, bool):
+      values[key] = raw.lower() in ('1', 'true', 'yes')
+    else:
+      try:
+        values[key] = type(default)(raw)
+      except ValueError:
+        raise ValueError(f'config argument {key}={raw!r} is not a valid '
+                         f'{type(default).__name__}') from None
+  return ml_collections.ConfigDict(values)
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Defaults shared by every experiment (each field commented)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.task = ml_collections.ConfigDict()
+  c.task.name = 'temporal_order'     # datasets.pathological.TASKS
+  c.task.kwargs = ml_collections.ConfigDict()   # task-specific options
+  c.task.batch_size = 20             # minibatch size (Pascanu et al.: 20)
+  c.task.min_length = 50             # each batch draws its length T from
+  c.task.max_length = 50             #   [min_length, max_length]
+
+  c.model = ml_collections.ConfigDict()
+  c.model.cell = 'rnn'               # rnn | rnn_preact | lstm | gru
+  c.model.hidden_size = 50
+  c.model.num_layers = 1
+  c.model.activation = 'tanh'        # tanh | sigmoid | relu (simple RNNs)
+  c.model.init_scheme = 'smart_tanh' # sigmoid | basic_tanh | smart_tanh | orthogonal | default
+  c.model.use_bias = True
+  c.model.layer_norm = False         # normalise u W_in and h W_rec separately
+  c.model.leaky_fraction = 0.0       # fraction of leaky-integration units (Bengio et al. 3.2)
+  c.model.leak_range = (0.02, 0.2)   # their a_i ~ U(leak_range)
+  c.model.input_layers = ()          # widths of feed-forward tanh layers before the recurrence
+  c.model.sum_layer_outputs = False  # feed the head the sum of all layers' outputs
+  c.model.learned_initial_state = False
+  c.model.recurrent_dropout = 0.0    # variational dropout on h fed to the recurrence
+  c.model.zoneout = 0.0
+
+  c.optim = optim.default_config()
+
+  c.reg = ml_collections.ConfigDict()
+  c.reg.omega_alpha = 0.0            # weight of Omega (0 = off)
+  c.reg.omega_schedule = 'constant'  # constant | inverse_t | inverse_2t (t = 1 + step)
+  c.reg.l1_weight = 0.0              # L1 on hidden activations (Bengio et al. 3.4)
+  c.reg.bptt_clip = 0.0              # element-wise clip of dE/dx_t inside BPTT (Mikolov); 0 = off
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_steps = 100_000        # at most this many updates
+  c.train.log_every = 500            # steps per compiled chunk and per metrics line
+  c.train.eval_every = 2_000         # validation on fresh sequences (multiple of log_every)
+  c.train.eval_sequences = 10_000    # the papers' criterion uses 10,000 sequences
+  c.train.test_sequences = 10_000
+  c.train.eval_batch_size = 1_000
+  c.train.solved_error = 0.01        # solved: fewer than 1% wrong sequences
+  c.train.stop_when_solved = True
+  c.train.checkpoint_every_s = 60.0  # seconds between checkpoints
+  return c
+
+
+def apply_method(c: ml_collections.ConfigDict, method: str, clip: float, alpha: float):
+  """Sets clipping and Omega for one of ``METHODS``."""
+  if method not in METHODS:
+    raise ValueError(f'method={method!r} is not one of {", ".join(METHODS)}')
+  c.optim.clip_norm = clip if method in ('sgd-c', 'sgd-cr') else 0.0
+  c.reg.omega_alpha = alpha if method == 'sgd-cr' else 0.0
+
+
+def apply_smoke(c: ml_collections.ConfigDict):
+  """Shrinks a run to well under a minute on 2 CPU cores (tests and CI)."""
+  c.train.num_steps = 60
+  c.train.log_every = 20
+  c.train.eval_every = 60
+  c.train.eval_sequences = 200
+  c.train.test_sequences = 200
+  c.train.eval_batch_size = 100
+  c.task.min_length = min(c.task.min_length, 20)
+  c.task.max_length = min(c.task.max_length, 25)

@@ -1,0 +1,212 @@
+"""The optimiser, built from the config in one place.
+
+``make_optimizer(cfg, total_steps)`` turns an ``optim`` config (see
+``default_config``) into one ``optax.GradientTransformation``::
+
+    skip_large_updates(                      # if guard_max_norm > 0
+        inject_hyperparams(
+            chain(clip(clip_value),          # if clip_value > 0
+                  clip_by_global_norm(clip_norm)       # if clip_norm > 0, or
+                  | clip_by_global_norm_auto(...),     # if auto_steps > 0
+                  add_decayed_weights(weight_decay),   # if > 0, not adamw
+                  <optimiser name>(learning_rate * lr_scale(count), ...))))
+
+Structure and numbers are kept apart. The config's strings and integer fields
+(``name``, ``schedule``, which clips are on, ...) decide what is compiled.
+Every numeric hyperparameter in use (``learning_rate``, ``momentum``,
+``clip_norm``, ``weight_decay``, ...) is an array in the state's
+``hyperparams`` dict under its config field name, and the learning-rate
+schedule contributes only its shape ``lr_scale`` (peak 1). A population of
+members that share the structure but not the numbers is therefore one vmapped
+program::
+
+    opt = make_optimizer(cfg, total_steps)
+    init = lambda p, lr: set_hyperparams(opt.init(p), learning_rate=lr)
+    states = jax.vmap(init)(params, learning_rates)
+    updates, states = jax.vmap(opt.update)(grads, states, params)
+
+Skipped updates (guard) advance no count: schedules run on applied updates.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+import optax
+
+from optim import schedules
+from optim import transforms
+
+OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'adam', 'rmsprop', 'adamw')
+
+# Numeric fields that become injected hyperparameters when in use.
+_ADAM_FIELDS = ('adam_b1', 'adam_b2', 'adam_eps')
+_RMSPROP_FIELDS = ('rmsprop_decay', 'rmsprop_eps')
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """The ``optim`` config that experiments start from: plain SGD, guarded.
+
+  The defaults are the authors' public code where it has one (learning rate
+  0.01, skip on a gradient norm above 1e10); clipping is off so that the
+  default is the papers' "SGD" baseline and experiments switch on what they
+  study.
+  """
+  cfg = ml_collections.ConfigDict()
+  # Optimiser: 'sgd' | 'momentum' (classical) | 'nesterov' (Bengio et al.
+  # 2013 simplified Nesterov) | 'adam' | 'rmsprop' | 'adamw'.
+  cfg.name = 'sgd'
+  # Peak learning rate (the height of the schedule); an array in the state.
+  cfg.learning_rate = 0.01
+  # Learning-rate schedule shape: 'constant' | 'warmup_cosine'.
+  cfg.schedule = 'constant'
+  # Linear warm-up updates before the cosine decay ('warmup_cosine' only).
+  cfg.warmup_steps = 0
+  # Final learning rate as a fraction of the peak ('warmup_cosine' only).
+  cfg.final_lr_fraction = 0.0
+  # Momentum ('momentum', 'nesterov'): the constant, or the cap mu_max of the
+  # Sutskever schedule. An array in the state.
+  cfg.momentum = 0.9
+  # Momentum schedule: 'constant' | 'sutskever' (Sutskever et al. 2013).
+  cfg.momentum_schedule = 'constant'
+  # Updates between increases of the Sutskever momentum (the paper: 250).
+  cfg.momentum_schedule_every = 250
+  # Global-norm clipping threshold (Pascanu et al. Alg. 1); 0 = off.
+  cfg.clip_norm = 0.0
+  # > 0: threshold = clip_norm_auto_factor * mean gradient norm over this many
+  # first updates (no clipping before); 0 = off. Exclusive with clip_norm.
+  cfg.clip_norm_auto_steps = 0
+  # Multiple of the mean norm used as the automatic threshold.
+  cfg.clip_norm_auto_factor = 1.0
+  # Element-wise clipping to [-clip_value, clip_value] (Mikolov); 0 = off.
+  cfg.clip_value = 0.0
+  # L2 weight decay added to the gradient (decoupled for 'adamw'); 0 = off.
+  cfg.weight_decay = 0.0
+  # Skip (zero update, state unchanged) when the gradient norm is non-finite
+  # or above this (the authors' code: 1e10); 0 = no guard.
+  cfg.guard_max_norm = 1e10
+  # Adam / AdamW moments' decay rates and epsilon.
+  cfg.adam_b1 = 0.9
+  cfg.adam_b2 = 0.999
+  cfg.adam_eps = 1e-8
+  # RMSProp squared-gradient decay rate and epsilon.
+  cfg.rmsprop_decay = 0.9
+  cfg.rmsprop_eps = 1e-8
+  return cfg
+
+
+def _check(cfg: ml_collections.ConfigDict) -> None:
+  schedules.check_choice('optim.name', cfg.name, OPTIMIZERS)
+  schedules.check_choice('optim.schedule', cfg.schedule,
+                         schedules.LEARNING_RATE_SCHEDULES)
+  schedules.check_choice('optim.momentum_schedule', cfg.momentum_schedule,
+                         schedules.MOMENTUM_SCHEDULES)
+  for field in ('learning_rate', 'warmup_steps', 'clip_norm',
+                'clip_norm_auto_steps', 'clip_value', 'weight_decay',
+                'guard_max_norm'):
+    if cfg[field] < 0:
+      raise ValueError(f'optim.{field}={cfg[field]!r} must be >= 0')
+  if cfg.clip_norm > 0 and cfg.clip_norm_auto_steps > 0:
+    raise ValueError(
+        'optim.clip_norm and optim.clip_norm_auto_steps are both set; '
+        'choose a fixed or an automatic threshold')
+
+
+def _numeric_hyperparams(cfg: ml_collections.ConfigDict) -> dict[str, float]:
+  """The numeric fields in use, by config name (float, so never int32)."""
+  names = ['learning_rate']
+  if cfg.name in ('momentum', 'nesterov'):
+    names.append('momentum')
+  if cfg.clip_norm_auto_steps > 0:
+    names.append('clip_norm_auto_factor')
+  elif cfg.clip_norm > 0:
+    names.append('clip_norm')
+  if cfg.clip_value > 0:
+    names.append('clip_value')
+  if cfg.weight_decay > 0:
+    names.append('weight_decay')
+  if cfg.name in ('adam', 'adamw'):
+    names.extend(_ADAM_FIELDS)
+  if cfg.name == 'rmsprop':
+    names.extend(_RMSPROP_FIELDS)
+  return {name: float(cfg[name]) for name in names}
+
+
+def make_optimizer(
+    cfg: ml_collections.ConfigDict,
+    total_steps: int,
+) -> optax.GradientTransformationExtraArgs:
+  """Builds the optimiser described by an ``optim`` config.
+
+  Args:
+    cfg: an ``optim`` config with the fields of ``default_config`` (read
+      once; later changes to ``cfg`` do not affect the result).
+    total_steps: number of updates of the run (sets the cosine decay).
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``. Its ``update`` needs
+    ``params`` when weight decay is on. Use ``transforms.inspect`` on its
+    state for logging and ``transforms.set_hyperparams`` to change the numbers.
+
+  Raises:
+    ValueError: an unknown name or schedule (the message lists the valid
+      ones), a negative value, or both kinds of norm clipping.
+
+  References:
+    Pascanu, Mikolov, Bengio, `On the difficulty of training recurrent neural
+    networks <https://arxiv.org/abs/1211.5063>`_, ICML 2013 (Algorithm 1).
+
+    Bengio, Boulanger-Lewandowski, Pascanu, `Advances in optimizing recurrent
+    networks <https://arxiv.org/abs/1212.0901>`_, ICASSP 2013 (section 3.5).
+  """
+  _check(cfg)
+  # Structural choices, copied so that the closure below never reads cfg.
+  name = str(cfg.name)
+  auto_clip_steps = int(cfg.clip_norm_auto_steps)
+  momentum_schedule = str(cfg.momentum_schedule)
+  momentum_every = int(cfg.momentum_schedule_every)
+  lr_shape = schedules.learning_rate_schedule(
+      cfg.schedule, 1.0,
+      total_steps=total_steps,
+      warmup_steps=int(cfg.warmup_steps),
+      final_fraction=float(cfg.final_lr_fraction))
+
+  # optax.inject_hyperparams calls this on every update with the current
+  # (possibly traced) values; a None argument is a transform that is off.
+  def build(lr_scale, learning_rate, momentum=None, clip_norm=None,
+            clip_norm_auto_factor=None, clip_value=None, weight_decay=None,
+            adam_b1=None, adam_b2=None, adam_eps=None, rmsprop_decay=None,
+            rmsprop_eps=None):
+    parts = []
+    if clip_value is not None:
+      parts.append(optax.clip(clip_value))
+    if clip_norm_auto_factor is not None:
+      parts.append(transforms.clip_by_global_norm_auto(
+          auto_clip_steps, clip_norm_auto_factor))
+    elif clip_norm is not None:
+      parts.append(optax.clip_by_global_norm(clip_norm))
+    if weight_decay is not None and name != 'adamw':
+      parts.append(optax.add_decayed_weights(weight_decay))
+
+    lr = learning_rate * lr_scale
+    if name == 'sgd':
+      parts.append(optax.sgd(lr))
+    elif name in ('momentum', 'nesterov'):
+      mu = (schedules.sutskever_momentum(momentum, momentum_every)
+            if momentum_schedule == 'sutskever' else momentum)
+      parts.append(transforms.momentum_sgd(lr, mu,
+                                           nesterov=name == 'nesterov'))
+    elif name == 'adam':
+      parts.append(optax.adam(lr, b1=adam_b1, b2=adam_b2, eps=adam_eps))
+    elif name == 'adamw':
+      parts.append(optax.adamw(
+          lr, b1=adam_b1, b2=adam_b2, eps=adam_eps,
+          weight_decay=0.0 if weight_decay is None else weight_decay))
+    else:  # rmsprop
+      parts.append(optax.rmsprop(lr, decay=rmsprop_decay, eps=rmsprop_eps))
+    return optax.chain(*parts)
+
+  opt = optax.inject_hyperparams(build)(
+      lr_scale=lr_shape, **_numeric_hyperparams(cfg))
+  if cfg.guard_max_norm > 0:
+    opt = transforms.skip_large_updates(opt, float(cfg.guard_max_norm))
+  return opt

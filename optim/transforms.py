@@ -1,0 +1,397 @@
+"""Gradient transformations of Pascanu et al. (2013) and Bengio et al. (2013).
+
+Each transformation is written in optax's own form: a ``NamedTuple`` state
+and an ``init_fn``/``update_fn`` pair returned as an
+``optax.GradientTransformation``.
+Hyperparameters are ``ArrayLike`` so that they can be traced arrays (one value
+per member of a vmapped population).
+
+Norm clipping (Pascanu et al., Algorithm 1) is ``optax.clip_by_global_norm``
+and element-wise clipping is ``optax.clip``; they are reused, not rewritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Union
+
+import jax
+from jax import lax
+import jax.numpy as jnp
+import optax
+
+ArrayLike = jax.typing.ArrayLike
+ScalarOrSchedule = Union[ArrayLike, Callable[[ArrayLike], ArrayLike]]
+
+# Name of the injected hyperparameter holding the value of the learning-rate
+# schedule's shape (peak 1) at the current update; ``make_optimizer`` injects
+# it beside the array-valued ``learning_rate`` and ``inspect`` multiplies them.
+LR_SCALE = 'lr_scale'
+
+
+def _value_at(hyperparam: ScalarOrSchedule, count: jax.Array) -> ArrayLike:
+  return hyperparam(count) if callable(hyperparam) else hyperparam
+
+
+# ---------------------------------------------------------------------------
+# Momentum: classical and simplified Nesterov.
+
+
+class MomentumSGDState(NamedTuple):
+  """State of ``momentum_sgd``.
+
+  Attributes:
+    count: number of updates applied so far, ``k`` (int32 scalar).
+    velocity: ``v_k``, same tree as the parameters, in parameter units (the
+      learning rate is already folded in, as in the paper).
+  """
+  count: jax.Array
+  velocity: optax.Updates
+
+
+def momentum_sgd(
+    learning_rate: ScalarOrSchedule,
+    momentum: ScalarOrSchedule,
+    nesterov: bool = True,
+) -> optax.GradientTransformation:
+  r"""SGD with classical momentum or Bengio et al.'s simplified Nesterov.
+
+  Index convention. ``k = 0, 1, 2, ...`` is the count of updates already
+  applied (``state.count``); schedules are called with it. The update number
+  ``k`` receives the gradient ``g_k`` taken at the current parameters and
+  maps onto the paper's step ``t = k + 1``, so that ``mu_{t-1} = mu(k)``,
+  ``mu_t = mu(k + 1)`` and ``eps_{t-1} = lr(k)``; ``v_0 = 0`` is the paper's
+  ``v_1 = 0``.
+
+  * ``nesterov=True``, Bengio et al. (2013) eq. 6-7::
+
+      v_{k+1} = mu(k) v_k - lr(k) g_k
+      update  = mu(k+1) mu(k) v_k - (1 + mu(k+1)) lr(k) g_k
+
+    The parameters are the paper's "peeked-ahead" ``Theta``. For constant
+    ``mu`` and ``lr`` this equals ``optax.sgd(lr, momentum=mu,
+    nesterov=True)``; with schedules it does not, because optax keeps the
+    velocity without the learning rate and uses one ``mu`` per step.
+
+  * ``nesterov=False``, classical momentum (Bengio et al. eq. 4-5)::
+
+      v_{k+1} = mu(k) v_k - lr(k) g_k
+      update  = v_{k+1}
+
+  The output is the final update, to be added to the parameters (as with
+  ``optax.sgd``; the learning rate and the minus sign are included).
+
+  Args:
+    learning_rate: ``lr``, a scalar (float or array) or an ``optax.Schedule``
+      of the update count ``k``.
+    momentum: ``mu``, a scalar or an ``optax.Schedule`` of ``k``.
+    nesterov: simplified Nesterov (True) or classical momentum (False).
+
+  Returns:
+    An ``optax.GradientTransformation``; its state is ``MomentumSGDState``.
+
+  References:
+    Bengio, Boulanger-Lewandowski, Pascanu, `Advances in optimizing recurrent
+    networks <https://arxiv.org/abs/1212.0901>`_, ICASSP 2013, section 3.5,
+    eq. 6-7.
+
+    Sutskever, Martens, Dahl, Hinton, `On the importance of initialization and
+    momentum in deep learning
+    <https://proceedings.mlr.press/v28/sutskever13.html>`_, ICML 2013.
+  """
+
+  def init_fn(params):
+    return MomentumSGDState(
+        count=jnp.zeros([], jnp.int32),
+        velocity=optax.tree.zeros_like(params))
+
+  def update_fn(updates, state, params=None):
+    del params
+    k = state.count
+    lr = _value_at(learning_rate, k)
+    mu_prev = _value_at(momentum, k)  # the paper's mu_{t-1}
+    velocity = jax.tree.map(
+        lambda v, g: (mu_prev * v - lr * g).astype(v.dtype),
+        state.velocity, updates)
+    if nesterov:
+      mu_next = _value_at(momentum, k + 1)  # the paper's mu_t
+      updates = jax.tree.map(
+          lambda v, g: (mu_next * mu_prev * v
+                        - (1.0 + mu_next) * lr * g).astype(g.dtype),
+          state.velocity, updates)
+    else:
+      updates = jax.tree.map(lambda v, g: v.astype(g.dtype), velocity,
+                             updates)
+    return updates, MomentumSGDState(
+        count=optax.safe_increment(k), velocity=velocity)
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+# ---------------------------------------------------------------------------
+# Norm clipping with a threshold taken from the first updates.
+
+
+class AutoClipState(NamedTuple):
+  """State of ``clip_by_global_norm_auto``.
+
+  Attributes:
+    count: number of updates seen (int32 scalar, saturating).
+    mean_norm: mean global gradient norm over the warm-up updates seen so far
+      (frozen once the warm-up is over).
+    threshold: the clipping threshold: ``+inf`` during warm-up, then
+      ``factor * mean_norm``.
+  """
+  count: jax.Array
+  mean_norm: jax.Array
+  threshold: jax.Array
+
+
+def clip_by_global_norm_auto(
+    warmup_steps: int,
+    factor: ArrayLike = 1.0,
+) -> optax.GradientTransformation:
+  """Norm clipping whose threshold is the mean norm of the first updates.
+
+  Pascanu et al. (section 3.2) suggest choosing the threshold from "statistics
+  on the average norm over a sufficiently large number of updates"; Bengio et
+  al. (section 4) set it "based on the average norm of the gradient over one
+  pass on the data". During the first ``warmup_steps`` updates this transform
+  passes the gradients through unclipped (choice: the statistic should
+  describe the unclipped gradients, and the threshold does not exist yet) and
+  accumulates the mean of their global norms. From update ``warmup_steps`` on
+  (0-based) it clips with ``optax.clip_by_global_norm`` (Algorithm 1) at
+  ``threshold = factor * mean``.
+
+  The mean includes every update it sees; place it inside
+  ``skip_large_updates`` so that non-finite gradients never reach it.
+
+  Args:
+    warmup_steps: number of updates whose norms are averaged (>= 1).
+    factor: threshold as a multiple of the mean norm (may be a traced array).
+
+  Returns:
+    An ``optax.GradientTransformation``; its state is ``AutoClipState``.
+
+  References:
+    Pascanu, Mikolov, Bengio, `On the difficulty of training recurrent neural
+    networks <https://arxiv.org/abs/1211.5063>`_, ICML 2013, section 3.2 and
+    Algorithm 1.
+
+    Bengio, Boulanger-Lewandowski, Pascanu, `Advances in optimizing recurrent
+    networks <https://arxiv.org/abs/1212.0901>`_, ICASSP 2013, section 4.
+  """
+  if warmup_steps < 1:
+    raise ValueError(
+        f'clip_by_global_norm_auto: warmup_steps={warmup_steps} must be >= 1')
+
+  def init_fn(params):
+    del params
+    return AutoClipState(
+        count=jnp.zeros([], jnp.int32),
+        mean_norm=jnp.zeros([], jnp.float32),
+        threshold=jnp.full([], jnp.inf, jnp.float32))
+
+  def update_fn(updates, state, params=None):
+    del params
+    in_warmup = state.count < warmup_steps
+    clipped, _ = optax.clip_by_global_norm(state.threshold).update(
+        updates, optax.EmptyState())
+    # Select explicitly rather than rely on the infinite threshold, which
+    # would turn an infinite norm into NaN.
+    out = jax.tree.map(lambda u, c: jnp.where(in_warmup, u, c), updates,
+                       clipped)
+
+    norm = optax.tree.norm(updates).astype(jnp.float32)
+    seen = state.count + 1
+    mean_norm = jnp.where(
+        in_warmup,
+        state.mean_norm + (norm - state.mean_norm) / seen.astype(jnp.float32),
+        state.mean_norm)
+    threshold = jnp.where(seen >= warmup_steps, factor * mean_norm, jnp.inf)
+    return out, AutoClipState(
+        count=optax.safe_increment(state.count),
+        mean_norm=mean_norm,
+        threshold=threshold.astype(jnp.float32))
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+# ---------------------------------------------------------------------------
+# Skip updates whose gradient norm is non-finite or huge.
+
+
+class SkipLargeUpdatesState(NamedTuple):
+  """State of ``skip_large_updates``.
+
+  Attributes:
+    skipped: total number of skipped updates since ``init`` (int32 scalar).
+    last_skipped: whether the latest update was skipped (bool scalar).
+    inner_state: the inner transformation's state, untouched by skipped
+      updates.
+  """
+  skipped: jax.Array
+  last_skipped: jax.Array
+  inner_state: optax.OptState
+
+
+def skip_large_updates(
+    inner: optax.GradientTransformation,
+    max_norm: ArrayLike = 1e10,
+) -> optax.GradientTransformationExtraArgs:
+  """Skips updates whose global gradient norm is non-finite or > ``max_norm``.
+
+  Like ``optax.apply_if_finite``, but also skips on a finite norm above
+  ``max_norm``, and never gives up. On a skipped update it returns zero
+  updates and leaves the inner state (step counts, velocities, schedules)
+  exactly as it was; it counts the skipped updates.
+
+  The authors' code (Pascanu et al., public Theano implementation) tests the
+  same condition (non-finite or > 1e10) but, instead of a zero update, shrinks
+  W_rec by 0.02 W_rec; that needs to know which leaf is W_rec and is not done
+  here.
+
+  Args:
+    inner: the transformation to guard.
+    max_norm: largest global norm of the incoming updates that is applied.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``; its state is
+    ``SkipLargeUpdatesState``.
+
+  References:
+    Pascanu, Mikolov, Bengio, `On the difficulty of training recurrent neural
+    networks <https://arxiv.org/abs/1211.5063>`_, ICML 2013 (authors' code).
+  """
+  inner = optax.with_extra_args_support(inner)
+
+  def init_fn(params):
+    return SkipLargeUpdatesState(
+        skipped=jnp.zeros([], jnp.int32),
+        last_skipped=jnp.array(False),
+        inner_state=inner.init(params))
+
+  def update_fn(updates, state, params=None, **extra_args):
+    norm = optax.tree.norm(updates)
+    ok = jnp.logical_and(jnp.isfinite(norm), norm <= max_norm)
+
+    def apply(_):
+      return inner.update(updates, state.inner_state, params, **extra_args)
+
+    def skip(_):
+      return optax.tree.zeros_like(updates), state.inner_state
+
+    new_updates, inner_state = lax.cond(ok, apply, skip, operand=None)
+    return new_updates, SkipLargeUpdatesState(
+        skipped=jnp.where(ok, state.skipped,
+                          optax.safe_increment(state.skipped)),
+        last_skipped=jnp.logical_not(ok),
+        inner_state=inner_state)
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+# ---------------------------------------------------------------------------
+# Reading and writing the state.
+
+_INJECT_STATES = (optax.InjectStatefulHyperparamsState,
+                  optax.InjectHyperparamsState)
+
+
+def _children(state: Any) -> list[Any]:
+  if isinstance(state, dict):
+    return list(state.values())
+  if isinstance(state, (tuple, list)):
+    return list(state)
+  return []
+
+
+def inspect(opt_state: optax.OptState) -> dict[str, jax.Array]:
+  """Values worth logging, read from a (possibly nested, injected) state.
+
+  Keys, each present only where the state holds it (the outermost wins):
+
+  * ``'skipped'``: total skipped updates (``skip_large_updates``).
+  * ``'clip_threshold'``: the norm-clipping threshold: the injected
+    ``clip_norm`` hyperparameter, or ``clip_by_global_norm_auto``'s threshold
+    (``inf`` during its warm-up).
+  * ``'learning_rate'``: the injected ``learning_rate``, times the injected
+    ``lr_scale`` when there is one (as ``make_optimizer`` builds it). Like all
+    ``optax.inject_hyperparams`` values it is the one used by the latest
+    update (after ``init``: the one the first update will use).
+
+  Args:
+    opt_state: an optimiser state; under ``jax.vmap`` the values carry the
+      population axis.
+
+  Returns:
+    A dict from the names above to arrays.
+  """
+  found: dict[str, jax.Array] = {}
+
+  def visit(state):
+    if isinstance(state, SkipLargeUpdatesState):
+      found.setdefault('skipped', state.skipped)
+    elif isinstance(state, AutoClipState):
+      found.setdefault('clip_threshold', state.threshold)
+    elif isinstance(state, _INJECT_STATES):
+      hps = state.hyperparams
+      if 'learning_rate' in hps:
+        lr = hps['learning_rate']
+        if LR_SCALE in hps:
+          lr = lr * hps[LR_SCALE]
+        found.setdefault('learning_rate', lr)
+      if 'clip_norm' in hps:
+        found.setdefault('clip_threshold', hps['clip_norm'])
+    for child in _children(state):
+      visit(child)
+
+  visit(opt_state)
+  return found
+
+
+def set_hyperparams(opt_state: optax.OptState, **values: ArrayLike):
+  """Returns ``opt_state`` with injected numeric hyperparameters replaced.
+
+  This is how a population gets per-member hyperparameters: inside
+  ``jax.vmap``, ``set_hyperparams(opt.init(params), learning_rate=lr)`` with a
+  per-member ``lr``. Each value is cast to the dtype already in the state.
+  Scheduled hyperparameters (such as ``lr_scale``) are recomputed on every
+  update, so setting them has no lasting effect.
+
+  Args:
+    opt_state: a state holding ``optax.inject_hyperparams`` states.
+    **values: hyperparameter name -> new value (scalar, may be traced).
+
+  Returns:
+    The new state (same tree structure).
+
+  Raises:
+    KeyError: a name is not an injected hyperparameter anywhere in the state.
+  """
+  unused = set(values)
+  available: set[str] = set()
+
+  def rebuild(state):
+    if isinstance(state, _INJECT_STATES):
+      hps = dict(state.hyperparams)
+      available.update(hps)
+      for name, value in values.items():
+        if name in hps:
+          hps[name] = jnp.asarray(value, dtype=jnp.asarray(hps[name]).dtype)
+          unused.discard(name)
+      return state._replace(hyperparams=hps,
+                            inner_state=rebuild(state.inner_state))
+    if isinstance(state, dict):
+      return {k: rebuild(v) for k, v in state.items()}
+    if isinstance(state, tuple) and hasattr(state, '_fields'):
+      return type(state)(*(rebuild(c) for c in state))
+    if isinstance(state, (tuple, list)):
+      return type(state)(rebuild(c) for c in state)
+    return state
+
+  new_state = rebuild(opt_state)
+  if unused:
+    raise KeyError(
+        f'set_hyperparams: {", ".join(sorted(unused))} not among the injected '
+        f'hyperparameters ({", ".join(sorted(available)) or "none"})')
+  return new_state

@@ -1,0 +1,368 @@
+"""One trainer for every task: pure train/eval steps and the run loop.
+
+``train_and_evaluate(config, workdir)`` is what ``launch.py`` calls. The
+workdir receives
+- ``config.json``: the config of the run;
+- ``metrics.jsonl``: one JSON object per logged step (split, loss, error,
+  gradient norm before clipping, fraction of steps clipped, spectral radius
+  of W_rec, Omega, steps skipped by the guard, throughput);
+- ``result.json``: final metrics, steps, wall time and whether it solved;
+- ``checkpoints/``: orbax checkpoints; rerunning the same command resumes.
+
+The inner loop runs ``log_every`` steps as one ``lax.scan`` inside one
+compiled program, data generated on the device, so Python is touched once
+per log line, not once per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import time
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+import optim
+from datasets import pathological
+from models import cells as cells_lib
+from models.rnn import RecurrentNetwork
+from optim import omega as omega_lib
+
+
+# ---------------------------------------------------------------------------
+# Problems: what the trainer needs from a task.
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticProblem:
+  """A pathological task with lengths drawn per batch from [min_length, max_length].
+
+  Every batch is padded to the same static length so one compiled program
+  serves every length; the scored steps are given by the batch's mask.
+  """
+  task: Any
+  batch_size: int
+  min_length: int
+  max_length: int
+
+  @property
+  def kind(self) -> str:
+    return self.task.kind
+
+  def train_batch(self, key) -> dict:
+    k_len, k_data = jax.random.split(key)
+    length = jax.random.randint(k_len, (), self.min_length, self.max_length + 1)
+    return self.task.sample(k_data, self.batch_size, length, self.max_length)
+
+  def eval_lengths(self, num_batches: int) -> list[int]:
+    """Lengths of the evaluation batches, spread evenly over the range."""
+    if num_batches == 1 or self.min_length == self.max_length:
+      return [self.max_length] * num_batches
+    step = (self.max_length - self.min_length) / (num_batches - 1)
+    return [round(self.min_length + i * step) for i in range(num_batches)]
+
+  def eval_batch(self, key, length: int, batch_size: int) -> dict:
+    return self.task.sample(key, batch_size, length, self.max_length)
+
+
+def make_problem(config: ml_collections.ConfigDict) -> SyntheticProblem:
+  c = config.task
+  kwargs = dict(c.get('kwargs', {}))
+  return SyntheticProblem(pathological.make_task(c.name, **kwargs), c.batch_size,
+                          c.min_length, c.max_length)
+
+
+# ---------------------------------------------------------------------------
+# Loss.
+
+def per_step_loss(outputs: jax.Array, batch: dict, kind: str) -> jax.Array:
+  """Loss of every step [T, B] (masked later)."""
+  if kind == 'classification':
+    return optax.softmax_cross_entropy_with_integer_labels(outputs, batch['targets'])
+  if kind == 'regression':
+    return (outputs[..., 0] - batch['targets']) ** 2
+  raise ValueError(f'unknown task kind {kind!r}')
+
+
+def valid_steps(mask: jax.Array) -> jax.Array:
+  """[T, B] 1 up to each sequence's last scored step (later steps are padding)."""
+  return (jnp.cumsum(mask[::-1], axis=0)[::-1] > 0).astype(mask.dtype)
+
+
+def make_model(config: ml_collections.ConfigDict, problem) -> RecurrentNetwork:
+  m = dict(config.model)
+  m['leak_range'] = tuple(m.get('leak_range', (0.02, 0.2)))
+  m['input_layers'] = tuple(m.get('input_layers', ()))
+  return RecurrentNetwork(output_size=problem.task.output_size, **m)
+
+
+# ---------------------------------------------------------------------------
+# Train state and steps.
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  key: jax.Array          # the run's key; step keys are fold_in(key, step)
+  hp: dict                # loss-side numbers: omega_alpha, l1_weight, bptt_clip
+
+
+@dataclasses.dataclass(frozen=True)
+class Steps:
+  """The pure functions of a run, closed over its structure (not its numbers)."""
+  model: RecurrentNetwork
+  optimizer: optax.GradientTransformation
+  problem: SyntheticProblem
+  use_omega: bool
+  use_l1: bool
+  use_bptt_clip: bool
+  omega_schedule: str = 'constant'
+
+  def init(self, key, hp: dict) -> TrainState:
+    k_init, k_run = jax.random.split(key)
+    batch = self.problem.train_batch(k_init)
+    params = self.model.init(k_init, batch['inputs'])['params']
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      opt_state=self.optimizer.init(params), key=k_run,
+                      hp={k: jnp.asarray(v, jnp.float32) for k, v in hp.items()})
+
+  def loss_fn(self, params, probes, batch, hp, dropout_key, train=True):
+    outputs, aux = self.model.apply(
+        {'params': params}, batch['inputs'], train=train, probes=probes,
+        bptt_clip=hp['bptt_clip'] if self.use_bptt_clip else None,
+        rngs={'dropout': dropout_key})
+    mask = batch['mask']
+    loss = jnp.sum(per_step_loss(outputs, batch, self.problem.kind) * mask) / jnp.sum(mask)
+    total = loss
+    l1 = jnp.zeros(())
+    if self.use_l1:   # Bengio et al. 2013 sec. 3.4: L1 on the hidden units' outputs
+      valid = valid_steps(mask)[..., None]
+      l1 = sum(jnp.sum(jnp.abs(h) * valid) for h in aux['hidden']) / jnp.sum(valid)
+      total = total + hp['l1_weight'] * l1
+    return total, (loss, l1, outputs, aux)
+
+  def grads(self, state: TrainState, batch: dict, dropout_key):
+    """Gradient of the loss (plus alpha * the immediate gradient of Omega)."""
+    cells = self.model.cells()
+    t, b = batch['inputs'].shape[:2]
+    probes = [jnp.zeros((t, b, c.state_size)) for c in cells] if self.use_omega else None
+    grad_fn = jax.grad(self.loss_fn, argnums=(0, 1), has_aux=True)
+    (g_params, g_probes), (loss, l1, outputs, aux) = grad_fn(
+        state.params, probes, batch, state.hp, dropout_key)
+    om = jnp.zeros(())
+    if self.use_omega:
+      om, g_omega = jax.value_and_grad(omega_lib.omega, argnums=1)(
+          cells, state.params, aux, g_probes)
+      alpha = optim.regularizer_weight(state.hp['omega_alpha'], self.omega_schedule)(state.step)
+      g_params = jax.tree.map(lambda g, o: g + alpha * o, g_params, g_omega)
+    return g_params, dict(loss=loss, l1=l1, omega=om, outputs=outputs)
+
+  def train_step(self, state: TrainState, batch: dict, dropout_key):
+    grads, out = self.grads(state, batch, dropout_key)
+    grad_norm = optax.global_norm(grads)
+    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    info = optim.inspect(opt_state)
+    threshold = info.get('clip_threshold', jnp.inf)
+    errors = pathological.sequence_errors(out['outputs'], batch, self.problem.kind)
+    metrics = dict(loss=out['loss'], error=jnp.mean(errors), grad_norm=grad_norm,
+                   clipped=(grad_norm > threshold).astype(jnp.float32),
+                   omega=out['omega'], l1=out['l1'])
+    metrics['skipped'] = jnp.asarray(info.get('skipped', 0), jnp.float32)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  def train_chunk(self, state: TrainState, num_steps: int):
+    """``num_steps`` training steps as one scan; returns per-step metrics."""
+    def one(state, _):
+      k_data, k_drop = jax.random.split(jax.random.fold_in(state.key, state.step))
+      return self.train_step(state, self.problem.train_batch(k_data), k_drop)
+    return jax.lax.scan(one, state, None, length=num_steps)
+
+  def eval_batch(self, params, batch):
+    """(sum of losses, number of wrong sequences) on one batch."""
+    outputs, _ = self.model.apply({'params': params}, batch['inputs'])
+    mask = batch['mask']
+    per_seq = jnp.sum(per_step_loss(outputs, batch, self.problem.kind) * mask, 0) / jnp.maximum(
+        jnp.sum(mask, 0), 1)
+    errors = pathological.sequence_errors(outputs, batch, self.problem.kind)
+    return jnp.sum(per_seq), jnp.sum(errors)
+
+
+def evaluate(steps: Steps, eval_fn: Callable, params, key, num_sequences: int,
+             batch_size: int, lengths: list[int] | None = None) -> dict:
+  """Loss and error rate on ``num_sequences`` fresh sequences."""
+  num_batches = max(1, math.ceil(num_sequences / batch_size))
+  lengths = lengths or steps.problem.eval_lengths(num_batches)
+  total_loss = total_err = 0.0
+  for i, length in enumerate(lengths):
+    loss, err = eval_fn(params, jax.random.fold_in(key, i), length)
+    total_loss += float(loss)
+    total_err += float(err)
+  n = num_batches * batch_size
+  return dict(loss=total_loss / n, error=total_err / n, sequences=n)
+
+
+# ---------------------------------------------------------------------------
+# The run.
+
+def spectral_radii(params) -> float | None:
+  """Spectral radius of the first layer's W_rec (each gate block's max)."""
+  w = np.asarray(params['layer_0']['w_rec'], np.float64)
+  h = w.shape[0]
+  return float(max(np.max(np.abs(np.linalg.eigvals(w[:, i:i + h]))) for i in range(0, w.shape[1], h)))
+
+
+class MetricWriter:
+  """Appends JSON lines; on resume drops lines past the restored step."""
+
+  def __init__(self, path: str, resume_step: int):
+    self.path = path
+    if os.path.exists(path):
+      with open(path) as f:
+        keep = [l for l in f if l.strip() and json.loads(l)['step'] <= resume_step]
+      with open(path, 'w') as f:
+        f.writelines(keep)
+
+  def write(self, record: dict):
+    with open(self.path, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+
+
+def _loss_hp(config) -> tuple[dict, dict]:
+  r = config.reg
+  hp = dict(omega_alpha=r.omega_alpha, l1_weight=r.l1_weight, bptt_clip=r.bptt_clip)
+  flags = dict(use_omega=r.omega_alpha > 0, use_l1=r.l1_weight > 0,
+               use_bptt_clip=r.bptt_clip > 0, omega_schedule=r.omega_schedule)
+  return hp, flags
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises a one-line ValueError for a config that cannot run.
+
+  Builds everything that can be built without running JAX, so that a typo
+  is reported here, not from deep inside a traced function.
+  """
+  m = config.model
+  if m.init_scheme not in cells_lib.INITS:
+    raise ValueError(f"model.init_scheme={m.init_scheme!r} is not one of {', '.join(cells_lib.INITS)}")
+  if m.activation not in cells_lib.ACTIVATIONS:
+    raise ValueError(f"model.activation={m.activation!r} is not one of "
+                     f"{', '.join(cells_lib.ACTIVATIONS)}")
+  t = config.task
+  if not 1 <= t.min_length <= t.max_length:
+    raise ValueError(f'task.min_length={t.min_length} and task.max_length={t.max_length} '
+                     'must satisfy 1 <= min_length <= max_length')
+  tc = config.train
+  if tc.eval_every % tc.log_every:
+    raise ValueError(f'train.eval_every={tc.eval_every} must be a multiple of '
+                     f'train.log_every={tc.log_every}')
+  optim.regularizer_weight(1.0, config.reg.omega_schedule)
+  steps = build(config)
+  steps.model.cells()
+
+
+def build(config: ml_collections.ConfigDict) -> Steps:
+  problem = make_problem(config)
+  model = make_model(config, problem)
+  optimizer = optim.make_optimizer(config.optim, config.train.num_steps)
+  _, flags = _loss_hp(config)
+  return Steps(model=model, optimizer=optimizer, problem=problem, **flags)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains until solved or ``train.num_steps``; returns the final result."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json_best_effort(indent=2))
+
+  steps = build(config)
+  tc = config.train
+  hp, _ = _loss_hp(config)
+  state = steps.init(jax.random.key(config.seed), hp)
+
+  ckpt = ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, 'checkpoints')),
+      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+  elapsed = 0.0
+  if ckpt.latest_step() is not None:
+    restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(state), meta=ocp.args.JsonRestore()))
+    state, elapsed = restored.state, restored.meta['elapsed']
+    print(f'Resumed from step {int(state.step)} in {workdir}', flush=True)
+  start_step = int(state.step)
+  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl'), start_step)
+
+  chunk = jax.jit(steps.train_chunk, static_argnums=1, donate_argnums=0)
+  eval_fn = jax.jit(
+      lambda params, key, length: steps.eval_batch(
+          params, steps.problem.eval_batch(key, length, tc.eval_batch_size)),
+      static_argnums=2)
+  eval_key = jax.random.key(config.seed + 1_000_003)
+
+  def save(state, elapsed):
+    ckpt.save(int(state.step), args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave({'elapsed': elapsed})))
+
+  solved = False
+  last_valid = None
+  step = start_step
+  t_resume = time.time()
+  last_ckpt = time.time()
+  while step < tc.num_steps and not solved:
+    n = min(tc.log_every, tc.num_steps - step)
+    t0 = time.time()
+    state, m = chunk(state, n)
+    m = jax.device_get(m)
+    step = int(state.step)
+    dt = time.time() - t0
+    record = dict(step=step, split='train', loss=float(np.mean(m['loss'])),
+                  error=float(np.mean(m['error'])),
+                  grad_norm=float(np.mean(m['grad_norm'])),
+                  grad_norm_max=float(np.max(m['grad_norm'])),
+                  clipped=float(np.mean(m['clipped'])), omega=float(np.mean(m['omega'])),
+                  l1=float(np.mean(m['l1'])), skipped=int(m['skipped'][-1]),
+                  spectral_radius=spectral_radii(state.params), steps_per_s=n / dt)
+    writer.write(record)
+    if step % tc.eval_every < n or step >= tc.num_steps:
+      last_valid = evaluate(steps, eval_fn, state.params, jax.random.fold_in(eval_key, step),
+                            tc.eval_sequences, tc.eval_batch_size)
+      writer.write(dict(step=step, split='valid', **last_valid))
+      solved = tc.stop_when_solved and last_valid['error'] < tc.solved_error
+    total = elapsed + time.time() - t_resume
+    print(_progress_line(step, tc.num_steps, record, last_valid, total), flush=True)
+    if time.time() - last_ckpt > tc.checkpoint_every_s or solved or step >= tc.num_steps:
+      save(state, total)
+      last_ckpt = time.time()
+  ckpt.wait_until_finished()
+
+  wall = elapsed + time.time() - t_resume
+  test = evaluate(steps, eval_fn, state.params, jax.random.key(config.seed + 2_000_003),
+                  tc.test_sequences, tc.eval_batch_size)
+  result = dict(step=step, wall_time_s=wall, test_loss=test['loss'], test_error=test['error'],
+                test_sequences=test['sequences'], solved=test['error'] < tc.solved_error,
+                valid=last_valid, spectral_radius=spectral_radii(state.params),
+                skipped_steps=int(optim.inspect(state.opt_state).get('skipped', 0)))
+  writer.write(dict(step=step, split='test', **test))
+  with open(os.path.join(workdir, 'result.json'), 'w') as f:
+    json.dump(result, f, indent=2)
+  verdict = 'SOLVED' if result['solved'] else 'not solved'
+  print(f'{verdict}: test error {100 * test["error"]:.2f}% on {test["sequences"]} fresh '
+        f'sequences after {step} steps, {wall:.0f} s. Results in {workdir}', flush=True)
+  return result
+
+
+def _progress_line(step, total, rec, valid, wall) -> str:
+  v = f' | valid err {100 * valid["error"]:6.2f}%' if valid else ''
+  return (f'[{step:>8d}/{total}] loss {rec["loss"]:.4f} err {100 * rec["error"]:6.2f}% '
+          f'|g| {rec["grad_norm"]:.3g} clip {rec["clipped"]:.2f} omega {rec["omega"]:.3g} '
+          f'rho {rec["spectral_radius"]:.2f}{v} | {rec["steps_per_s"]:.0f} steps/s, {wall:.0f} s')
