@@ -39,5 +39,29 @@ def main(argv):
   train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
+def _one_line(error: Exception) -> str:
+  """The gist of a flag or config error, without the traceback config_flags embeds."""
+  text = str(error)
+  if len(text) > 1 and text[0] == text[-1] == "'":   # a KeyError's repr, quoted once more
+    text = text[1:-1]
+  text = text.replace('\\n', '\n').replace("\\'", "'")
+  lines = [l.strip() for l in text.splitlines()
+           if l.strip() and not l.strip().startswith('Pass --help')]
+  if any(l.startswith('Traceback') or 'Errno' in l for l in lines):
+    return lines[-1]
+  return ': '.join(lines)
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with config mistakes reported in one line."""
+  try:
+    argv = flags.FLAGS(argv)
+    if flags.FLAGS['config'].present:
+      _CONFIG.value.keys()   # config_flags defers some load errors to the first use
+    return argv
+  except Exception as e:  # config files and overrides are user input: report, don't trace
+    sys.exit(f'config error: {_one_line(e)}')
+
+
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -169,7 +169,7 @@ class Steps:
 
   def train_step(self, state: TrainState, batch: dict, dropout_key):
     grads, out = self.grads(state, batch, dropout_key)
-    grad_norm = optax.global_norm(grads)
+    grad_norm = optax.tree.norm(grads)
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     info = optim.inspect(opt_state)

@@ -1,0 +1,116 @@
+"""The trainer end to end: every config's smoke run, resume, guard, CLI errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import train
+from experiments import pathological, temporal_order
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = ([('temporal_order', f'method={m},smoke') for m in ('sgd', 'sgd-c', 'sgd-cr')] +
+           [('pathological', f'problem={p},smoke') for p in pathological.SETTINGS])
+MODULES = {'temporal_order': temporal_order, 'pathological': pathological}
+TRAIN_KEYS = {'step', 'split', 'loss', 'error', 'grad_norm', 'clipped', 'spectral_radius',
+              'omega', 'skipped', 'steps_per_s'}
+
+
+def read_metrics(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(l) for l in f]
+
+
+@pytest.mark.parametrize('module,arg', CONFIGS)
+def test_every_config_trains_in_smoke_mode(module, arg, tmp_path):
+  config = MODULES[module].get_config(arg)
+  train.check_config(config)
+  result = train.train_and_evaluate(config, str(tmp_path))
+  assert result['step'] == config.train.num_steps
+  assert 0.0 <= result['test_error'] <= 1.0 and np.isfinite(result['test_loss'])
+  records = read_metrics(tmp_path)
+  train_records = [r for r in records if r['split'] == 'train']
+  assert TRAIN_KEYS <= set(train_records[0])
+  assert [r['step'] for r in train_records] == list(
+      range(config.train.log_every, config.train.num_steps + 1, config.train.log_every))
+  assert {'train', 'valid', 'test'} == {r['split'] for r in records}
+  omega_on = config.reg.omega_alpha > 0
+  assert (train_records[-1]['omega'] > 0) == omega_on
+  for name in ('config.json', 'result.json'):
+    assert os.path.exists(tmp_path / name)
+
+
+def test_resuming_gives_the_same_run_as_not_stopping(tmp_path):
+  config = temporal_order.get_config('smoke')
+  straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  with config.unlocked():
+    config.train.num_steps = 40
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  with config.unlocked():
+    config.train.num_steps = 60
+  resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  assert resumed['test_loss'] == pytest.approx(straight['test_loss'], rel=1e-6)
+  steps = [r['step'] for r in read_metrics(tmp_path / 'resumed') if r['split'] == 'train']
+  assert steps == [20, 40, 60]
+
+
+def test_trainer_learns_a_short_temporal_order_problem(tmp_path):
+  """Behaviour, not plumbing: Adam on T=12 solves the problem in seconds."""
+  config = temporal_order.get_config('length=12,steps=1500')
+  with config.unlocked():
+    config.optim.name = 'adam'
+    config.optim.learning_rate = 0.01
+    config.train.log_every = 250
+    config.train.eval_every = 250
+    config.train.eval_sequences = 2000
+    config.train.test_sequences = 2000
+  result = train.train_and_evaluate(config, str(tmp_path))
+  assert result['solved'], result
+
+
+def test_guard_skips_and_counts_every_update_over_its_limit(tmp_path):
+  config = temporal_order.get_config('smoke')
+  with config.unlocked():
+    config.optim.guard_max_norm = 1e-9       # every gradient is "absurd"
+  steps = train.build(config)
+  hp, _ = train._loss_hp(config)
+  state = steps.init(jax.random.key(0), hp)
+  new, metrics = jax.jit(steps.train_chunk, static_argnums=1)(state, 5)
+  np.testing.assert_array_equal(metrics['skipped'], [1, 2, 3, 4, 5])
+  jax.tree.map(np.testing.assert_array_equal, new.params, state.params)
+
+
+def run_cli(*args):
+  return subprocess.run([sys.executable, 'launch.py', *args], cwd=ROOT, capture_output=True,
+                        text=True, timeout=300)
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--config=experiments/temporal_order.py:methd=sgd'], "unknown config argument 'methd'"),
+    (['--config=experiments/temporal_order.py:method=sgdcr'], 'is not one of sgd, sgd-c, sgd-cr'),
+    (['--config=experiments/temporal_order.py', '--config.optim.lerning_rate=0.1'],
+     'Did you mean "learning_rate"'),
+    (['--config=experiments/temporal_order.py', '--config.optim.name=adm'],
+     "optim.name='adm' is not one of"),
+    (['--config=experiments/temporal_order.py', '--config.model.cell=lsmt'],
+     "model.cell='lsmt' is not one of"),
+    (['--config=experiments/nope.py'], 'No such file'),
+])
+def test_config_mistakes_are_one_line_errors(args, message, tmp_path):
+  proc = run_cli(*args, f'--workdir={tmp_path}')
+  assert proc.returncode != 0
+  assert 'Traceback' not in proc.stderr
+  lines = [l for l in proc.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_readme_command_runs_from_the_command_line(tmp_path):
+  proc = run_cli('--config=experiments/temporal_order.py:smoke', f'--workdir={tmp_path}')
+  assert proc.returncode == 0, proc.stderr
+  assert 'test error' in proc.stdout
+  with open(tmp_path / 'result.json') as f:
+    assert json.load(f)['step'] == 60
