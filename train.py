@@ -17,7 +17,6 @@ per log line, not once per step.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -33,6 +32,7 @@ import optax
 import orbax.checkpoint as ocp
 
 import optim
+import population
 from datasets import pathological
 from models import cells as cells_lib
 from models.rnn import RecurrentNetwork
@@ -110,11 +110,13 @@ def make_model(config: ml_collections.ConfigDict, problem) -> RecurrentNetwork:
 
 @flax.struct.dataclass
 class TrainState:
+  """One member's state; a population stacks these on a leading axis."""
   step: jax.Array
   params: Any
   opt_state: Any
-  key: jax.Array          # the run's key; step keys are fold_in(key, step)
+  key: jax.Array          # the member's key; step keys are fold_in(key, step)
   hp: dict                # loss-side numbers: omega_alpha, l1_weight, bptt_clip
+  active: jax.Array       # False once solved or diverged: the member stops learning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,14 +129,18 @@ class Steps:
   use_l1: bool
   use_bptt_clip: bool
   omega_schedule: str = 'constant'
+  mesh: Any = None        # shard each member's batch over the mesh's 'data' axis
 
-  def init(self, key, hp: dict) -> TrainState:
+  def init(self, key, loss_hp: dict, opt_hp: dict) -> TrainState:
     k_init, k_run = jax.random.split(key)
     batch = self.problem.train_batch(k_init)
     params = self.model.init(k_init, batch['inputs'])['params']
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      opt_state=self.optimizer.init(params), key=k_run,
-                      hp={k: jnp.asarray(v, jnp.float32) for k, v in hp.items()})
+    opt_state = self.optimizer.init(params)
+    if opt_hp:
+      opt_state = optim.set_hyperparams(opt_state, **opt_hp)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
+                      key=k_run, hp={k: jnp.asarray(v, jnp.float32) for k, v in loss_hp.items()},
+                      active=jnp.ones((), bool))
 
   def loss_fn(self, params, probes, batch, hp, dropout_key, train=True):
     outputs, aux = self.model.apply(
@@ -172,20 +178,28 @@ class Steps:
     grad_norm = optax.tree.norm(grads)
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    # A member that is done (or whose loss is no longer finite) keeps its state.
+    learning = state.active & jnp.isfinite(out['loss'])
+    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(learning, n, o), new, old)
     info = optim.inspect(opt_state)
     threshold = info.get('clip_threshold', jnp.inf)
     errors = pathological.sequence_errors(out['outputs'], batch, self.problem.kind)
     metrics = dict(loss=out['loss'], error=jnp.mean(errors), grad_norm=grad_norm,
                    clipped=(grad_norm > threshold).astype(jnp.float32),
-                   omega=out['omega'], l1=out['l1'])
-    metrics['skipped'] = jnp.asarray(info.get('skipped', 0), jnp.float32)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+                   omega=out['omega'], l1=out['l1'], active=learning,
+                   skipped=jnp.asarray(info.get('skipped', 0), jnp.float32))
+    return state.replace(step=state.step + 1, params=keep(params, state.params),
+                         opt_state=keep(opt_state, state.opt_state), active=learning), metrics
 
   def train_chunk(self, state: TrainState, num_steps: int):
-    """``num_steps`` training steps as one scan; returns per-step metrics."""
+    """``num_steps`` training steps of one member as one scan; per-step metrics."""
     def one(state, _):
       k_data, k_drop = jax.random.split(jax.random.fold_in(state.key, state.step))
-      return self.train_step(state, self.problem.train_batch(k_data), k_drop)
+      batch = self.problem.train_batch(k_data)
+      if self.mesh is not None:
+        batch = {k: jax.lax.with_sharding_constraint(v, population.batch_sharding(self.mesh, v.ndim))
+                 for k, v in batch.items()}
+      return self.train_step(state, batch, k_drop)
     return jax.lax.scan(one, state, None, length=num_steps)
 
   def eval_batch(self, params, batch):
@@ -199,27 +213,28 @@ class Steps:
 
 
 def evaluate(steps: Steps, eval_fn: Callable, params, key, num_sequences: int,
-             batch_size: int, lengths: list[int] | None = None) -> dict:
-  """Loss and error rate on ``num_sequences`` fresh sequences."""
+             batch_size: int) -> list[dict]:
+  """Loss and error rate of every member on the same fresh sequences."""
   num_batches = max(1, math.ceil(num_sequences / batch_size))
-  lengths = lengths or steps.problem.eval_lengths(num_batches)
   total_loss = total_err = 0.0
-  for i, length in enumerate(lengths):
+  for i, length in enumerate(steps.problem.eval_lengths(num_batches)):
     loss, err = eval_fn(params, jax.random.fold_in(key, i), length)
-    total_loss += float(loss)
-    total_err += float(err)
+    total_loss = total_loss + np.asarray(loss, np.float64)
+    total_err = total_err + np.asarray(err, np.float64)
   n = num_batches * batch_size
-  return dict(loss=total_loss / n, error=total_err / n, sequences=n)
+  return [dict(loss=float(l) / n, error=float(e) / n, sequences=n)
+          for l, e in zip(total_loss, total_err)]
 
 
 # ---------------------------------------------------------------------------
 # The run.
 
-def spectral_radii(params) -> float | None:
-  """Spectral radius of the first layer's W_rec (each gate block's max)."""
-  w = np.asarray(params['layer_0']['w_rec'], np.float64)
+def spectral_radius(w_rec) -> float:
+  """Spectral radius of a layer's W_rec [H, G] (the largest over gate blocks)."""
+  w = np.asarray(w_rec, np.float64)
   h = w.shape[0]
-  return float(max(np.max(np.abs(np.linalg.eigvals(w[:, i:i + h]))) for i in range(0, w.shape[1], h)))
+  return float(max(np.max(np.abs(np.linalg.eigvals(w[:, i:i + h])))
+                   for i in range(0, w.shape[1], h)))
 
 
 class MetricWriter:
@@ -238,12 +253,10 @@ class MetricWriter:
       f.write(json.dumps(record) + '\n')
 
 
-def _loss_hp(config) -> tuple[dict, dict]:
+def _structure_flags(config) -> dict:
   r = config.reg
-  hp = dict(omega_alpha=r.omega_alpha, l1_weight=r.l1_weight, bptt_clip=r.bptt_clip)
-  flags = dict(use_omega=r.omega_alpha > 0, use_l1=r.l1_weight > 0,
-               use_bptt_clip=r.bptt_clip > 0, omega_schedule=r.omega_schedule)
-  return hp, flags
+  return dict(use_omega=r.omega_alpha > 0, use_l1=r.l1_weight > 0,
+              use_bptt_clip=r.bptt_clip > 0, omega_schedule=r.omega_schedule)
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -267,102 +280,147 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'train.eval_every={tc.eval_every} must be a multiple of '
                      f'train.log_every={tc.log_every}')
   optim.regularizer_weight(1.0, config.reg.omega_schedule)
-  steps = build(config)
-  steps.model.cells()
+  population.make_population(config)
+  build(config).model.cells()
 
 
-def build(config: ml_collections.ConfigDict) -> Steps:
+def build(config: ml_collections.ConfigDict, mesh=None) -> Steps:
   problem = make_problem(config)
   model = make_model(config, problem)
   optimizer = optim.make_optimizer(config.optim, config.train.num_steps)
-  _, flags = _loss_hp(config)
-  return Steps(model=model, optimizer=optimizer, problem=problem, **flags)
+  return Steps(model=model, optimizer=optimizer, problem=problem, mesh=mesh,
+               **_structure_flags(config))
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains until solved or ``train.num_steps``; returns the final result."""
+def init_population(steps: Steps, pop: population.Population, mesh) -> TrainState:
+  """The members' states stacked on a leading axis, placed on the mesh."""
+  keys = jax.vmap(jax.random.key)(jnp.asarray(pop.seeds))
+  init = jax.jit(jax.vmap(steps.init), out_shardings=population.member_sharding(mesh))
+  return init(keys, pop.loss_hp, pop.opt_hp)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
+  """Trains every member until it solves the task or ``train.num_steps``.
+
+  Returns the final result (also written to ``workdir/result.json``).
+  """
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=2))
 
-  steps = build(config)
+  pop = population.make_population(config)
+  mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
+  steps = build(config, mesh)
   tc = config.train
-  hp, _ = _loss_hp(config)
-  state = steps.init(jax.random.key(config.seed), hp)
+  state = init_population(steps, pop, mesh)
+  if pop.size > 1 or math.prod(mesh.devices.shape) > 1:
+    print(f'Population of {pop.size} on {population.describe(mesh)}', flush=True)
 
   ckpt = ocp.CheckpointManager(
       os.path.abspath(os.path.join(workdir, 'checkpoints')),
       options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
-  elapsed = 0.0
+  elapsed, solved_at = 0.0, [None] * pop.size
   if ckpt.latest_step() is not None:
     restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
         state=ocp.args.StandardRestore(state), meta=ocp.args.JsonRestore()))
-    state, elapsed = restored.state, restored.meta['elapsed']
-    print(f'Resumed from step {int(state.step)} in {workdir}', flush=True)
-  start_step = int(state.step)
+    state, elapsed, solved_at = restored.state, restored.meta['elapsed'], restored.meta['solved_at']
+    print(f'Resumed from step {int(state.step[0])} in {workdir}', flush=True)
+  start_step = int(state.step[0])
   writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl'), start_step)
 
-  chunk = jax.jit(steps.train_chunk, static_argnums=1, donate_argnums=0)
+  chunk = jax.jit(jax.vmap(steps.train_chunk, in_axes=(0, None), spmd_axis_name='pop'),
+                  static_argnums=1, donate_argnums=0)
   eval_fn = jax.jit(
-      lambda params, key, length: steps.eval_batch(
+      jax.vmap(lambda params, key, length: steps.eval_batch(
           params, steps.problem.eval_batch(key, length, tc.eval_batch_size)),
+               in_axes=(0, None, None)),
       static_argnums=2)
-  eval_key = jax.random.key(config.seed + 1_000_003)
+  eval_key, test_key = jax.random.split(jax.random.key(tc.eval_seed))
 
   def save(state, elapsed):
-    ckpt.save(int(state.step), args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave({'elapsed': elapsed})))
+    ckpt.save(int(state.step[0]), args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        meta=ocp.args.JsonSave({'elapsed': elapsed, 'solved_at': solved_at})))
 
-  solved = False
-  last_valid = None
-  step = start_step
-  t_resume = time.time()
-  last_ckpt = time.time()
-  while step < tc.num_steps and not solved:
+  step, valid = start_step, None
+  t_resume = last_ckpt = time.time()
+  while step < tc.num_steps and bool(np.any(state.active)):
     n = min(tc.log_every, tc.num_steps - step)
     t0 = time.time()
     state, m = chunk(state, n)
     m = jax.device_get(m)
-    step = int(state.step)
-    dt = time.time() - t0
-    record = dict(step=step, split='train', loss=float(np.mean(m['loss'])),
-                  error=float(np.mean(m['error'])),
-                  grad_norm=float(np.mean(m['grad_norm'])),
-                  grad_norm_max=float(np.max(m['grad_norm'])),
-                  clipped=float(np.mean(m['clipped'])), omega=float(np.mean(m['omega'])),
-                  l1=float(np.mean(m['l1'])), skipped=int(m['skipped'][-1]),
-                  spectral_radius=spectral_radii(state.params), steps_per_s=n / dt)
-    writer.write(record)
+    step = int(state.step[0])
+    rate = n / (time.time() - t0)
+    records = [dict(step=step, split='train', member=i, loss=float(np.mean(m['loss'][i])),
+                    error=float(np.mean(m['error'][i])),
+                    grad_norm=float(np.mean(m['grad_norm'][i])),
+                    grad_norm_max=float(np.max(m['grad_norm'][i])),
+                    clipped=float(np.mean(m['clipped'][i])), omega=float(np.mean(m['omega'][i])),
+                    l1=float(np.mean(m['l1'][i])), skipped=int(m['skipped'][i][-1]),
+                    active=bool(m['active'][i][-1]),
+                    spectral_radius=spectral_radius(state.params['layer_0']['w_rec'][i]),
+                    steps_per_s=rate)
+               for i in range(pop.size)]
+    for r in records:
+      writer.write(r)
     if step % tc.eval_every < n or step >= tc.num_steps:
-      last_valid = evaluate(steps, eval_fn, state.params, jax.random.fold_in(eval_key, step),
-                            tc.eval_sequences, tc.eval_batch_size)
-      writer.write(dict(step=step, split='valid', **last_valid))
-      solved = tc.stop_when_solved and last_valid['error'] < tc.solved_error
+      valid = evaluate(steps, eval_fn, state.params, jax.random.fold_in(eval_key, step),
+                       tc.eval_sequences, tc.eval_batch_size)
+      for i, v in enumerate(valid):
+        writer.write(dict(step=step, split='valid', member=i, **v))
+        if v['error'] < tc.solved_error and solved_at[i] is None:
+          solved_at[i] = step
+      if tc.stop_when_solved:
+        done = jnp.asarray([s is not None for s in solved_at])
+        state = state.replace(active=state.active & ~done)
     total = elapsed + time.time() - t_resume
-    print(_progress_line(step, tc.num_steps, record, last_valid, total), flush=True)
-    if time.time() - last_ckpt > tc.checkpoint_every_s or solved or step >= tc.num_steps:
+    print(_progress_line(step, tc.num_steps, records, valid, solved_at, total), flush=True)
+    if time.time() - last_ckpt > tc.checkpoint_every_s or step >= tc.num_steps or not np.any(
+        state.active):
       save(state, total)
       last_ckpt = time.time()
   ckpt.wait_until_finished()
 
   wall = elapsed + time.time() - t_resume
-  test = evaluate(steps, eval_fn, state.params, jax.random.key(config.seed + 2_000_003),
+  test = evaluate(steps, eval_fn, state.params, test_key,
                   tc.test_sequences, tc.eval_batch_size)
-  result = dict(step=step, wall_time_s=wall, test_loss=test['loss'], test_error=test['error'],
-                test_sequences=test['sequences'], solved=test['error'] < tc.solved_error,
-                valid=last_valid, spectral_radius=spectral_radii(state.params),
-                skipped_steps=int(optim.inspect(state.opt_state).get('skipped', 0)))
-  writer.write(dict(step=step, split='test', **test))
+  skipped = np.broadcast_to(optim.inspect(state.opt_state).get('skipped', 0), (pop.size,))
+  members = []
+  for i in range(pop.size):
+    writer.write(dict(step=step, split='test', member=i, **test[i]))
+    members.append(dict(
+        hparams=pop.labels[i], test_loss=test[i]['loss'], test_error=test[i]['error'],
+        test_sequences=test[i]['sequences'], solved=test[i]['error'] < tc.solved_error,
+        solved_at_step=solved_at[i],
+        diverged=not bool(np.isfinite(test[i]['loss'])),
+        spectral_radius=spectral_radius(state.params['layer_0']['w_rec'][i]),
+        skipped_steps=int(skipped[i])))
+  result = dict(step=step, wall_time_s=wall, population=pop.size,
+                solved=sum(m['solved'] for m in members), devices=population.describe(mesh),
+                members=members)
   with open(os.path.join(workdir, 'result.json'), 'w') as f:
     json.dump(result, f, indent=2)
-  verdict = 'SOLVED' if result['solved'] else 'not solved'
-  print(f'{verdict}: test error {100 * test["error"]:.2f}% on {test["sequences"]} fresh '
-        f'sequences after {step} steps, {wall:.0f} s. Results in {workdir}', flush=True)
+  for i, m in enumerate(members):
+    who = f'member {i} {m["hparams"]}: ' if pop.size > 1 else ''
+    verdict = 'SOLVED' if m['solved'] else 'not solved'
+    print(f'{who}{verdict}: test error {100 * m["test_error"]:.2f}% on {m["test_sequences"]} '
+          f'fresh sequences after {m["solved_at_step"] or step} steps', flush=True)
+  print(f'{step} steps, {wall:.0f} s. Results in {workdir}', flush=True)
   return result
 
 
-def _progress_line(step, total, rec, valid, wall) -> str:
-  v = f' | valid err {100 * valid["error"]:6.2f}%' if valid else ''
-  return (f'[{step:>8d}/{total}] loss {rec["loss"]:.4f} err {100 * rec["error"]:6.2f}% '
-          f'|g| {rec["grad_norm"]:.3g} clip {rec["clipped"]:.2f} omega {rec["omega"]:.3g} '
-          f'rho {rec["spectral_radius"]:.2f}{v} | {rec["steps_per_s"]:.0f} steps/s, {wall:.0f} s')
+def _progress_line(step, total, records, valid, solved_at, wall) -> str:
+  """One line per log step: the first member's numbers, or a population summary."""
+  if len(records) == 1:
+    rec = records[0]
+    v = f' | valid err {100 * valid[0]["error"]:6.2f}%' if valid else ''
+    return (f'[{step:>8d}/{total}] loss {rec["loss"]:.4f} err {100 * rec["error"]:6.2f}% '
+            f'|g| {rec["grad_norm"]:.3g} clip {rec["clipped"]:.2f} omega {rec["omega"]:.3g} '
+            f'rho {rec["spectral_radius"]:.2f}{v} | {rec["steps_per_s"]:.0f} steps/s, {wall:.0f} s')
+  losses = [r['loss'] for r in records]
+  active = sum(r['active'] for r in records)
+  solved = sum(s is not None for s in solved_at)
+  best = f' | best valid err {100 * min(v["error"] for v in valid):6.2f}%' if valid else ''
+  return (f'[{step:>8d}/{total}] {len(records)} members, {active} learning, {solved} solved | '
+          f'loss min {min(losses):.4f} median {float(np.median(losses)):.4f}{best} | '
+          f'{records[0]["steps_per_s"]:.0f} steps/s, {wall:.0f} s')

@@ -79,6 +79,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.reg.l1_weight = 0.0              # L1 on hidden activations (Bengio et al. 3.4)
   c.reg.bptt_clip = 0.0              # element-wise clip of dE/dx_t inside BPTT (Mikolov); 0 = off
 
+  # Members trained at once as one vmapped program (population.py): the
+  # product of `seeds` and `rows`, one value per name in
+  # `hparams` (e.g. ('optim.learning_rate', 'reg.omega_alpha')).
+  c.population = ml_collections.ConfigDict()
+  c.population.seeds = ()            # empty: the single seed above
+  c.population.hparams = ()
+  c.population.rows = ()
+
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 100_000        # at most this many updates
   c.train.log_every = 500            # steps per compiled chunk and per metrics line
@@ -86,6 +94,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.eval_sequences = 10_000    # the papers' criterion uses 10,000 sequences
   c.train.test_sequences = 10_000
   c.train.eval_batch_size = 1_000
+  c.train.eval_seed = 2013           # validation/test sequences: the same for every member and seed
   c.train.solved_error = 0.01        # solved: fewer than 1% wrong sequences
   c.train.stop_when_solved = True
   c.train.checkpoint_every_s = 60.0  # seconds between checkpoints

@@ -79,7 +79,8 @@ def spectral_radius(w: jax.Array) -> jax.Array:
   """
   def host(m):
     return np.asarray(np.max(np.abs(np.linalg.eigvals(np.asarray(m, np.float64)))), np.float32)
-  return jax.pure_callback(host, jax.ShapeDtypeStruct((), jnp.float32), w)
+  return jax.pure_callback(host, jax.ShapeDtypeStruct((), jnp.float32), w,
+                           vmap_method='sequential')
 
 
 def _sparse_rescaled(key, n_in: int, n_out: int, nonzero: int = 15, radius: float = 0.95):

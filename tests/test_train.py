@@ -31,7 +31,8 @@ def test_every_config_trains_in_smoke_mode(module, arg, tmp_path):
   train.check_config(config)
   result = train.train_and_evaluate(config, str(tmp_path))
   assert result['step'] == config.train.num_steps
-  assert 0.0 <= result['test_error'] <= 1.0 and np.isfinite(result['test_loss'])
+  member = result['members'][0]
+  assert 0.0 <= member['test_error'] <= 1.0 and np.isfinite(member['test_loss'])
   records = read_metrics(tmp_path)
   train_records = [r for r in records if r['split'] == 'train']
   assert TRAIN_KEYS <= set(train_records[0])
@@ -53,7 +54,8 @@ def test_resuming_gives_the_same_run_as_not_stopping(tmp_path):
   with config.unlocked():
     config.train.num_steps = 60
   resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
-  assert resumed['test_loss'] == pytest.approx(straight['test_loss'], rel=1e-6)
+  assert resumed['members'][0]['test_loss'] == pytest.approx(
+      straight['members'][0]['test_loss'], rel=1e-6)
   steps = [r['step'] for r in read_metrics(tmp_path / 'resumed') if r['split'] == 'train']
   assert steps == [20, 40, 60]
 
@@ -69,7 +71,7 @@ def test_trainer_learns_a_short_temporal_order_problem(tmp_path):
     config.train.eval_sequences = 2000
     config.train.test_sequences = 2000
   result = train.train_and_evaluate(config, str(tmp_path))
-  assert result['solved'], result
+  assert result['members'][0]['solved'], result
 
 
 def test_guard_skips_and_counts_every_update_over_its_limit(tmp_path):
@@ -77,8 +79,7 @@ def test_guard_skips_and_counts_every_update_over_its_limit(tmp_path):
   with config.unlocked():
     config.optim.guard_max_norm = 1e-9       # every gradient is "absurd"
   steps = train.build(config)
-  hp, _ = train._loss_hp(config)
-  state = steps.init(jax.random.key(0), hp)
+  state = steps.init(jax.random.key(0), dict(omega_alpha=4.0, l1_weight=0.0, bptt_clip=0.0), {})
   new, metrics = jax.jit(steps.train_chunk, static_argnums=1)(state, 5)
   np.testing.assert_array_equal(metrics['skipped'], [1, 2, 3, 4, 5])
   jax.tree.map(np.testing.assert_array_equal, new.params, state.params)

@@ -1,0 +1,1 @@
+"""Figures of Pascanu et al. (2013) computed from the single-unit RNN."""

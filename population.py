@@ -1,0 +1,102 @@
+"""Populations: many members trained as one program, and the device mesh.
+
+A population is the product of ``population.seeds`` and the rows of
+``population.rows`` (one value per name in ``population.hparams``). Its
+members share the run's structure (cell, sizes, which transforms are on)
+and differ in numbers: the seed, and any numeric hyperparameter that is an
+array in the train state: the optimiser's injected ones (``optim.learning_rate``,
+``optim.momentum``, ``optim.clip_norm``, ...) and the loss-side ones
+(``reg.omega_alpha``, ``reg.l1_weight``, ``reg.bptt_clip``). Members are
+stacked on a leading axis and trained with ``jax.vmap``.
+
+The mesh has a population axis ``'pop'`` and a data axis ``'data'``:
+members are spread over ``'pop'``, each member's batch over ``'data'``, and
+parameters are replicated along ``'data'``. With one device it is the plain
+run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+LOSS_HPARAMS = ('reg.omega_alpha', 'reg.l1_weight', 'reg.bptt_clip')
+
+
+@dataclasses.dataclass(frozen=True)
+class Population:
+  """Members' seeds and numbers; ``labels[i]`` names member i's values."""
+  seeds: tuple[int, ...]
+  loss_hp: dict[str, np.ndarray]     # 'omega_alpha' -> [P]
+  opt_hp: dict[str, np.ndarray]      # 'learning_rate' -> [P] (optax injected names)
+  labels: tuple[dict, ...]
+
+  @property
+  def size(self) -> int:
+    return len(self.seeds)
+
+
+def make_population(config: ml_collections.ConfigDict) -> Population:
+  """Members from ``config.population`` (a single member when it is absent)."""
+  pc = config.get('population', None)
+  seeds = tuple(pc.seeds) if pc is not None and pc.seeds else (config.seed,)
+  names = tuple(pc.hparams) if pc is not None else ()
+  rows = [tuple(r) for r in pc.rows] if pc is not None and names else [()]
+  for row in rows:
+    if len(row) != len(names):
+      raise ValueError(f'population.rows row {row} does not have one value for each of '
+                       f'population.hparams {names}')
+  base_loss = {'omega_alpha': config.reg.omega_alpha, 'l1_weight': config.reg.l1_weight,
+               'bptt_clip': config.reg.bptt_clip}
+  for name in names:
+    group, _, field = name.partition('.')
+    if name in LOSS_HPARAMS:
+      if not base_loss[field]:
+        raise ValueError(f'population varies {name}, which is off (0) in the config; '
+                         'switch it on there so the program computes it')
+    elif group != 'optim' or field not in config.optim or isinstance(config.optim[field], str):
+      raise ValueError(f'population.hparams: {name!r} is not a numeric hyperparameter; valid: '
+                       f'{", ".join(LOSS_HPARAMS)} or optim.<numeric field>')
+  members = [(seed, dict(zip(names, row))) for row in rows for seed in seeds]
+  loss_hp = {k: np.array([m.get(f'reg.{k}', v) for _, m in members], np.float32)
+             for k, v in base_loss.items()}
+  opt_hp = {n.partition('.')[2]: np.array([m[n] for _, m in members], np.float32)
+            for n in names if n.startswith('optim.')}
+  labels = tuple({'seed': s, **m} for s, m in members)
+  return Population(tuple(s for s, _ in members), loss_hp, opt_hp, labels)
+
+
+def make_mesh(population_size: int, batch_size: int, devices=None) -> Mesh:
+  """A ('pop', 'data') mesh over as many devices as divide the work evenly.
+
+  Members go first: ``pop`` is the largest divisor of the population size
+  that fits the devices; the devices left per member shard the batch when
+  they divide it.
+  """
+  devices = list(devices if devices is not None else jax.devices())
+  n = len(devices)
+  pop = max(d for d in range(1, n + 1) if population_size % d == 0 and n % d == 0)
+  per_member = n // pop
+  data = max(d for d in range(1, per_member + 1)
+             if batch_size % d == 0 and per_member % d == 0)
+  return Mesh(np.array(devices[:pop * data]).reshape(pop, data), ('pop', 'data'))
+
+
+def member_sharding(mesh: Mesh) -> NamedSharding:
+  """Stacked member state: leading axis over 'pop', replicated over 'data'."""
+  return NamedSharding(mesh, P('pop'))
+
+
+def batch_sharding(mesh: Mesh, ndim: int) -> NamedSharding:
+  """Within a member: time-major arrays [T, B, ...] sharded on B over 'data'."""
+  return NamedSharding(mesh, P(None, 'data', *([None] * (ndim - 2))))
+
+
+def describe(mesh: Mesh) -> str:
+  return (f"{math.prod(mesh.devices.shape)} device(s) of {mesh.devices.flat[0].platform}: "
+          f"pop={mesh.shape['pop']} x data={mesh.shape['data']}")

@@ -1,0 +1,134 @@
+"""Populations: a vmapped population equals separate runs; members stop
+independently; a sharded run equals the unsharded one (forced CPU devices)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import population
+import train
+from experiments import temporal_order
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def population_config(seeds=(0, 1), lrs=(0.01, 0.05), steps=40):
+  config = temporal_order.get_config(f'smoke,steps={steps}')
+  with config.unlocked():
+    config.train.num_steps = steps
+    config.population.seeds = seeds
+    config.population.hparams = ('optim.learning_rate', 'reg.omega_alpha')
+    config.population.rows = tuple((lr, 2.0 + i) for i, lr in enumerate(lrs))
+  return config
+
+
+def test_members_are_the_product_of_seeds_and_rows():
+  pop = population.make_population(population_config(seeds=(3, 4), lrs=(0.1, 0.2, 0.3)))
+  assert pop.size == 6
+  assert pop.seeds == (3, 4, 3, 4, 3, 4)
+  np.testing.assert_allclose(pop.opt_hp['learning_rate'], [0.1, 0.1, 0.2, 0.2, 0.3, 0.3])
+  np.testing.assert_allclose(pop.loss_hp['omega_alpha'], [2, 2, 3, 3, 4, 4])
+  assert pop.labels[2] == {'seed': 3, 'optim.learning_rate': 0.2, 'reg.omega_alpha': 3.0}
+
+
+@pytest.mark.parametrize('hparams,message', [
+    (('optim.name',), 'not a numeric hyperparameter'),
+    (('model.hidden_size',), 'not a numeric hyperparameter'),
+    (('reg.l1_weight',), 'off (0) in the config'),
+])
+def test_invalid_population_names_are_one_line_errors(hparams, message):
+  config = population_config()
+  with config.unlocked():
+    config.population.hparams = hparams
+    config.population.rows = ((1.0,),)
+  with pytest.raises(ValueError, match=message.replace('(', r'\(').replace(')', r'\)')):
+    population.make_population(config)
+
+
+def test_population_gives_the_numbers_of_separate_runs(tmp_path):
+  config = population_config()
+  together = train.train_and_evaluate(config, str(tmp_path / 'pop'))
+  pop_metrics = [json.loads(l) for l in open(tmp_path / 'pop' / 'metrics.jsonl')]
+  for i, label in enumerate(population.make_population(config).labels):
+    single = temporal_order.get_config('smoke,steps=40')
+    with single.unlocked():
+      single.train.num_steps = 40
+      single.seed = label['seed']
+      single.optim.learning_rate = label['optim.learning_rate']
+      single.reg.omega_alpha = label['reg.omega_alpha']
+    alone = train.train_and_evaluate(single, str(tmp_path / f'single{i}'))
+    np.testing.assert_allclose(together['members'][i]['test_loss'],
+                               alone['members'][0]['test_loss'], rtol=1e-5)
+    mine = [r['loss'] for r in pop_metrics if r['split'] == 'train' and r['member'] == i]
+    theirs = [json.loads(l)['loss'] for l in open(tmp_path / f'single{i}' / 'metrics.jsonl')
+              if json.loads(l)['split'] == 'train']
+    np.testing.assert_allclose(mine, theirs, rtol=1e-5)
+
+
+def test_a_diverged_member_stops_without_stopping_the_others():
+  config = population_config(seeds=(0,), lrs=(0.01, float('inf')))
+  with config.unlocked():
+    config.optim.guard_max_norm = 0.0      # let the second member blow up
+  steps = train.build(config)
+  pop = population.make_population(config)
+  mesh = population.make_mesh(pop.size, config.task.batch_size)
+  state = train.init_population(steps, pop, mesh)
+  chunk = jax.jit(jax.vmap(steps.train_chunk, in_axes=(0, None)), static_argnums=1)
+  state, metrics = chunk(state, 20)
+  assert bool(state.active[0]) and not bool(state.active[1])
+  # The healthy member's trajectory is the one it would have had alone.
+  alone = steps.init(jax.random.key(0), {k: v[0] for k, v in pop.loss_hp.items()},
+                     {k: v[0] for k, v in pop.opt_hp.items()})
+  alone, _ = jax.jit(steps.train_chunk, static_argnums=1)(alone, 20)
+  np.testing.assert_allclose(state.params['w_out'][0], alone.params['w_out'], rtol=1e-5, atol=1e-7)
+  # Once inactive, a member's parameters no longer change.
+  frozen = jax.tree.map(lambda x: np.asarray(x[1]), state.params)
+  state, _ = chunk(state, 5)
+  jax.tree.map(np.testing.assert_array_equal, frozen,
+               jax.tree.map(lambda x: np.asarray(x[1]), state.params))
+
+
+def test_mesh_puts_members_first_then_data():
+  devices = [object()] * 4
+  assert dict(population.make_mesh(4, 20, devices).shape) == {'pop': 4, 'data': 1}
+  assert dict(population.make_mesh(2, 20, devices).shape) == {'pop': 2, 'data': 2}
+  assert dict(population.make_mesh(1, 20, devices).shape) == {'pop': 1, 'data': 4}
+  assert dict(population.make_mesh(3, 20, devices).shape) == {'pop': 1, 'data': 4}
+  assert dict(population.make_mesh(1, 3, devices).shape) == {'pop': 1, 'data': 1}
+
+
+SHARDED_SCRIPT = r'''
+import json, sys
+import jax
+import train
+from tests.test_population import population_config
+seeds, lrs, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+assert len(jax.devices()) == 4, jax.devices()
+config = population_config(tuple(seeds), tuple(lrs), steps=20)
+sharded = train.train_and_evaluate(config, out + '/sharded')
+plain = train.train_and_evaluate(config, out + '/plain', devices=jax.devices()[:1])
+print(json.dumps([sharded, plain]))
+'''
+
+
+@pytest.mark.parametrize('seeds,lrs,layout', [
+    ((0, 1), (0.01, 0.05), 'pop=4 x data=1'),       # members over devices
+    ((0,), (0.01, 0.05), 'pop=2 x data=2'),         # members and each member's batch
+])
+def test_sharded_run_equals_unsharded(seeds, lrs, layout, tmp_path):
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
+             JAX_PLATFORMS='cpu')
+  proc = subprocess.run([sys.executable, '-c', SHARDED_SCRIPT, json.dumps(seeds),
+                         json.dumps(lrs), str(tmp_path)],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  sharded, plain = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert layout in sharded['devices'] and 'pop=1 x data=1' in plain['devices']
+  for a, b in zip(sharded['members'], plain['members']):
+    np.testing.assert_allclose(a['test_loss'], b['test_loss'], rtol=1e-5)
