@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 
 import train
-from experiments import pathological, temporal_order
+from experiments import pathological, temporal_order, temporal_order_fig7
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = ([('temporal_order', f'method={m},smoke') for m in ('sgd', 'sgd-c', 'sgd-cr')] +
-           [('pathological', f'problem={p},smoke') for p in pathological.SETTINGS])
-MODULES = {'temporal_order': temporal_order, 'pathological': pathological}
+           [('pathological', f'problem={p},smoke') for p in pathological.SETTINGS] +
+           [('temporal_order_fig7', 'seeds=1,smoke')])
+MODULES = {'temporal_order': temporal_order, 'pathological': pathological,
+           'temporal_order_fig7': temporal_order_fig7}
 TRAIN_KEYS = {'step', 'split', 'loss', 'error', 'grad_norm', 'clipped', 'spectral_radius',
               'omega', 'skipped', 'steps_per_s'}
 
@@ -34,13 +36,13 @@ def test_every_config_trains_in_smoke_mode(module, arg, tmp_path):
   member = result['members'][0]
   assert 0.0 <= member['test_error'] <= 1.0 and np.isfinite(member['test_loss'])
   records = read_metrics(tmp_path)
-  train_records = [r for r in records if r['split'] == 'train']
+  train_records = [r for r in records if r['split'] == 'train' and r['member'] == 0]
   assert TRAIN_KEYS <= set(train_records[0])
   assert [r['step'] for r in train_records] == list(
       range(config.train.log_every, config.train.num_steps + 1, config.train.log_every))
   assert {'train', 'valid', 'test'} == {r['split'] for r in records}
   omega_on = config.reg.omega_alpha > 0
-  assert (train_records[-1]['omega'] > 0) == omega_on
+  assert (train_records[0]['omega'] > 0) == omega_on
   for name in ('config.json', 'result.json'):
     assert os.path.exists(tmp_path / name)
 
@@ -115,3 +117,14 @@ def test_readme_command_runs_from_the_command_line(tmp_path):
   assert 'test error' in proc.stdout
   with open(tmp_path / 'result.json') as f:
     assert json.load(f)['step'] == 60
+
+
+def test_fig7_figure_from_population_runs(tmp_path):
+  from figures import fig7
+  config = temporal_order_fig7.get_config('init=basic_tanh,seeds=2,smoke')
+  result = train.train_and_evaluate(config, str(tmp_path / 'basic_tanh_T20'))
+  assert result['population'] == 6
+  table = fig7.collect(str(tmp_path))
+  assert {m for _, m in table} == {'sgd', 'sgd-c', 'sgd-cr'}
+  assert all(points[20][1] == 2 for points in table.values())     # 2 seeds per method
+  assert os.path.getsize(fig7.plot(table, str(tmp_path / 'fig7.png'))) > 1000
