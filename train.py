@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import subprocess
 import time
 from typing import Any, Callable
 
@@ -237,6 +238,19 @@ def spectral_radius(w_rec) -> float:
                    for i in range(0, w.shape[1], h)))
 
 
+def code_version() -> str | None:
+  """The git commit of this code, with '+dirty' for uncommitted changes (None outside git)."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=here, text=True,
+                            capture_output=True, check=True).stdout.strip()
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=here,
+                           text=True, capture_output=True, check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return None
+  return commit + ('+dirty' if dirty else '')
+
+
 class MetricWriter:
   """Appends JSON lines; on resume drops lines past the restored step."""
 
@@ -397,7 +411,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         skipped_steps=int(skipped[i])))
   result = dict(step=step, wall_time_s=wall, population=pop.size,
                 solved=sum(m['solved'] for m in members), devices=population.describe(mesh),
-                members=members)
+                code_version=code_version(), members=members)
   with open(os.path.join(workdir, 'result.json'), 'w') as f:
     json.dump(result, f, indent=2)
   for i, m in enumerate(members):

@@ -4,11 +4,11 @@
 # Rerunning resumes unfinished runs and skips finished ones.
 set -u
 out=${1:-runs/fig7}; steps=${2:-50000}; lengths=${3:-"25 50 100 200"}
-inits=${4:-"sigmoid basic_tanh smart_tanh"}
+inits=${4:-"smart_tanh basic_tanh sigmoid"}
 py=${PYTHON:-python}
 mkdir -p "$out"
-for length in $lengths; do
-  for init in $inits; do
+for init in $inits; do        # one panel at a time
+  for length in $lengths; do
     name=${init}_T${length}
     [ -f "$out/$name/result.json" ] && { echo "done: $name"; continue; }
     echo "=== $name"
