@@ -22,7 +22,7 @@ import math
 import os
 import subprocess
 import time
-from typing import Any, Callable
+from typing import Any
 
 import flax
 import jax
@@ -34,65 +34,14 @@ import orbax.checkpoint as ocp
 
 import optim
 import population
-from datasets import pathological
+import problems
 from models import cells as cells_lib
 from models.rnn import RecurrentNetwork
 from optim import omega as omega_lib
 
 
 # ---------------------------------------------------------------------------
-# Problems: what the trainer needs from a task.
-
-@dataclasses.dataclass(frozen=True)
-class SyntheticProblem:
-  """A pathological task with lengths drawn per batch from [min_length, max_length].
-
-  Every batch is padded to the same static length so one compiled program
-  serves every length; the scored steps are given by the batch's mask.
-  """
-  task: Any
-  batch_size: int
-  min_length: int
-  max_length: int
-
-  @property
-  def kind(self) -> str:
-    return self.task.kind
-
-  def train_batch(self, key) -> dict:
-    k_len, k_data = jax.random.split(key)
-    length = jax.random.randint(k_len, (), self.min_length, self.max_length + 1)
-    return self.task.sample(k_data, self.batch_size, length, self.max_length)
-
-  def eval_lengths(self, num_batches: int) -> list[int]:
-    """Lengths of the evaluation batches, spread evenly over the range."""
-    if num_batches == 1 or self.min_length == self.max_length:
-      return [self.max_length] * num_batches
-    step = (self.max_length - self.min_length) / (num_batches - 1)
-    return [round(self.min_length + i * step) for i in range(num_batches)]
-
-  def eval_batch(self, key, length: int, batch_size: int) -> dict:
-    return self.task.sample(key, batch_size, length, self.max_length)
-
-
-def make_problem(config: ml_collections.ConfigDict) -> SyntheticProblem:
-  c = config.task
-  kwargs = dict(c.get('kwargs', {}))
-  return SyntheticProblem(pathological.make_task(c.name, **kwargs), c.batch_size,
-                          c.min_length, c.max_length)
-
-
-# ---------------------------------------------------------------------------
 # Loss.
-
-def per_step_loss(outputs: jax.Array, batch: dict, kind: str) -> jax.Array:
-  """Loss of every step [T, B] (masked later)."""
-  if kind == 'classification':
-    return optax.softmax_cross_entropy_with_integer_labels(outputs, batch['targets'])
-  if kind == 'regression':
-    return (outputs[..., 0] - batch['targets']) ** 2
-  raise ValueError(f'unknown task kind {kind!r}')
-
 
 def valid_steps(mask: jax.Array) -> jax.Array:
   """[T, B] 1 up to each sequence's last scored step (later steps are padding)."""
@@ -103,7 +52,7 @@ def make_model(config: ml_collections.ConfigDict, problem) -> RecurrentNetwork:
   m = dict(config.model)
   m['leak_range'] = tuple(m.get('leak_range', (0.02, 0.2)))
   m['input_layers'] = tuple(m.get('input_layers', ()))
-  return RecurrentNetwork(output_size=problem.task.output_size, **m)
+  return RecurrentNetwork(output_size=problem.output_size, **m)
 
 
 # ---------------------------------------------------------------------------
@@ -118,6 +67,7 @@ class TrainState:
   key: jax.Array          # the member's key; step keys are fold_in(key, step)
   hp: dict                # loss-side numbers: omega_alpha, l1_weight, bptt_clip
   active: jax.Array       # False once solved or diverged: the member stops learning
+  carry: Any = ()         # per layer [B, S], carried between batches (truncated BPTT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,31 +75,45 @@ class Steps:
   """The pure functions of a run, closed over its structure (not its numbers)."""
   model: RecurrentNetwork
   optimizer: optax.GradientTransformation
-  problem: SyntheticProblem
+  problem: Any            # problems.SyntheticProblem or problems.MusicProblem
   use_omega: bool
   use_l1: bool
   use_bptt_clip: bool
   omega_schedule: str = 'constant'
+  omega_steps_per_epoch: int | None = None   # set: the schedule's t counts epochs
   mesh: Any = None        # shard each member's batch over the mesh's 'data' axis
+
+  def initial_carry(self, params, batch_size: int):
+    """Zero states of every layer [B, S] (replaced by the initial state on reset)."""
+    del params
+    return [jnp.zeros((batch_size, c.state_size)) for c in self.model.cells()]
+
+  def apply(self, params, inputs, carry, reset):
+    """Evaluation forward pass: (outputs, final carry)."""
+    outputs, aux = self.model.apply({'params': params}, inputs, carry, reset=reset)
+    return outputs, aux['carry']
 
   def init(self, key, loss_hp: dict, opt_hp: dict) -> TrainState:
     k_init, k_run = jax.random.split(key)
-    batch = self.problem.train_batch(k_init)
+    batch = self.problem.train_batch(k_init, 0)
     params = self.model.init(k_init, batch['inputs'])['params']
     opt_state = self.optimizer.init(params)
     if opt_hp:
       opt_state = optim.set_hyperparams(opt_state, **opt_hp)
+    carry = (self.initial_carry(params, batch['inputs'].shape[1]) if self.problem.carries
+             else ())
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
                       key=k_run, hp={k: jnp.asarray(v, jnp.float32) for k, v in loss_hp.items()},
-                      active=jnp.ones((), bool))
+                      active=jnp.ones((), bool), carry=carry)
 
-  def loss_fn(self, params, probes, batch, hp, dropout_key, train=True):
+  def loss_fn(self, params, probes, batch, hp, dropout_key, carry=(), train=True):
     outputs, aux = self.model.apply(
-        {'params': params}, batch['inputs'], train=train, probes=probes,
-        bptt_clip=hp['bptt_clip'] if self.use_bptt_clip else None,
+        {'params': params}, batch['inputs'], carry or None, reset=batch.get('reset'),
+        train=train, probes=probes, bptt_clip=hp['bptt_clip'] if self.use_bptt_clip else None,
         rngs={'dropout': dropout_key})
     mask = batch['mask']
-    loss = jnp.sum(per_step_loss(outputs, batch, self.problem.kind) * mask) / jnp.sum(mask)
+    per_step = problems.per_step_loss(outputs, batch, self.problem.kind)
+    loss = jnp.sum(per_step * mask) / jnp.sum(mask)
     total = loss
     l1 = jnp.zeros(())
     if self.use_l1:   # Bengio et al. 2013 sec. 3.4: L1 on the hidden units' outputs
@@ -165,14 +129,17 @@ class Steps:
     probes = [jnp.zeros((t, b, c.state_size)) for c in cells] if self.use_omega else None
     grad_fn = jax.grad(self.loss_fn, argnums=(0, 1), has_aux=True)
     (g_params, g_probes), (loss, l1, outputs, aux) = grad_fn(
-        state.params, probes, batch, state.hp, dropout_key)
+        state.params, probes, batch, state.hp, dropout_key, state.carry)
     om = jnp.zeros(())
     if self.use_omega:
       om, g_omega = jax.value_and_grad(omega_lib.omega, argnums=1)(
           cells, state.params, aux, g_probes)
-      alpha = optim.regularizer_weight(state.hp['omega_alpha'], self.omega_schedule)(state.step)
+      unit = 'epoch' if self.omega_steps_per_epoch else 'step'
+      alpha = optim.regularizer_weight(state.hp['omega_alpha'], self.omega_schedule, unit,
+                                       self.omega_steps_per_epoch)(state.step)
       g_params = jax.tree.map(lambda g, o: g + alpha * o, g_params, g_omega)
-    return g_params, dict(loss=loss, l1=l1, omega=om, outputs=outputs)
+    carry = jax.lax.stop_gradient(aux['carry']) if self.problem.carries else ()
+    return g_params, dict(loss=loss, l1=l1, omega=om, outputs=outputs, carry=carry)
 
   def train_step(self, state: TrainState, batch: dict, dropout_key):
     grads, out = self.grads(state, batch, dropout_key)
@@ -184,47 +151,25 @@ class Steps:
     keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(learning, n, o), new, old)
     info = optim.inspect(opt_state)
     threshold = info.get('clip_threshold', jnp.inf)
-    errors = pathological.sequence_errors(out['outputs'], batch, self.problem.kind)
-    metrics = dict(loss=out['loss'], error=jnp.mean(errors), grad_norm=grad_norm,
+    metrics = dict(loss=out['loss'], error=self.problem.error(out['outputs'], batch),
+                   grad_norm=grad_norm,
                    clipped=(grad_norm > threshold).astype(jnp.float32),
                    omega=out['omega'], l1=out['l1'], active=learning,
                    skipped=jnp.asarray(info.get('skipped', 0), jnp.float32))
     return state.replace(step=state.step + 1, params=keep(params, state.params),
-                         opt_state=keep(opt_state, state.opt_state), active=learning), metrics
+                         opt_state=keep(opt_state, state.opt_state), active=learning,
+                         carry=keep(out['carry'], state.carry)), metrics
 
   def train_chunk(self, state: TrainState, num_steps: int):
     """``num_steps`` training steps of one member as one scan; per-step metrics."""
     def one(state, _):
       k_data, k_drop = jax.random.split(jax.random.fold_in(state.key, state.step))
-      batch = self.problem.train_batch(k_data)
+      batch = self.problem.train_batch(k_data, state.step)
       if self.mesh is not None:
-        batch = {k: jax.lax.with_sharding_constraint(v, population.batch_sharding(self.mesh, v.ndim))
-                 for k, v in batch.items()}
+        batch = {k: v if v.ndim < 2 else jax.lax.with_sharding_constraint(
+                     v, population.batch_sharding(self.mesh, v.ndim)) for k, v in batch.items()}
       return self.train_step(state, batch, k_drop)
     return jax.lax.scan(one, state, None, length=num_steps)
-
-  def eval_batch(self, params, batch):
-    """(sum of losses, number of wrong sequences) on one batch."""
-    outputs, _ = self.model.apply({'params': params}, batch['inputs'])
-    mask = batch['mask']
-    per_seq = jnp.sum(per_step_loss(outputs, batch, self.problem.kind) * mask, 0) / jnp.maximum(
-        jnp.sum(mask, 0), 1)
-    errors = pathological.sequence_errors(outputs, batch, self.problem.kind)
-    return jnp.sum(per_seq), jnp.sum(errors)
-
-
-def evaluate(steps: Steps, eval_fn: Callable, params, key, num_sequences: int,
-             batch_size: int) -> list[dict]:
-  """Loss and error rate of every member on the same fresh sequences."""
-  num_batches = max(1, math.ceil(num_sequences / batch_size))
-  total_loss = total_err = 0.0
-  for i, length in enumerate(steps.problem.eval_lengths(num_batches)):
-    loss, err = eval_fn(params, jax.random.fold_in(key, i), length)
-    total_loss = total_loss + np.asarray(loss, np.float64)
-    total_err = total_err + np.asarray(err, np.float64)
-  n = num_batches * batch_size
-  return [dict(loss=float(l) / n, error=float(e) / n, sequences=n)
-          for l, e in zip(total_loss, total_err)]
 
 
 # ---------------------------------------------------------------------------
@@ -298,12 +243,19 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   build(config).model.cells()
 
 
+def num_steps(config: ml_collections.ConfigDict, problem) -> int:
+  """``train.num_steps``, or ``task.epochs`` epochs of a corpus when it is 0."""
+  return config.train.num_steps or config.task.epochs * problem.steps_per_epoch
+
+
 def build(config: ml_collections.ConfigDict, mesh=None) -> Steps:
-  problem = make_problem(config)
+  problem = problems.make_problem(config)
   model = make_model(config, problem)
-  optimizer = optim.make_optimizer(config.optim, config.train.num_steps)
+  optimizer = optim.make_optimizer(config.optim, num_steps(config, problem))
+  per_epoch = (problem.steps_per_epoch if config.reg.get('omega_schedule_unit') == 'epoch'
+               else None)
   return Steps(model=model, optimizer=optimizer, problem=problem, mesh=mesh,
-               **_structure_flags(config))
+               omega_steps_per_epoch=per_epoch, **_structure_flags(config))
 
 
 def init_population(steps: Steps, pop: population.Population, mesh) -> TrainState:
@@ -326,6 +278,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
   steps = build(config, mesh)
   tc = config.train
+  total_steps = num_steps(config, steps.problem)
+  if steps.problem.summary():
+    print(steps.problem.summary(), flush=True)
   state = init_population(steps, pop, mesh)
   if pop.size > 1 or math.prod(mesh.devices.shape) > 1:
     print(f'Population of {pop.size} on {population.describe(mesh)}', flush=True)
@@ -344,12 +299,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
   chunk = jax.jit(jax.vmap(steps.train_chunk, in_axes=(0, None), spmd_axis_name='pop'),
                   static_argnums=1, donate_argnums=0)
-  eval_fn = jax.jit(
-      jax.vmap(lambda params, key, length: steps.eval_batch(
-          params, steps.problem.eval_batch(key, length, tc.eval_batch_size)),
-               in_axes=(0, None, None)),
-      static_argnums=2)
-  eval_key, test_key = jax.random.split(jax.random.key(tc.eval_seed))
+  evaluate = steps.problem.evaluator(steps.apply, steps.initial_carry, tc,
+                                     jax.random.key(tc.eval_seed))
 
   def save(state, elapsed):
     ckpt.save(int(state.step[0]), args=ocp.args.Composite(
@@ -358,8 +309,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
   step, valid = start_step, None
   t_resume = last_ckpt = time.time()
-  while step < tc.num_steps and bool(np.any(state.active)):
-    n = min(tc.log_every, tc.num_steps - step)
+  while step < total_steps and bool(np.any(state.active)):
+    n = min(tc.log_every, total_steps - step)
     t0 = time.time()
     state, m = chunk(state, n)
     m = jax.device_get(m)
@@ -377,9 +328,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                for i in range(pop.size)]
     for r in records:
       writer.write(r)
-    if step % tc.eval_every < n or step >= tc.num_steps:
-      valid = evaluate(steps, eval_fn, state.params, jax.random.fold_in(eval_key, step),
-                       tc.eval_sequences, tc.eval_batch_size)
+    if step % tc.eval_every < n or step >= total_steps:
+      valid = evaluate(state.params, 'valid', step)
       for i, v in enumerate(valid):
         writer.write(dict(step=step, split='valid', member=i, **v))
         if v['error'] < tc.solved_error and solved_at[i] is None:
@@ -388,23 +338,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         done = jnp.asarray([s is not None for s in solved_at])
         state = state.replace(active=state.active & ~done)
     total = elapsed + time.time() - t_resume
-    print(_progress_line(step, tc.num_steps, records, valid, solved_at, total), flush=True)
-    if time.time() - last_ckpt > tc.checkpoint_every_s or step >= tc.num_steps or not np.any(
+    print(_progress_line(step, total_steps, records, valid, solved_at, total), flush=True)
+    if time.time() - last_ckpt > tc.checkpoint_every_s or step >= total_steps or not np.any(
         state.active):
       save(state, total)
       last_ckpt = time.time()
   ckpt.wait_until_finished()
 
   wall = elapsed + time.time() - t_resume
-  test = evaluate(steps, eval_fn, state.params, test_key,
-                  tc.test_sequences, tc.eval_batch_size)
+  test = evaluate(state.params, 'test')
   skipped = np.broadcast_to(optim.inspect(state.opt_state).get('skipped', 0), (pop.size,))
   members = []
   for i in range(pop.size):
     writer.write(dict(step=step, split='test', member=i, **test[i]))
     members.append(dict(
         hparams=pop.labels[i], test_loss=test[i]['loss'], test_error=test[i]['error'],
-        test_sequences=test[i]['sequences'], solved=test[i]['error'] < tc.solved_error,
+        test_count=test[i]['count'],
+        solved=test[i]['error'] < tc.solved_error,
         solved_at_step=solved_at[i],
         diverged=not bool(np.isfinite(test[i]['loss'])),
         spectral_radius=spectral_radius(state.params['layer_0']['w_rec'][i]),
@@ -417,8 +367,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   for i, m in enumerate(members):
     who = f'member {i} {m["hparams"]}: ' if pop.size > 1 else ''
     verdict = 'SOLVED' if m['solved'] else 'not solved'
-    print(f'{who}{verdict}: test error {100 * m["test_error"]:.2f}% on {m["test_sequences"]} '
-          f'fresh sequences after {m["solved_at_step"] or step} steps', flush=True)
+    print(f'{who}{verdict}: test loss {m["test_loss"]:.4f}, error {100 * m["test_error"]:.2f}% '
+          f'on {m["test_count"]} {steps.problem.unit} after {m["solved_at_step"] or step} steps',
+          flush=True)
   print(f'{step} steps, {wall:.0f} s. Results in {workdir}', flush=True)
   return result
 

@@ -18,6 +18,7 @@ input, Gal & Ghahramani 2016) and zoneout (Krueger et al. 2017).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -49,11 +50,122 @@ def temporal_clip(threshold: jax.Array | float | None):
   return lambda x: clip(x, c)
 
 
+# lax.scan unroll factor of the recurrences (measured: benchmarks/README.md).
+UNROLL = 1
+
+
+def plain_recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
+                     probe: jax.Array | None = None, clip: jax.Array | float | None = None,
+                     unroll: int = UNROLL) -> jax.Array:
+  """All states [T, B, S] of ``cell`` from ``state0`` [B, S] and the input
+  projections ``xp`` [T, B, G]: a ``lax.scan`` over ``cell.step``,
+  differentiated by plain autodiff. ``probe`` [T, B, S] is added to each new
+  state; ``clip`` bounds element-wise the gradient flowing back into each
+  step's input state (``temporal_clip``). ``recurrence`` computes the same with
+  a faster backward pass."""
+  clip_fn = temporal_clip(clip)
+
+  def body(state, xs):
+    xp_t, probe_t = xs
+    new = cell.step(params, clip_fn(state), xp_t)
+    if probe_t is not None:
+      new = new + probe_t
+    return new, new
+
+  return jax.lax.scan(body, state0, (xp, probe), unroll=unroll)[1]
+
+
+def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
+               probe: jax.Array | None = None, clip: jax.Array | float | None = None,
+               unroll: int = UNROLL) -> jax.Array:
+  """``plain_recurrence`` with a hand-written backward pass (BPTT).
+
+  Plain autodiff of a scan accumulates dE/dW_rec inside the backward loop,
+  one [H, B] x [B, G] outer product per step into a carried [H, G] sum. Here
+  the backward loop only carries dE/dstate and records dE/dz_t for the
+  recurrent matmul z_t = operand(state_{t-1}) @ W_rec; after it,
+
+      dE/dW_rec = sum_t operand(state_{t-1})^T dE/dz_t
+                = operand(states)[T*B, H]^T @ dE/dz[T*B, G],
+
+  one well-shaped matmul. The forward pass keeps z_t [T, B, G], so the backward
+  pass does one matmul per step (dE/dz_t @ W_rec^T) and no recomputation of
+  the forward one. Same arguments and result as ``plain_recurrence``.
+  """
+  clip = None if clip is None else jnp.asarray(clip, jnp.float32)
+  return _recurrence(cell, unroll)(params, state0, xp, probe, clip)
+
+
+@functools.lru_cache(maxsize=None)
+def _recurrence(cell: cells_lib.Cell, unroll: int):
+  """The custom-VJP recurrence of one (hashable) cell."""
+
+  def forward(params, state0, xp, probe, keep_z):
+    w = params['w_rec']
+
+    def body(state, xs):
+      xp_t, probe_t = xs
+      z = cell.matmul_operand(state) @ w
+      new = cell.step_from_matmul(params, state, xp_t, z)
+      if probe_t is not None:
+        new = new + probe_t
+      return new, ((new, z) if keep_z else new)
+
+    return jax.lax.scan(body, state0, (xp, probe), unroll=unroll)[1]
+
+  @jax.custom_vjp
+  def run(params, state0, xp, probe, clip):
+    del clip   # the forward pass is the identity in it
+    return forward(params, state0, xp, probe, keep_z=False)
+
+  def run_fwd(params, state0, xp, probe, clip):
+    states, zs = forward(params, state0, xp, probe, keep_z=True)
+    return states, (params, state0, xp, states, zs, probe, clip)
+
+  def run_bwd(res, g_states):
+    params, state0, xp, states, zs, probe, clip = res
+    w = params['w_rec']
+    w_t = w.T
+    prevs = jnp.concatenate([state0[None], states[:-1]], axis=0)
+    names = cell.step_param_names()
+    small = {k: params[k] for k in names}    # parameters read inside the step
+
+    def local(small, prev, xp_t, z):
+      return cell.step_from_matmul({**params, **small}, prev, xp_t, z)
+
+    def body(carry, xs):
+      g_next, g_small = carry
+      g_out, prev, xp_t, z = xs
+      g = g_out + g_next                       # dE/dstate_t (= dE/dprobe_t)
+      _, pull = jax.vjp(local, small, prev, xp_t, z)
+      d_small, d_prev, d_xp, d_z = pull(g)
+      _, pull_operand = jax.vjp(cell.matmul_operand, prev)
+      d_prev = d_prev + pull_operand(d_z @ w_t)[0]
+      if clip is not None:
+        d_prev = jnp.clip(d_prev, -clip, clip)
+      g_small = jax.tree.map(jnp.add, g_small, d_small)
+      return (d_prev, g_small), (d_xp, d_z, g)
+
+    init = (jnp.zeros_like(state0), jax.tree.map(jnp.zeros_like, small))
+    (d_state0, d_small), (d_xp, d_zs, g_all) = jax.lax.scan(
+        body, init, (g_states, prevs, xp, zs), reverse=True, unroll=unroll)
+    operands = cell.matmul_operand(prevs)
+    d_w = jnp.einsum('tbh,tbg->hg', operands, d_zs)
+    d_params = {k: jnp.zeros_like(v) for k, v in params.items()}
+    d_params.update(d_small, w_rec=d_w)
+    return (d_params, d_state0, d_xp, None if probe is None else g_all,
+            None if clip is None else jnp.zeros_like(clip))
+
+  run.defvjp(run_fwd, run_bwd)
+  return run
+
+
 class RecurrentNetwork(nn.Module):
   """Inputs [T, B, D] -> outputs [T, B, output_size].
 
-  ``__call__(inputs, carry=None, *, train=False, probes=None, bptt_clip=None)``
-  returns ``(outputs, aux)`` with
+  ``__call__(inputs, carry=None, *, reset=None, train=False, probes=None, bptt_clip=None)``
+  starts from ``carry`` (list per layer of [B, S]; the initial state when
+  None, or where the scalar ``reset`` is True) and returns ``(outputs, aux)`` with
   - ``aux['carry']``: list per layer of final states [B, S], to carry into the
     next truncated-BPTT window;
   - ``aux['states']``: list per layer of all states [T, B, S];
@@ -94,28 +206,28 @@ class RecurrentNetwork(nn.Module):
             for i in range(self.num_layers)]
 
   @nn.compact
-  def __call__(self, inputs, carry=None, *, train: bool = False, probes=None, bptt_clip=None):
+  def __call__(self, inputs, carry=None, *, reset=None, train: bool = False, probes=None,
+               bptt_clip=None):
     x = inputs
     for i, width in enumerate(self.input_layers):
       x = nn.tanh(nn.Dense(width, name=f'input_{i}')(x))
 
     batch = inputs.shape[1]
-    clip = temporal_clip(bptt_clip)
     aux: dict[str, list[Any]] = {k: [] for k in ('carry', 'states', 'initial', 'xp', 'hidden')}
     summed = 0.0
     for i, cell in enumerate(self.cells()):
       params = self.param(f'layer_{i}', cell.init, x.shape[-1])
-      if carry is not None:
-        state0 = carry[i]
-      elif self.learned_initial_state:
+      if self.learned_initial_state:
         state0 = jnp.broadcast_to(
             self.param(f'initial_{i}', nn.initializers.zeros, (cell.state_size,)),
             (batch, cell.state_size))
       else:
         state0 = jnp.zeros((batch, cell.state_size), x.dtype)
+      if carry is not None:     # go on from the carried state, unless told to reset
+        state0 = carry[i] if reset is None else jnp.where(reset, state0, carry[i])
       xp = cell.project(params, x)
       states = self._scan(cell, params, state0, xp, probes[i] if probes is not None else None,
-                          clip, train)
+                          bptt_clip, train)
       hidden = cell.output(states)
       for k, v in zip(aux, (states[-1], states, state0, xp, hidden)):
         aux[k].append(v)
@@ -127,8 +239,12 @@ class RecurrentNetwork(nn.Module):
     b_out = self.param('b_out', nn.initializers.zeros, (self.output_size,))
     return top @ w_out + b_out, aux
 
-  def _scan(self, cell, params, state0, xp, probe, clip, train):
+  def _scan(self, cell, params, state0, xp, probe, bptt_clip, train):
     """All states [T, B, S] of one layer; the recurrence is one lax.scan."""
+    use_dropout = train and self.recurrent_dropout > 0
+    if not use_dropout and not self.zoneout:
+      return recurrence(cell, params, state0, xp, probe, bptt_clip)
+    clip = temporal_clip(bptt_clip)
     steps, batch = xp.shape[:2]
     drop_mask = zone_mask = None
     if train and self.recurrent_dropout > 0:

@@ -55,7 +55,9 @@ def test_population_gives_the_numbers_of_separate_runs(tmp_path):
   config = population_config()
   together = train.train_and_evaluate(config, str(tmp_path / 'pop'))
   pop_metrics = [json.loads(l) for l in open(tmp_path / 'pop' / 'metrics.jsonl')]
-  for i, label in enumerate(population.make_population(config).labels):
+  labels = population.make_population(config).labels
+  for i in (0, 3):                    # seed 0 with the first row, seed 1 with the second
+    label = labels[i]
     single = temporal_order.get_config('smoke,steps=40')
     with single.unlocked():
       single.train.num_steps = 40

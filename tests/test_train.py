@@ -114,7 +114,7 @@ def test_config_mistakes_are_one_line_errors(args, message, tmp_path):
 def test_readme_command_runs_from_the_command_line(tmp_path):
   proc = run_cli('--config=experiments/temporal_order.py:smoke', f'--workdir={tmp_path}')
   assert proc.returncode == 0, proc.stderr
-  assert 'test error' in proc.stdout
+  assert 'test loss' in proc.stdout and 'on 200 fresh sequences' in proc.stdout
   with open(tmp_path / 'result.json') as f:
     assert json.load(f)['step'] == 60
 

@@ -1,0 +1,214 @@
+"""Problems: what the trainer needs from a task, for every kind of data.
+
+A problem gives the trainer
+- ``kind`` ('classification', 'regression' or 'bernoulli'), ``input_size``,
+  ``output_size``;
+- ``train_batch(key, step) -> batch``, jittable, data on the device: a dict of
+  time-major ``inputs [T, B, D]``, ``targets``, ``mask [T, B]`` (1 where the
+  output is scored) and, for data read in windows of long sequences, a scalar
+  ``reset`` (start from the initial state rather than the carried one);
+- ``carries``: whether the state is carried from one batch to the next
+  (truncated BPTT over long sequences);
+- ``error(outputs, batch)``: the task's error rate on a batch;
+- ``evaluator(...)``: how to measure a split.
+
+``SyntheticProblem`` draws fresh sequences of the pathological problems;
+``MusicProblem`` reads piano-rolls in chunks with the state carried within a
+piece (Pascanu et al. 2013 sec. 4.2; Bengio et al. 2013 sec. 4.1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from datasets import music as music_lib
+from datasets import pathological
+from models import nade
+
+
+def per_step_loss(outputs: jax.Array, batch: dict, kind: str) -> jax.Array:
+  """Loss of every step [T, B] (masked later), in nats."""
+  if kind == 'classification':
+    return optax.softmax_cross_entropy_with_integer_labels(outputs, batch['targets'])
+  if kind == 'regression':
+    return (outputs[..., 0] - batch['targets']) ** 2
+  if kind == 'bernoulli':       # independent sigmoid units, summed over the keys
+    return -nade.bernoulli_log_prob(outputs, batch['targets'])
+  raise ValueError(f'unknown task kind {kind!r}')
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticProblem:
+  """A pathological task with lengths drawn per batch from [min_length, max_length].
+
+  Every batch is padded to the same static length so one compiled program
+  serves every length; the scored steps are given by the batch's mask.
+  """
+  task: Any
+  batch_size: int
+  min_length: int
+  max_length: int
+  carries = False
+  unit = 'fresh sequences'
+
+  @property
+  def kind(self) -> str:
+    return self.task.kind
+
+  @property
+  def output_size(self) -> int:
+    return self.task.output_size
+
+  def train_batch(self, key, step=None) -> dict:
+    k_len, k_data = jax.random.split(key)
+    length = jax.random.randint(k_len, (), self.min_length, self.max_length + 1)
+    return self.task.sample(k_data, self.batch_size, length, self.max_length)
+
+  def summary(self) -> str:
+    return ''
+
+  def error(self, outputs, batch) -> jax.Array:
+    return jnp.mean(pathological.sequence_errors(outputs, batch, self.kind))
+
+  def eval_lengths(self, num_batches: int) -> list[int]:
+    """Lengths of the evaluation batches, spread evenly over the range."""
+    if num_batches == 1 or self.min_length == self.max_length:
+      return [self.max_length] * num_batches
+    step = (self.max_length - self.min_length) / (num_batches - 1)
+    return [round(self.min_length + i * step) for i in range(num_batches)]
+
+  def evaluator(self, apply_fn: Callable, initial_carry: Callable, train_config,
+                eval_key) -> Callable:
+    """``evaluate(params [P, ...], split, step) -> [dict per member]`` on fresh sequences.
+
+    ``apply_fn(params, inputs, carry, reset) -> (outputs, carry)`` runs the model.
+
+    Every member sees the same sequences (drawn from ``train.eval_seed``).
+    """
+    tc = train_config
+    valid_key, test_key = jax.random.split(eval_key)
+
+    def one_batch(params, key, length):
+      batch = self.task.sample(key, tc.eval_batch_size, length, self.max_length)
+      outputs, _ = apply_fn(params, batch['inputs'], None, None)
+      mask = batch['mask']
+      per_seq = jnp.sum(per_step_loss(outputs, batch, self.kind) * mask, 0) / jnp.maximum(
+          jnp.sum(mask, 0), 1)
+      return jnp.sum(per_seq), jnp.sum(pathological.sequence_errors(outputs, batch, self.kind))
+
+    batch_fn = jax.jit(jax.vmap(one_batch, in_axes=(0, None, None)), static_argnums=2)
+
+    def evaluate(params, split: str, step: int = 0) -> list[dict]:
+      count = tc.eval_sequences if split == 'valid' else tc.test_sequences
+      key = jax.random.fold_in(valid_key, step) if split == 'valid' else test_key
+      num_batches = max(1, math.ceil(count / tc.eval_batch_size))
+      total_loss = total_err = 0.0
+      for i, length in enumerate(self.eval_lengths(num_batches)):
+        loss, err = batch_fn(params, jax.random.fold_in(key, i), length)
+        total_loss = total_loss + np.asarray(loss, np.float64)
+        total_err = total_err + np.asarray(err, np.float64)
+      n = num_batches * tc.eval_batch_size
+      return [dict(loss=float(l) / n, error=float(e) / n, count=n)
+              for l, e in zip(total_loss, total_err)]
+
+    return evaluate
+
+
+class MusicProblem:
+  """Next-frame prediction on 88-key piano-rolls, truncated BPTT.
+
+  Each split is packed once (``datasets.music.bptt_batches``: pieces bucketed
+  by length, B pieces per batch, cut into chunks) and kept on the device.
+  Training walks the chunks in order, epoch after epoch: the state is carried
+  from chunk to chunk within a batch of pieces and reset at its first chunk.
+  Evaluation runs over whole pieces the same way. The loss is the negative
+  log-likelihood per frame (nats, summed over the 88 keys, averaged over the
+  real frames: padding is masked out); the error is 1 - frame accuracy of
+  the thresholded prediction (Bay et al. 2009).
+  """
+  kind = 'bernoulli'
+  output_size = music_lib.NUM_KEYS
+  carries = True
+  unit = 'frames'
+
+  def __init__(self, name: str, rolls: dict, batch_size: int, chunk: int):
+    """``rolls``: split -> list of piano-rolls [frames, 88] (``datasets.music``)."""
+    self.name = name
+    self.splits = {}
+    self.padding_ratio = {}
+    for split, pieces in rolls.items():
+      packed = music_lib.bptt_batches(pieces, batch_size, chunk)
+      self.splits[split] = tuple(jnp.asarray(a) for a in packed[:4])
+      self.padding_ratio[split] = packed.padding_ratio
+    self.steps_per_epoch = int(self.splits['train'][0].shape[0])
+
+  @classmethod
+  def load(cls, name: str, batch_size: int, chunk: int, data_dir: str | None = None):
+    return cls(name, music_lib.load_music(name, data_dir), batch_size, chunk)
+
+  def summary(self) -> str:
+    pads = ', '.join(f'{k} {v:.2f}' for k, v in self.padding_ratio.items())
+    return (f'{self.name}: {self.steps_per_epoch} chunks per epoch; padding / real frames: '
+            f'{pads}')
+
+  def _batch(self, split: str, n) -> dict:
+    inputs, targets, mask, reset = self.splits[split]
+    return dict(inputs=inputs[n].astype(jnp.float32), targets=targets[n].astype(jnp.float32),
+                mask=mask[n], reset=reset[n])
+
+  def train_batch(self, key, step) -> dict:
+    return self._batch('train', step % self.steps_per_epoch)
+
+  def error(self, outputs, batch) -> jax.Array:
+    acc = nade.frame_accuracy((outputs > 0).astype(jnp.float32), batch['targets'])
+    return 1.0 - jnp.sum(acc * batch['mask']) / jnp.maximum(jnp.sum(batch['mask']), 1)
+
+  def evaluator(self, apply_fn: Callable, initial_carry: Callable, train_config,
+                eval_key) -> Callable:
+    """``evaluate(params [P, ...], split, step) -> [dict per member]`` over whole pieces.
+
+    ``initial_carry(params, batch_size)`` gives the carry's shapes (every batch
+    of pieces starts with a reset to the model's initial state).
+    """
+
+    def run_split(params, split):
+      def body(carry_and_sums, n):
+        carry, nll, correct, frames = carry_and_sums
+        batch = self._batch(split, n)
+        outputs, new_carry = apply_fn(params, batch['inputs'], carry, batch['reset'])
+        mask = batch['mask']
+        acc = nade.frame_accuracy((outputs > 0).astype(jnp.float32), batch['targets'])
+        return (new_carry, nll + jnp.sum(per_step_loss(outputs, batch, self.kind) * mask),
+                correct + jnp.sum(acc * mask), frames + jnp.sum(mask)), None
+      num = self.splits[split][0].shape[0]
+      batch_size = self.splits[split][0].shape[2]
+      init = (initial_carry(params, batch_size), jnp.zeros(()), jnp.zeros(()), jnp.zeros(()))
+      (_, nll, correct, frames), _ = jax.lax.scan(body, init, jnp.arange(num))
+      return nll / frames, 1.0 - correct / frames, frames
+
+    fns = {s: jax.jit(jax.vmap(functools.partial(run_split, split=s))) for s in self.splits}
+
+    def evaluate(params, split: str, step: int = 0) -> list[dict]:
+      nll, err, frames = fns[split](params)
+      return [dict(loss=float(l), error=float(e), count=int(f))
+              for l, e, f in zip(nll, err, frames)]
+
+    return evaluate
+
+
+def make_problem(config: ml_collections.ConfigDict):
+  c = config.task
+  if c.name == 'music':
+    return MusicProblem.load(c.kwargs.dataset, c.batch_size, c.chunk, config.get('data_dir') or None)
+  kwargs = dict(c.get('kwargs', {}))
+  return SyntheticProblem(pathological.make_task(c.name, **kwargs), c.batch_size,
+                          c.min_length, c.max_length)
