@@ -212,6 +212,38 @@ class MetricWriter:
       f.write(json.dumps(record) + '\n')
 
 
+class LearningRateHalver:
+  """Halves a member's learning rate after an epoch whose mean training loss
+  rose (Pascanu et al. 2013, supplementary, music: "the learning rate halved
+  every time the error over an epoch increased instead of decreasing").
+
+  Host-side, from the per-step losses the training chunks return; its
+  state is a small dict saved beside each checkpoint.
+  """
+
+  def __init__(self, steps_per_epoch: int, learning_rates, state: dict | None = None):
+    self.steps_per_epoch = steps_per_epoch
+    state = state or {'lr': [float(x) for x in learning_rates],
+                      'sum': [0.0] * len(learning_rates), 'prev': None, 'halvings': 0}
+    self.state = state
+
+  def update(self, first_step: int, losses: np.ndarray) -> np.ndarray | None:
+    """Feeds losses [P, n] of steps first_step...; returns new learning rates or None."""
+    changed = False
+    for j in range(losses.shape[1]):
+      self.state['sum'] = [a + float(b) for a, b in zip(self.state['sum'], losses[:, j])]
+      if (first_step + j + 1) % self.steps_per_epoch == 0:
+        mean = [a / self.steps_per_epoch for a in self.state['sum']]
+        if self.state['prev'] is not None:
+          for i, (now, before) in enumerate(zip(mean, self.state['prev'])):
+            if not now < before:
+              self.state['lr'][i] /= 2.0
+              self.state['halvings'] += 1
+              changed = True
+        self.state['prev'], self.state['sum'] = mean, [0.0] * len(mean)
+    return np.asarray(self.state['lr'], np.float32) if changed else None
+
+
 def _structure_flags(config) -> dict:
   r = config.reg
   return dict(use_omega=r.omega_alpha > 0, use_l1=r.l1_weight > 0,
@@ -288,13 +320,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   ckpt = ocp.CheckpointManager(
       os.path.abspath(os.path.join(workdir, 'checkpoints')),
       options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
-  elapsed, solved_at = 0.0, [None] * pop.size
+  elapsed, solved_at, halver_state = 0.0, [None] * pop.size, None
   if ckpt.latest_step() is not None:
     restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
         state=ocp.args.StandardRestore(state), meta=ocp.args.JsonRestore()))
     state, elapsed, solved_at = restored.state, restored.meta['elapsed'], restored.meta['solved_at']
+    halver_state = restored.meta.get('halver')
     print(f'Resumed from step {int(state.step[0])} in {workdir}', flush=True)
   start_step = int(state.step[0])
+  halver = None
+  if tc.get('halve_lr_on_rise', False):
+    lrs = pop.opt_hp.get('learning_rate', np.full(pop.size, config.optim.learning_rate))
+    halver = LearningRateHalver(steps.problem.steps_per_epoch, lrs, halver_state)
   writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl'), start_step)
 
   chunk = jax.jit(jax.vmap(steps.train_chunk, in_axes=(0, None), spmd_axis_name='pop'),
@@ -305,7 +342,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   def save(state, elapsed):
     ckpt.save(int(state.step[0]), args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
-        meta=ocp.args.JsonSave({'elapsed': elapsed, 'solved_at': solved_at})))
+        meta=ocp.args.JsonSave({'elapsed': elapsed, 'solved_at': solved_at,
+                                'halver': halver.state if halver else None})))
 
   step, valid = start_step, None
   t_resume = last_ckpt = time.time()
@@ -316,6 +354,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     m = jax.device_get(m)
     step = int(state.step[0])
     rate = n / (time.time() - t0)
+    if halver is not None and (lrs := halver.update(step - n, m['loss'])) is not None:
+      state = state.replace(opt_state=optim.set_hyperparams(state.opt_state, learning_rate=lrs))
     records = [dict(step=step, split='train', member=i, loss=float(np.mean(m['loss'][i])),
                     error=float(np.mean(m['error'][i])),
                     grad_norm=float(np.mean(m['grad_norm'][i])),

@@ -99,6 +99,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.solved_error = 0.01        # solved: fewer than 1% wrong sequences
   c.train.stop_when_solved = True
   c.train.checkpoint_every_s = 60.0  # seconds between checkpoints
+  c.train.halve_lr_on_rise = False   # corpora: halve the lr after an epoch whose train loss rose
   return c
 
 

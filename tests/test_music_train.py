@@ -87,3 +87,30 @@ def test_music_smoke_on_the_real_corpus(tmp_path):
   member = result['members'][0]
   assert member['test_count'] == 4725 - 77     # JSB test frames minus each piece's first
   assert 0 < member['test_loss'] < 88 * np.log(2)
+
+
+def test_learning_rate_halves_after_an_epoch_whose_loss_rose():
+  halver = train.LearningRateHalver(steps_per_epoch=2, learning_rates=[1.0, 0.5])
+  # member 0: epoch means 3, 2, 1 (falling); member 1: 3, 4 (rose), 5 (rose again)
+  losses = np.array([[3, 3, 2, 2, 1, 1], [3, 3, 4, 4, 5, 5]], np.float32)
+  assert halver.update(0, losses[:, :3]) is None        # first epoch: nothing to compare
+  lrs = halver.update(3, losses[:, 3:])
+  np.testing.assert_allclose(lrs, [1.0, 0.125])
+  restored = train.LearningRateHalver(2, [9.9, 9.9], dict(halver.state))
+  assert restored.update(6, np.array([[0.5, 0.5], [1.0, 1.0]])) is None
+
+
+def test_new_learning_rates_reach_every_member_of_a_population():
+  import optim
+  import population
+  from experiments import temporal_order
+  config = temporal_order.get_config('smoke')
+  with config.unlocked():
+    config.population.seeds = (0, 1, 2)
+  steps = train.build(config)
+  pop = population.make_population(config)
+  state = train.init_population(steps, pop, population.make_mesh(3, 20))
+  state = state.replace(opt_state=optim.set_hyperparams(
+      state.opt_state, learning_rate=np.array([0.1, 0.2, 0.3], np.float32)))
+  state, _ = jax.jit(jax.vmap(steps.train_chunk, in_axes=(0, None)), static_argnums=1)(state, 1)
+  np.testing.assert_allclose(optim.inspect(state.opt_state)['learning_rate'], [0.1, 0.2, 0.3])
