@@ -406,8 +406,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     json.dump(result, f, indent=2)
   for i, m in enumerate(members):
     who = f'member {i} {m["hparams"]}: ' if pop.size > 1 else ''
-    verdict = 'SOLVED' if m['solved'] else 'not solved'
-    print(f'{who}{verdict}: test loss {m["test_loss"]:.4f}, error {100 * m["test_error"]:.2f}% '
+    verdict = ('SOLVED: ' if m['solved'] else 'not solved: ') if tc.stop_when_solved else ''
+    print(f'{who}{verdict}test loss {m["test_loss"]:.4f}, error {100 * m["test_error"]:.2f}% '
           f'on {m["test_count"]} {steps.problem.unit} after {m["solved_at_step"] or step} steps',
           flush=True)
   print(f'{step} steps, {wall:.0f} s. Results in {workdir}', flush=True)

@@ -111,6 +111,19 @@ def apply_method(c: ml_collections.ConfigDict, method: str, clip: float, alpha: 
   c.reg.omega_alpha = alpha if method == 'sgd-cr' else 0.0
 
 
+def method_rows(clip: float, alpha: float) -> tuple:
+  """(method, clip threshold, Omega weight) of each method as numbers alone:
+  SGD clips at a threshold no gradient reaches."""
+  return (('sgd', 1e30, 0.0), ('sgd-c', clip, 0.0), ('sgd-cr', clip, alpha))
+
+
+def apply_all_methods(c: ml_collections.ConfigDict, clip: float, alpha: float):
+  """All three methods as members of one population: they share one program."""
+  apply_method(c, 'sgd-cr', clip, alpha)
+  c.population.hparams = ('optim.clip_norm', 'reg.omega_alpha')
+  c.population.rows = tuple((cl, al) for _, cl, al in method_rows(clip, alpha))
+
+
 def apply_smoke(c: ml_collections.ConfigDict):
   """Shrinks a run to well under a minute on 2 CPU cores (tests and CI)."""
   c.train.num_steps = 60

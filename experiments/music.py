@@ -23,7 +23,8 @@ and "the error over an epoch" read as the mean training loss of the epoch.
     python launch.py --config=experiments/music.py:dataset=nottingham,method=sgd-cr \
         --workdir=runs/music/nottingham_sgdcr
 
-Arguments: ``dataset=nottingham|piano|musedata|jsb``, ``method=sgd|sgd-c|sgd-cr``,
+Arguments: ``dataset=nottingham|piano|musedata|jsb``, ``method=sgd|sgd-c|sgd-cr|all``
+(``all``: the three as members of one population, trained as one program),
 ``epochs=N``, ``batch=B``, ``seed=N``, ``smoke``. The corpora are read from
 ``data_dir`` (``--config.data_dir=DIR``), else $RNNOPT_DATA, else
 ~/.cache/rnnopt (``python -m datasets.download music`` fetches them).
@@ -55,7 +56,10 @@ def get_config(arg: str | None = None):
   c.model.init_scheme = 'sigmoid'
   c.model.hidden_size = units
   c.optim.learning_rate = lr
-  common.apply_method(c, a.method, clip=8.0, alpha=alpha)
+  if a.method == 'all':        # the three methods as one population: one program
+    common.apply_all_methods(c, clip=8.0, alpha=alpha)
+  else:
+    common.apply_method(c, a.method, clip=8.0, alpha=alpha)
   c.reg.omega_schedule = 'inverse_t'
   c.reg.omega_schedule_unit = 'epoch'
   c.train.stop_when_solved = False

@@ -22,14 +22,13 @@ budget produced the figure it shows.
 
 from experiments import common, temporal_order
 
-METHOD_ROWS = (('sgd', 1e30, 0.0), ('sgd-c', 1.0, 0.0), ('sgd-cr', 1.0, 4.0))
+METHOD_ROWS = common.method_rows(clip=1.0, alpha=4.0)
 
 
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, init='smart_tanh', length=50, seeds=5, steps=50_000, smoke=False)
   c = temporal_order.get_config(
       f'method=sgd-cr,init={a.init},length={a.length},steps={a.steps}' + (',smoke' if a.smoke else ''))
+  common.apply_all_methods(c, clip=1.0, alpha=4.0)
   c.population.seeds = tuple(range(a.seeds))
-  c.population.hparams = ('optim.clip_norm', 'reg.omega_alpha')
-  c.population.rows = tuple((clip, alpha) for _, clip, alpha in METHOD_ROWS)
   return c
