@@ -306,6 +306,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=2))
 
+  version = code_version()    # at the start: the code that trains is the code that counts
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
   steps = build(config, mesh)
@@ -401,7 +402,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         skipped_steps=int(skipped[i])))
   result = dict(step=step, wall_time_s=wall, population=pop.size,
                 solved=sum(m['solved'] for m in members), devices=population.describe(mesh),
-                code_version=code_version(), members=members)
+                code_version=version, members=members)
   with open(os.path.join(workdir, 'result.json'), 'w') as f:
     json.dump(result, f, indent=2)
   for i, m in enumerate(members):
