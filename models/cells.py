@@ -165,10 +165,33 @@ class Cell:
     return xp
 
   def recurrent(self, params: Params, h: jax.Array) -> jax.Array:
-    z = h @ params['w_rec']
-    if self.layer_norm:
-      z = _layer_norm(z, params['ln_rec'])
-    return z
+    return self._after_matmul(params, h @ params['w_rec'])
+
+  def _after_matmul(self, params: Params, z: jax.Array) -> jax.Array:
+    return _layer_norm(z, params['ln_rec']) if self.layer_norm else z
+
+  # The step split at its recurrent matmul, which lets ``models.rnn.recurrence``
+  # accumulate dE/dW_rec as one matmul after the backward pass instead of one
+  # outer product per step:
+  #     step(p, s, x) == step_from_matmul(p, s, x, matmul_operand(s) @ p['w_rec']).
+
+  def matmul_operand(self, state: jax.Array) -> jax.Array:
+    """What multiplies W_rec in a step: [B, S] -> [B, H]."""
+    return state[..., :self.hidden_size]
+
+  def step_from_matmul(self, params: Params, state: jax.Array, xp_t: jax.Array,
+                       z: jax.Array) -> jax.Array:
+    """The step given ``z = matmul_operand(state) @ W_rec`` [B, G]; reads no W_rec."""
+    raise NotImplementedError
+
+  def step_param_names(self) -> tuple[str, ...]:
+    """The parameters ``step_from_matmul`` reads."""
+    return ('ln_rec',) if self.layer_norm else ()
+
+  def step(self, params: Params, state: jax.Array, xp_t: jax.Array) -> jax.Array:
+    """One step: state [B, S], xp_t [B, G] -> state [B, S]."""
+    return self.step_from_matmul(params, state, xp_t,
+                                 self.matmul_operand(state) @ params['w_rec'])
 
   def output(self, state: jax.Array) -> jax.Array:
     return state[..., :self.hidden_size]
@@ -211,12 +234,12 @@ class SimpleRNN(Cell):
     a = self.leak()
     return new if a is None else a * prev + (1.0 - a) * new
 
-  def step(self, params: Params, state: jax.Array, xp_t: jax.Array) -> jax.Array:
-    s = ACTIVATIONS[self.activation]
-    if self.preactivation:
-      new = self.recurrent(params, s(state)) + xp_t
-    else:
-      new = s(self.recurrent(params, state) + xp_t)
+  def matmul_operand(self, state):
+    return ACTIVATIONS[self.activation](state) if self.preactivation else state
+
+  def step_from_matmul(self, params, state, xp_t, z):
+    r = self._after_matmul(params, z)
+    new = r + xp_t if self.preactivation else ACTIVATIONS[self.activation](r + xp_t)
     return self._mix(state, new)
 
   def output(self, state: jax.Array) -> jax.Array:
@@ -250,9 +273,9 @@ class LSTM(Cell):
     h = self.hidden_size
     return jnp.zeros((4 * h,)).at[h:2 * h].set(self.forget_bias)
 
-  def step(self, params, state, xp_t):
-    h, c = jnp.split(state, 2, axis=-1)
-    i, f, g, o = jnp.split(self.recurrent(params, h) + xp_t, 4, axis=-1)
+  def step_from_matmul(self, params, state, xp_t, z):
+    c = state[..., self.hidden_size:]
+    i, f, g, o = jnp.split(self._after_matmul(params, z) + xp_t, 4, axis=-1)
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     return jnp.concatenate([h, c], axis=-1)
@@ -273,9 +296,12 @@ class GRU(Cell):
     params['b_rec_n'] = jnp.zeros((self.hidden_size,))
     return params
 
-  def step(self, params, state, xp_t):
+  def step_param_names(self):
+    return super().step_param_names() + ('b_rec_n',)
+
+  def step_from_matmul(self, params, state, xp_t, z):
     xr, xz, xn = jnp.split(xp_t, 3, axis=-1)
-    hr, hz, hn = jnp.split(self.recurrent(params, state), 3, axis=-1)
+    hr, hz, hn = jnp.split(self._after_matmul(params, z), 3, axis=-1)
     r = jax.nn.sigmoid(xr + hr)
     z = jax.nn.sigmoid(xz + hz)
     n = jnp.tanh(xn + r * (hn + params['b_rec_n']))
