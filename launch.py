@@ -36,6 +36,8 @@ def main(argv):
     train.check_config(_CONFIG.value)
   except ValueError as e:
     sys.exit(f'config error: {e}')
+  except FileNotFoundError as e:   # a corpus that is not there: the message says how to get it
+    sys.exit(f'data error: {e}')
   train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 

@@ -10,8 +10,11 @@ workdir receives
 - ``checkpoints/``: orbax checkpoints; rerunning the same command resumes.
 
 The inner loop runs ``log_every`` steps as one ``lax.scan`` inside one
-compiled program, data generated on the device, so Python is touched once
-per log line, not once per step.
+compiled program, with the data generated on (or read from) the device, so
+Python is touched once per log line, not once per step. Every run is a
+population (``population.py``; one member by default): the members' states
+are stacked and the chunk is ``jax.vmap``ped over them. What differs between
+tasks lives in ``problems.py``.
 """
 
 from __future__ import annotations

@@ -102,6 +102,8 @@ def run_cli(*args):
     (['--config=experiments/temporal_order.py', '--config.model.cell=lsmt'],
      "model.cell='lsmt' is not one of"),
     (['--config=experiments/nope.py'], 'No such file'),
+    (['--config=experiments/music.py', '--config.data_dir=/nonexistent'],
+     'missing data file'),
 ])
 def test_config_mistakes_are_one_line_errors(args, message, tmp_path):
   proc = run_cli(*args, f'--workdir={tmp_path}')
