@@ -56,7 +56,7 @@ UNROLL = 1
 
 def plain_recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
                      probe: jax.Array | None = None, clip: jax.Array | float | None = None,
-                     unroll: int = UNROLL) -> jax.Array:
+                     unroll: int | None = None) -> jax.Array:
   """All states [T, B, S] of ``cell`` from ``state0`` [B, S] and the input
   projections ``xp`` [T, B, G]: a ``lax.scan`` over ``cell.step``,
   differentiated by plain autodiff. ``probe`` [T, B, S] is added to each new
@@ -72,12 +72,12 @@ def plain_recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Ar
       new = new + probe_t
     return new, new
 
-  return jax.lax.scan(body, state0, (xp, probe), unroll=unroll)[1]
+  return jax.lax.scan(body, state0, (xp, probe), unroll=unroll or UNROLL)[1]
 
 
 def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
                probe: jax.Array | None = None, clip: jax.Array | float | None = None,
-               unroll: int = UNROLL) -> jax.Array:
+               unroll: int | None = None) -> jax.Array:
   """``plain_recurrence`` with a hand-written backward pass (BPTT).
 
   Plain autodiff of a scan accumulates dE/dW_rec inside the backward loop,
@@ -93,7 +93,7 @@ def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
   the forward one. Same arguments and result as ``plain_recurrence``.
   """
   clip = None if clip is None else jnp.asarray(clip, jnp.float32)
-  return _recurrence(cell, unroll)(params, state0, xp, probe, clip)
+  return _recurrence(cell, unroll or UNROLL)(params, state0, xp, probe, clip)
 
 
 @functools.lru_cache(maxsize=None)
@@ -144,16 +144,22 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
       if clip is not None:
         d_prev = jnp.clip(d_prev, -clip, clip)
       g_small = jax.tree.map(jnp.add, g_small, d_small)
-      return (d_prev, g_small), (d_xp, d_z, g)
+      # Where xp_t and z enter the step only through their sum (no layer
+      # norm, not a GRU) they share one cotangent: record it once.
+      shared = d_xp is d_z
+      return (d_prev, g_small), (None if shared else d_xp, d_z,
+                                 None if probe is None else g)
 
     init = (jnp.zeros_like(state0), jax.tree.map(jnp.zeros_like, small))
     (d_state0, d_small), (d_xp, d_zs, g_all) = jax.lax.scan(
         body, init, (g_states, prevs, xp, zs), reverse=True, unroll=unroll)
+    if d_xp is None:
+      d_xp = d_zs
     operands = cell.matmul_operand(prevs)
     d_w = jnp.einsum('tbh,tbg->hg', operands, d_zs)
     d_params = {k: jnp.zeros_like(v) for k, v in params.items()}
     d_params.update(d_small, w_rec=d_w)
-    return (d_params, d_state0, d_xp, None if probe is None else g_all,
+    return (d_params, d_state0, d_xp, g_all,
             None if clip is None else jnp.zeros_like(clip))
 
   run.defvjp(run_fwd, run_bwd)
