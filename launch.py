@@ -4,9 +4,13 @@ r"""The command line of rnnopt. The only place that reads flags.
     python launch.py --config=experiments/temporal_order.py:method=sgd-c,length=100 \
         --workdir=DIR --config.optim.learning_rate=0.02
 
-Rerunning the same command resumes from the workdir's last checkpoint.
+    python launch.py bench [--peer] [--workloads=NAME,...] [--steps=N] [--rounds=N]
+
+Rerunning the same training command resumes from the workdir's last
+checkpoint. ``bench`` measures training throughput (``benchmarks/run.py``).
 """
 
+import dataclasses
 import sys
 
 from absl import app
@@ -19,13 +23,43 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for metrics, checkpoints and results.')
 
-COMMANDS = ('train',)
+_BENCH_WORKLOADS = flags.DEFINE_list(
+    'workloads', None, 'bench: workloads to time (default: all; see benchmarks/run.py).')
+_BENCH_STEPS = flags.DEFINE_integer(
+    'steps', None, 'bench: timed optimiser steps per round (default: per workload).')
+_BENCH_ROUNDS = flags.DEFINE_integer('rounds', 5, 'bench: timed rounds (medians are reported).')
+_BENCH_MEMBERS = flags.DEFINE_integer('members', 8, 'bench: population size.')
+_BENCH_PEER = flags.DEFINE_bool('peer', False, 'bench: alternate with the PyTorch peer.')
+_BENCH_PEER_CONFIGS = flags.DEFINE_list(
+    'peer_configs', None, 'bench: peer configurations (default, passive, threads1).')
+_BENCH_PEER_PYTHON = flags.DEFINE_string(
+    'peer_python', '', 'bench: python of a virtual environment with torch.')
+
+COMMANDS = ('train', 'bench')
+
+
+def bench():
+  from benchmarks import run   # imports JAX
+  options = run.Options(rounds=_BENCH_ROUNDS.value, steps=_BENCH_STEPS.value,
+                        members=_BENCH_MEMBERS.value, peer=_BENCH_PEER.value,
+                        peer_python=_BENCH_PEER_PYTHON.value)
+  if _BENCH_WORKLOADS.value:
+    options = dataclasses.replace(options, workloads=tuple(_BENCH_WORKLOADS.value))
+  if _BENCH_PEER_CONFIGS.value:
+    options = dataclasses.replace(options, peer_configs=tuple(_BENCH_PEER_CONFIGS.value))
+  try:
+    options = options.validated()
+  except ValueError as e:
+    sys.exit(f'bench error: {e}')
+  run.main(options)
 
 
 def main(argv):
   command = argv[1] if len(argv) > 1 else 'train'
   if command not in COMMANDS or len(argv) > 2:
     raise app.UsageError(f'unknown command {" ".join(argv[1:])!r}; commands: {", ".join(COMMANDS)}')
+  if command == 'bench':
+    return bench()
   if _CONFIG.value is None or _WORKDIR.value is None:
     raise app.UsageError('--config and --workdir are required')
 

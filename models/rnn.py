@@ -50,7 +50,7 @@ def temporal_clip(threshold: jax.Array | float | None):
   return lambda x: clip(x, c)
 
 
-# lax.scan unroll factor of the recurrences (measured: benchmarks/README.md).
+# lax.scan unroll factor of the recurrences.
 UNROLL = 1
 
 

@@ -1,0 +1,68 @@
+"""The benchmark command: its records, and its errors for bad options."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import run
+from benchmarks import workloads as wl
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_records_of_a_workload_and_a_population(capsys):
+  records = run.main(run.Options(workloads=('torder_tanh_h50', run.POPULATION),
+                                 steps=2, rounds=2, members=2))
+  lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+  assert lines == records and len(records) == 2
+  single, population = records
+  w = wl.WORKLOADS['torder_tanh_h50']
+  assert single['workload'] == 'torder_tanh_h50' and single['framework'] == 'jax'
+  assert len(single['timesteps_per_s_rounds']) == 2
+  assert single['timesteps_per_s'] > 0 and single['compile_s'] > 0
+  assert math.isfinite(single['final_loss'])
+  # The temporal order task has 4 classes: an untrained model scores about ln 4.
+  assert abs(single['final_loss'] - math.log(4)) < 1.0
+  assert population['members'] == 2 and population['speedup'] > 0
+  assert population['timesteps_per_s'] > 0
+  assert w.timesteps_per_step == 20 * 200
+
+
+def test_population_members_follow_their_own_learning_rates():
+  """The vmapped population trains each member as the member alone would."""
+  import jax
+  import numpy as np
+  bench = wl.Bench(wl.WORKLOADS['torder_tanh_h50'])
+  keys = jax.random.split(jax.random.key(0), 2)
+  lrs = np.array([0.01, 0.3], np.float32)
+  states = jax.vmap(bench.init)(keys, lrs)
+  chunk = lambda s: bench.chunk_generated(s, 3)
+  together, losses = jax.jit(jax.vmap(chunk))(states)
+  for i in range(2):
+    alone, alone_losses = jax.jit(chunk)(bench.init(keys[i], lrs[i]))
+    np.testing.assert_allclose(losses[i], alone_losses, rtol=2e-5, atol=2e-6)
+    for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(together.params)):
+      np.testing.assert_allclose(b[i], a, rtol=2e-4, atol=2e-6)
+  assert not np.allclose(losses[0, -1], losses[1, -1])
+
+
+@pytest.mark.parametrize('options, message', [
+    (run.Options(workloads=('lstm',)), "unknown workload 'lstm'"),
+    (run.Options(peer_configs=('fast',)), "unknown peer config 'fast'"),
+    (run.Options(rounds=0), 'must be >= 1'),
+])
+def test_bad_options_are_named(options, message):
+  with pytest.raises(ValueError, match=message):
+    options.validated()
+
+
+def test_launch_reports_a_bad_workload_in_one_line():
+  proc = subprocess.run([sys.executable, 'launch.py', 'bench', '--workloads=lstm'],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode != 0
+  assert proc.stderr.strip().splitlines() == [
+      "bench error: unknown workload 'lstm'; choose among " + ', '.join(run.ALL)]
