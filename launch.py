@@ -5,9 +5,12 @@ r"""The command line of rnnopt. The only place that reads flags.
         --workdir=DIR --config.optim.learning_rate=0.02
 
     python launch.py bench [--peer] [--workloads=NAME,...] [--steps=N] [--rounds=N]
+    python launch.py table --workdir=DIR[,DIR...]
 
 Rerunning the same training command resumes from the workdir's last
-checkpoint. ``bench`` measures training throughput (``benchmarks/run.py``).
+checkpoint. ``bench`` measures training throughput (``benchmarks/run.py``); ``table``
+prints the papers' tables with the finished runs under the folders beside
+them (``tables.py``).
 """
 
 import dataclasses
@@ -35,7 +38,7 @@ _BENCH_PEER_CONFIGS = flags.DEFINE_list(
 _BENCH_PEER_PYTHON = flags.DEFINE_string(
     'peer_python', '', 'bench: python of a virtual environment with torch.')
 
-COMMANDS = ('train', 'bench')
+COMMANDS = ('train', 'bench', 'table')
 
 
 def bench():
@@ -54,12 +57,24 @@ def bench():
   run.main(options)
 
 
+def table():
+  if not _WORKDIR.value:
+    raise app.UsageError('table needs --workdir=DIR[,DIR...]: folders holding finished runs')
+  import tables
+  try:
+    tables.main([d for d in _WORKDIR.value.split(',') if d])
+  except FileNotFoundError as e:
+    sys.exit(f'table error: {e}')
+
+
 def main(argv):
   command = argv[1] if len(argv) > 1 else 'train'
   if command not in COMMANDS or len(argv) > 2:
     raise app.UsageError(f'unknown command {" ".join(argv[1:])!r}; commands: {", ".join(COMMANDS)}')
   if command == 'bench':
     return bench()
+  if command == 'table':
+    return table()
   if _CONFIG.value is None or _WORKDIR.value is None:
     raise app.UsageError('--config and --workdir are required')
 

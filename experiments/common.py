@@ -117,6 +117,14 @@ def method_rows(clip: float, alpha: float) -> tuple:
   return (('sgd', 1e30, 0.0), ('sgd-c', clip, 0.0), ('sgd-cr', clip, alpha))
 
 
+def method_name(clip: float, alpha: float) -> str:
+  """Which of ``METHODS`` a clipping threshold and Omega weight amount to
+  (no threshold, 0, or one no gradient reaches: no clipping)."""
+  if not clip or clip >= 1e29:
+    return 'sgd'
+  return 'sgd-cr' if alpha else 'sgd-c'
+
+
 def apply_all_methods(c: ml_collections.ConfigDict, clip: float, alpha: float):
   """All three methods as members of one population: they share one program."""
   apply_method(c, 'sgd-cr', clip, alpha)

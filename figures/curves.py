@@ -34,9 +34,7 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
 import population as population_lib  # noqa: E402
-
-NO_CLIP = 1e29   # thresholds at or above this mean "no clipping" (the SGD rows use 1e30)
-
+from experiments import common  # noqa: E402
 
 def read_metrics(workdir: str) -> dict:
   """{member: {split: {field: np.ndarray over logged steps}}} from metrics.jsonl.
@@ -70,11 +68,12 @@ def member_labels(config: dict) -> tuple[list[str], list[float]]:
             if len({str(l.get(k)) for l in pop.labels}) > 1}
   labels, clips = [], []
   for lab in pop.labels:
-    clip = float(lab.get('optim.clip_norm', config.optim.clip_norm) or np.inf)
-    clip = np.inf if clip >= NO_CLIP else clip
-    clips.append(clip)
+    clip = float(lab.get('optim.clip_norm', config.optim.clip_norm))
+    alpha = float(lab.get('reg.omega_alpha', config.reg.omega_alpha))
+    method = common.method_name(clip, alpha)
+    clips.append(np.inf if method == 'sgd' else clip)
     if {'optim.clip_norm', 'reg.omega_alpha'} <= set(lab):
-      name = ('SGD' if clip == np.inf else 'SGD-CR' if lab['reg.omega_alpha'] > 0 else 'SGD-C')
+      name = method.upper()
       rest = [f'seed {lab["seed"]}'] if 'seed' in varied else []
       labels.append(' '.join([name] + rest))
     else:

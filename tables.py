@@ -1,0 +1,217 @@
+"""The papers' tables with our numbers beside them.
+
+    python launch.py table --workdir=runs/music[,runs/ptb...]
+
+finds every finished run (``result.json``) under the given folders, sorts
+its members into the cells of the papers' tables, and prints each table as
+Markdown: the paper's number, ours, the difference, our best validation
+number and the run that produced the cell. It also writes ``tables.md`` and
+``tables.csv`` into the first folder.
+
+``PAPER`` below is the one place the papers' numbers live in the code, each
+with its source, table and row (copied from
+``../shared/references/published_numbers.md``).
+
+Our number is the test score of the run's final parameters (the runs do not
+keep a best-on-validation copy). The best validation score over the run and
+its step are shown beside it, so a run that overfits shows as one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import glob
+import io
+import json
+import os
+
+from experiments import common
+
+METHOD_LABELS = {'sgd': 'SGD', 'sgd-c': 'SGD+C', 'sgd-cr': 'SGD+CR'}
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperTable:
+  """One table of a paper: its rows' numbers by method, and their source."""
+  key: str
+  title: str
+  metric: str
+  source: str
+  rows: dict           # row key -> {method: number or None (not reported)}
+  row_names: dict      # row key -> what the row is, as the paper names it
+  alternative: dict = dataclasses.field(default_factory=dict)   # row -> {method: number}
+  alternative_source: str = ''
+
+
+PAPER = {t.key: t for t in (
+    PaperTable(
+        key='pascanu_table1',
+        title='Pascanu, Mikolov, Bengio (2013), Table 1: polyphonic music, test',
+        metric='negative log-likelihood per frame (nats)',
+        source='arXiv:1211.5063v2, Table 1, test rows',
+        rows={'piano': {'sgd': 7.56, 'sgd-c': 7.53, 'sgd-cr': 7.46},
+              'nottingham': {'sgd': 3.80, 'sgd-c': 3.48, 'sgd-cr': 3.46},
+              'musedata': {'sgd': 7.11, 'sgd-c': 7.00, 'sgd-cr': 6.99}},
+        row_names={'piano': 'Piano-midi.de', 'nottingham': 'Nottingham',
+                   'musedata': 'MuseData'},
+        # The ICML proceedings differ in the SGD+CR column only.
+        alternative={'piano': {'sgd': 7.56, 'sgd-c': 7.53, 'sgd-cr': 7.46},
+                     'nottingham': {'sgd': 3.80, 'sgd-c': 3.48, 'sgd-cr': 3.36},
+                     'musedata': {'sgd': 7.11, 'sgd-c': 7.00, 'sgd-cr': 6.97}},
+        alternative_source='ICML 2013 proceedings (PMLR v28), merged Table 1, SGD+CR test'),
+    PaperTable(
+        key='pascanu_table2',
+        title='Pascanu, Mikolov, Bengio (2013), Table 2: Penn Treebank characters, test',
+        metric='bits per character',
+        source='arXiv:1211.5063v2, Table 2, test rows',
+        rows={'ahead1': {'sgd': 1.50, 'sgd-c': 1.42, 'sgd-cr': 1.41},
+              'ahead5': {'sgd': None, 'sgd-c': 3.89, 'sgd-cr': 3.74}},
+        row_names={'ahead1': 'next character', 'ahead5': '5th character ahead'}),
+)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  """One member of one finished run, placed in a paper table."""
+  table: str
+  row: str
+  method: str
+  ours: float
+  best_valid: float | None
+  best_valid_step: int | None
+  run: str
+  member: int
+  step: int
+  wall_time_s: float
+  code_version: str
+
+
+def place(config: dict) -> tuple[str, str, str] | None:
+  """(table key, row key, metric name in result.json) of a run's config, or
+  None when no paper table holds it."""
+  task = config.get('task', {})
+  kwargs = task.get('kwargs') or {}
+  if task.get('name') == 'music' and config.get('model', {}).get('cell') == 'rnn':
+    return 'pascanu_table1', kwargs.get('dataset', ''), 'test_loss'
+  if task.get('name') == 'ptb_char':
+    return 'pascanu_table2', f'ahead{kwargs.get("ahead", 1)}', 'test_bpc'
+  return None
+
+
+def _best_valid(workdir: str, member: int, key: str) -> tuple[float | None, int | None]:
+  """Lowest validation ``key`` of ``member`` in metrics.jsonl, and its step."""
+  best = (None, None)
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return best
+  with open(path) as f:
+    for line in f:
+      m = json.loads(line)
+      if m.get('split') == 'valid' and m.get('member', 0) == member and key in m:
+        if best[0] is None or m[key] < best[0]:
+          best = (m[key], m['step'])
+  return best
+
+
+def collect(roots: list[str]) -> list[Cell]:
+  """Every member of every finished run under ``roots`` that a table holds."""
+  cells = []
+  for root in roots:
+    for path in sorted(glob.glob(os.path.join(root, '**', 'result.json'), recursive=True)):
+      workdir = os.path.dirname(path)
+      config_path = os.path.join(workdir, 'config.json')
+      if not os.path.exists(config_path):
+        continue
+      with open(path) as f:
+        result = json.load(f)
+      with open(config_path) as f:
+        config = json.load(f)
+      where = place(config)
+      if where is None or where[0] not in PAPER:
+        continue
+      table, row, key = where
+      for i, m in enumerate(result['members']):
+        hp = m.get('hparams', {})
+        method = common.method_name(hp.get('optim.clip_norm', config['optim']['clip_norm']),
+                                    hp.get('reg.omega_alpha', config['reg']['omega_alpha']))
+        valid_key = 'bpc' if key == 'test_bpc' else 'loss'
+        best, best_step = _best_valid(workdir, i, valid_key)
+        cells.append(Cell(table, row, method, float(m.get(key, m['test_loss'])), best, best_step,
+                          workdir, i, result['step'], result['wall_time_s'],
+                          result.get('code_version', '')))
+  return cells
+
+
+def _fmt(x, digits=2):
+  return '-' if x is None else f'{x:.{digits}f}'
+
+
+def rows_of(cells: list[Cell]) -> list[dict]:
+  """One dict per (table, row, method) of the papers, with ours where a run has it."""
+  out = []
+  for table in PAPER.values():
+    for row, by_method in table.rows.items():
+      for method, paper in by_method.items():
+        mine = [c for c in cells if (c.table, c.row, c.method) == (table.key, row, method)]
+        alt = table.alternative.get(row, {}).get(method)
+        if not mine:
+          out.append(dict(table=table.key, row=row, method=method, paper=paper,
+                          paper_alternative=alt, ours=None, diff=None, best_valid=None,
+                          best_valid_step=None, run='', member=None, step=None,
+                          wall_time_s=None, code_version=''))
+        for c in mine:
+          out.append(dict(table=table.key, row=row, method=method, paper=paper,
+                          paper_alternative=alt, ours=c.ours,
+                          diff=None if paper is None else c.ours - paper,
+                          best_valid=c.best_valid, best_valid_step=c.best_valid_step,
+                          run=c.run, member=c.member, step=c.step,
+                          wall_time_s=c.wall_time_s, code_version=c.code_version))
+  return out
+
+
+def markdown(rows: list[dict], base: str = '.') -> str:
+  """The tables as Markdown; runs are linked relative to ``base``."""
+  parts = []
+  for table in PAPER.values():
+    mine = [r for r in rows if r['table'] == table.key]
+    alt = bool(table.alternative)
+    parts.append(f'### {table.title}\n\n{table.metric}; paper: {table.source}'
+                 + (f'; alternative: {table.alternative_source}' if alt else '') + '.\n')
+    head = ['row', 'method', 'paper'] + (['paper (alt.)'] if alt else []) + [
+        'ours', 'ours - paper', 'our best valid (step)', 'run']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in mine:
+      valid = '-' if r['best_valid'] is None else f'{r["best_valid"]:.2f} ({r["best_valid_step"]})'
+      link = os.path.relpath(r['run'], base) if r['run'] else ''
+      run = f'[{link}]({link}) member {r["member"]}' if link else ''
+      cells = [table.row_names[r['row']], METHOD_LABELS[r['method']], _fmt(r['paper'])]
+      if alt:
+        cells.append(_fmt(r['paper_alternative']))
+      cells += [_fmt(r['ours']), '-' if r['diff'] is None else f'{r["diff"]:+.2f}', valid, run]
+      lines.append('| ' + ' | '.join(cells) + ' |')
+    parts.append('\n'.join(lines) + '\n')
+  return '\n'.join(parts)
+
+
+def to_csv(rows: list[dict]) -> str:
+  buf = io.StringIO()
+  writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ['table'])
+  writer.writeheader()
+  writer.writerows(rows)
+  return buf.getvalue()
+
+
+def main(roots: list[str]) -> str:
+  """Prints the tables and writes tables.md and tables.csv into roots[0]."""
+  missing = [r for r in roots if not os.path.isdir(r)]
+  if missing:
+    raise FileNotFoundError(f'no such folder: {", ".join(missing)}')
+  rows = rows_of(collect(roots))
+  text = markdown(rows, base=roots[0])
+  with open(os.path.join(roots[0], 'tables.md'), 'w') as f:
+    f.write(text)
+  with open(os.path.join(roots[0], 'tables.csv'), 'w', newline='') as f:
+    f.write(to_csv(rows))
+  print(text)
+  return text

@@ -1,0 +1,87 @@
+"""tables.py: finished runs placed in the papers' tables, beside the papers' numbers."""
+
+import csv
+import io
+import json
+import os
+
+import pytest
+
+import tables
+from experiments import common
+
+
+def fake_run(folder, config, test_losses, valid=(), **extra):
+  os.makedirs(folder)
+  with open(os.path.join(folder, 'config.json'), 'w') as f:
+    json.dump(config.to_dict(), f)
+  labels = [dict(zip(config.population.hparams, row)) for row in config.population.rows] or [{}]
+  members = [dict(hparams=lab, test_loss=loss, test_error=0.3, **extra)
+             for lab, loss in zip(labels, test_losses)]
+  with open(os.path.join(folder, 'result.json'), 'w') as f:
+    json.dump(dict(step=100, wall_time_s=12.5, code_version='abc', members=members), f)
+  with open(os.path.join(folder, 'metrics.jsonl'), 'w') as f:
+    for line in valid:
+      f.write(json.dumps(line) + '\n')
+
+
+def music_config(dataset):
+  c = common.base_config()
+  c.task.name = 'music'
+  c.task.kwargs = {'dataset': dataset}
+  return c
+
+
+def test_music_population_lands_in_table1_with_differences(tmp_path):
+  c = music_config('nottingham')
+  common.apply_all_methods(c, clip=8.0, alpha=0.5)
+  valid = [dict(step=s, split='valid', member=2, loss=v) for s, v in ((10, 4.0), (20, 3.5),
+                                                                        (30, 3.7))]
+  fake_run(str(tmp_path / 'runs' / 'nott'), c, [4.0, 3.6, 3.5], valid)
+  rows = tables.rows_of(tables.collect([str(tmp_path / 'runs')]))
+  got = {(r['row'], r['method']): r for r in rows if r['ours'] is not None}
+  assert set(got) == {('nottingham', 'sgd'), ('nottingham', 'sgd-c'), ('nottingham', 'sgd-cr')}
+  # Paper numbers typed from published_numbers.md (arXiv v2 Table 1, test).
+  assert got['nottingham', 'sgd']['diff'] == pytest.approx(4.0 - 3.80)
+  assert got['nottingham', 'sgd-c']['diff'] == pytest.approx(3.6 - 3.48)
+  assert got['nottingham', 'sgd-cr']['diff'] == pytest.approx(3.5 - 3.46)
+  assert got['nottingham', 'sgd-cr']['paper_alternative'] == 3.36      # ICML
+  assert (got['nottingham', 'sgd-cr']['best_valid'], got['nottingham', 'sgd-cr']['best_valid_step']) == (3.5, 20)
+  assert got['nottingham', 'sgd']['best_valid'] is None
+  # Every paper cell is listed, with or without a run.
+  assert len([r for r in rows if r['table'] == 'pascanu_table1']) == 9
+
+
+def test_single_runs_and_ptb_bits_per_character(tmp_path):
+  c = music_config('piano')
+  common.apply_method(c, 'sgd', clip=8.0, alpha=0.5)
+  fake_run(str(tmp_path / 'piano_sgd'), c, [7.9])
+  p = common.base_config()
+  p.task.name = 'ptb_char'
+  p.task.kwargs = {'ahead': 5}
+  common.apply_method(p, 'sgd-c', clip=45.0, alpha=0.0)
+  fake_run(str(tmp_path / 'ptb5'), p, [2.9], test_bpc=4.1)
+  temporal = common.base_config()       # in no table
+  fake_run(str(tmp_path / 'torder'), temporal, [0.1])
+  cells = tables.collect([str(tmp_path)])
+  assert {(x.table, x.row, x.method, x.ours) for x in cells} == {
+      ('pascanu_table1', 'piano', 'sgd', 7.9), ('pascanu_table2', 'ahead5', 'sgd-c', 4.1)}
+
+
+def test_markdown_and_csv_written(tmp_path, capsys):
+  c = music_config('musedata')
+  common.apply_method(c, 'sgd-cr', clip=8.0, alpha=0.1)
+  fake_run(str(tmp_path / 'm'), c, [7.25])
+  tables.main([str(tmp_path)])
+  md = (tmp_path / 'tables.md').read_text()
+  assert '| MuseData | SGD+CR | 6.99 | 6.97 | 7.25 | +0.26 | - | [m](m) member 0 |' in md
+  assert md in capsys.readouterr().out
+  rows = list(csv.DictReader(io.StringIO((tmp_path / 'tables.csv').read_text())))
+  mine = [r for r in rows if r['ours']]
+  assert len(mine) == 1 and float(mine[0]['diff']) == pytest.approx(0.26)
+  assert len(rows) == 9 + 6
+
+
+def test_missing_folder_is_named(tmp_path):
+  with pytest.raises(FileNotFoundError, match='no such folder'):
+    tables.main([str(tmp_path / 'nope')])
