@@ -5,10 +5,12 @@ r"""The command line of rnnopt. The only place that reads flags.
         --workdir=DIR --config.optim.learning_rate=0.02
 
     python launch.py bench [--peer] [--workloads=NAME,...] [--steps=N] [--rounds=N]
+    python launch.py sweep --config=experiments/temporal_order_sweep.py --workdir=DIR
     python launch.py table --workdir=DIR[,DIR...]
 
 Rerunning the same training command resumes from the workdir's last
-checkpoint. ``bench`` measures training throughput (``benchmarks/run.py``); ``table``
+checkpoint. ``bench`` measures training throughput (``benchmarks/run.py``); ``sweep`` runs the grid or random search the config declares
+(``sweep.py``); ``table``
 prints the papers' tables with the finished runs under the folders beside
 them (``tables.py``).
 """
@@ -38,7 +40,7 @@ _BENCH_PEER_CONFIGS = flags.DEFINE_list(
 _BENCH_PEER_PYTHON = flags.DEFINE_string(
     'peer_python', '', 'bench: python of a virtual environment with torch.')
 
-COMMANDS = ('train', 'bench', 'table')
+COMMANDS = ('train', 'sweep', 'bench', 'table')
 
 
 def bench():
@@ -87,7 +89,15 @@ def main(argv):
     sys.exit(f'config error: {e}')
   except FileNotFoundError as e:   # a corpus that is not there: the message says how to get it
     sys.exit(f'data error: {e}')
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  if command == 'sweep':
+    import sweep
+    try:
+      sweep.check(_CONFIG.value)
+    except ValueError as e:
+      sys.exit(f'config error: {e}')
+    sweep.run(_CONFIG.value, _WORKDIR.value)
+  else:
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
 def _one_line(error: Exception) -> str:

@@ -88,6 +88,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.population.hparams = ()
   c.population.rows = ()
 
+  # `python launch.py sweep` (sweep.py): grids and random search over any
+  # config field; numeric ones become population members.
+  c.sweep = ml_collections.ConfigDict()
+  c.sweep.grid = ()                  # ((key, (v1, v2, ...)), ...): every combination
+  c.sweep.random = ()                # ((key, 'log_uniform'|'uniform', lo, hi), (key, 'choice', (...)))
+  c.sweep.trials = 0                 # random draws
+  c.sweep.seeds = ()                 # seeds of every trial (empty: the config's seed)
+  c.sweep.seed = 0                   # of the random draws
+  c.sweep.workers = 0                # 0: one pinned process per core on a CPU, 1 on an accelerator
+  c.sweep.select = 'loss'            # validation metric that ranks trials (lower is better)
+
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 100_000        # at most this many updates
   c.train.log_every = 500            # steps per compiled chunk and per metrics line

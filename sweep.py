@@ -1,0 +1,350 @@
+"""Sweeps: grids and random search, run as populations.
+
+    python launch.py sweep --config=experiments/temporal_order_sweep.py --workdir=DIR
+
+The experiment config declares the sweep in ``config.sweep``:
+
+- ``grid``: ``((key, (v1, v2, ...)), ...)``: every combination of the values;
+- ``random``: ``((key, 'log_uniform', low, high), (key, 'uniform', low, high),
+  (key, 'choice', (v1, v2, ...)), ...)``: ``trials`` draws, each a trial
+  (Bengio et al. 2013 sample their hyperparameters log-uniformly);
+- ``seeds``: every trial is trained with each of these seeds;
+- ``workers``: worker processes (0: one per core, each pinned to its core,
+  on a CPU; one process on an accelerator).
+
+Keys are config paths (``optim.learning_rate``, ``model.hidden_size``).
+Numeric hyperparameters that a population can vary (``population.py``: the
+Omega and L1 weights, the BPTT clip, and any numeric ``optim`` field) become
+members of one vmapped program; every other key (cell, hidden size,
+initialisation...) changes what is compiled, so its values form separate
+groups. A group's members are split into one *unit* per worker; each unit is
+an ordinary run (``train.train_and_evaluate``) in its own folder,
+``DIR/<group>/part<j>``, with its own checkpoints, so an interrupted sweep
+resumes where it stopped when the same command is run again.
+
+On a CPU host, small models train faster as one single-threaded process per
+core than as one program using every core, so that is the default layout
+there; on an accelerator, one process holds every member of a group.
+
+At the end every trial (its seeds averaged) is ranked on the validation
+metric ``select`` (lower is better) and the best is reported on test, as
+the papers select and report. Trials whose loss is not finite are listed as
+diverged, never dropped. ``DIR/sweep.json`` and ``DIR/sweep.md`` hold the
+ranking.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import re
+import time
+
+import ml_collections
+import numpy as np
+
+import population as population_lib
+
+DISTRIBUTIONS = ('log_uniform', 'uniform', 'choice')
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+  """One run of the sweep: a group's structural values and some of its rows."""
+  group: str
+  structural: tuple       # ((key, value), ...)
+  hparams: tuple          # numeric keys, one value per key in each row
+  rows: tuple             # the members' numeric values
+  part: int
+
+  @property
+  def name(self) -> str:
+    return f'{self.group}/part{self.part}'
+
+
+def _get(config, key: str):
+  node = config
+  for part in key.split('.'):
+    if not isinstance(node, (ml_collections.ConfigDict, dict)) or part not in node:
+      raise ValueError(f'sweep key {key!r} is not a config field')
+    node = node[part]
+  return node
+
+
+def _set(config, key: str, value) -> None:
+  *path, last = key.split('.')
+  node = config
+  for part in path:
+    node = node[part]
+  try:
+    node[last] = value
+  except TypeError as e:   # ConfigDict keeps each field's type
+    raise ValueError(f'sweep value {value!r} does not fit {key}: {e}') from None
+
+
+def is_numeric(config, key: str, values) -> bool:
+  """True when ``key`` can differ between the members of one program."""
+  if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+    return False
+  group, _, field = key.partition('.')
+  if key in population_lib.LOSS_HPARAMS:
+    return True
+  default = _get(config, key)
+  return group == 'optim' and '.' not in field and isinstance(default, float)
+
+
+def draw(random: tuple, trials: int, seed: int) -> list[dict]:
+  """``trials`` random draws: [{key: value}]."""
+  rng = np.random.default_rng(seed)
+  out = [{} for _ in range(trials)]
+  for spec in random:
+    key, dist, *args = spec
+    if dist not in DISTRIBUTIONS:
+      raise ValueError(f'sweep.random {key!r}: distribution {dist!r} is not one of '
+                       f'{", ".join(DISTRIBUTIONS)}')
+    if dist == 'choice':
+      if len(args) != 1 or not args[0]:
+        raise ValueError(f"sweep.random {key!r}: 'choice' takes one tuple of values")
+      values = [args[0][i] for i in rng.integers(0, len(args[0]), trials)]
+    else:
+      if len(args) != 2 or not args[0] < args[1] or (dist == 'log_uniform' and args[0] <= 0):
+        raise ValueError(f'sweep.random {key!r}: {dist} takes low < high'
+                         + (' (both > 0)' if dist == 'log_uniform' else ''))
+      low, high = (math.log(args[0]), math.log(args[1])) if dist == 'log_uniform' else args
+      values = rng.uniform(low, high, trials)
+      values = np.exp(values) if dist == 'log_uniform' else values
+      values = [float(v) for v in values]
+    for trial, v in zip(out, values):
+      trial[key] = v
+  return out
+
+
+def _slug(structural) -> str:
+  if not structural:
+    return 'all'
+  text = '_'.join(f'{k.split(".")[-1]}-{v}' for k, v in structural)
+  return re.sub(r'[^A-Za-z0-9_.-]+', '', text)
+
+
+def plan(config: ml_collections.ConfigDict, workers: int) -> list[Unit]:
+  """The units of ``config``'s sweep, split for ``workers`` processes."""
+  s = config.sweep
+  grid = [tuple(g) for g in s.grid]
+  random = [tuple(r) for r in s.random]
+  for key, values in grid:
+    _get(config, key)
+    if not values:
+      raise ValueError(f'sweep.grid {key!r} has no values')
+  for spec in random:
+    _get(config, spec[0])
+  if random and s.trials < 1:
+    raise ValueError('sweep.random is set but sweep.trials < 1')
+  trials = draw(random, s.trials, s.seed) if random else [{}]
+  structural = [(k, v) for k, v in grid if not is_numeric(config, k, v)]
+  numeric_grid = [(k, v) for k, v in grid if is_numeric(config, k, v)]
+  for spec in random:
+    if not is_numeric(config, spec[0], [t[spec[0]] for t in trials]):
+      raise ValueError(f'sweep.random {spec[0]!r}: only numeric hyperparameters that a '
+                       f'population can vary are drawn ({", ".join(population_lib.LOSS_HPARAMS)}, '
+                       'optim.<float field>); put structural choices in sweep.grid')
+  hparams = tuple(k for k, _ in numeric_grid) + tuple(spec[0] for spec in random)
+  rows = []
+  for combo in itertools.product(*[v for _, v in numeric_grid]):
+    for t in trials:
+      rows.append(tuple(combo) + tuple(t[spec[0]] for spec in random))
+  units = []
+  for g, combo in enumerate(itertools.product(*[v for _, v in structural])):
+    values = tuple((k, v) for (k, _), v in zip(structural, combo))
+    name = f'g{g:02d}_{_slug(values)}'
+    parts = np.array_split(np.arange(len(rows)), min(workers, len(rows)))
+    for j, idx in enumerate(parts):
+      units.append(Unit(name, values, hparams, tuple(rows[i] for i in idx), j))
+  return units
+
+
+def unit_config(config: ml_collections.ConfigDict, unit: Unit) -> ml_collections.ConfigDict:
+  c = copy.deepcopy(config)
+  for key, value in unit.structural:
+    _set(c, key, value)
+  for key in unit.hparams:    # a population varies a number around the config's own
+    if key in population_lib.LOSS_HPARAMS and not _get(c, key):
+      raise ValueError(f'sweep varies {key}, which is off (0) in the config; set a non-zero '
+                       'value there so the program computes it')
+  c.population.seeds = tuple(config.sweep.seeds)
+  c.population.hparams = unit.hparams
+  c.population.rows = unit.rows if unit.hparams else ()
+  return c
+
+
+def _run_unit(config_json: str, workdir: str, core: int | None) -> None:
+  """A worker process: one unit, its output to ``workdir/log.txt``."""
+  if core is not None and hasattr(os, 'sched_setaffinity'):
+    os.sched_setaffinity(0, {core})
+  os.makedirs(workdir, exist_ok=True)
+  log = os.open(os.path.join(workdir, 'log.txt'), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+  os.dup2(log, 1)
+  os.dup2(log, 2)
+  import train   # JAX starts here: after the affinity and XLA_FLAGS are set
+  config = ml_collections.ConfigDict(json.loads(config_json))
+  train.train_and_evaluate(config, workdir)
+
+
+def _single_thread_env() -> dict:
+  flags = os.environ.get('XLA_FLAGS', '')
+  extra = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
+  return dict(XLA_FLAGS=(flags + ' ' + extra).strip())
+
+
+def _default_workers(config) -> int:
+  if config.sweep.workers:
+    return int(config.sweep.workers)
+  import jax
+  if jax.default_backend() != 'cpu':
+    return 1
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  return max(1, cores or 1)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Runs (or resumes) the sweep; returns and writes its ranking."""
+  workers = _default_workers(config)
+  units = plan(config, workers)
+  os.makedirs(workdir, exist_ok=True)
+  todo = [u for u in units if not os.path.exists(os.path.join(workdir, u.name, 'result.json'))]
+  print(f'Sweep: {len(units)} units ({len({u.group for u in units})} groups), '
+        f'{sum(len(u.rows) or 1 for u in units)} trials x {max(1, len(config.sweep.seeds))} '
+        f'seeds, {workers} worker(s); {len(units) - len(todo)} already done. In {workdir}',
+        flush=True)
+  failed = []
+  t0 = time.time()
+  if workers == 1:
+    import train
+    for u in todo:
+      print(f'  {u.name}: {len(u.rows) or 1} trial(s) ...', flush=True)
+      train.train_and_evaluate(unit_config(config, u), os.path.join(workdir, u.name))
+  else:
+    ctx = multiprocessing.get_context('spawn')
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []
+    free = list(range(workers))
+    active = {}
+    queue = list(todo)
+    saved = dict(os.environ)
+    try:
+      os.environ.update(_single_thread_env())   # inherited by the spawned workers
+      while queue or active:
+        while queue and free:
+          u, slot = queue.pop(0), free.pop(0)
+          core = cores[slot % len(cores)] if cores else None
+          p = ctx.Process(target=_run_unit, args=(
+              json.dumps(unit_config(config, u).to_dict()), os.path.join(workdir, u.name), core))
+          p.start()
+          active[p] = (u, slot)
+          print(f'  {u.name}: started on core {core} ({len(u.rows) or 1} trial(s))', flush=True)
+        time.sleep(0.5)
+        for p in [p for p in active if not p.is_alive()]:
+          u, slot = active.pop(p)
+          free.append(slot)
+          ok = p.exitcode == 0
+          if not ok:
+            failed.append(u.name)
+          print(f'  {u.name}: {"done" if ok else f"FAILED (exit {p.exitcode}; see its log.txt)"}'
+                f' after {time.time() - t0:.0f} s', flush=True)
+    finally:
+      os.environ.clear()
+      os.environ.update(saved)
+  summary = summarize(config, workdir, units)
+  summary['failed_units'] = failed
+  with open(os.path.join(workdir, 'sweep.json'), 'w') as f:
+    json.dump(summary, f, indent=2)
+  with open(os.path.join(workdir, 'sweep.md'), 'w') as f:
+    f.write(markdown(summary))
+  print(markdown(summary), flush=True)
+  return summary
+
+
+def _last_valid(workdir: str) -> dict:
+  """{member: last validation record} from a unit's metrics.jsonl."""
+  out = {}
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        m = json.loads(line)
+        if m.get('split') == 'valid':
+          out[m.get('member', 0)] = m
+  return out
+
+
+def summarize(config, workdir: str, units: list[Unit]) -> dict:
+  """Every trial's validation and test numbers (mean over seeds), ranked."""
+  select = config.sweep.select
+  trials = []
+  for u in units:
+    path = os.path.join(workdir, u.name, 'result.json')
+    if not os.path.exists(path):
+      continue
+    with open(path) as f:
+      result = json.load(f)
+    valid = _last_valid(os.path.join(workdir, u.name))
+    by_row: dict = {}
+    for i, m in enumerate(result['members']):
+      hp = {k: v for k, v in m['hparams'].items() if k != 'seed'}
+      key = json.dumps(hp, sort_keys=True)
+      v = valid.get(i, {}).get(select, float('nan'))
+      by_row.setdefault(key, dict(hparams=hp, valid=[], test=[], test_error=[], seeds=[]))
+      row = by_row[key]
+      row['valid'].append(v)
+      row['test'].append(m['test_loss'])
+      row['test_error'].append(m['test_error'])
+      row['seeds'].append(m['hparams'].get('seed'))
+    for row in by_row.values():
+      finite = all(math.isfinite(x) for x in row['valid'] + row['test'])
+      trials.append(dict(unit=u.name, structural=dict(u.structural), hparams=row['hparams'],
+                         seeds=row['seeds'], valid=float(np.mean(row['valid'])),
+                         test=float(np.mean(row['test'])),
+                         test_error=float(np.mean(row['test_error'])), diverged=not finite,
+                         valid_per_seed=row['valid'], test_per_seed=row['test']))
+  ranked = sorted(trials, key=lambda t: (t['diverged'], t['valid']))
+  best = next((t for t in ranked if not t['diverged']), None)
+  return dict(select=f'valid {select}', trials=ranked, best=best,
+              units=len(units), finished_units=len({t['unit'] for t in trials}),
+              diverged=sum(t['diverged'] for t in trials))
+
+
+def markdown(summary: dict) -> str:
+  lines = [f'Trials ranked on {summary["select"]} (mean over seeds); the best is reported '
+           f'on test. {summary["finished_units"]}/{summary["units"]} units finished, '
+           f'{summary["diverged"]} trial(s) diverged.', '',
+           '| rank | group | hyperparameters | valid | test | test error | run |',
+           '|---|---|---|---|---|---|---|']
+  for r, t in enumerate(summary['trials'], 1):
+    hp = ', '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
+                   for k, v in t['hparams'].items())
+    valid = 'diverged' if t['diverged'] else f'{t["valid"]:.4f}'
+    lines.append(f'| {r} | {t["unit"].split("/")[0]} | {hp} | {valid} | {t["test"]:.4f} | '
+                 f'{100 * t["test_error"]:.2f}% | {t["unit"]} |')
+  if summary['best']:
+    b = summary['best']
+    lines += ['', f'Best: {b["unit"]} {b["hparams"]}: valid {b["valid"]:.4f}, '
+              f'test {b["test"]:.4f} (error {100 * b["test_error"]:.2f}%).']
+  return '\n'.join(lines) + '\n'
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+  """Raises a one-line ValueError for a sweep that cannot run, before any runs:
+  no sweep declared, a key that is not a config field, a bad range, or a
+  group whose config ``train.check_config`` refuses."""
+  if 'sweep' not in config or not (config.sweep.grid or config.sweep.random):
+    raise ValueError('the config declares no sweep: set sweep.grid and/or sweep.random '
+                     '(see sweep.py)')
+  import train
+  for unit in plan(config, 1):
+    try:
+      train.check_config(unit_config(config, unit))
+    except ValueError as e:
+      raise ValueError(f'sweep group {unit.group}: {e}') from None

@@ -1,0 +1,120 @@
+"""sweep.py: planning grids and random draws, ranking trials, running and resuming."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+import sweep
+from experiments import common, temporal_order, temporal_order_sweep
+
+
+def config_with(grid=(), random=(), trials=0, seeds=()):
+  c = temporal_order.get_config('method=sgd-cr,smoke')
+  c.sweep.grid = grid
+  c.sweep.random = random
+  c.sweep.trials = trials
+  c.sweep.seeds = seeds
+  return c
+
+
+def test_structural_choices_are_groups_numbers_are_members():
+  c = config_with(grid=(('model.cell', ('rnn', 'gru')), ('reg.omega_alpha', (1.0, 4.0))),
+                  random=(('optim.learning_rate', 'log_uniform', 1e-3, 1e-1),), trials=3)
+  units = sweep.plan(c, workers=1)
+  assert [u.group for u in units] == ['g00_cell-rnn', 'g01_cell-gru']
+  assert all(u.hparams == ('reg.omega_alpha', 'optim.learning_rate') for u in units)
+  assert all(len(u.rows) == 2 * 3 for u in units)        # numeric grid x random trials
+  assert [r[0] for r in units[0].rows] == [1.0, 1.0, 1.0, 4.0, 4.0, 4.0]
+  assert units[0].rows == units[1].rows                   # the same draws in every group
+  uc = sweep.unit_config(c, units[1])
+  assert uc.model.cell == 'gru' and uc.population.rows == units[1].rows
+  assert c.model.cell == 'rnn'                            # the sweep's config is untouched
+
+
+def test_members_are_split_over_workers_without_loss():
+  c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=5)
+  units = sweep.plan(c, workers=2)
+  assert [len(u.rows) for u in units] == [3, 2]
+  assert [u.name for u in units] == ['g00_all/part0', 'g00_all/part1']
+  whole = sweep.plan(c, workers=1)[0].rows
+  assert units[0].rows + units[1].rows == whole
+
+
+def test_log_uniform_draws_have_the_closed_form_moments():
+  lo, hi, n = 1e-4, 1e-1, 4000
+  draws = sweep.draw((('k', 'log_uniform', lo, hi),), n, seed=1)
+  logs = np.log([d['k'] for d in draws])
+  assert logs.min() >= math.log(lo) and logs.max() <= math.log(hi)
+  # log X ~ U(log lo, log hi): mean (log lo + log hi) / 2, std (log hi - log lo) / sqrt(12)
+  np.testing.assert_allclose(logs.mean(), (math.log(lo) + math.log(hi)) / 2, atol=0.06)
+  np.testing.assert_allclose(logs.std(), (math.log(hi) - math.log(lo)) / math.sqrt(12), rtol=0.03)
+  # Half the draws below the geometric mean, not the arithmetic one.
+  assert abs(np.mean(np.exp(logs) < math.sqrt(lo * hi)) - 0.5) < 0.03
+  choice = sweep.draw((('c', 'choice', (3, 5)),), 1000, seed=2)
+  assert {d['c'] for d in choice} == {3, 5}
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(grid=(('model.cel', ('rnn',)),)), "'model.cel' is not a config field"),
+    (dict(random=(('model.hidden_size', 'uniform', 10, 20),), trials=2),
+     'only numeric hyperparameters'),
+    (dict(random=(('optim.learning_rate', 'log_uniform', 0.0, 1.0),), trials=2), 'both > 0'),
+    (dict(random=(('optim.learning_rate', 'normal', 0.0, 1.0),), trials=2), 'is not one of'),
+    (dict(random=(('optim.learning_rate', 'uniform', 0.1, 1.0),)), 'trials < 1'),
+    (dict(), 'declares no sweep'),
+    (dict(grid=(('model.cell', ('rnn', 'lstmm')),)), "sweep group g01_cell-lstmm: model.cell='lstmm'"),
+])
+def test_bad_sweeps_are_named_before_anything_runs(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    sweep.check(config_with(**kwargs))
+
+
+def fake_unit(root, name, members, valid):
+  d = os.path.join(root, name)
+  os.makedirs(d)
+  with open(os.path.join(d, 'result.json'), 'w') as f:
+    json.dump(dict(members=members), f)
+  with open(os.path.join(d, 'metrics.jsonl'), 'w') as f:
+    for i, v in enumerate(valid):
+      f.write(json.dumps(dict(step=10, split='valid', member=i, loss=v + 1.0)) + '\n')
+      f.write(json.dumps(dict(step=20, split='valid', member=i, loss=v)) + '\n')
+
+
+def test_ranking_averages_seeds_selects_on_valid_and_keeps_the_diverged(tmp_path):
+  c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=3,
+                  seeds=(0, 1))
+  units = sweep.plan(c, workers=1)
+  member = lambda lr, seed, test: dict(hparams={'seed': seed, 'optim.learning_rate': lr},
+                                       test_loss=test, test_error=0.1)
+  fake_unit(str(tmp_path), units[0].name,
+            [member(0.1, 0, 0.5), member(0.1, 1, 0.7),      # valid 0.4, 0.6 -> 0.5
+             member(0.2, 0, 0.9), member(0.2, 1, 0.9),      # valid 0.3, 0.5 -> 0.4: best
+             member(0.3, 0, float('nan')), member(0.3, 1, 0.1)],   # diverged
+            valid=[0.4, 0.6, 0.3, 0.5, 0.01, 0.01])
+  s = sweep.summarize(c, str(tmp_path), units)
+  assert [t['hparams']['optim.learning_rate'] for t in s['trials']] == [0.2, 0.1, 0.3]
+  assert s['best']['hparams'] == {'optim.learning_rate': 0.2}
+  assert s['best']['valid'] == pytest.approx(0.4) and s['best']['test'] == pytest.approx(0.9)
+  assert s['trials'][-1]['diverged'] and s['diverged'] == 1
+  assert 'diverged' in sweep.markdown(s)
+
+
+@pytest.mark.parametrize('workers', [1, 2])
+def test_a_sweep_runs_resumes_and_ranks(tmp_path, workers, capsys):
+  c = temporal_order_sweep.get_config(f'smoke,workers={workers}')
+  c.sweep.grid = ()                         # one group, two trials
+  c.train.num_steps = 20
+  c.train.log_every = c.train.eval_every = 20
+  sweep.check(c)
+  s = sweep.run(c, str(tmp_path))
+  assert s['finished_units'] == s['units'] == workers and len(s['trials']) == 2
+  assert not s['failed_units']
+  assert all(math.isfinite(t['valid']) for t in s['trials'])
+  assert os.path.exists(tmp_path / 'sweep.md')
+  first = json.loads((tmp_path / 'sweep.json').read_text())
+  again = sweep.run(c, str(tmp_path))       # every unit done: nothing reruns
+  assert f'{workers} already done' in capsys.readouterr().out
+  assert again['trials'] == first['trials']
