@@ -14,7 +14,10 @@ A problem gives the trainer
 
 ``SyntheticProblem`` draws fresh sequences of the pathological problems;
 ``MusicProblem`` reads piano-rolls in chunks with the state carried within a
-piece (Pascanu et al. 2013 sec. 4.2; Bengio et al. 2013 sec. 4.1).
+piece (Pascanu et al. 2013 sec. 4.2; Bengio et al. 2013 sec. 4.1);
+``TextProblem`` reads a symbol stream (Penn Treebank characters) as parallel
+streams of windows with the state carried along each stream (Pascanu et al.
+2013 sec. 4.2, Table 2).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import optax
 
 from datasets import music as music_lib
 from datasets import pathological
+from datasets import ptb
 from models import nade
 
 
@@ -205,10 +209,162 @@ class MusicProblem:
     return evaluate
 
 
+def eval_streams(ids: np.ndarray, num_streams: int, window: int, shift: int = 1
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Every prediction of a stream, exactly once, as padded parallel windows.
+
+  The P = len(ids) - shift predictions (input ids[i], target ids[i + shift])
+  are cut into ``num_streams`` contiguous pieces of L = W * window positions,
+  W = ceil(ceil(P / num_streams) / window); piece b holds positions
+  [b L, (b + 1) L) and the tail past P is padding (mask 0). Unlike
+  ``datasets.ptb.stream_batches`` (training) nothing is dropped, so the
+  whole split is scored; ``num_streams=1`` is the unbroken stream.
+
+  Returns:
+    (inputs, targets, mask), each [W, window, num_streams] (ids int32, mask
+    float32), time-major within a window.
+  """
+  ids = np.asarray(ids, np.int32)
+  count = len(ids) - shift
+  if count < 1 or num_streams < 1 or window < 1:
+    raise ValueError(f'cannot score a stream of {len(ids)} symbols {shift} ahead '
+                     f'with {num_streams} streams of windows of {window}')
+  windows = math.ceil(math.ceil(count / num_streams) / window)
+  size = num_streams * windows * window
+  pad = lambda x: np.concatenate([x, np.zeros(size - count, x.dtype)])
+  cut = lambda x: np.ascontiguousarray(
+      pad(x).reshape(num_streams, windows, window).transpose(1, 2, 0))
+  return (cut(ids[:count]), cut(ids[shift:]), cut(np.ones(count, np.float32)))
+
+
+class TextProblem:
+  """Symbol-level language modelling on one long stream, truncated BPTT.
+
+  Training (``datasets.ptb.stream_batches``): the training stream is cut into
+  B parallel streams, read in windows of ``chunk`` symbols; the state is
+  carried from window to window and reset only at the first window of an
+  epoch. The target of step t is the symbol ``ahead`` steps later (1:
+  language modelling; 5: Pascanu et al.'s "predict the 5th character in the
+  future"). Every step is scored by a softmax over the V symbols.
+
+  Data stay on the device as ids [windows, chunk, B] (uint8 when V <= 256);
+  each batch is one-hot float32 [chunk, B, V], made inside the step, since
+  ``models.rnn.RecurrentNetwork`` reads float inputs through W_in (the
+  paper's one-hot inputs to a plain RNN).
+
+  Evaluation (``eval_streams``) scores every symbol of the split once, with
+  ``num_eval_streams`` streams whose state is carried across all their
+  windows (1 = the unbroken stream, as in Mikolov's rnnlm). The loss is the
+  mean negative log-likelihood per predicted symbol in nats; ``bpc`` is the
+  same in bits (nats / ln 2), the unit of the paper's Table 2; the error is
+  1 - accuracy of the most probable symbol.
+  """
+  kind = 'classification'
+  carries = True
+  unit = 'symbols'
+
+  def __init__(self, name: str, streams: dict, vocab_size: int, batch_size: int, chunk: int,
+               ahead: int = 1, num_eval_streams: int = 1, vocab: list[str] | None = None):
+    """``streams``: split -> int ids [N] in [0, vocab_size); ``vocab[i]``: the symbol
+    of id i (``datasets.ptb.load_ptb``)."""
+    self.name, self.chunk, self.ahead, self.vocab = name, chunk, ahead, vocab
+    self.output_size = self.vocab_size = vocab_size
+    self.num_eval_streams = num_eval_streams
+    self.streams = {k: np.asarray(v) for k, v in streams.items()}
+    self._dtype = np.uint8 if vocab_size <= 256 else np.int32
+    inputs, targets = ptb.stream_batches(self.streams['train'], batch_size, chunk, ahead)
+    if not len(inputs):
+      raise ValueError(f'{name}: {len(self.streams["train"])} training symbols make no window '
+                       f'of {chunk} steps for {batch_size} streams')
+    self.train_inputs = jnp.asarray(inputs.astype(self._dtype))
+    self.train_targets = jnp.asarray(targets.astype(self._dtype))
+    self.steps_per_epoch = int(inputs.shape[0])
+    self._eval_data = {}
+
+  @classmethod
+  def load(cls, batch_size: int, chunk: int, ahead: int = 1, num_eval_streams: int = 1,
+           data_dir: str | None = None):
+    """Penn Treebank characters (50 symbols) from the data folder."""
+    streams, vocab = ptb.load_ptb('char', data_dir)
+    return cls('ptb_char', streams, len(vocab), batch_size, chunk, ahead, num_eval_streams,
+               vocab)
+
+  def summary(self) -> str:
+    used = self.train_inputs.size
+    return (f'{self.name}: {self.steps_per_epoch} windows of {self.chunk} x '
+            f'{self.train_inputs.shape[2]} streams per epoch ({used} of '
+            f'{len(self.streams["train"])} training symbols), predicting {self.ahead} ahead; '
+            + ', '.join(f'{k} {len(v) - self.ahead}' for k, v in self.streams.items()
+                        if k != 'train') + ' scored symbols')
+
+  def _one_hot(self, ids) -> jax.Array:
+    return jax.nn.one_hot(ids, self.vocab_size, dtype=jnp.float32)
+
+  def train_batch(self, key, step) -> dict:
+    n = step % self.steps_per_epoch
+    inputs = self._one_hot(self.train_inputs[n])
+    return dict(inputs=inputs, targets=self.train_targets[n].astype(jnp.int32),
+                mask=jnp.ones(inputs.shape[:2], jnp.float32), reset=n == 0)
+
+  def error(self, outputs, batch) -> jax.Array:
+    wrong = (jnp.argmax(outputs, -1) != batch['targets']) * batch['mask']
+    return jnp.sum(wrong) / jnp.maximum(jnp.sum(batch['mask']), 1)
+
+  def eval_data(self, split: str) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(inputs, targets, mask) [W, chunk, streams] of a split, packed once."""
+    if split not in self._eval_data:
+      packed = eval_streams(self.streams[split], self.num_eval_streams, self.chunk, self.ahead)
+      self._eval_data[split] = (jnp.asarray(packed[0].astype(self._dtype)),
+                                jnp.asarray(packed[1].astype(self._dtype)),
+                                jnp.asarray(packed[2]))
+    return self._eval_data[split]
+
+  def evaluator(self, apply_fn: Callable, initial_carry: Callable, train_config,
+                eval_key) -> Callable:
+    """``evaluate(params [P, ...], split, step) -> [dict per member]`` over a whole split.
+
+    ``apply_fn(params, inputs, carry, reset) -> (outputs, carry)`` runs the
+    model; ``initial_carry(params, streams)`` gives the carry's shapes (the
+    first window resets to the model's initial state; later ones go on from
+    the carried state). Sums are per window in float32 and added in float64.
+    """
+
+    def run_split(params, inputs, targets, mask):
+      def body(carry, xs):
+        n, x, y, m = xs
+        outputs, carry = apply_fn(params, self._one_hot(x), carry, n == 0)
+        y = y.astype(jnp.int32)
+        nll = optax.softmax_cross_entropy_with_integer_labels(outputs, y)
+        right = (jnp.argmax(outputs, -1) == y)
+        return carry, (jnp.sum(nll * m), jnp.sum(right * m))
+      init = initial_carry(params, inputs.shape[2])
+      _, (nll, right) = jax.lax.scan(body, init, (jnp.arange(inputs.shape[0]), inputs,
+                                                   targets, mask))
+      return nll, right
+
+    run = jax.jit(jax.vmap(run_split, in_axes=(0, None, None, None)))
+
+    def evaluate(params, split: str, step: int = 0) -> list[dict]:
+      inputs, targets, mask = self.eval_data(split)
+      nll, right = jax.device_get(run(params, inputs, targets, mask))
+      count = len(self.streams[split]) - self.ahead
+      out = []
+      for l, r in zip(nll, right):
+        loss = float(np.sum(l, dtype=np.float64)) / count
+        out.append(dict(loss=loss, error=1.0 - float(np.sum(r, dtype=np.float64)) / count,
+                        count=count, bpc=loss / math.log(2)))
+      return out
+
+    return evaluate
+
+
 def make_problem(config: ml_collections.ConfigDict):
   c = config.task
   if c.name == 'music':
     return MusicProblem.load(c.kwargs.dataset, c.batch_size, c.chunk, config.get('data_dir') or None)
+  if c.name == 'ptb_char':
+    return TextProblem.load(c.batch_size, c.chunk, c.kwargs.get('ahead', 1),
+                            c.get('eval_streams', 1), config.get('data_dir') or None)
   kwargs = dict(c.get('kwargs', {}))
   return SyntheticProblem(pathological.make_task(c.name, **kwargs), c.batch_size,
                           c.min_length, c.max_length)

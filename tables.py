@@ -12,9 +12,10 @@ number and the run that produced the cell. It also writes ``tables.md`` and
 with its source, table and row (copied from
 ``../shared/references/published_numbers.md``).
 
-Our number is the test score of the run's final parameters (the runs do not
-keep a best-on-validation copy). The best validation score over the run and
-its step are shown beside it, so a run that overfits shows as one.
+Our number is the test score at the member's lowest validation loss (the
+trainer keeps those parameters: select on validation, report on test, as
+the papers do); the test score of the final parameters is shown beside it,
+and older runs without the selection show the final one only.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Cell:
   row: str
   method: str
   ours: float
+  final: float
   best_valid: float | None
   best_valid_step: int | None
   run: str
@@ -137,9 +139,10 @@ def collect(roots: list[str]) -> list[Cell]:
                                     hp.get('reg.omega_alpha', config['reg']['omega_alpha']))
         valid_key = 'bpc' if key == 'test_bpc' else 'loss'
         best, best_step = _best_valid(workdir, i, valid_key)
-        cells.append(Cell(table, row, method, float(m.get(key, m['test_loss'])), best, best_step,
-                          workdir, i, result['step'], result['wall_time_s'],
-                          result.get('code_version', '')))
+        final = float(m.get(key, m['test_loss']))
+        ours = float(m.get(f'{key}_at_best_valid', final))
+        cells.append(Cell(table, row, method, ours, final, best, best_step, workdir, i,
+                          result['step'], result['wall_time_s'], result.get('code_version', '')))
   return cells
 
 
@@ -157,12 +160,13 @@ def rows_of(cells: list[Cell]) -> list[dict]:
         alt = table.alternative.get(row, {}).get(method)
         if not mine:
           out.append(dict(table=table.key, row=row, method=method, paper=paper,
-                          paper_alternative=alt, ours=None, diff=None, best_valid=None,
+                          paper_alternative=alt, ours=None, final=None, diff=None,
+                          best_valid=None,
                           best_valid_step=None, run='', member=None, step=None,
                           wall_time_s=None, code_version=''))
         for c in mine:
           out.append(dict(table=table.key, row=row, method=method, paper=paper,
-                          paper_alternative=alt, ours=c.ours,
+                          paper_alternative=alt, ours=c.ours, final=c.final,
                           diff=None if paper is None else c.ours - paper,
                           best_valid=c.best_valid, best_valid_step=c.best_valid_step,
                           run=c.run, member=c.member, step=c.step,
@@ -179,7 +183,8 @@ def markdown(rows: list[dict], base: str = '.') -> str:
     parts.append(f'### {table.title}\n\n{table.metric}; paper: {table.source}'
                  + (f'; alternative: {table.alternative_source}' if alt else '') + '.\n')
     head = ['row', 'method', 'paper'] + (['paper (alt.)'] if alt else []) + [
-        'ours', 'ours - paper', 'our best valid (step)', 'run']
+        'ours (at best valid)', 'ours - paper', 'ours, final parameters',
+        'our best valid (step)', 'run']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in mine:
       valid = '-' if r['best_valid'] is None else f'{r["best_valid"]:.2f} ({r["best_valid_step"]})'
@@ -188,7 +193,8 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       cells = [table.row_names[r['row']], METHOD_LABELS[r['method']], _fmt(r['paper'])]
       if alt:
         cells.append(_fmt(r['paper_alternative']))
-      cells += [_fmt(r['ours']), '-' if r['diff'] is None else f'{r["diff"]:+.2f}', valid, run]
+      cells += [_fmt(r['ours']), '-' if r['diff'] is None else f'{r["diff"]:+.2f}',
+                _fmt(r['final']), valid, run]
       lines.append('| ' + ' | '.join(cells) + ' |')
     parts.append('\n'.join(lines) + '\n')
   return '\n'.join(parts)

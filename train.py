@@ -6,7 +6,8 @@ workdir receives
 - ``metrics.jsonl``: one JSON object per logged step (split, loss, error,
   gradient norm before clipping, fraction of steps clipped, spectral radius
   of W_rec, Omega, steps skipped by the guard, throughput);
-- ``result.json``: final metrics, steps, wall time and whether it solved;
+- ``result.json``: final metrics, steps, wall time, whether it solved, and the test
+  at each member's lowest validation loss;
 - ``checkpoints/``: orbax checkpoints; rerunning the same command resumes.
 
 The inner loop runs ``log_every`` steps as one ``lax.scan`` inside one
@@ -58,6 +59,15 @@ def make_model(config: ml_collections.ConfigDict, problem) -> RecurrentNetwork:
   return RecurrentNetwork(output_size=problem.output_size, **m)
 
 
+# What the gradient is taken of, which sets the scale that the clipping
+# threshold and the learning rate act on: 'mean' over every scored step, or
+# 'sum_over_time' (summed over a window's steps, averaged over the batch's
+# sequences), Pascanu et al.'s PTB setting ("a cut-off threshold of 45 (though
+# we take the sum of the cost over the sequence length)"). The logged loss is
+# the per-step mean either way.
+LOSS_REDUCTIONS = ('mean', 'sum_over_time')
+
+
 # ---------------------------------------------------------------------------
 # Train state and steps.
 
@@ -78,12 +88,13 @@ class Steps:
   """The pure functions of a run, closed over its structure (not its numbers)."""
   model: RecurrentNetwork
   optimizer: optax.GradientTransformation
-  problem: Any            # problems.SyntheticProblem or problems.MusicProblem
+  problem: Any            # problems.SyntheticProblem, MusicProblem or TextProblem
   use_omega: bool
   use_l1: bool
   use_bptt_clip: bool
   omega_schedule: str = 'constant'
   omega_steps_per_epoch: int | None = None   # set: the schedule's t counts epochs
+  loss_reduction: str = 'mean'   # LOSS_REDUCTIONS: the objective that is differentiated
   mesh: Any = None        # shard each member's batch over the mesh's 'data' axis
 
   def initial_carry(self, params, batch_size: int):
@@ -116,8 +127,8 @@ class Steps:
         rngs={'dropout': dropout_key})
     mask = batch['mask']
     per_step = problems.per_step_loss(outputs, batch, self.problem.kind)
-    loss = jnp.sum(per_step * mask) / jnp.sum(mask)
-    total = loss
+    loss = jnp.sum(per_step * mask) / jnp.sum(mask)    # what is logged: per scored step
+    total = loss if self.loss_reduction == 'mean' else jnp.sum(per_step * mask) / mask.shape[1]
     l1 = jnp.zeros(())
     if self.use_l1:   # Bengio et al. 2013 sec. 3.4: L1 on the hidden units' outputs
       valid = valid_steps(mask)[..., None]
@@ -274,6 +285,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'train.eval_every={tc.eval_every} must be a multiple of '
                      f'train.log_every={tc.log_every}')
   optim.regularizer_weight(1.0, config.reg.omega_schedule)
+  if tc.get('loss_reduction', 'mean') not in LOSS_REDUCTIONS:
+    raise ValueError(f'train.loss_reduction={tc.loss_reduction!r} is not one of '
+                     f'{", ".join(LOSS_REDUCTIONS)}')
   population.make_population(config)
   build(config).model.cells()
 
@@ -290,7 +304,37 @@ def build(config: ml_collections.ConfigDict, mesh=None) -> Steps:
   per_epoch = (problem.steps_per_epoch if config.reg.get('omega_schedule_unit') == 'epoch'
                else None)
   return Steps(model=model, optimizer=optimizer, problem=problem, mesh=mesh,
-               omega_steps_per_epoch=per_epoch, **_structure_flags(config))
+               omega_steps_per_epoch=per_epoch,
+               loss_reduction=config.train.get('loss_reduction', 'mean'),
+               **_structure_flags(config))
+
+
+class BestOnValid:
+  """Each member's parameters at its lowest validation loss so far, so that
+  the test can be scored there (select on validation, report on test, as
+  the papers do) as well as at the end."""
+
+  def __init__(self, params, size: int, meta: dict | None = None):
+    self.params = jax.tree.map(jnp.copy, params)    # the train step donates its own
+    meta = meta or {}
+    self.loss = np.asarray(meta.get('loss', [np.inf] * size), np.float64)
+    self.step = list(meta.get('step', [None] * size))
+
+  @property
+  def meta(self) -> dict:
+    return {'loss': [float(x) for x in self.loss], 'step': self.step}
+
+  def update(self, params, valid: list[dict], step: int) -> None:
+    losses = np.array([v['loss'] for v in valid], np.float64)
+    better = np.isfinite(losses) & (losses < self.loss)
+    if not better.any():
+      return
+    self.loss = np.where(better, losses, self.loss)
+    self.step = [step if b else s for b, s in zip(better, self.step)]
+    mask = jnp.asarray(better)
+    self.params = jax.tree.map(
+        lambda new, old: jnp.where(mask.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
+        params, self.params)
 
 
 def init_population(steps: Steps, pop: population.Population, mesh) -> TrainState:
@@ -325,11 +369,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
       os.path.abspath(os.path.join(workdir, 'checkpoints')),
       options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
   elapsed, solved_at, halver_state = 0.0, [None] * pop.size, None
+  best = BestOnValid(state.params, pop.size)
   if ckpt.latest_step() is not None:
-    restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(state), meta=ocp.args.JsonRestore()))
+    latest = ckpt.latest_step()
+    items = dict(state=ocp.args.StandardRestore(state), meta=ocp.args.JsonRestore())
+    has_best = os.path.isdir(os.path.join(workdir, 'checkpoints', str(latest), 'best'))
+    if has_best:     # checkpoints written before best-on-validation tracking lack it
+      items['best'] = ocp.args.StandardRestore(best.params)
+    restored = ckpt.restore(latest, args=ocp.args.Composite(**items))
     state, elapsed, solved_at = restored.state, restored.meta['elapsed'], restored.meta['solved_at']
     halver_state = restored.meta.get('halver')
+    best = BestOnValid(restored.best if has_best else state.params, pop.size,
+                       restored.meta.get('best') if has_best else None)
     print(f'Resumed from step {int(state.step[0])} in {workdir}', flush=True)
   start_step = int(state.step[0])
   halver = None
@@ -345,9 +396,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
   def save(state, elapsed):
     ckpt.save(int(state.step[0]), args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
+        state=ocp.args.StandardSave(state), best=ocp.args.StandardSave(best.params),
         meta=ocp.args.JsonSave({'elapsed': elapsed, 'solved_at': solved_at,
-                                'halver': halver.state if halver else None})))
+                                'halver': halver.state if halver else None,
+                                'best': best.meta})))
 
   step, valid = start_step, None
   t_resume = last_ckpt = time.time()
@@ -374,6 +426,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
       writer.write(r)
     if step % tc.eval_every < n or step >= total_steps:
       valid = evaluate(state.params, 'valid', step)
+      best.update(state.params, valid, step)
       for i, v in enumerate(valid):
         writer.write(dict(step=step, split='valid', member=i, **v))
         if v['error'] < tc.solved_error and solved_at[i] is None:
@@ -391,6 +444,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
   wall = elapsed + time.time() - t_resume
   test = evaluate(state.params, 'test')
+  at_best = evaluate(best.params, 'test') if any(x is not None for x in best.step) else None
   skipped = np.broadcast_to(optim.inspect(state.opt_state).get('skipped', 0), (pop.size,))
   members = []
   for i in range(pop.size):
@@ -400,6 +454,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         test_count=test[i]['count'],
         solved=test[i]['error'] < tc.solved_error,
         solved_at_step=solved_at[i],
+        # the problem's further test numbers, e.g. bits per character
+        **{f'test_{k}': v for k, v in test[i].items() if k not in ('loss', 'error', 'count')},
+        # the test at the member's lowest validation loss (select on valid, report on test)
+        best_valid_loss=best.loss[i] if best.step[i] is not None else None,
+        best_valid_step=best.step[i],
+        **({f'test_{k}_at_best_valid': v for k, v in at_best[i].items() if k != 'count'}
+           if at_best is not None and best.step[i] is not None else {}),
         diverged=not bool(np.isfinite(test[i]['loss'])),
         spectral_radius=spectral_radius(state.params['layer_0']['w_rec'][i]),
         skipped_steps=int(skipped[i])))
@@ -411,9 +472,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   for i, m in enumerate(members):
     who = f'member {i} {m["hparams"]}: ' if pop.size > 1 else ''
     verdict = ('SOLVED: ' if m['solved'] else 'not solved: ') if tc.stop_when_solved else ''
-    print(f'{who}{verdict}test loss {m["test_loss"]:.4f}, error {100 * m["test_error"]:.2f}% '
+    extra = ''.join(f', {k} {v:.4f}' for k, v in test[i].items()
+                    if k not in ('loss', 'error', 'count'))
+    print(f'{who}{verdict}test loss {m["test_loss"]:.4f}{extra}, error {100 * m["test_error"]:.2f}% '
           f'on {m["test_count"]} {steps.problem.unit} after {m["solved_at_step"] or step} steps',
           flush=True)
+    if m['best_valid_step'] is not None and m['best_valid_step'] != step:
+      print(f'{who}  at its lowest validation loss ({m["best_valid_loss"]:.4f}, step '
+            f'{m["best_valid_step"]}): test loss {m["test_loss_at_best_valid"]:.4f}, '
+            f'error {100 * m["test_error_at_best_valid"]:.2f}%', flush=True)
   print(f'{step} steps, {wall:.0f} s. Results in {workdir}', flush=True)
   return result
 

@@ -111,6 +111,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.stop_when_solved = True
   c.train.checkpoint_every_s = 60.0  # seconds between checkpoints
   c.train.halve_lr_on_rise = False   # corpora: halve the lr after an epoch whose train loss rose
+  c.train.loss_reduction = 'mean'    # mean | sum_over_time: the cost that is clipped (train.py)
   return c
 
 

@@ -68,13 +68,22 @@ def test_single_runs_and_ptb_bits_per_character(tmp_path):
       ('pascanu_table1', 'piano', 'sgd', 7.9), ('pascanu_table2', 'ahead5', 'sgd-c', 4.1)}
 
 
+def test_ours_is_the_test_at_the_lowest_validation_loss_when_recorded(tmp_path):
+  c = music_config('nottingham')
+  common.apply_method(c, 'sgd-c', clip=8.0, alpha=0.0)
+  fake_run(str(tmp_path / 'n'), c, [4.9], test_loss_at_best_valid=4.3)
+  (row,) = [r for r in tables.rows_of(tables.collect([str(tmp_path)])) if r['ours'] is not None]
+  assert (row['ours'], row['final']) == (4.3, 4.9)
+  assert row['diff'] == pytest.approx(4.3 - 3.48)
+
+
 def test_markdown_and_csv_written(tmp_path, capsys):
   c = music_config('musedata')
   common.apply_method(c, 'sgd-cr', clip=8.0, alpha=0.1)
   fake_run(str(tmp_path / 'm'), c, [7.25])
   tables.main([str(tmp_path)])
   md = (tmp_path / 'tables.md').read_text()
-  assert '| MuseData | SGD+CR | 6.99 | 6.97 | 7.25 | +0.26 | - | [m](m) member 0 |' in md
+  assert '| MuseData | SGD+CR | 6.99 | 6.97 | 7.25 | +0.26 | 7.25 | - | [m](m) member 0 |' in md
   assert md in capsys.readouterr().out
   rows = list(csv.DictReader(io.StringIO((tmp_path / 'tables.csv').read_text())))
   mine = [r for r in rows if r['ours']]

@@ -62,6 +62,42 @@ def test_resuming_gives_the_same_run_as_not_stopping(tmp_path):
   assert steps == [20, 40, 60]
 
 
+def test_test_is_also_scored_where_validation_was_lowest(tmp_path):
+  """Select on validation, report on test: the best-validation parameters are
+  tracked per member, survive a resume, and are the parameters of that step."""
+  config = temporal_order_fig7.get_config('seeds=1,smoke')
+  with config.unlocked():
+    config.train.eval_every = config.train.log_every = 20
+    config.train.stop_when_solved = False
+    config.optim.learning_rate = 0.3         # a noisy validation curve
+  straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  valid = [r for r in read_metrics(tmp_path / 'straight') if r['split'] == 'valid']
+  for i, m in enumerate(straight['members']):
+    mine = [r for r in valid if r['member'] == i]
+    lowest = min(mine, key=lambda r: r['loss'])
+    assert m['best_valid_step'] == lowest['step']
+    assert m['best_valid_loss'] == pytest.approx(lowest['loss'])
+  # Interrupted at 40 and resumed: the same selection and the same test numbers.
+  with config.unlocked():
+    config.train.num_steps = 40
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  with config.unlocked():
+    config.train.num_steps = 60
+  resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  for a, b in zip(straight['members'], resumed['members']):
+    assert (a['best_valid_step'], a['test_loss_at_best_valid']) == pytest.approx(
+        (b['best_valid_step'], b['test_loss_at_best_valid']), rel=1e-6)
+  # A member selected before the end: its test number is that of a run stopped there.
+  early = [(i, m) for i, m in enumerate(straight['members']) if m['best_valid_step'] < 60]
+  if early:
+    i, m = early[0]
+    with config.unlocked():
+      config.train.num_steps = m['best_valid_step']
+    stopped = train.train_and_evaluate(config, str(tmp_path / 'stopped'))
+    assert stopped['members'][i]['test_loss'] == pytest.approx(m['test_loss_at_best_valid'],
+                                                               rel=1e-5)
+
+
 def test_trainer_learns_a_short_temporal_order_problem(tmp_path):
   """Behaviour, not plumbing: Adam on T=12 solves the problem in seconds."""
   config = temporal_order.get_config('length=12,steps=1500')
