@@ -40,7 +40,7 @@ import optim
 import population
 import problems
 from models import cells as cells_lib
-from models.rnn import RecurrentNetwork
+from models.rnn import OUTPUTS, RecurrentNetwork
 from optim import omega as omega_lib
 
 
@@ -102,15 +102,25 @@ class Steps:
     del params
     return [jnp.zeros((batch_size, c.state_size)) for c in self.model.cells()]
 
-  def apply(self, params, inputs, carry, reset):
-    """Evaluation forward pass: (outputs, final carry)."""
-    outputs, aux = self.model.apply({'params': params}, inputs, carry, reset=reset)
+  def apply(self, params, inputs, carry, reset, targets=None, sample_key=None,
+            num_samples: int = 1):
+    """Evaluation forward pass: (outputs, final carry).
+
+    An RNN-NADE (``model.output='nade'``) scores given frames, so it needs
+    ``targets``; with ``sample_key`` it also draws ``num_samples`` frames per
+    step and this returns (outputs, final carry, samples [S, T, B, D]).
+    """
+    outputs, aux = self.model.apply({'params': params}, inputs, carry, reset=reset,
+                                    targets=targets, sample_key=sample_key,
+                                    num_samples=num_samples)
+    if sample_key is not None:
+      return outputs, aux['carry'], aux['samples']
     return outputs, aux['carry']
 
   def init(self, key, loss_hp: dict, opt_hp: dict) -> TrainState:
     k_init, k_run = jax.random.split(key)
     batch = self.problem.train_batch(k_init, 0)
-    params = self.model.init(k_init, batch['inputs'])['params']
+    params = self.model.init(k_init, batch['inputs'], targets=batch.get('targets'))['params']
     opt_state = self.optimizer.init(params)
     if opt_hp:
       opt_state = optim.set_hyperparams(opt_state, **opt_hp)
@@ -124,7 +134,7 @@ class Steps:
     outputs, aux = self.model.apply(
         {'params': params}, batch['inputs'], carry or None, reset=batch.get('reset'),
         train=train, probes=probes, bptt_clip=hp['bptt_clip'] if self.use_bptt_clip else None,
-        rngs={'dropout': dropout_key})
+        targets=batch.get('targets'), rngs={'dropout': dropout_key})   # targets: an RNN-NADE scores them
     mask = batch['mask']
     per_step = problems.per_step_loss(outputs, batch, self.problem.kind)
     loss = jnp.sum(per_step * mask) / jnp.sum(mask)    # what is logged: per scored step
@@ -276,6 +286,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if m.activation not in cells_lib.ACTIVATIONS:
     raise ValueError(f"model.activation={m.activation!r} is not one of "
                      f"{', '.join(cells_lib.ACTIVATIONS)}")
+  if m.get('output', 'linear') not in OUTPUTS:
+    raise ValueError(f"model.output={m.output!r} is not one of {', '.join(OUTPUTS)}")
   t = config.task
   if not 1 <= t.min_length <= t.max_length:
     raise ValueError(f'task.min_length={t.min_length} and task.max_length={t.max_length} '

@@ -70,6 +70,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.learned_initial_state = False
   c.model.recurrent_dropout = 0.0    # variational dropout on h fed to the recurrence
   c.model.zoneout = 0.0
+  c.model.output = 'linear'          # linear | nade (RNN-NADE over binary frames, music only)
+  c.model.nade_hidden = 150          # NADE hidden units (output='nade')
 
   c.optim = optim.default_config()
 

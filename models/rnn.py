@@ -26,6 +26,12 @@ import jax
 import jax.numpy as jnp
 
 from models import cells as cells_lib
+from models import nade as nade_lib
+
+# What turns the top hidden states into outputs: 'linear' (a linear map at
+# every step, scored by the task's loss) or 'nade' (an RNN-NADE over binary
+# frames, Bengio et al. 2013 sec. 3.3; see ``RecurrentNetwork``).
+OUTPUTS = ('linear', 'nade')
 
 
 def temporal_clip(threshold: jax.Array | float | None):
@@ -181,6 +187,22 @@ class RecurrentNetwork(nn.Module):
   ``probes`` (list per layer of [T, B, S], zeros) are added to the states so
   that their gradient is dE/dx_t for every t (what Omega needs);
   ``bptt_clip`` clips the gradient flowing back through each state.
+
+  ``output='nade'`` (Bengio, Boulanger-Lewandowski, Pascanu 2013, sec. 3.3;
+  Boulanger-Lewandowski et al. 2012) replaces the linear head by a NADE over
+  binary frames of D = ``output_size`` keys whose biases are affine in the
+  top hidden state (``models.nade``: ``b_v = b_v0 + h W_hv``, ``b_h = b_h0 +
+  h W_hh``); its parameters are one dict param ``'nade'`` of
+  ``models.nade.nade_init``'s form (``nade_hidden`` NADE units). The NADE
+  needs the frames it scores, so ``__call__`` then takes ``targets [T, B, D]``
+  and the outputs are the teacher-forced conditional logits ``l_d`` of
+  ``p(targets_d = 1 | targets_<d, h_t)`` [T, B, D]: the exact log-likelihood
+  of a frame is ``models.nade.bernoulli_log_prob(outputs, targets)`` (the
+  per-step loss kind 'nade' of ``problems.per_step_loss``). ``sample_key``
+  adds ``aux['samples'] [num_samples, T, B, D]``, frames drawn from the model
+  at every step (exact ancestral sampling), for the expected accuracy.
+  With ``output='linear'`` ``targets``, ``sample_key`` and ``num_samples``
+  are ignored.
   """
   output_size: int
   cell: str = 'rnn'
@@ -197,6 +219,8 @@ class RecurrentNetwork(nn.Module):
   learned_initial_state: bool = False
   recurrent_dropout: float = 0.0
   zoneout: float = 0.0
+  output: str = 'linear'         # OUTPUTS
+  nade_hidden: int = 150         # NADE hidden units (output='nade')
 
   def cells(self) -> list[cells_lib.Cell]:
     common = dict(init_scheme=self.init_scheme, use_bias=self.use_bias, layer_norm=self.layer_norm)
@@ -213,7 +237,9 @@ class RecurrentNetwork(nn.Module):
 
   @nn.compact
   def __call__(self, inputs, carry=None, *, reset=None, train: bool = False, probes=None,
-               bptt_clip=None):
+               bptt_clip=None, targets=None, sample_key=None, num_samples: int = 1):
+    if self.output not in OUTPUTS:
+      raise ValueError(f"model.output={self.output!r} is not one of {', '.join(OUTPUTS)}")
     x = inputs
     for i, width in enumerate(self.input_layers):
       x = nn.tanh(nn.Dense(width, name=f'input_{i}')(x))
@@ -240,10 +266,30 @@ class RecurrentNetwork(nn.Module):
       summed = summed + hidden
       x = hidden
     top = summed if self.sum_layer_outputs else x
+    if self.output == 'nade':
+      logits, samples = self._nade(top, targets, sample_key, num_samples)
+      if samples is not None:
+        aux['samples'] = samples
+      return logits, aux
     w_out = self.param('w_out', lambda k, s: cells_lib.init_weight(self.init_scheme, 'out', k, s),
                        (self.hidden_size, self.output_size))
     b_out = self.param('b_out', nn.initializers.zeros, (self.output_size,))
     return top @ w_out + b_out, aux
+
+  def _nade(self, top, targets, sample_key, num_samples):
+    """(teacher-forced NADE logits [T, B, D] of ``targets`` given ``top`` [T, B, H],
+    samples [num_samples, T, B, D] or None without ``sample_key``)."""
+    params = self.param('nade', nade_lib.nade_init, top.shape[-1], self.nade_hidden,
+                        self.output_size, self.init_scheme)
+    if targets is None:
+      raise ValueError("model.output='nade' scores given frames: pass targets [T, B, D]")
+    bv, bh = nade_lib.nade_conditional_biases(params, top)
+    samples = None
+    if sample_key is not None:
+      lead = (num_samples,) + top.shape[:-1]
+      samples = nade_lib.nade_sample(params, jnp.broadcast_to(bv, lead + bv.shape[-1:]),
+                                     jnp.broadcast_to(bh, lead + bh.shape[-1:]), sample_key)
+    return nade_lib.nade_logits(params, bv, bh, targets), samples
 
   def _scan(self, cell, params, state0, xp, probe, bptt_clip, train):
     """All states [T, B, S] of one layer; the recurrence is one lax.scan."""

@@ -1,0 +1,161 @@
+r"""Polyphonic music: Bengio, Boulanger-Lewandowski, Pascanu (2013), "Advances
+in optimizing recurrent networks", Table 1 (sec. 3.3, 4.1).
+
+Next-frame prediction on 88-key piano-rolls, scored by the negative
+log-likelihood per frame (nats; the paper reports the log-likelihood, its
+negative) and the expected frame accuracy, over whole test pieces with the
+state carried across chunks. The rows, as ``method=``:
+
+    sgd        RNN (SGD)              sigmoid output layer, plain SGD
+    c          RNN (SGD+C)            + gradient-norm clipping at 15
+    cl         RNN (SGD+CL)           + leaky-integration units
+    clr        RNN (SGD+CLR)          + rectifiers with an L1 penalty on activations
+    crm        RNN (SGD+CRM)          clipping, rectifiers + L1, simplified Nesterov momentum
+    nade-sgd   RNN-NADE (SGD)         NADE output model (sec. 3.3), plain SGD
+    nade-cr    RNN-NADE (SGD+CR)      + clipping, rectifiers + L1
+    nade-crm   RNN-NADE (SGD+CRM)     + simplified Nesterov momentum
+
+(the HF row is not reproduced). "Sigmoid" rows have 88 independent sigmoid
+outputs (``model.output='linear'``, the Bernoulli loss); the RNN-NADE rows
+put a NADE whose biases are affine in the RNN state on top
+(``model.output='nade'``; ``models.rnn.RecurrentNetwork``), trained on its
+exact log-likelihood. Accuracy: for the sigmoid rows the thresholded
+prediction (``problems.MusicProblem``, as in ``music.py``); for the
+RNN-NADE rows the expected accuracy, a Monte Carlo mean over
+``train.accuracy_samples`` = 10 frames drawn from the model at every step.
+
+Setup (sec. 4.1.1): sequences of 100 steps, the state carried within a
+piece and reset between pieces; clipping threshold 15 for every dataset;
+hyperparameters selected on validation log-likelihood by random search over
+
+    learning rate   [1e-4, 1e-1]   log-uniform   sweep.random (population members)
+    momentum        [1e-3, 0.95]   uniform       sweep.random (M rows)
+    L1 weight       [1e-6, 1e-3]   log-uniform   sweep.random (R rows)
+    leaky fraction  {0, 25%, 50%}                sweep.grid   (L rows)
+    hidden units    {100, 200, 300, 400}         sweep.grid
+
+with each leaky unit's factor a_i ~ U(0.02, 0.2) (``model.leak_range``; sec.
+3.2; the interval "[0.02, 2]" of sec. 4.1.1 reads as a misprint, as a_i > 1
+is not a leak). Where the paper is silent, our choices: the hidden-unit
+interval is lost from our copy of the text (hence the grid above); the
+distributions (the paper names intervals only); 16 pieces per minibatch;
+tanh units (relu for R) with the 'smart_tanh' initialisation; 150 NADE
+hidden units (Boulanger-Lewandowski et al. 2012's size class); ``epochs``
+epochs with the test scored at the lowest validation loss; Nesterov's
+momentum constant. The number of random trials is not given: ``trials=``.
+
+One configuration (the defaults below: 200 units, learning rate 0.01, or
+0.001 with rectifiers, which diverged within an epoch at 0.01):
+
+    python launch.py --config=experiments/music_bengio.py:dataset=nottingham,method=nade-cr \
+        --workdir=runs/bengio/nottingham_nade_cr
+
+The paper's selection for one row (grid groups x ``trials`` random draws):
+
+    python launch.py sweep --config=experiments/music_bengio.py:dataset=nottingham,method=clr \
+        --workdir=runs/bengio_sweep/nottingham_clr
+
+Arguments: ``dataset=nottingham|piano|musedata|jsb``, ``method=`` (above),
+``epochs=N``, ``batch=B``, ``units=H``, ``lr=`` (0: the row's default), ``momentum=``, ``l1=``,
+``leaky=`` (fraction, L rows), ``trials=N`` (random draws per sweep group),
+``seed=N``, ``smoke`` (a few steps on tiny models, for tests). Data from
+``--config.data_dir``, else $RNNOPT_DATA, else ~/.cache/rnnopt.
+
+Runtime, measured on a 2-core CPU shared with two other training runs
+(load average 5-6, so an idle machine should be faster), one run of 200
+units, 16 pieces x 100 steps, Nottingham (141 chunks per epoch): the
+sigmoid output trains at about 3 s per epoch (``method=c``; 6 s with
+rectifiers, ``clr``) and a validation pass takes about 0.3 s; the RNN-NADE
+trains at about 100 s per epoch with tanh units (``nade-sgd``) and 150-180
+s with rectifiers (``nade-cr``), its cost being
+the NADE's [T, B, 88, 150] hidden pre-activations, and a validation pass
+with 10 samples per frame takes about 50 s. So 50 epochs take some 3 min
+(sigmoid) or about 3 hours (RNN-NADE). A sweep trains groups x ``trials``
+members, one vmapped program per group and worker, at roughly a member's
+cost each (e.g. ``clr``: 12 groups x 8 trials, about 100 runs' worth).
+
+Published numbers: Bengio et al.'s Table 1 values were not available to
+us (``published_numbers.md``), so there is nothing to compare against but
+the rows with each other.
+"""
+
+from experiments import common
+
+DATASETS = ('nottingham', 'piano', 'musedata', 'jsb')
+
+# method: (NADE output, clip, leaky units, rectifiers + L1, Nesterov momentum)
+METHODS = {
+    'sgd': (False, False, False, False, False),
+    'c': (False, True, False, False, False),
+    'cl': (False, True, True, False, False),
+    'clr': (False, True, True, True, False),
+    'crm': (False, True, False, True, True),
+    'nade-sgd': (True, False, False, False, False),
+    'nade-cr': (True, True, False, True, False),
+    'nade-crm': (True, True, False, True, True),
+}
+CLIP = 15.0                  # sec. 4.1.1, all music datasets
+
+
+def get_config(arg: str | None = None):
+  a = common.parse_arg(arg, dataset='nottingham', method='c', epochs=50, batch=16, units=200,
+                       lr=0.0, momentum=0.9, l1=1e-4, leaky=0.25, trials=8, seed=0,
+                       smoke=False)
+  if a.dataset not in DATASETS:
+    raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(DATASETS)}')
+  if a.method not in METHODS:
+    raise ValueError(f'method={a.method!r} is not one of {", ".join(METHODS)}')
+  use_nade, clip, leaky, rectify, momentum = METHODS[a.method]
+  c = common.base_config()
+  c.seed = a.seed
+  c.data_dir = ''                    # '' = $RNNOPT_DATA, else ~/.cache/rnnopt
+  c.task.name = 'music'
+  c.task.kwargs = {'dataset': a.dataset}
+  c.task.batch_size = a.batch        # pieces per minibatch (bucketed by length)
+  c.task.chunk = 100                 # truncated BPTT length (sec. 4.1.1: 100 steps)
+  c.task.epochs = a.epochs           # train.num_steps is set from it at build time
+  c.model.cell = 'rnn'
+  c.model.activation = 'relu' if rectify else 'tanh'
+  c.model.init_scheme = 'smart_tanh'
+  c.model.hidden_size = a.units
+  c.model.leaky_fraction = a.leaky if leaky else 0.0   # sec. 3.2
+  c.model.leak_range = (0.02, 0.2)
+  c.model.output = 'nade' if use_nade else 'linear'    # RNN-NADE (sec. 3.3) or sigmoid keys
+  c.optim.name = 'nesterov' if momentum else 'sgd'     # sec. 3.5, simplified Nesterov
+  # 0: the row's default; rectifiers diverge within an epoch at 0.01 on Nottingham
+  c.optim.learning_rate = a.lr or (1e-3 if rectify else 1e-2)
+  c.optim.momentum = a.momentum
+  c.optim.clip_norm = CLIP if clip else 0.0
+  c.reg.l1_weight = a.l1 if rectify else 0.0           # sec. 3.4, L1 on hidden outputs
+  c.train.stop_when_solved = False
+  c.train.log_every = 47             # 3 log lines per Nottingham epoch (141 chunks)
+  c.train.eval_every = 141           # about once per Nottingham epoch
+  c.train.num_steps = 0              # 0: task.epochs epochs
+  c.train.accuracy_samples = 10      # NADE: samples per frame of the expected accuracy
+
+  # The paper's random search (sec. 4.1.1); see the docstring for the choices.
+  random = [('optim.learning_rate', 'log_uniform', 1e-4, 1e-1)]
+  if momentum:
+    random.append(('optim.momentum', 'uniform', 1e-3, 0.95))
+  if rectify:
+    random.append(('reg.l1_weight', 'log_uniform', 1e-6, 1e-3))
+  grid = [('model.hidden_size', (100, 200, 300, 400))]
+  if leaky:
+    grid.append(('model.leaky_fraction', (0.0, 0.25, 0.5)))
+  c.sweep.grid = tuple(grid)
+  c.sweep.random = tuple(random)
+  c.sweep.trials = a.trials
+
+  if a.smoke:
+    c.task.kwargs = {'dataset': 'jsb'}
+    c.task.batch_size = min(a.batch, 4)
+    c.task.chunk = 10
+    c.model.hidden_size = 16
+    c.model.nade_hidden = 8
+    c.train.num_steps = 6
+    c.train.log_every = 3
+    c.train.eval_every = 6
+    c.train.accuracy_samples = 2
+    c.sweep.grid = tuple((k, v[:2] if k == 'model.leaky_fraction' else (16,)) for k, v in grid)
+    c.sweep.trials = min(a.trials, 2)
+  return c
