@@ -1,5 +1,6 @@
 """Music through the trainer: evaluation over whole pieces with the state
-carried across chunks equals a direct per-piece computation; training with
+carried across chunks (NLL and expected frame accuracy) equals a direct
+per-piece computation; training with
 carried state runs; the real-data smoke config runs when the corpora exist."""
 
 import os
@@ -50,6 +51,29 @@ def test_whole_piece_evaluation_equals_direct_computation():
   got = evaluate(stacked, 'valid')[0]
   assert got['count'] == sum(len(p) - 1 for p in rolls['valid'])
   np.testing.assert_allclose(got['loss'], direct_nll(model, params, rolls['valid']), rtol=1e-5)
+  np.testing.assert_allclose(1.0 - got['error'],
+                             direct_expected_accuracy(model, params, rolls['valid']), rtol=1e-4)
+
+
+def direct_expected_accuracy(model, params, pieces):
+  """Mean over predicted frames of E[TP / (TP + FP + FN)] with every key drawn
+  independently from its sigmoid: the law of FP by numpy convolutions, one
+  whole piece at a time (an empty target frame scores 1 when nothing is drawn)."""
+  total, frames = 0.0, 0
+  for piece in pieces:
+    logits, _ = model.apply({'params': params}, jnp.asarray(piece[:-1, None, :], jnp.float32))
+    probs = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)[:, 0]))
+    for p, y in zip(probs, piece[1:].astype(np.float64)):
+      k = y.sum()
+      law = np.array([1.0])
+      for q in p * (1 - y):                     # FP: a Poisson-binomial count
+        law = np.convolve(law, [1 - q, q])
+      if k > 0:
+        total += (y @ p) * np.sum(law / (k + np.arange(len(law))))
+      else:
+        total += law[0]
+      frames += 1
+  return total / frames
 
 
 def toy_music_config():
