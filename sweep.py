@@ -171,10 +171,6 @@ def unit_config(config: ml_collections.ConfigDict, unit: Unit) -> ml_collections
   c = copy.deepcopy(config)
   for key, value in unit.structural:
     _set(c, key, value)
-  for key in unit.hparams:    # a population varies a number around the config's own
-    if key in population_lib.LOSS_HPARAMS and not _get(c, key):
-      raise ValueError(f'sweep varies {key}, which is off (0) in the config; set a non-zero '
-                       'value there so the program computes it')
   c.population.seeds = tuple(config.sweep.seeds)
   c.population.hparams = unit.hparams
   c.population.rows = unit.rows if unit.hparams else ()

@@ -101,18 +101,19 @@ def place(config: dict) -> tuple[str, str, str] | None:
   return None
 
 
-def _best_valid(workdir: str, member: int, key: str) -> tuple[float | None, int | None]:
-  """Lowest validation ``key`` of ``member`` in metrics.jsonl, and its step."""
-  best = (None, None)
+def _best_valid(workdir: str, key: str) -> dict:
+  """{member: (lowest validation ``key``, its step)} from metrics.jsonl, read once."""
+  best: dict = {}
   path = os.path.join(workdir, 'metrics.jsonl')
   if not os.path.exists(path):
     return best
   with open(path) as f:
     for line in f:
       m = json.loads(line)
-      if m.get('split') == 'valid' and m.get('member', 0) == member and key in m:
-        if best[0] is None or m[key] < best[0]:
-          best = (m[key], m['step'])
+      member = m.get('member', 0)
+      if m.get('split') == 'valid' and key in m and (
+          member not in best or m[key] < best[member][0]):
+        best[member] = (m[key], m['step'])
   return best
 
 
@@ -133,12 +134,12 @@ def collect(roots: list[str]) -> list[Cell]:
       if where is None or where[0] not in PAPER:
         continue
       table, row, key = where
+      valid = _best_valid(workdir, 'bpc' if key == 'test_bpc' else 'loss')
       for i, m in enumerate(result['members']):
         hp = m.get('hparams', {})
         method = common.method_name(hp.get('optim.clip_norm', config['optim']['clip_norm']),
                                     hp.get('reg.omega_alpha', config['reg']['omega_alpha']))
-        valid_key = 'bpc' if key == 'test_bpc' else 'loss'
-        best, best_step = _best_valid(workdir, i, valid_key)
+        best, best_step = valid.get(i, (None, None))
         final = float(m.get(key, m['test_loss']))
         ours = float(m.get(f'{key}_at_best_valid', final))
         cells.append(Cell(table, row, method, ours, final, best, best_step, workdir, i,
