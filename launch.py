@@ -8,11 +8,17 @@ r"""The command line of rnnopt. The only place that reads flags.
     python launch.py sweep --config=experiments/temporal_order_sweep.py --workdir=DIR
     python launch.py table --workdir=DIR[,DIR...]
 
+    python launch.py --config=... --workdir=SHARED_DIR --distributed    # one process per host
+    python launch.py --config=... --workdir=SHARED_DIR --coordinator_address=HOST0:PORT \
+        --num_processes=N --process_id=I
+
 Rerunning the same training command resumes from the workdir's last
 checkpoint. ``bench`` measures training throughput (``benchmarks/run.py``); ``sweep`` runs the grid or random search the config declares
 (``sweep.py``); ``table``
 prints the papers' tables with the finished runs under the folders beside
-them (``tables.py``).
+them (``tables.py``). With ``--distributed`` (a cluster JAX detects: SLURM,
+Open MPI, Cloud TPU) or the three coordinator flags, every process of a
+multi-host run joins one mesh over all their devices (``distributed.py``).
 """
 
 import dataclasses
@@ -39,6 +45,13 @@ _BENCH_PEER_CONFIGS = flags.DEFINE_list(
     'peer_configs', None, 'bench: peer configurations (default, passive, threads1).')
 _BENCH_PEER_PYTHON = flags.DEFINE_string(
     'peer_python', '', 'bench: python of a virtual environment with torch.')
+
+_DISTRIBUTED = flags.DEFINE_bool(
+    'distributed', False, 'Join a multi-host run, the cluster detected by jax.distributed.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'Multi-host run by hand: HOST:PORT of process 0.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Multi-host run: processes in all.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Multi-host run: this process, from 0.')
 
 COMMANDS = ('train', 'sweep', 'bench', 'table')
 
@@ -82,7 +95,13 @@ def main(argv):
 
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)   # orbax logs every file it writes at INFO
-  import train   # after flag parsing: importing JAX is slow, and --help should not wait
+  import distributed   # after flag parsing: importing JAX is slow, and --help should not wait
+  try:
+    distributed.initialize(_DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value,
+                           _PROCESS_ID.value)
+  except ValueError as e:
+    sys.exit(f'flag error: {e}')
+  import train
   try:
     train.check_config(_CONFIG.value)
   except ValueError as e:
@@ -90,6 +109,9 @@ def main(argv):
   except FileNotFoundError as e:   # a corpus that is not there: the message says how to get it
     sys.exit(f'data error: {e}')
   if command == 'sweep':
+    if _DISTRIBUTED.value or _COORDINATOR.value:
+      sys.exit('sweep runs on one host (its trials are spread over local processes); '
+               'train one config at a time across hosts')
     import sweep
     try:
       sweep.check(_CONFIG.value)

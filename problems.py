@@ -33,6 +33,8 @@ import ml_collections
 import numpy as np
 import optax
 
+import distributed
+from datasets import long_series
 from datasets import music as music_lib
 from datasets import pathological
 from datasets import ptb
@@ -122,7 +124,7 @@ class SyntheticProblem:
       num_batches = max(1, math.ceil(count / tc.eval_batch_size))
       total_loss = total_err = 0.0
       for i, length in enumerate(self.eval_lengths(num_batches)):
-        loss, err = batch_fn(params, jax.random.fold_in(key, i), length)
+        loss, err = distributed.to_host(batch_fn(params, jax.random.fold_in(key, i), length))
         total_loss = total_loss + np.asarray(loss, np.float64)
         total_err = total_err + np.asarray(err, np.float64)
       n = num_batches * tc.eval_batch_size
@@ -240,7 +242,7 @@ class MusicProblem:
     fns = {s: jax.jit(jax.vmap(functools.partial(run_split, split=s))) for s in self.splits}
 
     def evaluate(params, split: str, step: int = 0) -> list[dict]:
-      nll, err, frames = fns[split](params)
+      nll, err, frames = distributed.to_host(fns[split](params))
       return [dict(loss=float(l), error=float(e), count=int(f))
               for l, e, f in zip(nll, err, frames)]
 
@@ -384,7 +386,7 @@ class TextProblem:
 
     def evaluate(params, split: str, step: int = 0) -> list[dict]:
       inputs, targets, mask = self.eval_data(split)
-      nll, right = jax.device_get(run(params, inputs, targets, mask))
+      nll, right = distributed.to_host(run(params, inputs, targets, mask))
       count = len(self.streams[split]) - self.ahead
       out = []
       for l, r in zip(nll, right):
@@ -409,6 +411,132 @@ def make_problem(config: ml_collections.ConfigDict):
   if c.name == 'ptb_char':
     return TextProblem.load(c.batch_size, c.chunk, c.kwargs.get('ahead', 1),
                             c.get('eval_streams', 1), config.get('data_dir') or None)
+  if c.name == 'long_series':
+    return LongSeriesProblem.generate(c.chunk, **dict(c.kwargs))
   kwargs = dict(c.get('kwargs', {}))
   return SyntheticProblem(pathological.make_task(c.name, **kwargs), c.batch_size,
                           c.min_length, c.max_length)
+
+
+class LongSeriesProblem:
+  """Muccino (2019): regress the discounted future return of a long price series.
+
+  ``datasets.long_series`` makes the series (prices [N, L]), the targets
+  R_t and the inputs x_{t,k} = p_t - p_{t-k}, k = 1..``lags``. Training reads
+  all N training series as one batch (the post: "Our training batch consists
+  of all 15 sequences together"), in L / ``chunk`` consecutive chunks of
+  ``chunk`` steps ("batch sequence length" L / chunk): the state is carried
+  from chunk to chunk and reset at the first chunk of each epoch, i.e. at
+  the start of the series. ``chunk = L`` is the post's baseline (the whole
+  series per update).
+
+  Normalisation (the post does not say): each input feature k is divided by
+  its standard deviation over the training series, and the targets by
+  theirs, so a model that predicts 0 has a loss near 1 (the loss is the
+  mean squared error per step in these units). Prices are stored relative
+  to the offset, time-major and padded with p_0 at the front, [lags + L, N];
+  the features of a chunk are computed on the device from them.
+
+  Evaluation runs each split's series whole, in windows of ``eval_chunk``
+  steps with the state carried (the same for every training chunk length).
+  The error is the fraction of steps where the sign of the prediction
+  differs from the target's: the wrong action (buy or sell).
+  """
+  kind = 'regression'
+  carries = True
+  unit = 'steps'
+  output_size = 1
+
+  def __init__(self, series: dict, chunk: int, lags: int = 128, discount: float = 0.99,
+               eval_chunk: int = 1000, offset: float = 100.0):
+    """``series``: split -> prices [N, L] (``datasets.long_series.make_splits``)."""
+    length = series['train'].shape[1]
+    for n in (chunk, eval_chunk):
+      if length % n:
+        raise ValueError(f'long_series: chunk {n} does not divide the series length {length}')
+    self.chunk, self.eval_chunk, self.lags, self.discount = chunk, eval_chunk, lags, discount
+    self.length, self.num_series = length, series['train'].shape[0]
+    self.steps_per_epoch = length // chunk
+    train = np.asarray(series['train'], np.float64)
+    padded_train = np.concatenate([np.repeat(train[:, :1], lags, 1), train], 1)
+    self.input_scale = np.array(
+        [np.std(train - padded_train[:, lags - k:lags - k + length]) for k in range(1, lags + 1)])
+    self.target_scale = float(np.std(long_series.discounted_returns(train, discount)))
+    self.prices, self.targets = {}, {}
+    for split, p in series.items():
+      p = np.asarray(p, np.float64)
+      padded = np.concatenate([np.repeat(p[:, :1], lags, 1), p], 1) - offset
+      self.prices[split] = jnp.asarray(padded.T.astype(np.float32))         # [lags + L, N]
+      self.targets[split] = jnp.asarray(
+          (long_series.discounted_returns(p, discount) / self.target_scale).T.astype(np.float32))
+    self._scale = jnp.asarray(self.input_scale.astype(np.float32))
+
+  @classmethod
+  def generate(cls, chunk: int, num_series: int = 15, length: int = 20_000, num_valid: int = 3,
+               num_test: int = 3, data_seed: int = 0, lags: int = 128, discount: float = 0.99,
+               eval_chunk: int = 1000, noise_std: float = 0.01,
+               frequencies: tuple = (0.0002, 0.0002)):
+    """The post's 15 series of 20,000 steps (``task.kwargs`` override any argument)."""
+    spec = long_series.SeriesSpec(length=length, noise_std=noise_std,
+                                  frequencies=tuple(frequencies))
+    return cls(long_series.make_splits(data_seed, num_series, num_valid, num_test, spec),
+               chunk, lags, discount, eval_chunk, spec.offset)
+
+  @property
+  def input_size(self) -> int:
+    return self.lags
+
+  def summary(self) -> str:
+    return (f'long_series: {self.num_series} series of {self.length} steps in '
+            f'{self.steps_per_epoch} chunks of {self.chunk}; {self.lags} lags, discount '
+            f'{self.discount}; valid {self.prices["valid"].shape[1]}, test '
+            f'{self.prices["test"].shape[1]} series')
+
+  def window(self, split: str, start, size: int) -> dict:
+    """Steps [start, start + size) of every series of a split: inputs [size, N, lags],
+    targets [size, N], mask [size, N]."""
+    prices = self.prices[split]
+    w = jax.lax.dynamic_slice_in_dim(prices, start, size + self.lags, 0)   # [lags + size, N]
+    now = w[self.lags:]
+    lagged = jnp.stack([w[self.lags - k:self.lags - k + size] for k in range(1, self.lags + 1)],
+                       -1)
+    inputs = (now[..., None] - lagged) / self._scale
+    targets = jax.lax.dynamic_slice_in_dim(self.targets[split], start, size, 0)
+    return dict(inputs=inputs, targets=targets, mask=jnp.ones(targets.shape, jnp.float32))
+
+  def train_batch(self, key, step) -> dict:
+    n = step % self.steps_per_epoch
+    return dict(self.window('train', n * self.chunk, self.chunk), reset=n == 0)
+
+  def error(self, outputs, batch) -> jax.Array:
+    wrong = (jnp.sign(outputs[..., 0]) != jnp.sign(batch['targets'])) * batch['mask']
+    return jnp.sum(wrong) / jnp.maximum(jnp.sum(batch['mask']), 1)
+
+  def evaluator(self, apply_fn: Callable, initial_carry: Callable, train_config,
+                eval_key) -> Callable:
+    """``evaluate(params [P, ...], split, step) -> [dict per member]`` over whole series.
+
+    ``apply_fn(params, inputs, carry, reset) -> (outputs, carry)``; the state
+    starts from the initial one and is carried across the windows.
+    """
+
+    def run_split(params, split):
+      def body(carry, n):
+        batch = self.window(split, n * self.eval_chunk, self.eval_chunk)
+        outputs, carry = apply_fn(params, batch['inputs'], carry, n == 0)
+        return carry, (jnp.sum(per_step_loss(outputs, batch, self.kind)),
+                       jnp.sum(self.error(outputs, batch)) * batch['mask'].size)
+      init = initial_carry(params, self.prices[split].shape[1])
+      _, (sq, wrong) = jax.lax.scan(body, init, jnp.arange(self.length // self.eval_chunk))
+      return sq, wrong
+
+    fns = {s: jax.jit(jax.vmap(functools.partial(run_split, split=s))) for s in self.prices}
+
+    def evaluate(params, split: str, step: int = 0) -> list[dict]:
+      sq, wrong = distributed.to_host(fns[split](params))
+      count = self.length * self.prices[split].shape[1]
+      return [dict(loss=float(np.sum(s, dtype=np.float64)) / count,
+                   error=float(np.sum(w, dtype=np.float64)) / count, count=count)
+              for s, w in zip(sq, wrong)]
+
+    return evaluate

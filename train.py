@@ -36,6 +36,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
+import distributed
 import optim
 import population
 import problems
@@ -96,6 +97,7 @@ class Steps:
   omega_steps_per_epoch: int | None = None   # set: the schedule's t counts epochs
   loss_reduction: str = 'mean'   # LOSS_REDUCTIONS: the objective that is differentiated
   mesh: Any = None        # shard each member's batch over the mesh's 'data' axis
+  step_offset: int = 0    # the step at which the problem's data start (a chunk-schedule phase)
 
   def initial_carry(self, params, batch_size: int):
     """Zero states of every layer [B, S] (replaced by the initial state on reset)."""
@@ -188,7 +190,7 @@ class Steps:
     """``num_steps`` training steps of one member as one scan; per-step metrics."""
     def one(state, _):
       k_data, k_drop = jax.random.split(jax.random.fold_in(state.key, state.step))
-      batch = self.problem.train_batch(k_data, state.step)
+      batch = self.problem.train_batch(k_data, state.step - self.step_offset)
       if self.mesh is not None:
         batch = {k: v if v.ndim < 2 else jax.lax.with_sharding_constraint(
                      v, population.batch_sharding(self.mesh, v.ndim)) for k, v in batch.items()}
@@ -221,17 +223,20 @@ def code_version() -> str | None:
 
 
 class MetricWriter:
-  """Appends JSON lines; on resume drops lines past the restored step."""
+  """Appends JSON lines; on resume drops lines past the restored step.
+  With no path (a process other than the main one) it writes nothing."""
 
-  def __init__(self, path: str, resume_step: int):
+  def __init__(self, path: str | None, resume_step: int):
     self.path = path
-    if os.path.exists(path):
+    if path is not None and os.path.exists(path):
       with open(path) as f:
         keep = [l for l in f if l.strip() and json.loads(l)['step'] <= resume_step]
       with open(path, 'w') as f:
         f.writelines(keep)
 
   def write(self, record: dict):
+    if self.path is None:
+      return
     with open(self.path, 'a') as f:
       f.write(json.dumps(record) + '\n')
 
@@ -300,6 +305,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if tc.get('loss_reduction', 'mean') not in LOSS_REDUCTIONS:
     raise ValueError(f'train.loss_reduction={tc.loss_reduction!r} is not one of '
                      f'{", ".join(LOSS_REDUCTIONS)}')
+  chunk_phases(config)
   population.make_population(config)
   build(config).model.cells()
 
@@ -307,6 +313,48 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 def num_steps(config: ml_collections.ConfigDict, problem) -> int:
   """``train.num_steps``, or ``task.epochs`` epochs of a corpus when it is 0."""
   return config.train.num_steps or config.task.epochs * problem.steps_per_epoch
+
+
+def chunk_phases(config: ml_collections.ConfigDict) -> list[tuple[int, int | None]]:
+  """``train.chunk_schedule`` checked, as [(start step, chunk length)]; [(0, None)]
+  (one phase, ``task.chunk`` throughout) when it is empty."""
+  schedule = [tuple(p) for p in config.train.get('chunk_schedule', ())]
+  if not schedule:
+    return [(0, None)]
+  tc, starts = config.train, [p[0] for p in schedule]
+  if any(len(p) != 2 for p in schedule) or starts[0] != 0 or starts != sorted(set(starts)):
+    raise ValueError(f'train.chunk_schedule={schedule} must be ((0, chunk), (start, chunk), ...) '
+                     'with increasing starts')
+  if any(s % tc.log_every for s in starts) or not tc.num_steps:
+    raise ValueError('train.chunk_schedule needs train.num_steps > 0 and starts that are '
+                     f'multiples of train.log_every={tc.log_every} (one compile per phase)')
+  if tc.get('halve_lr_on_rise') or config.reg.get('omega_schedule_unit') == 'epoch':
+    raise ValueError('train.chunk_schedule changes the epoch; it cannot be combined with '
+                     "train.halve_lr_on_rise or reg.omega_schedule_unit='epoch'")
+  return [(int(s), int(c)) for s, c in schedule]
+
+
+def phase_at(phases: list, step: int) -> tuple[int, int, int | None]:
+  """(start, end, chunk) of the phase that holds ``step`` (end: the next start, or inf)."""
+  i = max(j for j, (s, _) in enumerate(phases) if s <= step)
+  end = phases[i + 1][0] if i + 1 < len(phases) else math.inf
+  return phases[i][0], end, phases[i][1]
+
+
+def phase_steps(config: ml_collections.ConfigDict, steps: Steps, start: int,
+                chunk: int | None) -> Steps:
+  """``steps`` with the problem read in chunks of ``chunk`` from step ``start`` on.
+
+  The problem is rebuilt with ``task.chunk = chunk`` and reads its data from
+  their beginning at ``start`` (step - start = 0 is the first chunk, which
+  resets the carried state); the model and optimiser are the same, so the
+  train state goes on unchanged.
+  """
+  if chunk is None or (start == 0 and chunk == config.task.get('chunk')):
+    return steps
+  c = config.copy_and_resolve_references()
+  c.task.chunk = chunk
+  return dataclasses.replace(steps, problem=problems.make_problem(c), step_offset=start)
 
 
 def build(config: ml_collections.ConfigDict, mesh=None) -> Steps:
@@ -343,7 +391,7 @@ class BestOnValid:
       return
     self.loss = np.where(better, losses, self.loss)
     self.step = [step if b else s for b, s in zip(better, self.step)]
-    mask = jnp.asarray(better)
+    mask = np.asarray(better)
     self.params = jax.tree.map(
         lambda new, old: jnp.where(mask.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
         params, self.params)
@@ -362,8 +410,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   Returns the final result (also written to ``workdir/result.json``).
   """
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json_best_effort(indent=2))
+  main = distributed.is_main()    # one process writes the files and prints (several hosts)
+  if main:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
 
   version = code_version()    # at the start: the code that trains is the code that counts
   pop = population.make_population(config)
@@ -371,10 +421,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   steps = build(config, mesh)
   tc = config.train
   total_steps = num_steps(config, steps.problem)
-  if steps.problem.summary():
+  if steps.problem.summary() and main:
     print(steps.problem.summary(), flush=True)
   state = init_population(steps, pop, mesh)
-  if pop.size > 1 or math.prod(mesh.devices.shape) > 1:
+  if (pop.size > 1 or math.prod(mesh.devices.shape) > 1) and main:
     print(f'Population of {pop.size} on {population.describe(mesh)}', flush=True)
 
   ckpt = ocp.CheckpointManager(
@@ -393,21 +443,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     halver_state = restored.meta.get('halver')
     best = BestOnValid(restored.best if has_best else state.params, pop.size,
                        restored.meta.get('best') if has_best else None)
-    print(f'Resumed from step {int(state.step[0])} in {workdir}', flush=True)
-  start_step = int(state.step[0])
+  start_step = int(distributed.to_host(state.step)[0])
+  if ckpt.latest_step() is not None and main:
+    print(f'Resumed from step {start_step} in {workdir}', flush=True)
   halver = None
   if tc.get('halve_lr_on_rise', False):
     lrs = pop.opt_hp.get('learning_rate', np.full(pop.size, config.optim.learning_rate))
     halver = LearningRateHalver(steps.problem.steps_per_epoch, lrs, halver_state)
-  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl'), start_step)
+  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, start_step)
 
-  chunk = jax.jit(jax.vmap(steps.train_chunk, in_axes=(0, None), spmd_axis_name='pop'),
-                  static_argnums=1, donate_argnums=0)
+  # The compiled chunk of the current phase of train.chunk_schedule (one phase
+  # without one): a new truncation length is a new batch shape, so one compile
+  # per phase; the phase is read from the step, so a resumed run lands in it.
+  phases, compiled = chunk_phases(config), {}
+
+  def chunk(step: int):
+    start, _, length = phase_at(phases, step)
+    if start not in compiled:
+      compiled.clear()
+      s = phase_steps(config, steps, start, length)
+      if main and s is not steps:
+        print(f'Chunk schedule: from step {start}, {s.problem.summary()}', flush=True)
+      compiled[start] = jax.jit(jax.vmap(s.train_chunk, in_axes=(0, None), spmd_axis_name='pop'),
+                                static_argnums=1, donate_argnums=0)
+    return compiled[start]
   evaluate = steps.problem.evaluator(steps.apply, steps.initial_carry, tc,
                                      jax.random.key(tc.eval_seed))
 
   def save(state, elapsed):
-    ckpt.save(int(state.step[0]), args=ocp.args.Composite(
+    ckpt.save(int(distributed.to_host(state.step)[0]), args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), best=ocp.args.StandardSave(best.params),
         meta=ocp.args.JsonSave({'elapsed': elapsed, 'solved_at': solved_at,
                                 'halver': halver.state if halver else None,
@@ -415,15 +479,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
   step, valid = start_step, None
   t_resume = last_ckpt = time.time()
-  while step < total_steps and bool(np.any(state.active)):
-    n = min(tc.log_every, total_steps - step)
+  while step < total_steps and bool(np.any(distributed.to_host(state.active))):
+    n = min(tc.log_every, total_steps - step, phase_at(phases, step)[1] - step)
     t0 = time.time()
-    state, m = chunk(state, n)
-    m = jax.device_get(m)
-    step = int(state.step[0])
+    state, m = chunk(step)(state, n)
+    m = distributed.to_host(m)
+    step = int(distributed.to_host(state.step)[0])
     rate = n / (time.time() - t0)
     if halver is not None and (lrs := halver.update(step - n, m['loss'])) is not None:
       state = state.replace(opt_state=optim.set_hyperparams(state.opt_state, learning_rate=lrs))
+    w_rec = distributed.to_host(state.params['layer_0']['w_rec'])
     records = [dict(step=step, split='train', member=i, loss=float(np.mean(m['loss'][i])),
                     error=float(np.mean(m['error'][i])),
                     grad_norm=float(np.mean(m['grad_norm'][i])),
@@ -431,8 +496,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                     clipped=float(np.mean(m['clipped'][i])), omega=float(np.mean(m['omega'][i])),
                     l1=float(np.mean(m['l1'][i])), skipped=int(m['skipped'][i][-1]),
                     active=bool(m['active'][i][-1]),
-                    spectral_radius=spectral_radius(state.params['layer_0']['w_rec'][i]),
-                    steps_per_s=rate)
+                    spectral_radius=spectral_radius(w_rec[i]), steps_per_s=rate)
                for i in range(pop.size)]
     for r in records:
       writer.write(r)
@@ -444,12 +508,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         if v['error'] < tc.solved_error and solved_at[i] is None:
           solved_at[i] = step
       if tc.stop_when_solved:
-        done = jnp.asarray([s is not None for s in solved_at])
+        done = np.asarray([s is not None for s in solved_at])
         state = state.replace(active=state.active & ~done)
     total = elapsed + time.time() - t_resume
-    print(_progress_line(step, total_steps, records, valid, solved_at, total), flush=True)
+    if main:
+      print(_progress_line(step, total_steps, records, valid, solved_at, total), flush=True)
     if time.time() - last_ckpt > tc.checkpoint_every_s or step >= total_steps or not np.any(
-        state.active):
+        distributed.to_host(state.active)):
       save(state, total)
       last_ckpt = time.time()
   ckpt.wait_until_finished()
@@ -457,7 +522,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   wall = elapsed + time.time() - t_resume
   test = evaluate(state.params, 'test')
   at_best = evaluate(best.params, 'test') if any(x is not None for x in best.step) else None
-  skipped = np.broadcast_to(optim.inspect(state.opt_state).get('skipped', 0), (pop.size,))
+  skipped = np.broadcast_to(distributed.to_host(optim.inspect(state.opt_state).get('skipped', 0)),
+                            (pop.size,))
+  w_rec = distributed.to_host(state.params['layer_0']['w_rec'])
   members = []
   for i in range(pop.size):
     writer.write(dict(step=step, split='test', member=i, **test[i]))
@@ -474,11 +541,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         **({f'test_{k}_at_best_valid': v for k, v in at_best[i].items() if k != 'count'}
            if at_best is not None and best.step[i] is not None else {}),
         diverged=not bool(np.isfinite(test[i]['loss'])),
-        spectral_radius=spectral_radius(state.params['layer_0']['w_rec'][i]),
+        spectral_radius=spectral_radius(w_rec[i]),
         skipped_steps=int(skipped[i])))
   result = dict(step=step, wall_time_s=wall, population=pop.size,
                 solved=sum(m['solved'] for m in members), devices=population.describe(mesh),
                 code_version=version, members=members)
+  if not main:
+    return result
   with open(os.path.join(workdir, 'result.json'), 'w') as f:
     json.dump(result, f, indent=2)
   for i, m in enumerate(members):
