@@ -29,7 +29,8 @@ import os
 
 from experiments import common
 
-METHOD_LABELS = {'sgd': 'SGD', 'sgd-c': 'SGD+C', 'sgd-cr': 'SGD+CR'}
+METHOD_LABELS = {'sgd': 'SGD', 'sgd-c': 'SGD+C', 'sgd-cr': 'SGD+CR', 'sgd-cl': 'SGD+CL',
+                 'sgd-clr': 'SGD+CLR'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,41 @@ PAPER = {t.key: t for t in (
         rows={'ahead1': {'sgd': 1.50, 'sgd-c': 1.42, 'sgd-cr': 1.41},
               'ahead5': {'sgd': None, 'sgd-c': 3.89, 'sgd-cr': 3.74}},
         row_names={'ahead1': 'next character', 'ahead5': '5th character ahead'}),
+    # Bengio et al.'s Table 2 values were not found in any source we have
+    # (published_numbers.md): every cell is None, and our rows compare with
+    # each other. Sec. 4.2.1 quotes 134 for Mikolov et al. 2011's RNN of 200
+    # hidden units with 30 classes, the reference of the word rows.
+    PaperTable(
+        key='bengio_table2_word',
+        title=('Bengio, Boulanger-Lewandowski, Pascanu (2013), Table 2: Penn Treebank '
+               'words, test'),
+        metric='perplexity',
+        source=('arXiv:1212.0901, Table 2, word level (values not available to us; sec. '
+                '4.2.1 quotes 134 for a 200-unit RNN with 30 classes, Mikolov et al. 2011)'),
+        rows={'word': {'sgd': None, 'sgd-c': None, 'sgd-cl': None, 'sgd-clr': None}},
+        row_names={'word': 'PTB words (30 classes)'}),
+    PaperTable(
+        key='bengio_table2_char',
+        title=('Bengio, Boulanger-Lewandowski, Pascanu (2013), Table 2: Penn Treebank '
+               'characters, test'),
+        metric='bits per character',
+        source='arXiv:1212.0901, Table 2, character level (values not available to us)',
+        rows={'char': {'sgd': None, 'sgd-c': None, 'sgd-cl': None, 'sgd-clr': None}},
+        row_names={'char': 'PTB characters'}),
 )}
+
+
+def bengio_method(config: dict, hparams: dict) -> str:
+  """The row of Bengio et al.'s Table 2 (``experiments/ptb_bengio.py``) a
+  member amounts to: clipping (a threshold some gradient can reach), leaky
+  units, rectifiers."""
+  clip = hparams.get('optim.clip_norm', config['optim']['clip_norm'])
+  if not clip or clip >= 1e29:
+    return 'sgd'
+  model = config.get('model', {})
+  if model.get('activation') == 'relu':
+    return 'sgd-clr'
+  return 'sgd-cl' if model.get('leaky_fraction') else 'sgd-c'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,11 +129,36 @@ def place(config: dict) -> tuple[str, str, str] | None:
   None when no paper table holds it."""
   task = config.get('task', {})
   kwargs = task.get('kwargs') or {}
-  if task.get('name') == 'music' and config.get('model', {}).get('cell') == 'rnn':
-    return 'pascanu_table1', kwargs.get('dataset', ''), 'test_loss'
+  if kwargs.get('table') == 'bengio_table2':       # experiments/ptb_bengio.py
+    return (('bengio_table2_word', 'word', 'test_ppl') if task.get('name') == 'ptb_word'
+            else ('bengio_table2_char', 'char', 'test_bpc'))
+  cell = config.get('model', {}).get('cell', 'rnn')
+  if cell not in ('rnn', 'gru', 'lstm'):
+    return None
+  companion = '' if cell == 'rnn' else f'/{cell}'   # the GRU/LSTM rows beside the paper's
+  if task.get('name') == 'music':
+    return 'pascanu_table1', kwargs.get('dataset', '') + companion, 'test_loss'
   if task.get('name') == 'ptb_char':
-    return 'pascanu_table2', f'ahead{kwargs.get("ahead", 1)}', 'test_bpc'
+    return 'pascanu_table2', f'ahead{kwargs.get("ahead", 1)}' + companion, 'test_bpc'
   return None
+
+
+def row_name(table: PaperTable, row: str) -> str:
+  """The paper's name of a row; a companion row ('nottingham/lstm') is named
+  after the paper's row with its cell."""
+  base, _, cell = row.partition('/')
+  return table.row_names[base] + (f' ({cell.upper()}, ours only)' if cell else '')
+
+
+def table_rows(table: PaperTable, cells: list[Cell]) -> list[tuple[str, dict]]:
+  """The paper's rows, each followed by its companion rows that runs filled."""
+  out = []
+  for row, by_method in table.rows.items():
+    out.append((row, by_method))
+    for cell in ('gru', 'lstm'):
+      if any(c.table == table.key and c.row == f'{row}/{cell}' for c in cells):
+        out.append((f'{row}/{cell}', {m: None for m in by_method}))
+  return out
 
 
 def _best_valid(workdir: str, key: str) -> dict:
@@ -134,11 +194,14 @@ def collect(roots: list[str]) -> list[Cell]:
       if where is None or where[0] not in PAPER:
         continue
       table, row, key = where
-      valid = _best_valid(workdir, 'bpc' if key == 'test_bpc' else 'loss')
+      valid = _best_valid(workdir, {'test_bpc': 'bpc', 'test_ppl': 'ppl'}.get(key, 'loss'))
       for i, m in enumerate(result['members']):
         hp = m.get('hparams', {})
-        method = common.method_name(hp.get('optim.clip_norm', config['optim']['clip_norm']),
-                                    hp.get('reg.omega_alpha', config['reg']['omega_alpha']))
+        if table.startswith('bengio_table2'):
+          method = bengio_method(config, hp)
+        else:
+          method = common.method_name(hp.get('optim.clip_norm', config['optim']['clip_norm']),
+                                      hp.get('reg.omega_alpha', config['reg']['omega_alpha']))
         best, best_step = valid.get(i, (None, None))
         final = float(m.get(key, m['test_loss']))
         ours = float(m.get(f'{key}_at_best_valid', final))
@@ -155,7 +218,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
   """One dict per (table, row, method) of the papers, with ours where a run has it."""
   out = []
   for table in PAPER.values():
-    for row, by_method in table.rows.items():
+    for row, by_method in table_rows(table, cells):
       for method, paper in by_method.items():
         mine = [c for c in cells if (c.table, c.row, c.method) == (table.key, row, method)]
         alt = table.alternative.get(row, {}).get(method)
@@ -191,7 +254,7 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       valid = '-' if r['best_valid'] is None else f'{r["best_valid"]:.2f} ({r["best_valid_step"]})'
       link = os.path.relpath(r['run'], base) if r['run'] else ''
       run = f'[{link}]({link}) member {r["member"]}' if link else ''
-      cells = [table.row_names[r['row']], METHOD_LABELS[r['method']], _fmt(r['paper'])]
+      cells = [row_name(table, r['row']), METHOD_LABELS[r['method']], _fmt(r['paper'])]
       if alt:
         cells.append(_fmt(r['paper_alternative']))
       cells += [_fmt(r['ours']), '-' if r['diff'] is None else f'{r["diff"]:+.2f}',

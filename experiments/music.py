@@ -25,7 +25,8 @@ and "the error over an epoch" read as the mean training loss of the epoch.
 
 Arguments: ``dataset=nottingham|piano|musedata|jsb``, ``method=sgd|sgd-c|sgd-cr|all``
 (``all``: the three as members of one population, trained as one program),
-``epochs=N``, ``batch=B``, ``seed=N``, ``smoke``. The corpora are read from
+``epochs=N``, ``batch=B``, ``seed=N``, ``cell=rnn|gru|lstm`` (the companion rows:
+the same task and techniques with a GRU or LSTM of the same width), ``smoke``. The corpora are read from
 ``data_dir`` (``--config.data_dir=DIR``), else $RNNOPT_DATA, else
 ~/.cache/rnnopt (``python -m datasets.download music`` fetches them).
 """
@@ -39,7 +40,7 @@ SETTINGS = {'piano': (300, 1.0, 0.5), 'nottingham': (300, 1.0, 0.5),
 
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, dataset='nottingham', method='sgd-cr', epochs=100, batch=16,
-                       seed=0, smoke=False)
+                       seed=0, cell='rnn', smoke=False)
   if a.dataset not in SETTINGS:
     raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(SETTINGS)}')
   units, lr, alpha = SETTINGS[a.dataset]
@@ -60,6 +61,7 @@ def get_config(arg: str | None = None):
     common.apply_all_methods(c, clip=8.0, alpha=alpha)
   else:
     common.apply_method(c, a.method, clip=8.0, alpha=alpha)
+  common.apply_cell(c, a.cell)       # the GRU/LSTM companion rows
   c.reg.omega_schedule = 'inverse_t'
   c.reg.omega_schedule_unit = 'epoch'
   c.train.stop_when_solved = False

@@ -47,7 +47,8 @@ finishes in about 10 s.
 
 Arguments: ``ahead=1|5``, ``method=sgd|sgd-c|sgd-cr|all`` (default sgd-cr;
 ``all``: the three as members of one population, one program, with their own
-learning rates), ``epochs=N``, ``batch=B``, ``seed=N``, ``smoke`` (tiny model,
+learning rates), ``epochs=N``, ``batch=B``, ``seed=N``, ``cell=rnn|gru|lstm`` (the companion
+rows: a GRU or LSTM of the same width, same techniques), ``smoke`` (tiny model,
 60 updates on windows of 50, fast evaluation: well under a minute). The
 corpus is read from ``data_dir`` (``--config.data_dir=DIR``), else
 $RNNOPT_DATA, else ~/.cache/rnnopt (``python -m datasets.download ptb``).
@@ -65,7 +66,7 @@ SETTINGS = {
 
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, ahead=1, method='sgd-cr', epochs=20, batch=32, seed=0,
-                       smoke=False)
+                       cell='rnn', smoke=False)
   if a.ahead not in SETTINGS:
     raise ValueError(f'ahead={a.ahead} is not one of {", ".join(map(str, SETTINGS))}')
   lrs, alpha, schedule = SETTINGS[a.ahead]
@@ -93,6 +94,7 @@ def get_config(arg: str | None = None):
   else:
     common.apply_method(c, a.method, clip=CLIP, alpha=alpha)
     c.optim.learning_rate = lrs[a.method]
+  common.apply_cell(c, a.cell)       # the GRU/LSTM companion rows
   c.reg.omega_schedule = schedule
   c.reg.omega_schedule_unit = 'epoch'
   c.train.stop_when_solved = False

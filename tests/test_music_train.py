@@ -138,3 +138,16 @@ def test_new_learning_rates_reach_every_member_of_a_population():
       state.opt_state, learning_rate=np.array([0.1, 0.2, 0.3], np.float32)))
   state, _ = jax.jit(jax.vmap(steps.train_chunk, in_axes=(0, None)), static_argnums=1)(state, 1)
   np.testing.assert_allclose(optim.inspect(state.opt_state)['learning_rate'], [0.1, 0.2, 0.3])
+
+
+def test_companion_rows_swap_the_cell_and_keep_the_techniques():
+  rnn = music.get_config('dataset=nottingham,method=sgd-cr')
+  lstm = music.get_config('dataset=nottingham,method=sgd-cr,cell=lstm')
+  assert (rnn.model.cell, rnn.model.activation) == ('rnn', 'sigmoid')
+  assert (lstm.model.cell, lstm.model.activation, lstm.model.init_scheme) == (
+      'lstm', 'tanh', 'default')
+  for field in ('optim', 'reg', 'task'):     # same clipping, Omega, data and schedule
+    assert lstm[field].to_dict() == rnn[field].to_dict()
+  assert lstm.model.hidden_size == rnn.model.hidden_size
+  with pytest.raises(ValueError, match="cell='foo' is not one of rnn, gru, lstm"):
+    music.get_config('cell=foo')

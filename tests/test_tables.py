@@ -52,6 +52,23 @@ def test_music_population_lands_in_table1_with_differences(tmp_path):
   assert len([r for r in rows if r['table'] == 'pascanu_table1']) == 9
 
 
+def test_gru_and_lstm_runs_fill_companion_rows_not_the_papers(tmp_path):
+  for cell, losses in (('rnn', [3.9, 3.6, 3.5]), ('lstm', [3.4, 3.3, 3.2])):
+    c = music_config('nottingham')
+    common.apply_all_methods(c, clip=8.0, alpha=0.5)
+    common.apply_cell(c, cell)
+    fake_run(str(tmp_path / cell), c, losses)
+  rows = tables.rows_of(tables.collect([str(tmp_path)]))
+  got = {(r['row'], r['method']): r for r in rows if r['ours'] is not None}
+  assert got['nottingham', 'sgd-cr']['ours'] == 3.5          # the paper's RNN row
+  assert got['nottingham/lstm', 'sgd-cr']['ours'] == 3.2     # beside it
+  assert got['nottingham/lstm', 'sgd-cr']['paper'] is None
+  order = [r['row'] for r in rows if r['table'] == 'pascanu_table1']
+  assert order.index('nottingham/lstm') == order.index('nottingham') + 3   # right after it
+  text = tables.markdown(rows, base=str(tmp_path))
+  assert 'Nottingham (LSTM, ours only) | SGD+CR | - | - | 3.20' in text   # no paper numbers
+
+
 def test_single_runs_and_ptb_bits_per_character(tmp_path):
   c = music_config('piano')
   common.apply_method(c, 'sgd', clip=8.0, alpha=0.5)
