@@ -1,7 +1,7 @@
 """Problems: what the trainer needs from a task, for every kind of data.
 
 A problem gives the trainer
-- ``kind`` ('classification', 'regression', 'bernoulli' or 'nade'), ``input_size``,
+- ``kind`` ('classification', 'regression', 'bernoulli', 'nade' or 'log_prob'), ``input_size``,
   ``output_size``;
 - ``train_batch(key, step) -> batch``, jittable, data on the device: a dict of
   time-major ``inputs [T, B, D]``, ``targets``, ``mask [T, B]`` (1 where the
@@ -15,9 +15,9 @@ A problem gives the trainer
 ``SyntheticProblem`` draws fresh sequences of the pathological problems;
 ``MusicProblem`` reads piano-rolls in chunks with the state carried within a
 piece (Pascanu et al. 2013 sec. 4.2; Bengio et al. 2013 sec. 4.1);
-``TextProblem`` reads a symbol stream (Penn Treebank characters) as parallel
-streams of windows with the state carried along each stream (Pascanu et al.
-2013 sec. 4.2, Table 2).
+``TextProblem`` reads a symbol stream (Penn Treebank characters or words) as
+parallel streams of windows with the state carried along each stream
+(Pascanu et al. 2013 sec. 4.2, Table 2; Bengio et al. 2013 sec. 4.2, Table 2).
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def per_step_loss(outputs: jax.Array, batch: dict, kind: str) -> jax.Array:
     return (outputs[..., 0] - batch['targets']) ** 2
   if kind == 'bernoulli':       # independent sigmoid units, summed over the keys
     return -nade.bernoulli_log_prob(outputs, batch['targets'])
+  if kind == 'log_prob':
+    # Word softmaxes (models.rnn.RecurrentNetwork with output='class_softmax' or
+    # 'softmax'): the outputs are already log P(target) [T, B].
+    return -outputs
   if kind == 'nade':
     # RNN-NADE (models.rnn.RecurrentNetwork with output='nade'): the outputs are
     # the teacher-forced conditional logits of p(v_d | v_<d, h_t), so the sum of
@@ -298,19 +302,42 @@ class TextProblem:
   mean negative log-likelihood per predicted symbol in nats; ``bpc`` is the
   same in bits (nats / ln 2), the unit of the paper's Table 2; the error is
   1 - accuracy of the most probable symbol.
+
+  ``level='word'`` (Bengio et al. 2013 sec. 4.2: PTB's 10k words): the
+  batches hold the ids themselves, int32 [chunk, B] (the model reads them
+  through rows of W_in, ``model_kwargs['input_vocab']``), and the model's
+  outputs are log P(target) [T, B] from a word softmax
+  (``model.output='class_softmax'`` or ``'softmax'``; kind 'log_prob'). The
+  ``num_classes`` frequency classes of the training stream
+  (``datasets.ptb.frequency_classes``) go to the model as
+  ``model_kwargs['class_of_word']``. Evaluation reports ``ppl`` = exp(mean
+  NLL per word) over the whole split; the error is not computed (NaN):
+  the most probable word would need all V scores, which is what the class
+  softmax avoids.
   """
-  kind = 'classification'
   carries = True
-  unit = 'symbols'
 
   def __init__(self, name: str, streams: dict, vocab_size: int, batch_size: int, chunk: int,
-               ahead: int = 1, num_eval_streams: int = 1, vocab: list[str] | None = None):
+               ahead: int = 1, num_eval_streams: int = 1, vocab: list[str] | None = None,
+               level: str = 'char', num_classes: int = 30):
     """``streams``: split -> int ids [N] in [0, vocab_size); ``vocab[i]``: the symbol
-    of id i (``datasets.ptb.load_ptb``)."""
+    of id i (``datasets.ptb.load_ptb``); ``level``: 'char' (one-hot float inputs,
+    logits out) or 'word' (ids in, log P(target) out; class docstring)."""
+    if level not in ('char', 'word'):
+      raise ValueError(f"text level {level!r} is not 'char' or 'word'")
     self.name, self.chunk, self.ahead, self.vocab = name, chunk, ahead, vocab
+    self.level = level
+    self.kind = 'classification' if level == 'char' else 'log_prob'
+    self.unit = 'symbols' if level == 'char' else 'words'
     self.output_size = self.vocab_size = vocab_size
     self.num_eval_streams = num_eval_streams
     self.streams = {k: np.asarray(v) for k, v in streams.items()}
+    self.model_kwargs = {}
+    if level == 'word':
+      class_of_word, _ = ptb.frequency_classes(self.streams['train'], vocab_size, num_classes)
+      self.class_of_word = class_of_word
+      self.model_kwargs = dict(input_vocab=vocab_size,
+                               class_of_word=tuple(int(c) for c in class_of_word))
     self._dtype = np.uint8 if vocab_size <= 256 else np.int32
     inputs, targets = ptb.stream_batches(self.streams['train'], batch_size, chunk, ahead)
     if not len(inputs):
@@ -323,11 +350,11 @@ class TextProblem:
 
   @classmethod
   def load(cls, batch_size: int, chunk: int, ahead: int = 1, num_eval_streams: int = 1,
-           data_dir: str | None = None):
-    """Penn Treebank characters (50 symbols) from the data folder."""
-    streams, vocab = ptb.load_ptb('char', data_dir)
-    return cls('ptb_char', streams, len(vocab), batch_size, chunk, ahead, num_eval_streams,
-               vocab)
+           data_dir: str | None = None, level: str = 'char', num_classes: int = 30):
+    """Penn Treebank characters (50 symbols) or words (10,000) from the data folder."""
+    streams, vocab = ptb.load_ptb(level, data_dir)
+    return cls(f'ptb_{level}', streams, len(vocab), batch_size, chunk, ahead, num_eval_streams,
+               vocab, level, num_classes)
 
   def summary(self) -> str:
     used = self.train_inputs.size
@@ -337,16 +364,22 @@ class TextProblem:
             + ', '.join(f'{k} {len(v) - self.ahead}' for k, v in self.streams.items()
                         if k != 'train') + ' scored symbols')
 
-  def _one_hot(self, ids) -> jax.Array:
+  def _inputs(self, ids) -> jax.Array:
+    """What the model reads: one-hot float32 [T, B, V] (characters) or the
+    ids int32 [T, B] (words)."""
+    if self.level == 'word':
+      return ids.astype(jnp.int32)
     return jax.nn.one_hot(ids, self.vocab_size, dtype=jnp.float32)
 
   def train_batch(self, key, step) -> dict:
     n = step % self.steps_per_epoch
-    inputs = self._one_hot(self.train_inputs[n])
-    return dict(inputs=inputs, targets=self.train_targets[n].astype(jnp.int32),
-                mask=jnp.ones(inputs.shape[:2], jnp.float32), reset=n == 0)
+    ids = self.train_inputs[n]
+    return dict(inputs=self._inputs(ids), targets=self.train_targets[n].astype(jnp.int32),
+                mask=jnp.ones(ids.shape[:2], jnp.float32), reset=n == 0)
 
   def error(self, outputs, batch) -> jax.Array:
+    if self.level == 'word':     # not computed (class docstring)
+      return jnp.full((), jnp.nan)
     wrong = (jnp.argmax(outputs, -1) != batch['targets']) * batch['mask']
     return jnp.sum(wrong) / jnp.maximum(jnp.sum(batch['mask']), 1)
 
@@ -364,7 +397,7 @@ class TextProblem:
     """``evaluate(params [P, ...], split, step) -> [dict per member]`` over a whole split.
 
     ``apply_fn(params, inputs, carry, reset) -> (outputs, carry)`` runs the
-    model; ``initial_carry(params, streams)`` gives the carry's shapes (the
+    model (words: also ``targets=``, the ids it scores); ``initial_carry(params, streams)`` gives the carry's shapes (the
     first window resets to the model's initial state; later ones go on from
     the carried state). Sums are per window in float32 and added in float64.
     """
@@ -372,10 +405,14 @@ class TextProblem:
     def run_split(params, inputs, targets, mask):
       def body(carry, xs):
         n, x, y, m = xs
-        outputs, carry = apply_fn(params, self._one_hot(x), carry, n == 0)
         y = y.astype(jnp.int32)
-        nll = optax.softmax_cross_entropy_with_integer_labels(outputs, y)
-        right = (jnp.argmax(outputs, -1) == y)
+        if self.level == 'word':
+          outputs, carry = apply_fn(params, self._inputs(x), carry, n == 0, targets=y)
+          nll, right = -outputs, jnp.full(y.shape, jnp.nan)
+        else:
+          outputs, carry = apply_fn(params, self._inputs(x), carry, n == 0)
+          nll = optax.softmax_cross_entropy_with_integer_labels(outputs, y)
+          right = (jnp.argmax(outputs, -1) == y)
         return carry, (jnp.sum(nll * m), jnp.sum(right * m))
       init = initial_carry(params, inputs.shape[2])
       _, (nll, right) = jax.lax.scan(body, init, (jnp.arange(inputs.shape[0]), inputs,
@@ -391,8 +428,10 @@ class TextProblem:
       out = []
       for l, r in zip(nll, right):
         loss = float(np.sum(l, dtype=np.float64)) / count
+        score = (dict(ppl=math.exp(loss)) if self.level == 'word'
+                 else dict(bpc=loss / math.log(2)))
         out.append(dict(loss=loss, error=1.0 - float(np.sum(r, dtype=np.float64)) / count,
-                        count=count, bpc=loss / math.log(2)))
+                        count=count, **score))
       return out
 
     return evaluate
@@ -406,8 +445,16 @@ def make_problem(config: ml_collections.ConfigDict):
     kwargs = {'output': 'nade'} if output == 'nade' else {}
     return MusicProblem.load(c.kwargs.dataset, c.batch_size, c.chunk,
                              config.get('data_dir') or None, **kwargs)
+  if c.name == 'ptb_word':
+    if output not in ('class_softmax', 'softmax'):
+      raise ValueError(f"task.name=ptb_word needs model.output='class_softmax' or 'softmax', "
+                       f"not {output!r}")
+    return TextProblem.load(c.batch_size, c.chunk, c.kwargs.get('ahead', 1),
+                            c.get('eval_streams', 1), config.get('data_dir') or None,
+                            level='word', num_classes=config.model.get('num_classes', 30))
   if output != 'linear':
-    raise ValueError(f'model.output={output!r} is for task.name=music, not {c.name!r}')
+    raise ValueError(f'model.output={output!r} is for task.name=music or ptb_word, '
+                     f'not {c.name!r}')
   if c.name == 'ptb_char':
     return TextProblem.load(c.batch_size, c.chunk, c.kwargs.get('ahead', 1),
                             c.get('eval_streams', 1), config.get('data_dir') or None)

@@ -57,6 +57,7 @@ def make_model(config: ml_collections.ConfigDict, problem) -> RecurrentNetwork:
   m = dict(config.model)
   m['leak_range'] = tuple(m.get('leak_range', (0.02, 0.2)))
   m['input_layers'] = tuple(m.get('input_layers', ()))
+  m.update(getattr(problem, 'model_kwargs', {}))   # what the data decides: word ids, classes
   return RecurrentNetwork(output_size=problem.output_size, **m)
 
 
@@ -328,7 +329,8 @@ def chunk_phases(config: ml_collections.ConfigDict) -> list[tuple[int, int | Non
   if any(s % tc.log_every for s in starts) or not tc.num_steps:
     raise ValueError('train.chunk_schedule needs train.num_steps > 0 and starts that are '
                      f'multiples of train.log_every={tc.log_every} (one compile per phase)')
-  if tc.get('halve_lr_on_rise') or config.reg.get('omega_schedule_unit') == 'epoch':
+  if tc.get('halve_lr_on_rise') or (config.reg.omega_alpha > 0 and
+                                     config.reg.get('omega_schedule_unit') == 'epoch'):
     raise ValueError('train.chunk_schedule changes the epoch; it cannot be combined with '
                      "train.halve_lr_on_rise or reg.omega_schedule_unit='epoch'")
   return [(int(s), int(c)) for s, c in schedule]

@@ -70,8 +70,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.learned_initial_state = False
   c.model.recurrent_dropout = 0.0    # variational dropout on h fed to the recurrence
   c.model.zoneout = 0.0
-  c.model.output = 'linear'          # linear | nade (RNN-NADE over binary frames, music only)
+  c.model.output = 'linear'          # linear | nade (RNN-NADE, music) | class_softmax | softmax (words)
   c.model.nade_hidden = 150          # NADE hidden units (output='nade')
+  c.model.num_classes = 30           # frequency classes of the word softmax (output='class_softmax')
 
   c.optim = optim.default_config()
 
@@ -114,6 +115,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.checkpoint_every_s = 60.0  # seconds between checkpoints
   c.train.halve_lr_on_rise = False   # corpora: halve the lr after an epoch whose train loss rose
   c.train.loss_reduction = 'mean'    # mean | sum_over_time: the cost that is clipped (train.py)
+  # Truncation-length schedule for problems read in chunks with carried state
+  # (task.chunk): ((0, chunk), (start_step, chunk), ...), each phase's chunk
+  # length from its start step on; empty = task.chunk throughout. Starts are
+  # multiples of log_every and need num_steps > 0; each phase reads the data
+  # from their beginning (state reset there) and compiles once (train.py).
+  c.train.chunk_schedule = ()
   return c
 
 
@@ -144,6 +151,27 @@ def apply_all_methods(c: ml_collections.ConfigDict, clip: float, alpha: float):
   apply_method(c, 'sgd-cr', clip, alpha)
   c.population.hparams = ('optim.clip_norm', 'reg.omega_alpha')
   c.population.rows = tuple((cl, al) for _, cl, al in method_rows(clip, alpha))
+
+
+CELLS = ('rnn', 'gru', 'lstm')
+
+
+def apply_cell(c: ml_collections.ConfigDict, cell: str):
+  """The companion rows beside a paper's table: the same task, data and
+  techniques (clipping, Omega, schedules) with a GRU or an LSTM of the same
+  width instead of the paper's simple RNN: tanh, the usual initialisation
+  (orthogonal recurrence, Glorot inputs) and the gate biases (forget 1,
+  reset -1), which the gates need even where the paper's RNN has none.
+  ``cell='rnn'`` leaves the paper's model as it is."""
+  if cell not in CELLS:
+    raise ValueError(f'cell={cell!r} is not one of {", ".join(CELLS)}')
+  if cell == 'rnn':
+    return
+  c.model.cell = cell
+  c.model.activation = 'tanh'
+  c.model.init_scheme = 'default'
+  c.model.use_bias = True
+  c.model.leaky_fraction = 0.0
 
 
 def apply_smoke(c: ml_collections.ConfigDict):

@@ -18,7 +18,7 @@ be contiguous id ranges; with PTB ids sorted by frequency they are, and
 ``class_start [C]`` is then each class's first id
 (``words[c, i] = class_start[c] + i``).
 
-Two computations of the same probabilities (``method``):
+Three computations of the same probabilities (``method``):
 
 - ``'gather'``: for each position, gather its class's columns of W_w
   (``[..., S, H]``) and score only those S words: Mikolov's per-example cost
@@ -30,6 +30,19 @@ Two computations of the same probabilities (``method``):
   log-normaliser of the target's class only (a masked logsumexp). Same
   numbers, O(N V H) flops in one large matmul and O(N V) memory: the
   faster choice on an accelerator for V = 10k.
+- ``'sorted'``: Mikolov's cost without the padding (``class_log_normalizer``).
+  The N positions are sorted by their target's class; each class's
+  positions are read in tiles of ``tile`` rows and scored against that
+  class's words only (a contiguous block of the class-ordered W_w), in a
+  loop whose trip count is the class's tile count in this batch. Flops
+  sum_c ceil(n_c / tile) tile S_c H, about N V H / C plus tile V H with
+  classes of equal token share (PTB, C = 30, N = 1,280: ~1/15 of 'dense';
+  measured on one CPU core with H = 200, forward and backward take 0.06-0.09 s
+  against 0.53 s for 'dense' and 0.55 s for the full softmax),
+  memory O(tile S + N H). Its backward pass is written by hand
+  (``jax.custom_vjp``) with the same tiles. Classes of at most
+  ``SMALL_CLASS`` words are scored densely instead (one small matmul, no
+  loop). What ``models.rnn`` trains with.
 
 References:
   Mikolov, Kombrink, Burget, Cernocky, Khudanpur 2011, "Extensions of
@@ -42,6 +55,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Sequence
 
@@ -53,7 +67,9 @@ import numpy as np
 from models import cells as cells_lib
 
 Params = dict
-METHODS = ('dense', 'gather', 'full')
+METHODS = ('dense', 'gather', 'sorted', 'full')
+TILE = 32            # rows of a tile of positions in method 'sorted'
+SMALL_CLASS = 64     # method 'sorted' scores classes of at most this many words densely
 
 
 def bits_per_symbol(nll_nats):
@@ -163,6 +179,147 @@ def full_log_prob(params: Params, h: jax.Array, words: jax.Array) -> jax.Array:
   return _take(z, words) - jax.nn.logsumexp(z, axis=-1)
 
 
+def _sorted_log_norm(w, b, structure: ClassStructure, h, c):
+  """Method 'sorted': the log-normaliser of class c [...] at h [..., H].
+
+  Classes of at most ``SMALL_CLASS`` words (PTB: the 17 most frequent
+  classes, 128 words) are scored densely for every position, one [N, 128]
+  matmul, cheaper than a loop per class; the others go through
+  ``class_log_normalizer``. The words are reordered (once, statically) so
+  that the small classes come first and each class is one block.
+  """
+  sizes = structure.class_size
+  small = sizes <= SMALL_CLASS
+  classes = np.concatenate([np.flatnonzero(small), np.flatnonzero(~small)])   # new class order
+  rank = np.empty_like(classes)
+  rank[classes] = np.arange(len(classes))
+  order = np.concatenate([structure.words[k, :sizes[k]] for k in classes])
+  if not np.array_equal(order, np.arange(len(order))):
+    w, b = w[:, order], b[order]
+  num_small, small_words = int(small.sum()), int(sizes[small].sum())
+  r = jnp.asarray(rank)[c]                                   # [...] class in the new order
+  lead, hidden = c.shape, h.shape[-1]
+  h2, r2 = h.reshape(-1, hidden), r.reshape(-1)
+  log_norm = jnp.zeros(r2.shape, h.dtype)
+  if num_small:
+    z = h2 @ w[:, :small_words] + b[:small_words]            # [N, small words]
+    word_class = jnp.asarray(rank[structure.class_of_word[order[:small_words]]])
+    # positions of large classes see word 0 (finite gradients); their value is discarded
+    r_small = jnp.where(r2 < num_small, r2, word_class[0])
+    dense = jax.nn.logsumexp(jnp.where(word_class == r_small[:, None], z, -jnp.inf), axis=-1)
+    log_norm = jnp.where(r2 < num_small, dense, log_norm)
+  if num_small < len(sizes):
+    big = jnp.where(r2 >= num_small, r2 - num_small, len(sizes) - num_small)   # sentinel: small
+    tiled = class_log_normalizer(h2, w[:, small_words:], b[small_words:], big,
+                                 sizes[classes[num_small:]])
+    log_norm = jnp.where(r2 >= num_small, tiled, log_norm)
+  return log_norm.reshape(lead)
+
+
+def class_log_normalizer(h: jax.Array, w: jax.Array, b: jax.Array, cls: jax.Array,
+                         sizes: Sequence[int], tile: int = TILE) -> jax.Array:
+  """``log sum_{v in class cls[n]} exp(h[n] w[:, v] + b[v])`` for every position.
+
+  Method 'sorted' of the module docstring: positions sorted by class, each
+  class's positions scored in tiles against its own block of words only.
+
+  Args:
+    h: [N, H] hidden states.
+    w: [H, V] word weights in class order: class c owns the columns
+      ``sum(sizes[:c]) .. sum(sizes[:c + 1]) - 1``.
+    b: [V] word biases, same order.
+    cls: int [N], the class of each position's target; C marks a position
+      to skip (its result is 0 and its gradient 0).
+    sizes: the C class sizes (static).
+    tile: rows per tile.
+
+  Returns:
+    [N] log-normalisers (nats). Differentiable in h, w, b (hand-written VJP).
+  """
+  return _class_log_normalizer(tuple(int(s) for s in sizes), int(tile))(h, w, b, cls)
+
+
+@functools.lru_cache(maxsize=None)
+def _class_log_normalizer(sizes: tuple[int, ...], tile: int):
+  """The custom-VJP normaliser for one static class layout."""
+  starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+  num_classes = len(sizes)
+
+  def layout(h, cls):
+    """Sorted, padded rows and each class's (offset, count) among them."""
+    n = h.shape[0]
+    perm = jnp.argsort(cls, stable=True)
+    counts = jnp.bincount(cls, length=num_classes + 1)    # the last: positions to skip
+    offsets = jnp.cumsum(counts) - counts
+    rows = jnp.concatenate([h[perm], jnp.zeros((tile, h.shape[1]), h.dtype)])   # [N + tile, H]
+    return n, perm, counts, offsets, rows
+
+  def tiles(c, counts, offsets):
+    """(trip count, j -> (start row, valid [tile])) of class c's tiles."""
+    count = counts[c]
+    def at(j):
+      return offsets[c] + j * tile, j * tile + jnp.arange(tile) < count
+    return (count + tile - 1) // tile, at
+
+  def forward(h, w, b, cls):
+    n, perm, counts, offsets, rows = layout(h, cls)
+    out = jnp.zeros((n + tile,), h.dtype)
+    for c, (s0, size) in enumerate(zip(starts, sizes)):
+      wc, bc = w[:, s0:s0 + size], b[s0:s0 + size]
+      trips, at = tiles(c, counts, offsets)
+
+      def body(j, out, wc=wc, bc=bc, at=at):
+        start, valid = at(j)
+        x = jax.lax.dynamic_slice_in_dim(rows, start, tile)
+        lse = jax.nn.logsumexp(x @ wc + bc, axis=-1)
+        old = jax.lax.dynamic_slice_in_dim(out, start, tile)
+        return jax.lax.dynamic_update_slice_in_dim(out, jnp.where(valid, lse, old), start, 0)
+
+      out = jax.lax.fori_loop(0, trips, body, out)
+    lse = jnp.zeros((n,), h.dtype).at[perm].set(out[:n])
+    return lse, (perm, counts, offsets, rows, out)
+
+  @jax.custom_vjp
+  def run(h, w, b, cls):
+    return forward(h, w, b, cls)[0]
+
+  def run_fwd(h, w, b, cls):
+    lse, res = forward(h, w, b, cls)
+    return lse, (w, b) + res
+
+  def run_bwd(res, g):
+    w, b, perm, counts, offsets, rows, out = res
+    n = perm.shape[0]
+    gs = jnp.concatenate([g[perm], jnp.zeros((tile,), g.dtype)])
+    d_rows = jnp.zeros_like(rows)
+    d_w, d_b = [], []
+    for c, (s0, size) in enumerate(zip(starts, sizes)):
+      wc, bc = w[:, s0:s0 + size], b[s0:s0 + size]
+      trips, at = tiles(c, counts, offsets)
+
+      def body(j, carry, wc=wc, bc=bc, at=at):
+        d_rows, d_wc, d_bc = carry
+        start, valid = at(j)
+        x = jax.lax.dynamic_slice_in_dim(rows, start, tile)
+        lse = jax.lax.dynamic_slice_in_dim(out, start, tile)
+        gj = jnp.where(valid, jax.lax.dynamic_slice_in_dim(gs, start, tile), 0.0)
+        # d lse / d z_v = softmax within the class; rows of other classes are masked
+        p = jnp.where(valid[:, None], jnp.exp(x @ wc + bc - lse[:, None]), 0.0) * gj[:, None]
+        d_x = jax.lax.dynamic_slice_in_dim(d_rows, start, tile) + p @ wc.T
+        return (jax.lax.dynamic_update_slice_in_dim(d_rows, d_x, start, 0),
+                d_wc + x.T @ p, d_bc + jnp.sum(p, 0))
+
+      d_rows, d_wc, d_bc = jax.lax.fori_loop(
+          0, trips, body, (d_rows, jnp.zeros_like(wc), jnp.zeros_like(bc)))
+      d_w.append(d_wc)
+      d_b.append(d_bc)
+    d_h = jnp.zeros((n, rows.shape[1]), rows.dtype).at[perm].set(d_rows[:n])
+    return d_h, jnp.concatenate(d_w, 1), jnp.concatenate(d_b), None
+
+  run.defvjp(run_fwd, run_bwd)
+  return run
+
+
 def log_prob(params: Params, structure: ClassStructure, h: jax.Array, words: jax.Array,
              method: str = 'dense') -> jax.Array:
   """Class-factored ``log P(w | h) = log P(c(w) | h) + log P(w | c(w), h)``.
@@ -172,7 +329,7 @@ def log_prob(params: Params, structure: ClassStructure, h: jax.Array, words: jax
     structure: ``class_structure(...)``.
     h: ``[..., H]`` hidden states.
     words: int ``[...]`` target ids.
-    method: 'dense' or 'gather' (module docstring); same result.
+    method: 'dense', 'gather' or 'sorted' (module docstring); same result.
 
   Returns:
     ``[...]`` log-probabilities in nats.
@@ -191,8 +348,12 @@ def log_prob(params: Params, structure: ClassStructure, h: jax.Array, words: jax
     z = jnp.where(jnp.asarray(structure.mask)[c], z, -jnp.inf)
     log_norm = jax.nn.logsumexp(z, axis=-1)
     target = _take(z, jnp.asarray(structure.index_in_class)[words])
+  elif method == 'sorted':
+    w, b = params['w_word'], params['b_word']
+    target = jnp.einsum('...h,...h->...', h, w.T[words]) + b[words]
+    log_norm = _sorted_log_norm(w, b, structure, h, c)
   else:
-    raise ValueError(f"method={method!r} is not 'dense' or 'gather'")
+    raise ValueError(f"method={method!r} is not 'dense', 'gather' or 'sorted'")
   return class_lp + target - log_norm
 
 
@@ -212,7 +373,7 @@ class ClassSoftmaxHead(nn.Module):
 
   ``class_of_word`` (and optional ``index_in_class``) as returned by
   ``datasets.ptb.frequency_classes``; pass tuples (module fields should be
-  hashable). ``method``: 'dense' or 'gather' for the factored softmax,
+  hashable). ``method``: 'dense', 'gather' or 'sorted' for the factored softmax,
   'full' for a plain softmax over V (no class parameters). Params: one
   dict ``'softmax'`` of ``init_params``' form.
 

@@ -26,12 +26,17 @@ import jax
 import jax.numpy as jnp
 
 from models import cells as cells_lib
+from models import class_softmax as class_softmax_lib
 from models import nade as nade_lib
 
 # What turns the top hidden states into outputs: 'linear' (a linear map at
-# every step, scored by the task's loss) or 'nade' (an RNN-NADE over binary
-# frames, Bengio et al. 2013 sec. 3.3; see ``RecurrentNetwork``).
-OUTPUTS = ('linear', 'nade')
+# every step, scored by the task's loss), 'nade' (an RNN-NADE over binary
+# frames, Bengio et al. 2013 sec. 3.3), 'class_softmax' (Mikolov's
+# class-factored softmax over words, Bengio et al. 2013 sec. 4.2) or
+# 'softmax' (the full softmax over words, the same interface); see
+# ``RecurrentNetwork``.
+OUTPUTS = ('linear', 'nade', 'class_softmax', 'softmax')
+WORD_OUTPUTS = ('class_softmax', 'softmax')   # outputs are log P(targets) [T, B]
 
 
 def temporal_clip(threshold: jax.Array | float | None):
@@ -94,9 +99,11 @@ def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
       dE/dW_rec = sum_t operand(state_{t-1})^T dE/dz_t
                 = operand(states)[T*B, H]^T @ dE/dz[T*B, G],
 
-  one well-shaped matmul. The forward pass keeps z_t [T, B, G], so the backward
-  pass does one matmul per step (dE/dz_t @ W_rec^T) and no recomputation of
-  the forward one. Same arguments and result as ``plain_recurrence``.
+  one well-shaped matmul. The forward pass keeps, for every step, the
+  residuals of the step's own derivative (``jax.vjp`` of the step after
+  its matmul: the gate activations of an LSTM, the slope of a tanh), so
+  the backward loop does one matmul per step (dE/dz_t @ W_rec^T) and
+  recomputes nothing. Same arguments and result as ``plain_recurrence``.
   """
   clip = None if clip is None else jnp.asarray(clip, jnp.float32)
   return _recurrence(cell, unroll or UNROLL)(params, state0, xp, probe, clip)
@@ -106,44 +113,48 @@ def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
 def _recurrence(cell: cells_lib.Cell, unroll: int):
   """The custom-VJP recurrence of one (hashable) cell."""
 
-  def forward(params, state0, xp, probe, keep_z):
-    w = params['w_rec']
+  def split(params):
+    """(W_rec, the parameters read inside the step after its matmul)."""
+    return params['w_rec'], {k: params[k] for k in cell.step_param_names()}
+
+  def forward(params, state0, xp, probe, keep):
+    w, small = split(params)
+
+    def local(small, state, xp_t, z):
+      return cell.step_from_matmul({**params, **small}, state, xp_t, z)
 
     def body(state, xs):
       xp_t, probe_t = xs
       z = cell.matmul_operand(state) @ w
-      new = cell.step_from_matmul(params, state, xp_t, z)
+      if keep:     # the step's pullback is a pytree of its residuals: stack them
+        new, pull = jax.vjp(local, small, state, xp_t, z)
+      else:
+        new, pull = local(small, state, xp_t, z), None
       if probe_t is not None:
         new = new + probe_t
-      return new, ((new, z) if keep_z else new)
+      return new, ((new, pull) if keep else new)
 
     return jax.lax.scan(body, state0, (xp, probe), unroll=unroll)[1]
 
   @jax.custom_vjp
   def run(params, state0, xp, probe, clip):
     del clip   # the forward pass is the identity in it
-    return forward(params, state0, xp, probe, keep_z=False)
+    return forward(params, state0, xp, probe, keep=False)
 
   def run_fwd(params, state0, xp, probe, clip):
-    states, zs = forward(params, state0, xp, probe, keep_z=True)
-    return states, (params, state0, xp, states, zs, probe, clip)
+    states, pulls = forward(params, state0, xp, probe, keep=True)
+    return states, (params, state0, states, pulls, probe is not None, clip)
 
   def run_bwd(res, g_states):
-    params, state0, xp, states, zs, probe, clip = res
-    w = params['w_rec']
+    params, state0, states, pulls, has_probe, clip = res
+    w, small = split(params)
     w_t = w.T
     prevs = jnp.concatenate([state0[None], states[:-1]], axis=0)
-    names = cell.step_param_names()
-    small = {k: params[k] for k in names}    # parameters read inside the step
-
-    def local(small, prev, xp_t, z):
-      return cell.step_from_matmul({**params, **small}, prev, xp_t, z)
 
     def body(carry, xs):
       g_next, g_small = carry
-      g_out, prev, xp_t, z = xs
+      g_out, pull, prev = xs
       g = g_out + g_next                       # dE/dstate_t (= dE/dprobe_t)
-      _, pull = jax.vjp(local, small, prev, xp_t, z)
       d_small, d_prev, d_xp, d_z = pull(g)
       _, pull_operand = jax.vjp(cell.matmul_operand, prev)
       d_prev = d_prev + pull_operand(d_z @ w_t)[0]
@@ -153,16 +164,14 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
       # Where xp_t and z enter the step only through their sum (no layer
       # norm, not a GRU) they share one cotangent: record it once.
       shared = d_xp is d_z
-      return (d_prev, g_small), (None if shared else d_xp, d_z,
-                                 None if probe is None else g)
+      return (d_prev, g_small), (None if shared else d_xp, d_z, g if has_probe else None)
 
     init = (jnp.zeros_like(state0), jax.tree.map(jnp.zeros_like, small))
     (d_state0, d_small), (d_xp, d_zs, g_all) = jax.lax.scan(
-        body, init, (g_states, prevs, xp, zs), reverse=True, unroll=unroll)
+        body, init, (g_states, pulls, prevs), reverse=True, unroll=unroll)
     if d_xp is None:
       d_xp = d_zs
-    operands = cell.matmul_operand(prevs)
-    d_w = jnp.einsum('tbh,tbg->hg', operands, d_zs)
+    d_w = jnp.einsum('tbh,tbg->hg', cell.matmul_operand(prevs), d_zs)
     d_params = {k: jnp.zeros_like(v) for k, v in params.items()}
     d_params.update(d_small, w_rec=d_w)
     return (d_params, d_state0, d_xp, g_all,
@@ -203,6 +212,22 @@ class RecurrentNetwork(nn.Module):
   at every step (exact ancestral sampling), for the expected accuracy.
   With ``output='linear'`` ``targets``, ``sample_key`` and ``num_samples``
   are ignored.
+
+  ``output='class_softmax'`` (Mikolov et al. 2011; Bengio et al. 2013 sec.
+  4.2) scores words: ``targets`` are int ids [T, B] of a vocabulary of
+  ``output_size`` words in the classes ``class_of_word`` (V ints in
+  0..``num_classes``-1, ``datasets.ptb.frequency_classes``), and the outputs
+  are ``log P(targets) = log P(c | h) + log P(w | c, h)`` [T, B] in nats
+  (``models.class_softmax``, method 'sorted': each position is scored
+  against its target's class only, never all V words). ``'softmax'`` is the
+  full softmax over the V words, same interface (the per-step loss kind
+  'log_prob' of ``problems.per_step_loss``). Their parameters are one dict
+  param ``'head'/'softmax'`` (``models.class_softmax.init_params``).
+
+  ``input_vocab`` > 0: ``inputs`` are int ids [T, B] in [0, input_vocab),
+  read as one-hot vectors: the first layer's W_in [input_vocab, G] is indexed
+  by them rather than multiplied by a [T, B, V] one-hot array (same numbers;
+  the plain RNN of Mikolov's RNNLM).
   """
   output_size: int
   cell: str = 'rnn'
@@ -221,6 +246,9 @@ class RecurrentNetwork(nn.Module):
   zoneout: float = 0.0
   output: str = 'linear'         # OUTPUTS
   nade_hidden: int = 150         # NADE hidden units (output='nade')
+  num_classes: int = 30          # word classes (output='class_softmax')
+  class_of_word: Sequence[int] = ()   # [V] class of each word id (from the data)
+  input_vocab: int = 0           # > 0: inputs are int ids read through W_in rows
 
   def cells(self) -> list[cells_lib.Cell]:
     common = dict(init_scheme=self.init_scheme, use_bias=self.use_bias, layer_norm=self.layer_norm)
@@ -240,6 +268,8 @@ class RecurrentNetwork(nn.Module):
                bptt_clip=None, targets=None, sample_key=None, num_samples: int = 1):
     if self.output not in OUTPUTS:
       raise ValueError(f"model.output={self.output!r} is not one of {', '.join(OUTPUTS)}")
+    if self.input_vocab and self.input_layers:
+      raise ValueError('model.input_layers read float inputs, not the ids of input_vocab')
     x = inputs
     for i, width in enumerate(self.input_layers):
       x = nn.tanh(nn.Dense(width, name=f'input_{i}')(x))
@@ -248,16 +278,17 @@ class RecurrentNetwork(nn.Module):
     aux: dict[str, list[Any]] = {k: [] for k in ('carry', 'states', 'initial', 'xp', 'hidden')}
     summed = 0.0
     for i, cell in enumerate(self.cells()):
-      params = self.param(f'layer_{i}', cell.init, x.shape[-1])
+      ids = i == 0 and self.input_vocab > 0
+      params = self.param(f'layer_{i}', cell.init, self.input_vocab if ids else x.shape[-1])
       if self.learned_initial_state:
         state0 = jnp.broadcast_to(
             self.param(f'initial_{i}', nn.initializers.zeros, (cell.state_size,)),
             (batch, cell.state_size))
       else:
-        state0 = jnp.zeros((batch, cell.state_size), x.dtype)
+        state0 = jnp.zeros((batch, cell.state_size), jnp.float32 if ids else x.dtype)
       if carry is not None:     # go on from the carried state, unless told to reset
         state0 = carry[i] if reset is None else jnp.where(reset, state0, carry[i])
-      xp = cell.project(params, x)
+      xp = _project_ids(cell, params, x) if ids else cell.project(params, x)
       states = self._scan(cell, params, state0, xp, probes[i] if probes is not None else None,
                           bptt_clip, train)
       hidden = cell.output(states)
@@ -271,10 +302,27 @@ class RecurrentNetwork(nn.Module):
       if samples is not None:
         aux['samples'] = samples
       return logits, aux
+    if self.output in WORD_OUTPUTS:
+      return self._word_log_prob(top, targets), aux
     w_out = self.param('w_out', lambda k, s: cells_lib.init_weight(self.init_scheme, 'out', k, s),
                        (self.hidden_size, self.output_size))
     b_out = self.param('b_out', nn.initializers.zeros, (self.output_size,))
     return top @ w_out + b_out, aux
+
+  def _word_log_prob(self, top, targets):
+    """log P(targets [T, B] | top [T, B, H]) [T, B] under the word softmax."""
+    if targets is None:
+      raise ValueError(f'model.output={self.output!r} scores given words: pass targets [T, B]')
+    factored = self.output == 'class_softmax'
+    classes = tuple(int(c) for c in self.class_of_word) or (0,) * self.output_size
+    if factored and (len(classes) != self.output_size or max(classes) + 1 != self.num_classes):
+      raise ValueError(f'model.class_of_word has {len(classes)} words in {max(classes) + 1} '
+                       f'classes; expected {self.output_size} words in model.num_classes='
+                       f'{self.num_classes}')
+    head = class_softmax_lib.ClassSoftmaxHead(
+        vocab_size=self.output_size, class_of_word=classes,
+        method='sorted' if factored else 'full', init_scheme=self.init_scheme, name='head')
+    return head(top, targets.astype(jnp.int32))
 
   def _nade(self, top, targets, sample_key, num_samples):
     """(teacher-forced NADE logits [T, B, D] of ``targets`` given ``top`` [T, B, H],
@@ -324,3 +372,14 @@ class RecurrentNetwork(nn.Module):
 
     _, states = jax.lax.scan(body, state0, (xp, probe, zone_mask))
     return states
+
+
+def _project_ids(cell: cells_lib.Cell, params, ids: jax.Array) -> jax.Array:
+  """``cell.project`` of one-hot inputs given their ids [T, B]: rows of W_in
+  (``RecurrentNetwork.input_vocab``)."""
+  xp = jnp.take(params['w_in'], ids.astype(jnp.int32), axis=0)
+  if cell.layer_norm:
+    xp = cells_lib._layer_norm(xp, params['ln_in'])
+  if cell.use_bias:
+    xp = xp + params['b']
+  return xp

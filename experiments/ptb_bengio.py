@@ -1,0 +1,170 @@
+r"""Penn Treebank words and characters: Bengio, Boulanger-Lewandowski, Pascanu
+(2013), "Advances in optimizing recurrent networks", Table 2 (sec. 4.2).
+
+A one-layer RNN reads the stream and predicts the next symbol at every step;
+the state is carried from window to window (truncated BPTT) and the score is
+taken over the whole valid/test stream with the state carried
+(``problems.TextProblem``): perplexity for words, bits per character for
+characters. The rows of Table 2, as ``method=``:
+
+    sgd       RNN (SGD)        sigmoid units, no clipping
+    sgd-c     RNN (SGD+C)      + gradient-norm clipping (30 or 50)
+    sgd-cl    RNN (SGD+CL)     + half of the units leaky (a_i ~ U(0.02, 0.2), sec. 3.2)
+    sgd-clr   RNN (SGD+CLR)    + rectifiers with an L1 penalty on their outputs (sec. 3.4)
+    all       sgd and sgd-c at clip 30 and 50: the rows that differ only in
+              numbers, as one population (one compiled program)
+
+``level=word`` (sec. 4.2, 4.2.1): the 10k-word vocabulary split into 30
+classes by frequency, each holding about 1/30 of the training tokens;
+Mikolov's class-factored softmax P(w | h) = P(c(w) | h) P(w | c(w), h)
+(``model.output='class_softmax'``; ``'softmax'``, the full softmax over 10k
+words, is the option ``softmax=full``); 200 hidden units; gradients over
+windows of 40 words with the state carried. The words are fed as ids and
+read through rows of W_in (one-hot inputs without the [T, B, 10k] matmul).
+``level=char``: 50 symbols one-hot, 500 hidden units, windows of 150.
+
+The paper's grid (sec. 4.2.1), in ``config.sweep`` (``launch.py sweep``):
+
+    words       learning rate {0.1, 0.01, 0.001}, clip {30, 50, none},
+                sigmoid vs rectifier, no leaky units vs 50% of them
+    characters  learning rate {0.5, 0.1, 0.01}
+
+Here each row fixes its structure (activation, leaky units) and sweeps the
+numbers (learning rate, and the clip threshold for the C rows) as members of
+one program. The character grid names only learning rates; the rows' other
+settings (clip 30/50, leaky, rectifier) are ours, carried over from the words.
+
+The paper's numbers (``../shared/references/published_numbers.md``): the
+values of Bengio et al.'s Table 2 (word perplexity and character bpc for
+SGD, SGD+C, SGD+CL, SGD+CLR) were not found in any source we have. The text
+(sec. 4.2.1) quotes a perplexity of 134 for the state of the art at this
+size, "a network of 200 hidden units" with 30 classes (Mikolov et al. 2011),
+the reference point of the word rows. ``tables.PAPER['bengio_table2_word']``
+and ``['bengio_table2_char']`` hold the empty cells.
+
+Where the paper is silent (our choices): parallel streams per minibatch, 8
+for words (more updates per word seen than 32: after the same 256k
+training words at learning rate 0.1, test perplexity 523 with B = 8 and 620
+with B = 32) and 32 for characters; the cost summed over the window
+(``train.loss_reduction='sum_over_time'``, as Pascanu et al. did for PTB, so
+the thresholds 30/50 act on the window's summed gradient) and averaged over
+the streams; plain SGD at a constant learning rate; hidden units without
+biases (Mikolov's RNNLM); the 'basic_tanh' initialisation (all weights
+N(0, 0.1), about the scale of RNNLM's; with N(0, 0.01) and B = 32 the loss
+stayed at the unigram level, ~6.57 nats, for the first 300 updates) for sigmoid units and 'smart_tanh' (sparse
+W_rec of spectral radius 0.95) for rectifiers; L1 weight 1e-4 for the R
+row (``l1=``); default learning rates 0.1 for words and 0.01 for
+rectifiers and for characters (at 0.1 the character loss rose above the
+uniform one within 30 updates, every gradient clipped); ``epochs`` epochs, the test scored at the lowest
+validation loss; valid/test scored as one unbroken stream each.
+
+    python launch.py --config=experiments/ptb_bengio.py:level=word,method=sgd-c \
+        --workdir=runs/ptb_bengio/word_sgd_c
+    python launch.py --config=experiments/ptb_bengio.py:level=word,method=all \
+        --workdir=runs/ptb_bengio/word_all
+    python launch.py --config=experiments/ptb_bengio.py:level=char,method=sgd-c \
+        --workdir=runs/ptb_bengio/char_sgd_c
+    python launch.py sweep --config=experiments/ptb_bengio.py:level=word,method=sgd-cl \
+        --workdir=runs/ptb_bengio_sweep/word_sgd_cl
+
+Runtime on a 2-core CPU, one core used and shared with other jobs (JAX
+0.10; measured, see RESULTS.md): words, class
+softmax, B = 8: 0.026-0.036 s per update of 40 x 8 words (9-12k words/s),
+so an epoch (2,904 updates) takes 75-105 s, and scoring valid or test as
+one unbroken stream about 5 s; the full softmax (``softmax=full``) 3.5k
+words/s at B = 8 (2.5x slower) and 3.8k at B = 32, where the class softmax
+makes 21k (5.5x). The run ``level=word,method=sgd-c,epochs=14`` took 25
+minutes. Characters (500 units, B = 32 x 150): about 0.15 s per update, some
+3 minutes per epoch (1,045 updates). ``method=all`` costs about its number
+of members times one run. ``smoke`` finishes in seconds.
+
+Arguments: ``level=word|char``, ``method=`` (above; default sgd-c),
+``softmax=class|full`` (words), ``epochs=N``, ``batch=B``, ``lr=`` (0: the
+row's default), ``clip=`` (the C rows' threshold, 30 or 50; default 50),
+``l1=``, ``seed=N``, ``smoke``. Data from ``--config.data_dir``, else
+$RNNOPT_DATA, else ~/.cache/rnnopt (``python -m datasets.download ptb``).
+"""
+
+from experiments import common
+
+LEVELS = ('word', 'char')
+# method: (clip, leaky units, rectifiers + L1)
+METHODS = {
+    'sgd': (False, False, False),
+    'sgd-c': (True, False, False),
+    'sgd-cl': (True, True, False),
+    'sgd-clr': (True, True, True),
+}
+CLIPS = (30.0, 50.0)            # sec. 4.2.1: "cutoff threshold ... of 30, 50 or none"
+LEAKY_FRACTION = 0.5            # "no leaky units versus 50 of the units"
+NO_CLIP = 1e30                  # a threshold no gradient reaches (method=all's SGD member)
+# level: (hidden units, window, learning-rate grid, task name, default streams per batch)
+LEVEL_SETTINGS = {
+    'word': (200, 40, (0.1, 0.01, 0.001), 'ptb_word', 8),
+    'char': (500, 150, (0.5, 0.1, 0.01), 'ptb_char', 32),
+}
+TABLE = 'bengio_table2'        # tables.place: which paper table a run belongs to
+
+
+def get_config(arg: str | None = None):
+  a = common.parse_arg(arg, level='word', method='sgd-c', softmax='class', epochs=20, batch=0,
+                       lr=0.0, clip=50.0, l1=1e-4, seed=0, smoke=False)
+  if a.level not in LEVELS:
+    raise ValueError(f'level={a.level!r} is not one of {", ".join(LEVELS)}')
+  if a.method not in (*METHODS, 'all'):
+    raise ValueError(f'method={a.method!r} is not one of {", ".join(METHODS)}, all')
+  if a.softmax not in ('class', 'full'):
+    raise ValueError(f"softmax={a.softmax!r} is not 'class' or 'full'")
+  units, window, lr_grid, task, batch = LEVEL_SETTINGS[a.level]
+  clip, leaky, rectify = METHODS['sgd-c' if a.method == 'all' else a.method]
+
+  c = common.base_config()
+  c.seed = a.seed
+  c.data_dir = ''                    # '' = $RNNOPT_DATA, else ~/.cache/rnnopt
+  c.task.name = task
+  c.task.kwargs = {'ahead': 1, 'table': TABLE}   # next symbol; the table it belongs to
+  c.task.batch_size = a.batch or batch   # parallel streams of the training text
+  c.task.chunk = window              # truncated BPTT window (40 words, 150 characters)
+  c.task.eval_streams = 1            # valid/test scored as this many unbroken streams
+  c.task.epochs = a.epochs           # train.num_steps is set from it at build time
+  c.model.cell = 'rnn'
+  c.model.activation = 'relu' if rectify else 'sigmoid'
+  c.model.init_scheme = 'smart_tanh' if rectify else 'basic_tanh'
+  c.model.hidden_size = units
+  c.model.use_bias = False           # Mikolov's RNNLM hidden units have no biases
+  c.model.leaky_fraction = LEAKY_FRACTION if leaky else 0.0   # sec. 3.2
+  c.model.leak_range = (0.02, 0.2)
+  if a.level == 'word':              # Mikolov's class-factored softmax (sec. 4.2), or the full one
+    c.model.output = 'class_softmax' if a.softmax == 'class' else 'softmax'
+    c.model.num_classes = 30
+  c.optim.name = 'sgd'
+  # 0: the row's default (char level at 0.1: loss above uniform, every step clipped)
+  c.optim.learning_rate = a.lr or (0.01 if rectify or a.level == 'char' else 0.1)
+  c.optim.clip_norm = a.clip if clip else 0.0
+  c.reg.l1_weight = a.l1 if rectify else 0.0                  # sec. 3.4
+  c.train.loss_reduction = 'sum_over_time'   # the thresholds act on the window's summed cost
+  c.train.stop_when_solved = False
+  c.train.num_steps = 0              # 0: task.epochs epochs
+  c.train.log_every = 100 if a.level == 'word' else 50
+  c.train.eval_every = 2900 if a.level == 'word' else 1000   # about once an epoch (B = 8, 32)
+
+  if a.method == 'all':    # SGD and SGD+C at both thresholds: numbers only, one program
+    c.population.hparams = ('optim.clip_norm',)
+    c.population.rows = ((NO_CLIP,),) + tuple((t,) for t in CLIPS)
+
+  # The paper's grid around these settings (sec. 4.2.1): numbers as members.
+  grid = [('optim.learning_rate', lr_grid)]
+  if clip and a.method != 'all':
+    grid.append(('optim.clip_norm', CLIPS))
+  c.sweep.grid = tuple(grid)
+
+  if a.smoke:
+    c.task.batch_size = 4
+    c.task.chunk = 10
+    c.task.eval_streams = 64
+    c.model.hidden_size = 16
+    c.train.num_steps = 40
+    c.train.log_every = 20
+    c.train.eval_every = 40
+    c.sweep.grid = tuple((k, v[:2]) for k, v in grid)
+  return c
