@@ -99,11 +99,9 @@ def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
       dE/dW_rec = sum_t operand(state_{t-1})^T dE/dz_t
                 = operand(states)[T*B, H]^T @ dE/dz[T*B, G],
 
-  one well-shaped matmul. The forward pass keeps, for every step, the
-  residuals of the step's own derivative (``jax.vjp`` of the step after
-  its matmul: the gate activations of an LSTM, the slope of a tanh), so
-  the backward loop does one matmul per step (dE/dz_t @ W_rec^T) and
-  recomputes nothing. Same arguments and result as ``plain_recurrence``.
+  one well-shaped matmul. The forward pass keeps z_t [T, B, G], so the backward
+  pass does one matmul per step (dE/dz_t @ W_rec^T) and no recomputation of
+  the forward one. Same arguments and result as ``plain_recurrence``.
   """
   clip = None if clip is None else jnp.asarray(clip, jnp.float32)
   return _recurrence(cell, unroll or UNROLL)(params, state0, xp, probe, clip)
@@ -113,48 +111,44 @@ def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
 def _recurrence(cell: cells_lib.Cell, unroll: int):
   """The custom-VJP recurrence of one (hashable) cell."""
 
-  def split(params):
-    """(W_rec, the parameters read inside the step after its matmul)."""
-    return params['w_rec'], {k: params[k] for k in cell.step_param_names()}
-
-  def forward(params, state0, xp, probe, keep):
-    w, small = split(params)
-
-    def local(small, state, xp_t, z):
-      return cell.step_from_matmul({**params, **small}, state, xp_t, z)
+  def forward(params, state0, xp, probe, keep_z):
+    w = params['w_rec']
 
     def body(state, xs):
       xp_t, probe_t = xs
       z = cell.matmul_operand(state) @ w
-      if keep:     # the step's pullback is a pytree of its residuals: stack them
-        new, pull = jax.vjp(local, small, state, xp_t, z)
-      else:
-        new, pull = local(small, state, xp_t, z), None
+      new = cell.step_from_matmul(params, state, xp_t, z)
       if probe_t is not None:
         new = new + probe_t
-      return new, ((new, pull) if keep else new)
+      return new, ((new, z) if keep_z else new)
 
     return jax.lax.scan(body, state0, (xp, probe), unroll=unroll)[1]
 
   @jax.custom_vjp
   def run(params, state0, xp, probe, clip):
     del clip   # the forward pass is the identity in it
-    return forward(params, state0, xp, probe, keep=False)
+    return forward(params, state0, xp, probe, keep_z=False)
 
   def run_fwd(params, state0, xp, probe, clip):
-    states, pulls = forward(params, state0, xp, probe, keep=True)
-    return states, (params, state0, states, pulls, probe is not None, clip)
+    states, zs = forward(params, state0, xp, probe, keep_z=True)
+    return states, (params, state0, xp, states, zs, probe, clip)
 
   def run_bwd(res, g_states):
-    params, state0, states, pulls, has_probe, clip = res
-    w, small = split(params)
+    params, state0, xp, states, zs, probe, clip = res
+    w = params['w_rec']
     w_t = w.T
     prevs = jnp.concatenate([state0[None], states[:-1]], axis=0)
+    names = cell.step_param_names()
+    small = {k: params[k] for k in names}    # parameters read inside the step
+
+    def local(small, prev, xp_t, z):
+      return cell.step_from_matmul({**params, **small}, prev, xp_t, z)
 
     def body(carry, xs):
       g_next, g_small = carry
-      g_out, pull, prev = xs
+      g_out, prev, xp_t, z = xs
       g = g_out + g_next                       # dE/dstate_t (= dE/dprobe_t)
+      _, pull = jax.vjp(local, small, prev, xp_t, z)
       d_small, d_prev, d_xp, d_z = pull(g)
       _, pull_operand = jax.vjp(cell.matmul_operand, prev)
       d_prev = d_prev + pull_operand(d_z @ w_t)[0]
@@ -164,14 +158,16 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
       # Where xp_t and z enter the step only through their sum (no layer
       # norm, not a GRU) they share one cotangent: record it once.
       shared = d_xp is d_z
-      return (d_prev, g_small), (None if shared else d_xp, d_z, g if has_probe else None)
+      return (d_prev, g_small), (None if shared else d_xp, d_z,
+                                 None if probe is None else g)
 
     init = (jnp.zeros_like(state0), jax.tree.map(jnp.zeros_like, small))
     (d_state0, d_small), (d_xp, d_zs, g_all) = jax.lax.scan(
-        body, init, (g_states, pulls, prevs), reverse=True, unroll=unroll)
+        body, init, (g_states, prevs, xp, zs), reverse=True, unroll=unroll)
     if d_xp is None:
       d_xp = d_zs
-    d_w = jnp.einsum('tbh,tbg->hg', cell.matmul_operand(prevs), d_zs)
+    operands = cell.matmul_operand(prevs)
+    d_w = jnp.einsum('tbh,tbg->hg', operands, d_zs)
     d_params = {k: jnp.zeros_like(v) for k, v in params.items()}
     d_params.update(d_small, w_rec=d_w)
     return (d_params, d_state0, d_xp, g_all,
