@@ -481,7 +481,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
   step, valid = start_step, None
   t_resume = last_ckpt = time.time()
-  while step < total_steps and bool(np.any(distributed.to_host(state.active))):
+  active = bool(np.any(distributed.to_host(state.active)))
+  while step < total_steps and active:
     n = min(tc.log_every, total_steps - step, phase_at(phases, step)[1] - step)
     t0 = time.time()
     state, m = chunk(step)(state, n)
@@ -513,10 +514,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         done = np.asarray([s is not None for s in solved_at])
         state = state.replace(active=state.active & ~done)
     total = elapsed + time.time() - t_resume
+    active = bool(np.any(distributed.to_host(state.active)))
     if main:
       print(_progress_line(step, total_steps, records, valid, solved_at, total), flush=True)
-    if time.time() - last_ckpt > tc.checkpoint_every_s or step >= total_steps or not np.any(
-        distributed.to_host(state.active)):
+    if time.time() - last_ckpt > tc.checkpoint_every_s or step >= total_steps or not active:
       save(state, total)
       last_ckpt = time.time()
   ckpt.wait_until_finished()

@@ -157,7 +157,14 @@ class Cell:
     return params
 
   def project(self, params: Params, inputs: jax.Array) -> jax.Array:
-    xp = inputs @ params['w_in']
+    return self.after_input_matmul(params, inputs @ params['w_in'])
+
+  def project_ids(self, params: Params, ids: jax.Array) -> jax.Array:
+    """``project`` of one-hot inputs given their int ids [T, B]: rows of W_in."""
+    return self.after_input_matmul(params, jnp.take(params['w_in'], ids.astype(jnp.int32), axis=0))
+
+  def after_input_matmul(self, params: Params, xp: jax.Array) -> jax.Array:
+    """What ``project`` adds to ``inputs @ W_in``: layer norm, bias."""
     if self.layer_norm:
       xp = _layer_norm(xp, params['ln_in'])
     if self.use_bias:

@@ -284,7 +284,7 @@ class RecurrentNetwork(nn.Module):
         state0 = jnp.zeros((batch, cell.state_size), jnp.float32 if ids else x.dtype)
       if carry is not None:     # go on from the carried state, unless told to reset
         state0 = carry[i] if reset is None else jnp.where(reset, state0, carry[i])
-      xp = _project_ids(cell, params, x) if ids else cell.project(params, x)
+      xp = cell.project_ids(params, x) if ids else cell.project(params, x)
       states = self._scan(cell, params, state0, xp, probes[i] if probes is not None else None,
                           bptt_clip, train)
       hidden = cell.output(states)
@@ -369,13 +369,3 @@ class RecurrentNetwork(nn.Module):
     _, states = jax.lax.scan(body, state0, (xp, probe, zone_mask))
     return states
 
-
-def _project_ids(cell: cells_lib.Cell, params, ids: jax.Array) -> jax.Array:
-  """``cell.project`` of one-hot inputs given their ids [T, B]: rows of W_in
-  (``RecurrentNetwork.input_vocab``)."""
-  xp = jnp.take(params['w_in'], ids.astype(jnp.int32), axis=0)
-  if cell.layer_norm:
-    xp = cells_lib._layer_norm(xp, params['ln_in'])
-  if cell.use_bias:
-    xp = xp + params['b']
-  return xp
