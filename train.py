@@ -558,29 +558,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     verdict = ('SOLVED: ' if m['solved'] else 'not solved: ') if tc.stop_when_solved else ''
     extra = ''.join(f', {k} {v:.4f}' for k, v in test[i].items()
                     if k not in ('loss', 'error', 'count'))
-    print(f'{who}{verdict}test loss {m["test_loss"]:.4f}{extra}, error {100 * m["test_error"]:.2f}% '
+    print(f'{who}{verdict}test loss {m["test_loss"]:.4f}{extra}{_error(m["test_error"], ",")} '
           f'on {m["test_count"]} {steps.problem.unit} after {m["solved_at_step"] or step} steps',
           flush=True)
     if m['best_valid_step'] is not None and m['best_valid_step'] != step:
       print(f'{who}  at its lowest validation loss ({m["best_valid_loss"]:.4f}, step '
-            f'{m["best_valid_step"]}): test loss {m["test_loss_at_best_valid"]:.4f}, '
-            f'error {100 * m["test_error_at_best_valid"]:.2f}%', flush=True)
+            f'{m["best_valid_step"]}): test loss {m["test_loss_at_best_valid"]:.4f}'
+            f'{_error(m["test_error_at_best_valid"], ",")}', flush=True)
   print(f'{step} steps, {wall:.0f} s. Results in {workdir}', flush=True)
   return result
+
+
+def _error(error: float, before: str = '') -> str:
+  """' error 12.34%', or nothing where a problem has no error rate (words: NaN)."""
+  return f'{before} error {100 * error:.2f}%' if np.isfinite(error) else ''
 
 
 def _progress_line(step, total, records, valid, solved_at, wall) -> str:
   """One line per log step: the first member's numbers, or a population summary."""
   if len(records) == 1:
     rec = records[0]
-    v = f' | valid err {100 * valid[0]["error"]:6.2f}%' if valid else ''
-    return (f'[{step:>8d}/{total}] loss {rec["loss"]:.4f} err {100 * rec["error"]:6.2f}% '
+    v = f' | valid loss {valid[0]["loss"]:.4f}{_error(valid[0]["error"])}' if valid else ''
+    return (f'[{step:>8d}/{total}] loss {rec["loss"]:.4f}{_error(rec["error"])} '
             f'|g| {rec["grad_norm"]:.3g} clip {rec["clipped"]:.2f} omega {rec["omega"]:.3g} '
             f'rho {rec["spectral_radius"]:.2f}{v} | {rec["steps_per_s"]:.0f} steps/s, {wall:.0f} s')
   losses = [r['loss'] for r in records]
   active = sum(r['active'] for r in records)
   solved = sum(s is not None for s in solved_at)
-  best = f' | best valid err {100 * min(v["error"] for v in valid):6.2f}%' if valid else ''
+  best = f' | best valid loss {min(v["loss"] for v in valid):.4f}' if valid else ''
   return (f'[{step:>8d}/{total}] {len(records)} members, {active} learning, {solved} solved | '
           f'loss min {min(losses):.4f} median {float(np.median(losses)):.4f}{best} | '
           f'{records[0]["steps_per_s"]:.0f} steps/s, {wall:.0f} s')

@@ -151,3 +151,47 @@ def test_companion_rows_swap_the_cell_and_keep_the_techniques():
   assert lstm.model.hidden_size == rnn.model.hidden_size
   with pytest.raises(ValueError, match="cell='foo' is not one of rnn, gru, lstm"):
     music.get_config('cell=foo')
+
+
+def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(monkeypatch, tmp_path):
+  """A truncation length that grows during training (``train.chunk_schedule``)
+  on piano-rolls: each phase reads the pieces in its own chunk length from the
+  first chunk of an epoch, one trace per phase."""
+  from experiments import music_bengio
+  rng = np.random.default_rng(2)
+  rolls = {s: random_rolls(rng, [25, 40, 18, 33]) for s in ('train', 'valid', 'test')}
+  monkeypatch.setattr(problems.MusicProblem, 'load',
+                      classmethod(lambda cls, name, b, c, d=None: cls(name, rolls, b, c)))
+  traced, batch_fn = [], problems.MusicProblem.train_batch
+
+  def recording_batch(self, key, step):
+    traced.append(tuple(self.splits['train'][0].shape[:2]))   # (chunks, chunk length)
+    return batch_fn(self, key, step)
+
+  monkeypatch.setattr(problems.MusicProblem, 'train_batch', recording_batch)
+  config = music_bengio.get_config('method=c,smoke')
+  with config.unlocked():
+    config.train.num_steps = 12
+    config.train.chunk_schedule = ((0, 5), (9, 20))
+  result = train.train_and_evaluate(config, str(tmp_path))
+  # one batch of the 4 pieces, padded to a multiple of the chunk of the longest (40 frames)
+  assert traced[1:] == [(8, 5), (2, 20)]          # after init: one trace per phase
+  assert np.isfinite(result['members'][0]['test_loss'])
+  # The second phase starts at its first chunk (step 9, though 9 % 2 chunks
+  # is 1): an update there starts from the initial state, whatever is carried.
+  steps = train.build(config)
+  phase = train.phase_steps(config, steps, 9, 20)
+  state = steps.init(jax.random.key(0), dict(l1_weight=0.0, bptt_clip=0.0), {})
+  state = state.replace(step=jnp.asarray(9, state.step.dtype))
+  update = jax.jit(phase.train_chunk, static_argnums=1)
+
+  def params_after_one_update(step, carried):
+    s = state.replace(step=state.step + step - 9,
+                      carry=jax.tree.map(lambda x: x + carried, state.carry))
+    return jax.tree.leaves(update(s, 1)[0].params)
+
+  for a, b in zip(params_after_one_update(9, 0.0), params_after_one_update(9, 0.7)):
+    np.testing.assert_array_equal(a, b)
+  # ... while one step later the carried state does change the update
+  assert any(not np.array_equal(a, b) for a, b in zip(params_after_one_update(10, 0.0),
+                                                      params_after_one_update(10, 0.7)))

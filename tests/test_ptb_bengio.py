@@ -236,7 +236,7 @@ def write_corpus(root, rng):
 
 
 @pytest.mark.parametrize('level', ['word', 'char'])
-def test_smoke_trains_on_a_synthetic_corpus(tmp_path, level):
+def test_smoke_trains_on_a_synthetic_corpus(tmp_path, level, capsys):
   write_corpus(tmp_path, np.random.default_rng(0))
   config = ptb_bengio.get_config(f'level={level},method=sgd-c,smoke')
   with config.unlocked():
@@ -253,6 +253,9 @@ def test_smoke_trains_on_a_synthetic_corpus(tmp_path, level):
   score = member['test_ppl'] if level == 'word' else 2 ** member['test_bpc']
   assert score == pytest.approx(math.exp(member['test_loss']), rel=1e-6)
   assert 1 < score < (42 if level == 'word' else 20)    # better than uniform over the symbols
+  printed = capsys.readouterr().out
+  assert 'nan' not in printed.lower(), printed           # words have no error rate to print
+  assert ('error' in printed) == (level == 'char'), printed
 
 
 @pytest.mark.realdata
