@@ -66,3 +66,19 @@ def test_launch_reports_a_bad_workload_in_one_line():
   assert proc.returncode != 0
   assert proc.stderr.strip().splitlines() == [
       "bench error: unknown workload 'lstm'; choose among " + ', '.join(run.ALL)]
+
+
+def test_roofline_floors_by_hand():
+  """One LSTM step's three [32 x 512] x [512 x 2048] products over 150 steps
+  are 3 x 10.07 GFLOP; at 100 GFLOP/s for everything the step takes 0.302 s."""
+  from benchmarks import roofline
+  rates = dict(gemm_large=100.0, gemm_all_steps=100.0, scan_step_matmuls=50.0)
+  lstm = roofline.train_step_floors(rates, 'lstm', peer_timesteps_per_s=4800 / 0.302)
+  product = 2 * 32 * 512 * 2048 * 150 / 1e9
+  assert lstm['gflop'] == round(3 * product, 1) == 30.2
+  assert lstm['floor_peak_s'] == pytest.approx(3 * product / 100, abs=1e-4)
+  assert lstm['floor_xla_s'] == pytest.approx(2 * product / 50 + product / 100, abs=1e-4)
+  assert lstm['floor_peak_over_peer'] == pytest.approx(1.0, abs=0.01)
+  gru = roofline.train_step_floors(rates, 'gru')
+  assert gru['floor_peak_s'] == pytest.approx(0.75 * lstm['floor_peak_s'], abs=1e-4)
+  assert 'floor_peak_over_peer' not in gru
