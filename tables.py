@@ -25,12 +25,17 @@ import dataclasses
 import glob
 import io
 import json
+import math
 import os
 
 from experiments import common
 
 METHOD_LABELS = {'sgd': 'SGD', 'sgd-c': 'SGD+C', 'sgd-cr': 'SGD+CR', 'sgd-cl': 'SGD+CL',
                  'sgd-clr': 'SGD+CLR'}
+# Bengio et al.'s Table 1 rows (experiments/music_bengio.py method names)
+MUSIC_ROWS = {'sgd': 'RNN (SGD)', 'c': 'RNN (SGD+C)', 'cl': 'RNN (SGD+CL)',
+              'clr': 'RNN (SGD+CLR)', 'crm': 'RNN (SGD+CRM)', 'nade-sgd': 'RNN-NADE (SGD)',
+              'nade-cr': 'RNN-NADE (SGD+CR)', 'nade-crm': 'RNN-NADE (SGD+CRM)'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +49,7 @@ class PaperTable:
   row_names: dict      # row key -> what the row is, as the paper names it
   alternative: dict = dataclasses.field(default_factory=dict)   # row -> {method: number}
   alternative_source: str = ''
+  method_labels: dict = dataclasses.field(default_factory=lambda: METHOD_LABELS)
 
 
 PAPER = {t.key: t for t in (
@@ -70,10 +76,21 @@ PAPER = {t.key: t for t in (
         rows={'ahead1': {'sgd': 1.50, 'sgd-c': 1.42, 'sgd-cr': 1.41},
               'ahead5': {'sgd': None, 'sgd-c': 3.89, 'sgd-cr': 3.74}},
         row_names={'ahead1': 'next character', 'ahead5': '5th character ahead'}),
-    # Bengio et al.'s Table 2 values were not found in any source we have
+    # Bengio et al.'s Tables 1 and 2 values were not found in any source we have
     # (published_numbers.md): every cell is None, and our rows compare with
     # each other. Sec. 4.2.1 quotes 134 for Mikolov et al. 2011's RNN of 200
     # hidden units with 30 classes, the reference of the word rows.
+    PaperTable(
+        key='bengio_table1',
+        title=('Bengio, Boulanger-Lewandowski, Pascanu (2013), Table 1: polyphonic music, '
+               'test'),
+        metric='negative log-likelihood per frame (nats; the paper prints log-likelihoods)',
+        source='arXiv:1212.0901, Table 1 (values not available to us)',
+        rows={d: {m: None for m in MUSIC_ROWS}
+              for d in ('piano', 'nottingham', 'musedata', 'jsb')},
+        row_names={'piano': 'Piano-midi.de', 'nottingham': 'Nottingham',
+                   'musedata': 'MuseData', 'jsb': 'JSB Chorales'},
+        method_labels=MUSIC_ROWS),
     PaperTable(
         key='bengio_table2_word',
         title=('Bengio, Boulanger-Lewandowski, Pascanu (2013), Table 2: Penn Treebank '
@@ -107,6 +124,19 @@ def bengio_method(config: dict, hparams: dict) -> str:
   return 'sgd-cl' if model.get('leaky_fraction') else 'sgd-c'
 
 
+def bengio_music_method(config: dict, hparams: dict) -> str:
+  """The row of Bengio et al.'s Table 1 (``experiments/music_bengio.py``) a
+  member amounts to: NADE output, clipping, leaky units, rectifiers, momentum."""
+  model, optim = config.get('model', {}), config['optim']
+  leaky = hparams.get('model.leaky_fraction', model.get('leaky_fraction', 0.0))
+  name = ''.join(letter for letter, on in (
+      ('c', hparams.get('optim.clip_norm', optim['clip_norm']) > 0), ('l', leaky > 0),
+      ('r', model.get('activation') == 'relu'), ('m', optim.get('name') == 'nesterov')) if on)
+  if model.get('output') == 'nade':
+    return 'nade-' + (name or 'sgd')
+  return name or 'sgd'
+
+
 @dataclasses.dataclass(frozen=True)
 class Cell:
   """One member of one finished run, placed in a paper table."""
@@ -129,6 +159,8 @@ def place(config: dict) -> tuple[str, str, str] | None:
   None when no paper table holds it."""
   task = config.get('task', {})
   kwargs = task.get('kwargs') or {}
+  if kwargs.get('table') == 'bengio_table1':       # experiments/music_bengio.py
+    return 'bengio_table1', kwargs.get('dataset', ''), 'test_loss'
   if kwargs.get('table') == 'bengio_table2':       # experiments/ptb_bengio.py
     return (('bengio_table2_word', 'word', 'test_ppl') if task.get('name') == 'ptb_word'
             else ('bengio_table2_char', 'char', 'test_bpc'))
@@ -197,7 +229,9 @@ def collect(roots: list[str]) -> list[Cell]:
       valid = _best_valid(workdir, {'test_bpc': 'bpc', 'test_ppl': 'ppl'}.get(key, 'loss'))
       for i, m in enumerate(result['members']):
         hp = m.get('hparams', {})
-        if table.startswith('bengio_table2'):
+        if table == 'bengio_table1':
+          method = bengio_music_method(config, hp)
+        elif table.startswith('bengio_table2'):
           method = bengio_method(config, hp)
         else:
           method = common.method_name(hp.get('optim.clip_norm', config['optim']['clip_norm']),
@@ -221,20 +255,25 @@ def rows_of(cells: list[Cell]) -> list[dict]:
     for row, by_method in table_rows(table, cells):
       for method, paper in by_method.items():
         mine = [c for c in cells if (c.table, c.row, c.method) == (table.key, row, method)]
+        # several runs of one cell (a sweep's trials): the papers report the one
+        # with the lowest validation score
+        chosen = (min(mine, key=lambda c: math.inf if c.best_valid is None else c.best_valid)
+                  if len(mine) > 1 else None)
         alt = table.alternative.get(row, {}).get(method)
         if not mine:
           out.append(dict(table=table.key, row=row, method=method, paper=paper,
                           paper_alternative=alt, ours=None, final=None, diff=None,
                           best_valid=None,
                           best_valid_step=None, run='', member=None, step=None,
-                          wall_time_s=None, code_version=''))
+                          wall_time_s=None, code_version='', selected=None))
         for c in mine:
           out.append(dict(table=table.key, row=row, method=method, paper=paper,
                           paper_alternative=alt, ours=c.ours, final=c.final,
                           diff=None if paper is None else c.ours - paper,
                           best_valid=c.best_valid, best_valid_step=c.best_valid_step,
                           run=c.run, member=c.member, step=c.step,
-                          wall_time_s=c.wall_time_s, code_version=c.code_version))
+                          wall_time_s=c.wall_time_s, code_version=c.code_version,
+                          selected=None if chosen is None else c is chosen))
   return out
 
 
@@ -251,10 +290,13 @@ def markdown(rows: list[dict], base: str = '.') -> str:
         'our best valid (step)', 'run']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in mine:
+      if r['paper'] is None and r['ours'] is None:
+        continue              # neither the paper's number nor a run of ours (in the CSV)
       valid = '-' if r['best_valid'] is None else f'{r["best_valid"]:.2f} ({r["best_valid_step"]})'
       link = os.path.relpath(r['run'], base) if r['run'] else ''
       run = f'[{link}]({link}) member {r["member"]}' if link else ''
-      cells = [row_name(table, r['row']), METHOD_LABELS[r['method']], _fmt(r['paper'])]
+      label = table.method_labels[r['method']] + (' (selected on valid)' if r['selected'] else '')
+      cells = [row_name(table, r['row']), label, _fmt(r['paper'])]
       if alt:
         cells.append(_fmt(r['paper_alternative']))
       cells += [_fmt(r['ours']), '-' if r['diff'] is None else f'{r["diff"]:+.2f}',

@@ -95,6 +95,7 @@ METHODS = {
     'nade-crm': (True, True, False, True, True),
 }
 CLIP = 15.0                  # sec. 4.1.1, all music datasets
+TABLE = 'bengio_table1'       # tables.place: which paper table a run belongs to
 
 
 def get_config(arg: str | None = None):
@@ -110,7 +111,7 @@ def get_config(arg: str | None = None):
   c.seed = a.seed
   c.data_dir = ''                    # '' = $RNNOPT_DATA, else ~/.cache/rnnopt
   c.task.name = 'music'
-  c.task.kwargs = {'dataset': a.dataset}
+  c.task.kwargs = {'dataset': a.dataset, 'table': TABLE}   # TABLE: where tables.py puts it
   c.task.batch_size = a.batch        # pieces per minibatch (bucketed by length)
   c.task.chunk = 100                 # truncated BPTT length (sec. 4.1.1: 100 steps)
   c.task.epochs = a.epochs           # train.num_steps is set from it at build time
@@ -147,7 +148,7 @@ def get_config(arg: str | None = None):
   c.sweep.trials = a.trials
 
   if a.smoke:
-    c.task.kwargs = {'dataset': 'jsb'}
+    c.task.kwargs = {'dataset': 'jsb', 'table': TABLE}
     c.task.batch_size = min(a.batch, 4)
     c.task.chunk = 10
     c.model.hidden_size = 16

@@ -105,9 +105,32 @@ def test_markdown_and_csv_written(tmp_path, capsys):
   rows = list(csv.DictReader(io.StringIO((tmp_path / 'tables.csv').read_text())))
   mine = [r for r in rows if r['ours']]
   assert len(mine) == 1 and float(mine[0]['diff']) == pytest.approx(0.26)
-  assert len(rows) == 9 + 6 + 4 + 4     # Pascanu Tables 1, 2; Bengio Table 2 words, chars
+  assert len(rows) == 9 + 6 + 4 * 8 + 4 + 4   # Pascanu Tables 1, 2; Bengio Table 1, 2 words, chars
 
 
 def test_missing_folder_is_named(tmp_path):
   with pytest.raises(FileNotFoundError, match='no such folder'):
     tables.main([str(tmp_path / 'nope')])
+
+
+def test_bengio_music_rows_and_the_trial_selected_on_validation(tmp_path):
+  from experiments import music_bengio
+  for name, arg, test, best_valid in (('clr_a', 'method=clr', 5.0, 4.4),
+                                      ('clr_b', 'method=clr', 4.6, 4.5),
+                                      ('crm', 'method=crm', 4.2, 4.1),
+                                      ('nade', 'method=nade-cr', 3.9, 3.8),
+                                      ('leaky', 'method=cl,leaky=0.25', 4.8, 4.7)):
+    c = music_bengio.get_config(arg)
+    fake_run(str(tmp_path / name), c, [test],
+             [dict(step=10, split='valid', member=0, loss=best_valid)])
+  rows = [r for r in tables.rows_of(tables.collect([str(tmp_path)])) if r['ours'] is not None]
+  got = {(r['table'], r['row'], r['method'], r['ours']): r['selected'] for r in rows}
+  assert got == {('bengio_table1', 'nottingham', 'clr', 5.0): True,    # valid 4.4 < 4.5
+                 ('bengio_table1', 'nottingham', 'clr', 4.6): False,
+                 ('bengio_table1', 'nottingham', 'crm', 4.2): None,    # one run: no choice
+                 ('bengio_table1', 'nottingham', 'nade-cr', 3.9): None,
+                 ('bengio_table1', 'nottingham', 'cl', 4.8): None}
+  text = tables.markdown(rows, base=str(tmp_path))
+  assert '| Nottingham | RNN (SGD+CLR) (selected on valid) | - | 5.00 |' in text
+  assert '| Nottingham | RNN-NADE (SGD+CR) | - | 3.90 |' in text
+  assert 'RNN (SGD+C) |' not in text          # no paper number and no run: not printed
