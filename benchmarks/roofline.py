@@ -43,6 +43,8 @@ from absl import flags
 import jax
 import jax.numpy as jnp
 
+from benchmarks import run
+
 _PEER = {cell: flags.DEFINE_float(f'peer_{cell}', 0.0, f"PyTorch's {cell.upper()} 512 "
                                   'timesteps/s, from `launch.py bench --peer`.')
          for cell in ('lstm', 'gru')}
@@ -89,6 +91,8 @@ def main(argv):
                                  _best_seconds(recurrence, jnp.ones((B, H)), calls=10)),
   }
   cores = len(os.sched_getaffinity(0))
+  print(json.dumps({'cpu': run.cpu_model(), 'cores': cores,
+                    'xla_flags': os.environ.get('XLA_FLAGS', '')}))
   for name, gflops in rates.items():
     print(json.dumps({'measure': name, 'gflop_per_s': round(gflops, 1), 'cores': cores}))
 

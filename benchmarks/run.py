@@ -176,8 +176,21 @@ def _peer(args, name: str, steps: int, config: str) -> dict:
   return record
 
 
+def cpu_model() -> str:
+  """The CPU's model name (/proc/cpuinfo), else the platform's processor string:
+  VMs of one name can run on different hosts, and timings follow the CPU."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor()
+
+
 def _machine() -> dict:
-  return dict(host=platform.node(), cpus=os.cpu_count(), jax=jax.__version__,
+  return dict(host=platform.node(), cpu=cpu_model(), cpus=os.cpu_count(), jax=jax.__version__,
               backend=jax.default_backend(), xla_flags=os.environ.get('XLA_FLAGS', ''),
               load_avg_1min=round(os.getloadavg()[0], 2))
 
