@@ -1,35 +1,43 @@
-r"""How fast can this machine train the 512-unit LSTM and GRU at all? A matmul roofline.
+r"""How fast could each benchmark workload train on this machine? A matmul roofline.
 
-    python -m benchmarks.roofline                 # all cores
-    taskset -c 0 python -m benchmarks.roofline    # one core
-    python -m benchmarks.roofline --peer_lstm=35140 --peer_gru=22036   # PyTorch's, from bench --peer
+    python -m benchmarks.roofline                                   # every workload
+    python -m benchmarks.roofline --peer_from=benchmarks/results/cpu_2026-11-23_xeon.jsonl
+    taskset -c 0 python -m benchmarks.roofline                      # one core
 
-The LSTM and GRU workloads of ``benchmarks.run`` (B 32, T 150, 512 units) are
-almost all matrix products, and most of them are small and sequential: each
-step's ``h @ W_rec`` ([32, 512] x [512, G*512], G = 4 gates for the LSTM, 3
-for the GRU) waits for the step before, forward and backward. This measures,
-with XLA on this machine:
+The workloads of ``benchmarks.workloads`` are almost all matrix products,
+and the recurrent ones are small and sequential: each step's
+``h @ W_rec`` ([B, H] x [H, G*H], G = 4 gates for the LSTM, 3 for the GRU, 1
+for a plain RNN) waits for the step before, forward and backward. This
+measures, with XLA on this machine:
 
 - ``gemm_large``: a 2048^3 product (the machine's practical peak);
-- ``gemm_all_steps``: [B*T, 512] x [512, 4*512], the shape of the weight
-  gradient, which we compute once for all steps;
-- ``scan_step_matmuls``: T dependent [B, 512] x [512, 4*512] products in a
-  ``lax.scan`` (the recurrence with nothing else in the loop);
+- per workload, ``gemm_all_steps``: [B*T, H] x [H, G*H], the shape of the
+  weight gradient, which can be computed once for all steps;
+- per workload, ``scan_step_matmuls``: T dependent [B, H] x [H, G*H]
+  products in a ``lax.scan`` (the recurrence with nothing else in the loop);
 
-and prints, as JSON lines, these rates in GFLOP/s and, per cell, the least
-time a training step can take: 3 x T x 2 B 512 (G 512) flop (the forward
-``h @ W_rec``, the backward ``dz @ W_rec^T`` and the weight gradient; the
-50-wide embedding and the 50-way output layer are under 1% and left out),
+and prints, as JSON lines, these rates in GFLOP/s and, per workload, the
+time one training step takes if its matrix products, and nothing else, run
+at these rates:
 
-- ``floor_xla_s``: the two sequential products at the scan rate and the
-  weight gradient at the all-steps rate, i.e. the best any XLA program
-  can do with the dot kernels it has here;
-- ``floor_peak_s``: everything at the large-GEMM peak, the best any program
-  can do on this machine in float32.
+- sequential: the forward ``h @ W_rec`` and the backward ``dz @ W_rec^T``,
+  2 x T x 2 B H (G H) flop;
+- parallel: the recurrent weight gradient (T x 2 B H (G H)), and the input
+  and output projections, forward and both backward products (3 x 2 B
+  (n_in G H + H n_out) per step, the output at the last step only for
+  temporal order);
+- ``at_xla_rates_s``: the sequential part at the scan rate and the parallel
+  part at the all-steps rate: an estimate of the best an XLA program can
+  do with the dot kernels it has here (elementwise work and memory
+  traffic free). It is not a strict bound: a real training step can keep
+  the products' operands warmer than this bare scan does, and the
+  300-unit sigmoid RNN beat its estimate by 7% on 2026-11-23;
+- ``at_peak_s``: everything at the large-GEMM peak: a bound that no float32
+  program on this machine can beat.
 
-With ``--peer_lstm`` / ``--peer_gru`` (PyTorch's measured throughput in
-timesteps/s) each floor also becomes the largest ratio to PyTorch that
-program could reach.
+With ``--peer_from`` (the JSON lines of ``launch.py bench --peer``), each
+time also becomes a ratio to PyTorch's measured throughput: for
+``at_peak`` the largest any program could reach.
 """
 
 from __future__ import annotations
@@ -44,14 +52,14 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import run
+from benchmarks import workloads as wl
 
-_PEER = {cell: flags.DEFINE_float(f'peer_{cell}', 0.0, f"PyTorch's {cell.upper()} 512 "
-                                  'timesteps/s, from `launch.py bench --peer`.')
-         for cell in ('lstm', 'gru')}
+_PEER_FROM = flags.DEFINE_string('peer_from', '', 'JSON lines of `launch.py bench --peer`: '
+                                 "PyTorch's throughput per workload.")
 _ROUNDS = flags.DEFINE_integer('rounds', 5, 'timed rounds (the fastest is kept).')
+_WORKLOADS = flags.DEFINE_list('workloads', list(wl.WORKLOADS), 'workloads to bound.')
 
-B, T, H, GATES = 32, 150, 512, 4
-CELL_GATES = {'lstm': 4, 'gru': 3}
+GATES = {'rnn': 1, 'gru': 3, 'lstm': 4}
 
 
 def _best_seconds(fn, *args, calls: int) -> float:
@@ -66,58 +74,86 @@ def _best_seconds(fn, *args, calls: int) -> float:
   return best
 
 
-def _rate(flop: float, seconds: float) -> float:
-  return flop / seconds / 1e9
+def step_flop(w: wl.Workload) -> tuple[float, float]:
+  """(sequential, parallel) GFLOP of one training step of ``w``'s matrix products."""
+  g = GATES[w.cell] * w.hidden
+  recurrent = w.length * 2 * w.batch * w.hidden * g / 1e9     # one product, all T steps
+  out_steps = 1 if w.kind == 'torder' else w.length
+  projections = 3 * 2 * w.batch * (w.length * w.n_in * g + out_steps * w.hidden * w.n_out) / 1e9
+  return 2 * recurrent, recurrent + projections
 
 
-def main(argv):
-  del argv
-  w = jnp.full((H, GATES * H), 1e-3, jnp.float32)
-  dot = jax.jit(jnp.dot)
-  big = jnp.ones((2048, 2048), jnp.float32)
-  all_steps = jnp.ones((B * T, H), jnp.float32)
+def step_times(w: wl.Workload, rates: dict, peer_timesteps_per_s: float = 0.0) -> dict:
+  """The seconds (and timesteps/s) of one training step of ``w`` whose matrix
+  products run at the measured ``rates`` (GFLOP/s), and ratios to the peer."""
+  sequential, parallel = step_flop(w)
+  seconds = {
+      'at_xla_rates_s': sequential / rates['scan_step_matmuls'] + parallel / rates['gemm_all_steps'],
+      'at_peak_s': (sequential + parallel) / rates['gemm_large'],
+  }
+  line = {'gflop': round(sequential + parallel, 2)}
+  for name, s in seconds.items():
+    line[name] = round(s, 5)
+    line[name.replace('_s', '_timesteps_per_s')] = round(w.timesteps_per_step / s)
+    if peer_timesteps_per_s:
+      line[name.replace('_s', '_over_peer')] = round(
+          w.timesteps_per_step / s / peer_timesteps_per_s, 2)
+  return line
+
+
+def _peer_throughputs(path: str) -> dict:
+  """{workload: PyTorch timesteps/s}, the best configuration in a bench --peer file."""
+  best: dict = {}
+  if path:
+    with open(path) as f:
+      for line in f:
+        r = json.loads(line)
+        if r.get('framework') == 'torch':
+          best[r['workload']] = max(best.get(r['workload'], 0.0), r['timesteps_per_s'])
+  return best
+
+
+def _rates(w: wl.Workload) -> dict:
+  """The measured GFLOP/s of ``w``'s recurrent product: all steps at once, and in a scan."""
+  g = GATES[w.cell] * w.hidden
+  weight = jnp.full((w.hidden, g), 1e-3, jnp.float32)
+  product = w.length * 2 * w.batch * w.hidden * g
 
   @jax.jit
   def recurrence(h0):
     def step(h, _):
-      return jnp.tanh((h @ w)[:, :H]), None
-    return jax.lax.scan(step, h0, None, length=T)[0]
+      return jnp.tanh((h @ weight)[:, :w.hidden]), None
+    return jax.lax.scan(step, h0, None, length=w.length)[0]
 
-  step_flop = 2 * B * H * GATES * H
-  rates = {
-      'gemm_large': _rate(2 * 2048**3, _best_seconds(dot, big, big, calls=5)),
-      'gemm_all_steps': _rate(T * step_flop, _best_seconds(dot, all_steps, w, calls=5)),
-      'scan_step_matmuls': _rate(T * step_flop,
-                                 _best_seconds(recurrence, jnp.ones((B, H)), calls=10)),
+  all_steps = jnp.ones((w.batch * w.length, w.hidden), jnp.float32)
+  calls = max(1, int(2e9 // product))      # about 2 GFLOP per timed round
+  return {
+      'gemm_all_steps': product / _best_seconds(jax.jit(jnp.dot), all_steps, weight,
+                                                calls=calls) / 1e9,
+      'scan_step_matmuls': product / _best_seconds(recurrence, jnp.ones((w.batch, w.hidden)),
+                                                   calls=calls) / 1e9,
   }
+
+
+def main(argv):
+  del argv
+  unknown = sorted(set(_WORKLOADS.value) - set(wl.WORKLOADS))
+  if unknown:
+    raise app.UsageError(f'unknown workloads {unknown}; choose among {", ".join(wl.WORKLOADS)}')
   cores = len(os.sched_getaffinity(0))
   print(json.dumps({'cpu': run.cpu_model(), 'cores': cores,
                     'xla_flags': os.environ.get('XLA_FLAGS', '')}))
-  for name, gflops in rates.items():
-    print(json.dumps({'measure': name, 'gflop_per_s': round(gflops, 1), 'cores': cores}))
-
-  for cell in CELL_GATES:
-    line = {'measure': f'{cell}512_train_step', 'cores': cores}
-    line.update(train_step_floors(rates, cell, _PEER[cell].value))
+  big = jnp.ones((2048, 2048), jnp.float32)
+  peak = 2 * 2048**3 / _best_seconds(jax.jit(jnp.dot), big, big, calls=5) / 1e9
+  print(json.dumps({'measure': 'gemm_large', 'gflop_per_s': round(peak, 1)}))
+  peers = _peer_throughputs(_PEER_FROM.value)
+  for name in _WORKLOADS.value:
+    w = wl.WORKLOADS[name]
+    rates = dict(_rates(w), gemm_large=peak)
+    line = {'workload': name, **{k: round(v, 1) for k, v in rates.items() if k != 'gemm_large'}}
+    line.update(step_times(w, rates, peers.get(name, 0.0)))
     print(json.dumps(line))
 
-
-def train_step_floors(rates: dict, cell: str, peer_timesteps_per_s: float = 0.0) -> dict:
-  """The least seconds (and most timesteps/s) of one B x T training step of
-  ``cell`` at the measured ``rates`` (GFLOP/s), and their ratios to the peer."""
-  product = 2 * B * H * CELL_GATES[cell] * H * T / 1e9   # one of the three, over all T steps
-  floors = {
-      'floor_xla_s': (2 * product / rates['scan_step_matmuls']
-                      + product / rates['gemm_all_steps']),
-      'floor_peak_s': 3 * product / rates['gemm_large'],
-  }
-  line = {'gflop': round(3 * product, 1)}
-  for name, seconds in floors.items():
-    line[name] = round(seconds, 4)
-    line[name.replace('_s', '_timesteps_per_s')] = round(B * T / seconds)
-    if peer_timesteps_per_s:
-      line[name.replace('_s', '_over_peer')] = round(B * T / seconds / peer_timesteps_per_s, 2)
-  return line
 
 if __name__ == '__main__':
   app.run(main)

@@ -68,17 +68,25 @@ def test_launch_reports_a_bad_workload_in_one_line():
       "bench error: unknown workload 'lstm'; choose among " + ', '.join(run.ALL)]
 
 
-def test_roofline_floors_by_hand():
-  """One LSTM step's three [32 x 512] x [512 x 2048] products over 150 steps
-  are 3 x 10.07 GFLOP; at 100 GFLOP/s for everything the step takes 0.302 s."""
+def test_roofline_step_times_by_hand():
+  """The LSTM step's recurrent products, [32 x 512] x [512 x 2048] over 150
+  steps, are 3 x 10.07 GFLOP; its 50-wide input and output projections add
+  3 x 2 x 32 x 150 x (50 x 2048 + 512 x 50) flop. Temporal order scores only
+  the last step."""
   from benchmarks import roofline
-  rates = dict(gemm_large=100.0, gemm_all_steps=100.0, scan_step_matmuls=50.0)
-  lstm = roofline.train_step_floors(rates, 'lstm', peer_timesteps_per_s=4800 / 0.302)
-  product = 2 * 32 * 512 * 2048 * 150 / 1e9
-  assert lstm['gflop'] == round(3 * product, 1) == 30.2
-  assert lstm['floor_peak_s'] == pytest.approx(3 * product / 100, abs=1e-4)
-  assert lstm['floor_xla_s'] == pytest.approx(2 * product / 50 + product / 100, abs=1e-4)
-  assert lstm['floor_peak_over_peer'] == pytest.approx(1.0, abs=0.01)
-  gru = roofline.train_step_floors(rates, 'gru')
-  assert gru['floor_peak_s'] == pytest.approx(0.75 * lstm['floor_peak_s'], abs=1e-4)
-  assert 'floor_peak_over_peer' not in gru
+  rates = dict(gemm_large=100.0, gemm_all_steps=80.0, scan_step_matmuls=50.0)
+  lstm = wl.WORKLOADS['charlm_lstm_h512']
+  recurrent = 2 * 32 * 512 * 2048 * 150 / 1e9
+  projections = 3 * 2 * 32 * 150 * (50 * 2048 + 512 * 50) / 1e9
+  peer = 4800 / ((3 * recurrent + projections) / 100)        # a peer exactly at the peak
+  got = roofline.step_times(lstm, rates, peer_timesteps_per_s=peer)
+  assert got['gflop'] == pytest.approx(3 * recurrent + projections, abs=0.01)
+  assert got['at_peak_s'] == pytest.approx((3 * recurrent + projections) / 100, abs=1e-5)
+  assert got['at_xla_rates_s'] == pytest.approx(2 * recurrent / 50 + (recurrent + projections) / 80,
+                                             abs=1e-5)
+  assert got['at_peak_over_peer'] == pytest.approx(1.0, abs=0.01)
+  torder = roofline.step_flop(wl.WORKLOADS['torder_tanh_h50'])
+  assert torder == pytest.approx((2 * 200 * 2 * 20 * 50 * 50 / 1e9,
+                                  200 * 2 * 20 * 50 * 50 / 1e9
+                                  + 3 * 2 * 20 * (200 * 6 * 50 + 1 * 50 * 4) / 1e9))
+  assert 'at_peak_over_peer' not in roofline.step_times(wl.WORKLOADS['charlm_gru_h512'], rates)
