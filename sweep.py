@@ -277,7 +277,12 @@ def _last_valid(workdir: str) -> dict:
 
 
 def summarize(config, workdir: str, units: list[Unit]) -> dict:
-  """Every trial's validation and test numbers (mean over seeds), ranked."""
+  """Every trial's validation and test numbers (mean over seeds), ranked.
+
+  With ``select='loss'`` a trial's numbers are those of its parameters at
+  its lowest validation loss (the trainer records them); with another metric,
+  or for runs from before that record, its last validation and final test.
+  """
   select = config.sweep.select
   trials = []
   for u in units:
@@ -291,12 +296,18 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
     for i, m in enumerate(result['members']):
       hp = {k: v for k, v in m['hparams'].items() if k != 'seed'}
       key = json.dumps(hp, sort_keys=True)
-      v = valid.get(i, {}).get(select, float('nan'))
       by_row.setdefault(key, dict(hparams=hp, valid=[], test=[], test_error=[], seeds=[]))
       row = by_row[key]
-      row['valid'].append(v)
-      row['test'].append(m['test_loss'])
-      row['test_error'].append(m['test_error'])
+      if select == 'loss' and m.get('best_valid_loss') is not None:
+        # the member's parameters at its lowest validation loss, which the
+        # trainer keeps and scores on test (as tables.py reports them)
+        row['valid'].append(m['best_valid_loss'])
+        row['test'].append(m.get('test_loss_at_best_valid', m['test_loss']))
+        row['test_error'].append(m.get('test_error_at_best_valid', m['test_error']))
+      else:     # the last validation and the final parameters
+        row['valid'].append(valid.get(i, {}).get(select, float('nan')))
+        row['test'].append(m['test_loss'])
+        row['test_error'].append(m['test_error'])
       row['seeds'].append(m['hparams'].get('seed'))
     for row in by_row.values():
       finite = all(math.isfinite(x) for x in row['valid'] + row['test'])

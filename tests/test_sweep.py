@@ -102,6 +102,25 @@ def test_ranking_averages_seeds_selects_on_valid_and_keeps_the_diverged(tmp_path
   assert 'diverged' in sweep.markdown(s)
 
 
+def test_trials_are_ranked_and_reported_at_their_lowest_validation_loss(tmp_path):
+  """Where the trainer recorded each member's best parameters, a trial is
+  judged by them: its lowest validation loss ranks it, and its test score
+  there is reported, not the final one."""
+  c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=2)
+  units = sweep.plan(c, workers=1)
+  member = lambda lr, best, test_best, test_final: dict(
+      hparams={'seed': 0, 'optim.learning_rate': lr}, test_loss=test_final, test_error=0.5,
+      best_valid_loss=best, best_valid_step=10, test_loss_at_best_valid=test_best,
+      test_error_at_best_valid=0.2)
+  # last validation: 0.7 (lr 0.1) and 0.25 (lr 0.2); lowest: 0.15 and 0.2
+  fake_unit(str(tmp_path), units[0].name,
+            [member(0.1, 0.15, 0.18, 0.9), member(0.2, 0.2, 0.25, 0.3)],
+            valid=[0.7, 0.25])
+  s = sweep.summarize(c, str(tmp_path), units)
+  assert [t['hparams']['optim.learning_rate'] for t in s['trials']] == [0.1, 0.2]
+  assert (s['best']['valid'], s['best']['test'], s['best']['test_error']) == (0.15, 0.18, 0.2)
+
+
 @pytest.mark.parametrize('workers', [1, 2])
 def test_a_sweep_runs_resumes_and_ranks(tmp_path, workers, capsys):
   c = temporal_order_sweep.get_config(f'smoke,workers={workers}')
