@@ -15,7 +15,9 @@ with its source, table and row (copied from
 Our number is the test score at the member's lowest validation loss (the
 trainer keeps those parameters: select on validation, report on test, as
 the papers do); the test score of the final parameters is shown beside it,
-and older runs without the selection show the final one only.
+and older runs without the selection show the final one only. Where several
+runs fill one cell (a sweep's trials), the Markdown shows the one with the
+lowest validation score, and the CSV all of them.
 """
 
 from __future__ import annotations
@@ -265,7 +267,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           paper_alternative=alt, ours=None, final=None, diff=None,
                           best_valid=None,
                           best_valid_step=None, run='', member=None, step=None,
-                          wall_time_s=None, code_version='', selected=None))
+                          wall_time_s=None, code_version='', selected=None, candidates=0))
         for c in mine:
           out.append(dict(table=table.key, row=row, method=method, paper=paper,
                           paper_alternative=alt, ours=c.ours, final=c.final,
@@ -273,7 +275,8 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           best_valid=c.best_valid, best_valid_step=c.best_valid_step,
                           run=c.run, member=c.member, step=c.step,
                           wall_time_s=c.wall_time_s, code_version=c.code_version,
-                          selected=None if chosen is None else c is chosen))
+                          selected=None if chosen is None else c is chosen,
+                          candidates=len(mine)))
   return out
 
 
@@ -295,7 +298,10 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       valid = '-' if r['best_valid'] is None else f'{r["best_valid"]:.2f} ({r["best_valid_step"]})'
       link = os.path.relpath(r['run'], base) if r['run'] else ''
       run = f'[{link}]({link}) member {r["member"]}' if link else ''
-      label = table.method_labels[r['method']] + (' (selected on valid)' if r['selected'] else '')
+      if r['selected'] is False:
+        continue              # another run of this cell was selected (all are in the CSV)
+      label = table.method_labels[r['method']] + (
+          f' (best of {r["candidates"]} on valid)' if r['selected'] else '')
       cells = [row_name(table, r['row']), label, _fmt(r['paper'])]
       if alt:
         cells.append(_fmt(r['paper_alternative']))

@@ -131,6 +131,7 @@ def test_bengio_music_rows_and_the_trial_selected_on_validation(tmp_path):
                  ('bengio_table1', 'nottingham', 'nade-cr', 3.9): None,
                  ('bengio_table1', 'nottingham', 'cl', 4.8): None}
   text = tables.markdown(rows, base=str(tmp_path))
-  assert '| Nottingham | RNN (SGD+CLR) (selected on valid) | - | 5.00 |' in text
+  assert '| Nottingham | RNN (SGD+CLR) (best of 2 on valid) | - | 5.00 |' in text
+  assert '4.60' not in text                   # the trial not selected: in the CSV only
   assert '| Nottingham | RNN-NADE (SGD+CR) | - | 3.90 |' in text
   assert 'RNN (SGD+C) |' not in text          # no paper number and no run: not printed
