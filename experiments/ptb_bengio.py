@@ -141,7 +141,7 @@ def get_config(arg: str | None = None):
     c.model.output = 'class_softmax' if a.softmax == 'class' else 'softmax'
     c.model.num_classes = 30
   c.optim.name = 'sgd'
-  # 0: the row's default (char level at 0.1: loss above uniform, every step clipped)
+  # 0: the row's default (see the docstring: 0.1 for sigmoid units, 0.01 for rectifiers)
   c.optim.learning_rate = a.lr or (0.01 if rectify else 0.1)
   c.optim.clip_norm = a.clip if clip else 0.0
   c.reg.l1_weight = a.l1 if rectify else 0.0                  # sec. 3.4
