@@ -119,7 +119,15 @@ def main(argv):
       sys.exit(f'config error: {e}')
     sweep.run(_CONFIG.value, _WORKDIR.value)
   else:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, origin=origin())
+
+
+def origin() -> dict:
+  """What made the config: the experiment file with its arguments and the
+  --config.KEY overrides (recorded in the run's config.json)."""
+  flag = flags.FLAGS['config']
+  return dict(experiment=config_flags.get_config_filename(flag),
+              overrides=config_flags.get_override_values(flag))
 
 
 def _one_line(error: Exception) -> str:

@@ -74,6 +74,7 @@ class SyntheticProblem:
   max_length: int
   carries = False
   unit = 'fresh sequences'
+  steps_per_epoch = None        # fresh data every step: no epochs
 
   @property
   def kind(self) -> str:
@@ -83,8 +84,9 @@ class SyntheticProblem:
   def output_size(self) -> int:
     return self.task.output_size
 
-  def train_batch(self, key, step=None) -> dict:
-    k_len, k_data = jax.random.split(key)
+  def train_batch(self, key, step) -> dict:
+    """Fresh sequences for ``step`` of the member whose data key is ``key``."""
+    k_len, k_data = jax.random.split(jax.random.split(jax.random.fold_in(key, step))[0])
     length = jax.random.randint(k_len, (), self.min_length, self.max_length + 1)
     return self.task.sample(k_data, self.batch_size, length, self.max_length)
 
@@ -143,8 +145,14 @@ class MusicProblem:
 
   Each split is packed once (``datasets.music.bptt_batches``: pieces bucketed
   by length, B pieces per batch, cut into chunks) and kept on the device.
-  Training walks the chunks in order, epoch after epoch: the state is carried
-  from chunk to chunk within a batch of pieces and reset at its first chunk.
+  Training reads the batches of pieces in a fresh random order every epoch
+  (``shuffle``; drawn on the device from the member's data key and the
+  epoch, so each seed has its own order and a resumed run the same one),
+  each batch's chunks in order: the state is carried from chunk to chunk
+  within a batch of pieces and reset at its first chunk. With B = 1 (the
+  papers' setting) an update sees one piece's chunk, and an epoch visits the
+  pieces in a new order. ``shuffle=False`` walks the batches sorted by
+  length, the same every epoch.
   Evaluation runs over whole pieces the same way. The loss is the negative
   log-likelihood per frame (nats, summed over the 88 keys, averaged over the
   real frames: padding is masked out). The validation and test error is 1 -
@@ -172,9 +180,10 @@ class MusicProblem:
   unit = 'frames'
 
   def __init__(self, name: str, rolls: dict, batch_size: int, chunk: int,
-               output: str = 'bernoulli'):
+               output: str = 'bernoulli', shuffle: bool = True):
     """``rolls``: split -> list of piano-rolls [frames, 88] (``datasets.music``);
-    ``output``: 'bernoulli' (independent keys) or 'nade' (an RNN-NADE)."""
+    ``output``: 'bernoulli' (independent keys) or 'nade' (an RNN-NADE);
+    ``shuffle``: a new order of the training batches every epoch."""
     if output not in ('bernoulli', 'nade'):
       raise ValueError(f"music output {output!r} is not one of bernoulli, nade")
     self.kind = output
@@ -185,7 +194,12 @@ class MusicProblem:
       packed = music_lib.bptt_batches(pieces, batch_size, chunk)
       self.splits[split] = tuple(jnp.asarray(a) for a in packed[:4])
       self.padding_ratio[split] = packed.padding_ratio
+      if split == 'train':      # where each batch of pieces starts, and its chunks
+        starts = np.flatnonzero(packed.reset)
+        self._starts = jnp.asarray(starts, jnp.int32)
+        self._counts = jnp.asarray(np.diff(starts, append=len(packed.reset)), jnp.int32)
     self.steps_per_epoch = int(self.splits['train'][0].shape[0])
+    self.shuffle = shuffle
 
   @classmethod
   def load(cls, name: str, batch_size: int, chunk: int, data_dir: str | None = None,
@@ -203,7 +217,18 @@ class MusicProblem:
                 mask=mask[n], reset=reset[n])
 
   def train_batch(self, key, step) -> dict:
-    return self._batch('train', step % self.steps_per_epoch)
+    return self._batch('train', self.train_chunk(key, step))
+
+  def train_chunk(self, key, step) -> jax.Array:
+    """Which training chunk ``step`` reads: the epoch's batches of pieces in
+    the order drawn from ``fold_in(key, epoch)``, each batch's chunks in turn."""
+    epoch, n = jnp.divmod(step, self.steps_per_epoch)
+    if not self.shuffle:
+      return n
+    order = jax.random.permutation(jax.random.fold_in(key, epoch), self._starts.shape[0])
+    ends = jnp.cumsum(self._counts[order])            # chunks read once batch i is done
+    i = jnp.searchsorted(ends, n, side='right')       # the batch that holds chunk n
+    return self._starts[order[i]] + n - (ends[i] - self._counts[order[i]])
 
   def error(self, outputs, batch) -> jax.Array:
     acc = nade.frame_accuracy((outputs > 0).astype(jnp.float32), batch['targets'])
@@ -444,7 +469,8 @@ def make_problem(config: ml_collections.ConfigDict):
     # model.output='nade' makes the frames' model an RNN-NADE (kind 'nade')
     kwargs = {'output': 'nade'} if output == 'nade' else {}
     return MusicProblem.load(c.kwargs.dataset, c.batch_size, c.chunk,
-                             config.get('data_dir') or None, **kwargs)
+                             config.get('data_dir') or None, shuffle=c.get('shuffle', True),
+                             **kwargs)
   if c.name == 'ptb_word':
     if output not in ('class_softmax', 'softmax'):
       raise ValueError(f"task.name=ptb_word needs model.output='class_softmax' or 'softmax', "

@@ -140,7 +140,10 @@ class Steps:
         targets=batch.get('targets'), rngs={'dropout': dropout_key})   # targets: an RNN-NADE scores them
     mask = batch['mask']
     per_step = problems.per_step_loss(outputs, batch, self.problem.kind)
-    loss = jnp.sum(per_step * mask) / jnp.sum(mask)    # what is logged: per scored step
+    # What is logged: the mean per scored step. A window with nothing to score
+    # (a piece's last frame alone in its chunk) has loss and gradient 0, not
+    # 0/0; train_step then leaves the parameters as they are.
+    loss = jnp.sum(per_step * mask) / jnp.maximum(jnp.sum(mask), 1)
     total = loss if self.loss_reduction == 'mean' else jnp.sum(per_step * mask) / mask.shape[1]
     l1 = jnp.zeros(())
     if self.use_l1:   # Bengio et al. 2013 sec. 3.4: L1 on the hidden units' outputs
@@ -166,32 +169,37 @@ class Steps:
                                        self.omega_steps_per_epoch)(state.step)
       g_params = jax.tree.map(lambda g, o: g + alpha * o, g_params, g_omega)
     carry = jax.lax.stop_gradient(aux['carry']) if self.problem.carries else ()
-    return g_params, dict(loss=loss, l1=l1, omega=om, outputs=outputs, carry=carry)
+    return g_params, dict(loss=loss, l1=l1, omega=om, outputs=outputs, carry=carry,
+                          scored=jnp.sum(batch['mask']))
 
   def train_step(self, state: TrainState, batch: dict, dropout_key):
     grads, out = self.grads(state, batch, dropout_key)
     grad_norm = optax.tree.norm(grads)
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    # A member that is done (or whose loss is no longer finite) keeps its state.
+    # A member that is done (or whose loss is no longer finite) keeps its state;
+    # a window with nothing to score changes only the carried state.
     learning = state.active & jnp.isfinite(out['loss'])
-    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(learning, n, o), new, old)
+    update = learning & (out['scored'] > 0)
+    keep = lambda new, old, on=learning: jax.tree.map(lambda n, o: jnp.where(on, n, o), new, old)
     info = optim.inspect(opt_state)
     threshold = info.get('clip_threshold', jnp.inf)
     metrics = dict(loss=out['loss'], error=self.problem.error(out['outputs'], batch),
                    grad_norm=grad_norm,
                    clipped=(grad_norm > threshold).astype(jnp.float32),
-                   omega=out['omega'], l1=out['l1'], active=learning,
+                   omega=out['omega'], l1=out['l1'], active=learning, scored=out['scored'],
                    skipped=jnp.asarray(info.get('skipped', 0), jnp.float32))
-    return state.replace(step=state.step + 1, params=keep(params, state.params),
-                         opt_state=keep(opt_state, state.opt_state), active=learning,
+    return state.replace(step=state.step + 1, params=keep(params, state.params, update),
+                         opt_state=keep(opt_state, state.opt_state, update), active=learning,
                          carry=keep(out['carry'], state.carry)), metrics
 
   def train_chunk(self, state: TrainState, num_steps: int):
     """``num_steps`` training steps of one member as one scan; per-step metrics."""
     def one(state, _):
-      k_data, k_drop = jax.random.split(jax.random.fold_in(state.key, state.step))
-      batch = self.problem.train_batch(k_data, state.step - self.step_offset)
+      k_drop = jax.random.split(jax.random.fold_in(state.key, state.step))[1]
+      # The member's data: the problem derives them from its key and the step
+      # (fresh sequences per step, a shuffled order per epoch).
+      batch = self.problem.train_batch(state.key, state.step - self.step_offset)
       if self.mesh is not None:
         batch = {k: v if v.ndim < 2 else jax.lax.with_sharding_constraint(
                      v, population.batch_sharding(self.mesh, v.ndim)) for k, v in batch.items()}
@@ -254,16 +262,26 @@ class LearningRateHalver:
   def __init__(self, steps_per_epoch: int, learning_rates, state: dict | None = None):
     self.steps_per_epoch = steps_per_epoch
     state = state or {'lr': [float(x) for x in learning_rates],
-                      'sum': [0.0] * len(learning_rates), 'prev': None, 'halvings': 0}
+                      'sum': [0.0] * len(learning_rates), 'count': [0.0] * len(learning_rates),
+                      'prev': None, 'halvings': 0}
     self.state = state
 
-  def update(self, first_step: int, losses: np.ndarray) -> np.ndarray | None:
-    """Feeds losses [P, n] of steps first_step...; returns new learning rates or None."""
+  def update(self, first_step: int, losses: np.ndarray, scored: np.ndarray | None = None
+             ) -> np.ndarray | None:
+    """Feeds losses [P, n] of steps first_step... (each the mean over ``scored``
+    [P, n] scored steps; None: equal weights); returns new learning rates or None.
+
+    The epoch's error is the mean loss per scored step over the epoch.
+    """
     changed = False
+    scored = np.ones_like(losses) if scored is None else scored
     for j in range(losses.shape[1]):
-      self.state['sum'] = [a + float(b) for a, b in zip(self.state['sum'], losses[:, j])]
+      self.state['sum'] = [a + float(l) * float(w) for a, l, w in
+                           zip(self.state['sum'], losses[:, j], scored[:, j])]
+      self.state['count'] = [a + float(w) for a, w in zip(self.state['count'], scored[:, j])]
       if (first_step + j + 1) % self.steps_per_epoch == 0:
-        mean = [a / self.steps_per_epoch for a in self.state['sum']]
+        mean = [a / max(c, 1.0) for a, c in zip(self.state['sum'], self.state['count'])]
+        self.state['count'] = [0.0] * len(mean)
         if self.state['prev'] is not None:
           for i, (now, before) in enumerate(zip(mean, self.state['prev'])):
             if not now < before:
@@ -272,6 +290,13 @@ class LearningRateHalver:
               changed = True
         self.state['prev'], self.state['sum'] = mean, [0.0] * len(mean)
     return np.asarray(self.state['lr'], np.float32) if changed else None
+
+
+def scored_mean(losses: np.ndarray, scored: np.ndarray) -> float:
+  """The mean loss per scored step of steps whose losses are each a mean over
+  ``scored`` steps (a window with none scored counts for nothing)."""
+  total = float(np.sum(scored, dtype=np.float64))
+  return float(np.sum(losses * scored, dtype=np.float64)) / total if total else float('nan')
 
 
 def _structure_flags(config) -> dict:
@@ -299,9 +324,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'task.min_length={t.min_length} and task.max_length={t.max_length} '
                      'must satisfy 1 <= min_length <= max_length')
   tc = config.train
-  if tc.eval_every % tc.log_every:
+  if tc.eval_every < 0 or tc.eval_every % tc.log_every:
     raise ValueError(f'train.eval_every={tc.eval_every} must be a multiple of '
-                     f'train.log_every={tc.log_every}')
+                     f'train.log_every={tc.log_every}, or 0 (once an epoch)')
   optim.regularizer_weight(1.0, config.reg.omega_schedule)
   if tc.get('loss_reduction', 'mean') not in LOSS_REDUCTIONS:
     raise ValueError(f'train.loss_reduction={tc.loss_reduction!r} is not one of '
@@ -365,6 +390,13 @@ def build(config: ml_collections.ConfigDict, mesh=None) -> Steps:
   optimizer = optim.make_optimizer(config.optim, num_steps(config, problem))
   per_epoch = (problem.steps_per_epoch if config.reg.get('omega_schedule_unit') == 'epoch'
                else None)
+  needs_epochs = [f for f, on in (
+      ('train.eval_every=0', not config.train.eval_every),
+      ("reg.omega_schedule_unit='epoch'", config.reg.get('omega_schedule_unit') == 'epoch'),
+      ('train.halve_lr_on_rise', config.train.get('halve_lr_on_rise'))) if on]
+  if needs_epochs and not problem.steps_per_epoch:
+    raise ValueError(f'{", ".join(needs_epochs)} counts epochs, and task {config.task.name!r} '
+                     'draws fresh data every step (no epochs)')
   return Steps(model=model, optimizer=optimizer, problem=problem, mesh=mesh,
                omega_steps_per_epoch=per_epoch,
                loss_reduction=config.train.get('loss_reduction', 'mean'),
@@ -406,16 +438,22 @@ def init_population(steps: Steps, pop: population.Population, mesh) -> TrainStat
   return init(keys, pop.loss_hp, pop.opt_hp)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None) -> dict:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None,
+                       origin: dict | None = None) -> dict:
   """Trains every member until it solves the task or ``train.num_steps``.
 
+  ``origin`` (``launch.origin``: the experiment file with its arguments and
+  the overrides) is recorded in ``config.json`` under the key ``origin``.
   Returns the final result (also written to ``workdir/result.json``).
   """
   os.makedirs(workdir, exist_ok=True)
   main = distributed.is_main()    # one process writes the files and prints (several hosts)
   if main:
+    record = json.loads(config.to_json_best_effort())
+    if origin is not None:
+      record['origin'] = origin
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+      json.dump(record, f, indent=2)
 
   version = code_version()    # at the start: the code that trains is the code that counts
   pop = population.make_population(config)
@@ -479,20 +517,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                                 'halver': halver.state if halver else None,
                                 'best': best.meta})))
 
+  # Validation every eval_every steps, or at the end of every epoch (0); a
+  # chunk never runs past a validation point.
+  eval_every = tc.eval_every or steps.problem.steps_per_epoch
   step, valid = start_step, None
   t_resume = last_ckpt = time.time()
   active = bool(np.any(distributed.to_host(state.active)))
   while step < total_steps and active:
-    n = min(tc.log_every, total_steps - step, phase_at(phases, step)[1] - step)
+    n = min(tc.log_every, total_steps - step, phase_at(phases, step)[1] - step,
+            eval_every - step % eval_every)
     t0 = time.time()
     state, m = chunk(step)(state, n)
     m = distributed.to_host(m)
     step = int(distributed.to_host(state.step)[0])
     rate = n / (time.time() - t0)
-    if halver is not None and (lrs := halver.update(step - n, m['loss'])) is not None:
+    if halver is not None and (lrs := halver.update(step - n, m['loss'], m['scored'])) is not None:
       state = state.replace(opt_state=optim.set_hyperparams(state.opt_state, learning_rate=lrs))
     w_rec = distributed.to_host(state.params['layer_0']['w_rec'])
-    records = [dict(step=step, split='train', member=i, loss=float(np.mean(m['loss'][i])),
+    records = [dict(step=step, split='train', member=i,
+                    loss=float(scored_mean(m['loss'][i], m['scored'][i])),
                     error=float(np.mean(m['error'][i])),
                     grad_norm=float(np.mean(m['grad_norm'][i])),
                     grad_norm_max=float(np.max(m['grad_norm'][i])),
@@ -503,7 +546,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                for i in range(pop.size)]
     for r in records:
       writer.write(r)
-    if step % tc.eval_every < n or step >= total_steps:
+    if step % eval_every == 0 or step >= total_steps:
       valid = evaluate(state.params, 'valid', step)
       best.update(state.params, valid, step)
       for i, v in enumerate(valid):

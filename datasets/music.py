@@ -196,20 +196,3 @@ def bptt_batches(pieces, batch_size: int, chunk: int, *,
   frames = sum(len(p) for p in pieces)
   padding = (inputs.shape[0] * chunk * batch_size - frames) / max(frames, 1)
   return MusicBatches(inputs, targets, mask, reset, padding)
-
-
-def shuffled_schedule(reset: np.ndarray, rng: np.random.Generator
-                      ) -> np.ndarray:
-  """A chunk order for one epoch: batches in random order, chunks in order.
-
-  Args:
-    reset: bool [N] from MusicBatches (True where a batch starts).
-    rng: numpy Generator.
-
-  Returns:
-    int32 [N], a permutation of range(N); feed `inputs[schedule[step]]`.
-  """
-  starts = np.flatnonzero(reset)
-  batches = np.split(np.arange(len(reset), dtype=np.int32), starts[1:])
-  return np.concatenate([batches[i] for i in rng.permutation(len(batches))]
-                        + [np.zeros((0,), np.int32)])

@@ -39,8 +39,8 @@ SETTINGS = {'piano': (300, 1.0, 0.5), 'nottingham': (300, 1.0, 0.5),
 
 
 def get_config(arg: str | None = None):
-  a = common.parse_arg(arg, dataset='nottingham', method='sgd-cr', epochs=100, batch=16,
-                       seed=0, cell='rnn', smoke=False)
+  a = common.parse_arg(arg, dataset='nottingham', method='sgd-cr', epochs=100, batch=1,
+                       seed=0, seeds=1, cell='rnn', smoke=False)
   if a.dataset not in SETTINGS:
     raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(SETTINGS)}')
   units, lr, alpha = SETTINGS[a.dataset]
@@ -49,7 +49,8 @@ def get_config(arg: str | None = None):
   c.data_dir = ''                    # '' = $RNNOPT_DATA, else ~/.cache/rnnopt
   c.task.name = 'music'
   c.task.kwargs = {'dataset': a.dataset}
-  c.task.batch_size = a.batch
+  c.task.batch_size = a.batch        # pieces per update (the paper: one)
+  c.task.shuffle = True              # a new order of the pieces every epoch, per seed
   c.task.chunk = 200                 # truncated BPTT length (Pascanu et al.: 200)
   c.task.epochs = a.epochs           # train.num_steps is set from it at build time
   c.model.cell = 'rnn'
@@ -62,12 +63,14 @@ def get_config(arg: str | None = None):
   else:
     common.apply_method(c, a.method, clip=8.0, alpha=alpha)
   common.apply_cell(c, a.cell)       # the GRU/LSTM companion rows
+  if a.seeds > 1:                    # seeds seed, seed + 1, ... as members of one program
+    c.population.seeds = tuple(range(a.seed, a.seed + a.seeds))
   c.reg.omega_schedule = 'inverse_t'
   c.reg.omega_schedule_unit = 'epoch'
   c.train.stop_when_solved = False
   c.train.halve_lr_on_rise = True
-  c.train.log_every = 50
-  c.train.eval_every = 500
+  c.train.log_every = 200
+  c.train.eval_every = 0             # validation at the end of every epoch
   c.train.num_steps = 0              # 0: task.epochs epochs
   if a.smoke:
     c.task.kwargs = {'dataset': 'jsb'}

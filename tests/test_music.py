@@ -158,13 +158,3 @@ def test_bucketing_reduces_padding():
   random_ratio = music.bptt_batches(pieces, 8, 50,
                                     sort_by_length=False).padding_ratio
   assert sorted_ratio < 0.5 * random_ratio
-
-
-def test_shuffled_schedule_keeps_batches_whole_and_ordered():
-  out = music.bptt_batches(_pieces(LENGTHS), 3, 4)
-  schedule = music.shuffled_schedule(out.reset, np.random.default_rng(0))
-  assert schedule.dtype == np.int32
-  assert sorted(schedule) == list(range(len(out.reset)))
-  assert out.reset[schedule[0]]
-  for prev, cur in zip(schedule[:-1], schedule[1:]):
-    assert out.reset[cur] or cur == prev + 1

@@ -87,7 +87,7 @@ def test_training_carries_state_across_chunks(monkeypatch, tmp_path):
   rng = np.random.default_rng(1)
   rolls = {s: random_rolls(rng, [25, 40, 18]) for s in ('train', 'valid', 'test')}
   monkeypatch.setattr(problems.MusicProblem, 'load',
-                      classmethod(lambda cls, name, b, c, d=None: cls(name, rolls, b, c)))
+                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
   config = toy_music_config()
   with config.unlocked():
     config.task.chunk = 10
@@ -161,7 +161,7 @@ def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(mon
   rng = np.random.default_rng(2)
   rolls = {s: random_rolls(rng, [25, 40, 18, 33]) for s in ('train', 'valid', 'test')}
   monkeypatch.setattr(problems.MusicProblem, 'load',
-                      classmethod(lambda cls, name, b, c, d=None: cls(name, rolls, b, c)))
+                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
   traced, batch_fn = [], problems.MusicProblem.train_batch
 
   def recording_batch(self, key, step):
@@ -195,3 +195,67 @@ def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(mon
   # ... while one step later the carried state does change the update
   assert any(not np.array_equal(a, b) for a, b in zip(params_after_one_update(10, 0.0),
                                                       params_after_one_update(10, 0.7)))
+
+
+def epoch_orders(problem, key, epochs):
+  """The chunk each step of ``epochs`` epochs reads, one list per epoch."""
+  n = problem.steps_per_epoch
+  chunks = jax.jit(jax.vmap(problem.train_chunk, in_axes=(None, 0)))(key, jnp.arange(epochs * n))
+  return np.asarray(chunks).reshape(epochs, n).tolist()
+
+
+def test_training_visits_every_piece_once_an_epoch_in_a_new_order_per_epoch_and_seed():
+  """One piece per update (the papers' setting): an epoch reads every chunk
+  once, each piece's chunks in order right after its first, and the order of
+  the pieces is new in every epoch and for every seed."""
+  rng = np.random.default_rng(3)
+  lengths = [9, 3, 17, 5, 12, 4, 8, 21]
+  rolls = {s: random_rolls(rng, lengths) for s in ('train', 'valid', 'test')}
+  problem = problems.MusicProblem('toy', rolls, batch_size=1, chunk=4)
+  reset = np.asarray(problem.splits['train'][3])
+  first_chunks = np.flatnonzero(reset).tolist()     # where each piece starts
+  assert len(first_chunks) == len(lengths)
+  orders = epoch_orders(problem, jax.random.key(0), 3)
+  for order in orders:
+    assert sorted(order) == list(range(problem.steps_per_epoch))
+    for prev, cur in zip(order[:-1], order[1:]):    # a piece starts, or goes on
+      assert cur in first_chunks or cur == prev + 1
+    assert order[0] in first_chunks
+  pieces = lambda order: [c for c in order if c in first_chunks]
+  assert pieces(orders[0]) != pieces(orders[1]) != pieces(orders[2])
+  assert pieces(epoch_orders(problem, jax.random.key(1), 1)[0]) != pieces(orders[0])
+  # the same key, the same order: a resumed run reads what the uninterrupted one would
+  assert epoch_orders(problem, jax.random.key(0), 3) == orders
+  fixed = problems.MusicProblem('toy', rolls, batch_size=1, chunk=4, shuffle=False)
+  assert epoch_orders(fixed, jax.random.key(0), 2) == [list(range(fixed.steps_per_epoch))] * 2
+
+
+def test_a_chunk_with_nothing_to_score_changes_nothing_and_never_stops_a_run():
+  """A piece of 9 frames in chunks of 4: its third chunk holds the last frame
+  alone, which predicts nothing (no target). That update has loss 0 (not
+  0/0), leaves the parameters and the optimiser as they were, and the run
+  goes on learning."""
+  import optim
+  rng = np.random.default_rng(4)
+  rolls = {s: random_rolls(rng, [9]) for s in ('train', 'valid', 'test')}
+  problem = problems.MusicProblem('toy', rolls, batch_size=1, chunk=4)
+  mask = np.asarray(problem.splits['train'][2])
+  assert mask.sum(axis=(1, 2)).tolist() == [4, 4, 0]
+  config = music.get_config('smoke')
+  model = RecurrentNetwork(output_size=88, cell='rnn', activation='sigmoid', hidden_size=8)
+  steps = train.Steps(model=model, optimizer=optim.make_optimizer(config.optim, 10),
+                      problem=problem, use_omega=True, use_l1=False, use_bptt_clip=False)
+  state = steps.init(jax.random.key(0), dict(omega_alpha=0.5, l1_weight=0.0, bptt_clip=0.0), {})
+  chunk = jax.jit(steps.train_chunk, static_argnums=1)
+  state, m = chunk(state, 2)
+  before = jax.tree.leaves((state.params, state.opt_state))
+  state, m3 = chunk(state, 1)
+  assert float(m3['loss'][0]) == 0.0 and float(m3['scored'][0]) == 0.0
+  assert bool(state.active)
+  for a, b in zip(before, jax.tree.leaves((state.params, state.opt_state))):
+    np.testing.assert_array_equal(a, b)
+  state, m = chunk(state, 3)                        # the next epoch learns again
+  assert np.all(np.isfinite(m['loss'])) and bool(state.active)
+  assert any(not np.array_equal(a, b) for a, b in zip(before, jax.tree.leaves(state.params)))
+  # the logged loss is the mean over scored frames: the empty window counts for nothing
+  assert train.scored_mean(np.array([2.0, 4.0, 0.0]), np.array([1.0, 3.0, 0.0])) == 3.5
