@@ -154,6 +154,8 @@ class Cell:
   step: int
   wall_time_s: float
   code_version: str
+  seed: int | None = None
+  trial: str = ''          # the run and its hyperparameters but the seed: seeds of one trial
 
 
 def place(config: dict) -> tuple[str, str, str] | None:
@@ -241,8 +243,11 @@ def collect(roots: list[str]) -> list[Cell]:
         best, best_step = valid.get(i, (None, None))
         final = float(m.get(key, m['test_loss']))
         ours = float(m.get(f'{key}_at_best_valid', final))
+        trial = json.dumps([workdir, {k: v for k, v in hp.items() if k != 'seed'}],
+                           sort_keys=True)
         cells.append(Cell(table, row, method, ours, final, best, best_step, workdir, i,
-                          result['step'], result['wall_time_s'], result.get('code_version', '')))
+                          result['step'], result['wall_time_s'], result.get('code_version', ''),
+                          hp.get('seed', config.get('seed')), trial))
   return cells
 
 
@@ -257,10 +262,15 @@ def rows_of(cells: list[Cell]) -> list[dict]:
     for row, by_method in table_rows(table, cells):
       for method, paper in by_method.items():
         mine = [c for c in cells if (c.table, c.row, c.method) == (table.key, row, method)]
-        # several runs of one cell (a sweep's trials): the papers report the one
-        # with the lowest validation score
-        chosen = (min(mine, key=lambda c: math.inf if c.best_valid is None else c.best_valid)
-                  if len(mine) > 1 else None)
+        # Several seeds of one trial are averaged; of several trials of one cell
+        # (a sweep's), the papers report the one with the lowest validation score.
+        trials: dict = {}
+        for c in mine:
+          trials.setdefault(c.trial, []).append(c)
+        mean = lambda xs: sum(xs) / len(xs)
+        valid_of = {t: mean([math.inf if c.best_valid is None else c.best_valid for c in cs])
+                    for t, cs in trials.items()}
+        chosen = min(trials, key=valid_of.get) if len(trials) > 1 else None
         alt = table.alternative.get(row, {}).get(method)
         if not mine:
           out.append(dict(table=table.key, row=row, method=method, paper=paper,
@@ -269,15 +279,31 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           best_valid_step=None, run='', member=None, step=None,
                           wall_time_s=None, code_version='', selected=None, candidates=0))
         for c in mine:
+          seeds = trials[c.trial]
+          ours = [x.ours for x in seeds]
           out.append(dict(table=table.key, row=row, method=method, paper=paper,
                           paper_alternative=alt, ours=c.ours, final=c.final,
                           diff=None if paper is None else c.ours - paper,
                           best_valid=c.best_valid, best_valid_step=c.best_valid_step,
                           run=c.run, member=c.member, step=c.step,
                           wall_time_s=c.wall_time_s, code_version=c.code_version,
-                          selected=None if chosen is None else c is chosen,
-                          candidates=len(mine)))
+                          selected=None if chosen is None else c.trial == chosen,
+                          candidates=len(trials), seed=c.seed, seeds=len(seeds),
+                          trial_mean=mean(ours), trial_sd=_sd(ours),
+                          trial_min=min(ours), trial_max=max(ours),
+                          trial_final=mean([x.final for x in seeds]),
+                          trial_valid=(None if any(x.best_valid is None for x in seeds)
+                                       else mean([x.best_valid for x in seeds])),
+                          first_of_trial=c is seeds[0]))
   return out
+
+
+def _sd(xs: list[float]) -> float:
+  """The sample standard deviation (0 for one value)."""
+  if len(xs) < 2:
+    return 0.0
+  m = sum(xs) / len(xs)
+  return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
 
 
 def markdown(rows: list[dict], base: str = '.') -> str:
@@ -302,11 +328,21 @@ def markdown(rows: list[dict], base: str = '.') -> str:
         continue              # another run of this cell was selected (all are in the CSV)
       label = table.method_labels[r['method']] + (
           f' (best of {r["candidates"]} on valid)' if r['selected'] else '')
+      ours, final = _fmt(r['ours']), _fmt(r['final'])
+      diff = None if r['diff'] is None else r['diff']
+      if r.get('seeds', 1) > 1:     # one line per trial: the mean over its seeds
+        if not r['first_of_trial']:
+          continue
+        ours = (f'{r["trial_mean"]:.2f} ± {r["trial_sd"]:.2f} (mean of {r["seeds"]} seeds, '
+                f'{r["trial_min"]:.2f}-{r["trial_max"]:.2f})')
+        final = _fmt(r['trial_final'])
+        diff = None if r['paper'] is None else r['trial_mean'] - r['paper']
+        valid = _fmt(r['trial_valid'])
+        run = f'[{link}]({link}) {r["seeds"]} members' if link else ''
       cells = [row_name(table, r['row']), label, _fmt(r['paper'])]
       if alt:
         cells.append(_fmt(r['paper_alternative']))
-      cells += [_fmt(r['ours']), '-' if r['diff'] is None else f'{r["diff"]:+.2f}',
-                _fmt(r['final']), valid, run]
+      cells += [ours, '-' if diff is None else f'{diff:+.2f}', final, valid, run]
       lines.append('| ' + ' | '.join(cells) + ' |')
     parts.append('\n'.join(lines) + '\n')
   return '\n'.join(parts)
@@ -314,7 +350,8 @@ def markdown(rows: list[dict], base: str = '.') -> str:
 
 def to_csv(rows: list[dict]) -> str:
   buf = io.StringIO()
-  writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ['table'])
+  fields = list(dict.fromkeys(k for r in rows for k in r)) or ['table']
+  writer = csv.DictWriter(buf, fieldnames=fields, restval='')
   writer.writeheader()
   writer.writerows(rows)
   return buf.getvalue()

@@ -135,3 +135,29 @@ def test_bengio_music_rows_and_the_trial_selected_on_validation(tmp_path):
   assert '4.60' not in text                   # the trial not selected: in the CSV only
   assert '| Nottingham | RNN-NADE (SGD+CR) | - | 3.90 |' in text
   assert 'RNN (SGD+C) |' not in text          # no paper number and no run: not printed
+
+
+def test_seeds_of_one_trial_are_averaged_with_their_spread(tmp_path):
+  """Three seeds x three methods in one run: each cell is the mean of its
+  three seeds, with the sample standard deviation and the range."""
+  c = music_config('nottingham')
+  common.apply_all_methods(c, clip=8.0, alpha=0.5)
+  c.population.seeds = (0, 1, 2)
+  rows = c.population.rows
+  folder = tmp_path / 'nott'
+  os.makedirs(folder)
+  (folder / 'config.json').write_text(json.dumps(c.to_dict()))
+  losses = {'sgd': (3.9, 4.0, 4.1), 'sgd-c': (3.4, 3.5, 3.9), 'sgd-cr': (3.3, 3.5, 3.7)}
+  members = [dict(hparams=dict(seed=seed, **dict(zip(c.population.hparams, row))),
+                  test_loss=losses[common.method_name(row[0], row[1])][seed], test_error=0.3)
+             for seed in (0, 1, 2) for row in rows]
+  (folder / 'result.json').write_text(json.dumps(dict(step=9, wall_time_s=1.0, members=members)))
+  (folder / 'metrics.jsonl').write_text('')
+  got = [r for r in tables.rows_of(tables.collect([str(tmp_path)])) if r['ours'] is not None]
+  sgdc = [r for r in got if r['method'] == 'sgd-c']
+  assert len(sgdc) == 3 and all(r['seeds'] == 3 and r['selected'] is None for r in sgdc)
+  assert sgdc[0]['trial_mean'] == pytest.approx(3.6)
+  assert sgdc[0]['trial_sd'] == pytest.approx(0.26457513, rel=1e-6)    # numpy.std(ddof=1)
+  text = tables.markdown(got, base=str(tmp_path))
+  assert '| Nottingham | SGD+C | 3.48 | 3.48 | 3.60 ± 0.26 (mean of 3 seeds, 3.40-3.90) | +0.12 |' in text
+  assert text.count('| Nottingham | SGD+C |') == 1
