@@ -7,6 +7,7 @@ r"""The command line of rnnopt. The only place that reads flags.
     python launch.py bench [--peer] [--workloads=NAME,...] [--steps=N] [--rounds=N]
     python launch.py sweep --config=experiments/temporal_order_sweep.py --workdir=DIR
     python launch.py table --workdir=DIR[,DIR...]
+    python launch.py reproduce [TARGET ...] [--workdir=results]   # a paper table, end to end
 
     python launch.py --config=... --workdir=SHARED_DIR --distributed    # one process per host
     python launch.py --config=... --workdir=SHARED_DIR --coordinator_address=HOST0:PORT \
@@ -14,7 +15,8 @@ r"""The command line of rnnopt. The only place that reads flags.
 
 Rerunning the same training command resumes from the workdir's last
 checkpoint. ``bench`` measures training throughput (``benchmarks/run.py``); ``sweep`` runs the grid or random search the config declares
-(``sweep.py``); ``table``
+(``sweep.py``); ``reproduce`` runs a paper table or figure end to end
+(``reproduce.py``); ``table``
 prints the papers' tables with the finished runs under the folders beside
 them (``tables.py``). With ``--distributed`` (a cluster JAX detects: SLURM,
 Open MPI, Cloud TPU) or the three coordinator flags, every process of a
@@ -53,7 +55,7 @@ _COORDINATOR = flags.DEFINE_string(
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Multi-host run: processes in all.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Multi-host run: this process, from 0.')
 
-COMMANDS = ('train', 'sweep', 'bench', 'table')
+COMMANDS = ('train', 'sweep', 'bench', 'table', 'reproduce')
 
 
 def bench():
@@ -82,14 +84,28 @@ def table():
     sys.exit(f'table error: {e}')
 
 
+def reproduce(targets: list[str]):
+  import reproduce as reproduce_lib
+  if not targets:
+    print(reproduce_lib.listing())
+    return
+  for key in targets:
+    if key not in reproduce_lib.TARGETS:
+      sys.exit(f'unknown target {key!r}\n{reproduce_lib.listing()}')
+  for key in targets:
+    reproduce_lib.run(key, _WORKDIR.value or 'results')
+
+
 def main(argv):
   command = argv[1] if len(argv) > 1 else 'train'
-  if command not in COMMANDS or len(argv) > 2:
+  if command not in COMMANDS or (len(argv) > 2 and command != 'reproduce'):
     raise app.UsageError(f'unknown command {" ".join(argv[1:])!r}; commands: {", ".join(COMMANDS)}')
   if command == 'bench':
     return bench()
   if command == 'table':
     return table()
+  if command == 'reproduce':
+    return reproduce(argv[2:])
   if _CONFIG.value is None or _WORKDIR.value is None:
     raise app.UsageError('--config and --workdir are required')
 

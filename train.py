@@ -413,14 +413,17 @@ class BestOnValid:
     meta = meta or {}
     self.loss = np.asarray(meta.get('loss', [np.inf] * size), np.float64)
     self.step = list(meta.get('step', [None] * size))
+    self.since = np.asarray(meta.get('since', [0] * size), np.int64)   # validations since
 
   @property
   def meta(self) -> dict:
-    return {'loss': [float(x) for x in self.loss], 'step': self.step}
+    return {'loss': [float(x) for x in self.loss], 'step': self.step,
+            'since': [int(x) for x in self.since]}
 
   def update(self, params, valid: list[dict], step: int) -> None:
     losses = np.array([v['loss'] for v in valid], np.float64)
     better = np.isfinite(losses) & (losses < self.loss)
+    self.since = np.where(better, 0, self.since + 1)
     if not better.any():
       return
     self.loss = np.where(better, losses, self.loss)
@@ -553,8 +556,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         writer.write(dict(step=step, split='valid', member=i, **v))
         if v['error'] < tc.solved_error and solved_at[i] is None:
           solved_at[i] = step
+      done = np.zeros(pop.size, bool)
       if tc.stop_when_solved:
-        done = np.asarray([s is not None for s in solved_at])
+        done |= np.asarray([s is not None for s in solved_at])
+      if tc.get('patience', 0):   # early stopping: no better validation for `patience` times
+        done |= best.since >= tc.patience
+      if done.any():
         state = state.replace(active=state.active & ~done)
     total = elapsed + time.time() - t_resume
     active = bool(np.any(distributed.to_host(state.active)))

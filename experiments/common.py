@@ -112,6 +112,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.eval_seed = 2013           # validation/test sequences: the same for every member and seed
   c.train.solved_error = 0.01        # solved: fewer than 1% wrong sequences
   c.train.stop_when_solved = True
+  c.train.patience = 0               # >0: a member stops after this many validations without a
+                                     #   new lowest loss (its best parameters are kept); 0: never
   c.train.checkpoint_every_s = 60.0  # seconds between checkpoints
   c.train.halve_lr_on_rise = False   # corpora: halve the lr after an epoch whose train loss rose
   c.train.loss_reduction = 'mean'    # mean | sum_over_time: the cost that is clipped (train.py)

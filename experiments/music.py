@@ -39,7 +39,7 @@ SETTINGS = {'piano': (300, 1.0, 0.5), 'nottingham': (300, 1.0, 0.5),
 
 
 def get_config(arg: str | None = None):
-  a = common.parse_arg(arg, dataset='nottingham', method='sgd-cr', epochs=100, batch=1,
+  a = common.parse_arg(arg, dataset='nottingham', method='sgd-cr', epochs=250, batch=1,
                        seed=0, seeds=1, cell='rnn', smoke=False)
   if a.dataset not in SETTINGS:
     raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(SETTINGS)}')
@@ -71,7 +71,8 @@ def get_config(arg: str | None = None):
   c.train.halve_lr_on_rise = True
   c.train.log_every = 200
   c.train.eval_every = 0             # validation at the end of every epoch
-  c.train.num_steps = 0              # 0: task.epochs epochs
+  c.train.patience = 20              # stop a member 20 epochs after its best validation
+  c.train.num_steps = 0              # 0: task.epochs epochs (at most)
   if a.smoke:
     c.task.kwargs = {'dataset': 'jsb'}
     c.task.epochs = 1

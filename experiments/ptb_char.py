@@ -65,7 +65,7 @@ SETTINGS = {
 
 
 def get_config(arg: str | None = None):
-  a = common.parse_arg(arg, ahead=1, method='sgd-cr', epochs=20, batch=32, seed=0,
+  a = common.parse_arg(arg, ahead=1, method='sgd-cr', epochs=20, batch=1, seed=0,
                        cell='rnn', smoke=False)
   if a.ahead not in SETTINGS:
     raise ValueError(f'ahead={a.ahead} is not one of {", ".join(map(str, SETTINGS))}')
@@ -98,8 +98,9 @@ def get_config(arg: str | None = None):
   c.reg.omega_schedule = schedule
   c.reg.omega_schedule_unit = 'epoch'
   c.train.stop_when_solved = False
-  c.train.log_every = 50
-  c.train.eval_every = 800           # about once an epoch at B = 32
+  c.train.log_every = 500
+  c.train.eval_every = 0             # validation at the end of every epoch
+  c.train.patience = 2               # until validation stops improving (2 epochs without)
   c.train.num_steps = 0              # 0: task.epochs epochs
   if a.smoke:
     c.task.chunk = 50

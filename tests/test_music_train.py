@@ -259,3 +259,29 @@ def test_a_chunk_with_nothing_to_score_changes_nothing_and_never_stops_a_run():
   assert any(not np.array_equal(a, b) for a, b in zip(before, jax.tree.leaves(state.params)))
   # the logged loss is the mean over scored frames: the empty window counts for nothing
   assert train.scored_mean(np.array([2.0, 4.0, 0.0]), np.array([1.0, 3.0, 0.0])) == 3.5
+
+
+def test_patience_stops_a_member_whose_validation_stops_improving(monkeypatch, tmp_path):
+  """Early stopping: with learning rate 0 the validation loss never falls
+  below its first value, so with patience 2 the run ends after 3 epochs of
+  its 10 (validation at the end of each), its best kept from the first."""
+  rng = np.random.default_rng(5)
+  rolls = {s: random_rolls(rng, [12, 7, 9]) for s in ('train', 'valid', 'test')}
+  monkeypatch.setattr(problems.MusicProblem, 'load',
+                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
+  config = music.get_config('smoke,method=sgd-c')
+  with config.unlocked():
+    config.task.chunk = 5
+    config.task.epochs = 10
+    config.optim.learning_rate = 0.0
+    config.train.log_every = 7
+    config.train.eval_every = 0
+    config.train.patience = 2
+  result = train.train_and_evaluate(config, str(tmp_path))
+  per_epoch = 3 + 2 + 2                            # chunks of 5 of the three pieces, one a step
+  assert result['step'] == 3 * per_epoch
+  assert result['members'][0]['best_valid_step'] == per_epoch
+  best = train.BestOnValid({'w': jnp.zeros((2, 1))}, 2)
+  for losses in ((3.0, 5.0), (2.0, 5.0), (2.5, 4.0), (2.6, 4.5)):
+    best.update({'w': jnp.zeros((2, 1))}, [dict(loss=l) for l in losses], 0)
+  assert best.since.tolist() == [2, 1]

@@ -1,0 +1,174 @@
+"""One command per paper table and figure.
+
+    python launch.py reproduce pascanu2013.table1 [--workdir=results]
+    python launch.py reproduce             # lists the targets
+
+runs every cell of the table at the paper's settings (the experiment
+configs' defaults: their docstrings hold the fidelity tables), then prints
+the table beside the paper's numbers (``tables.py``) and draws each run's
+learning curves. Each job is an ordinary ``launch.py`` run (or sweep) in
+``WORKDIR/<target>/<job>`` (``results/pascanu2013_table1/nottingham``), so
+
+- before it starts it says what it will run and how long that took here
+  (``Job.minutes``: wall time measured on one core of our 2-core machine);
+- the jobs are spread over one single-threaded process per core on a CPU
+  (one at a time on an accelerator), each pinned to its core, its output in
+  its folder's ``log.txt``;
+- rerunning the command resumes: finished jobs are skipped, unfinished ones
+  go on from their last checkpoint.
+
+``TARGETS`` below is the registry: what each table or figure runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  """One run of a target: ``launch.py COMMAND --config=CONFIG --workdir=<target>/<name>``."""
+  name: str
+  config: str                 # experiments/FILE.py[:ARGS]
+  command: str = 'train'      # train | sweep
+  minutes: float | None = None   # measured on one core here (None: not measured yet)
+
+  def finished(self, workdir: str) -> bool:
+    done = 'sweep.json' if self.command == 'sweep' else 'result.json'
+    return os.path.exists(os.path.join(workdir, done))
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+  key: str
+  title: str
+  jobs: tuple[Job, ...]
+  figure: str = ''            # 'curves': each run's learning curves
+
+
+TARGETS = {t.key: t for t in (
+    Target('pascanu2013.table1',
+           'Pascanu et al. (2013) Table 1: polyphonic music, SGD / SGD+C / SGD+CR',
+           (Job('nottingham', 'experiments/music.py:dataset=nottingham,method=all,seeds=3'),
+            Job('piano', 'experiments/music.py:dataset=piano,method=all'),
+            Job('musedata', 'experiments/music.py:dataset=musedata,method=all')),
+           figure='curves'),
+    Target('pascanu2013.table2',
+           'Pascanu et al. (2013) Table 2: Penn Treebank characters, next and 5th ahead',
+           (Job('next', 'experiments/ptb_char.py:ahead=1,method=all'),
+            Job('ahead5', 'experiments/ptb_char.py:ahead=5,method=all')),
+           figure='curves'),
+)}
+
+
+def _plan(jobs, workers: int) -> list[float]:
+  """Longest-first assignment of the jobs' minutes to workers: each worker's total."""
+  loads = [0.0] * workers
+  for m in sorted((j.minutes or 0.0 for j in jobs), reverse=True):
+    loads[loads.index(min(loads))] += m
+  return loads
+
+
+def default_workers() -> int:
+  """One process per core on a CPU, one on an accelerator."""
+  import jax
+  if jax.default_backend() != 'cpu':
+    return 1
+  return max(1, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+             else os.cpu_count() or 1)
+
+
+def describe(target: Target, root: str, workers: int) -> str:
+  """What will run, and how long it took here."""
+  lines = [f'{target.title}: {len(target.jobs)} job(s) in {root}, {workers} worker(s)']
+  todo = []
+  for job in target.jobs:
+    done = job.finished(os.path.join(root, job.name))
+    took = f'{job.minutes:.0f} min' if job.minutes is not None else 'not measured yet'
+    lines.append(f'  {job.name:<12} {"done" if done else took:<18} '
+                 f'launch.py {job.command} --config={job.config}')
+    if not done:
+      todo.append(job)
+  unknown = [j.name for j in todo if j.minutes is None]
+  if len(unknown) < len(todo):
+    lines.append(f'Expected: about {max(_plan(todo, workers)):.0f} min of wall time for the '
+                 'measured jobs (one core each, measured on a 2-core Intel Xeon; a resumed '
+                 'job needs less)')
+  if unknown:
+    lines.append(f'Not measured yet: {", ".join(unknown)}')
+  return '\n'.join(lines)
+
+
+def _start(job: Job, workdir: str, core: int | None) -> subprocess.Popen:
+  os.makedirs(workdir, exist_ok=True)
+  cmd = [sys.executable, os.path.join(HERE, 'launch.py')] + (
+      ['sweep'] if job.command == 'sweep' else []) + [
+      f'--config={job.config}', f'--workdir={workdir}']
+  if job.command == 'sweep':
+    cmd.append('--config.sweep.workers=1')     # the sweep runs in this job's process
+  env = dict(os.environ)
+  if core is not None:                         # one single-threaded process per core
+    env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' --xla_cpu_multi_thread_eigen=false '
+                        'intra_op_parallelism_threads=1').strip()
+  log = open(os.path.join(workdir, 'log.txt'), 'a')
+  pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+  return subprocess.Popen(cmd, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT,
+                          preexec_fn=pin)
+
+
+def run(key: str, root: str, workers: int | None = None) -> str:
+  """Runs (or resumes) every job of target ``key`` under ``root/<key>``; then
+  prints the table and draws the figures. Returns the table's Markdown."""
+  if key not in TARGETS:
+    raise ValueError(f'unknown target {key!r}; one of: {", ".join(TARGETS)}')
+  target = TARGETS[key]
+  folder = os.path.join(root, key.replace('.', '_'))
+  workers = workers or default_workers()
+  print(describe(target, folder, workers), flush=True)
+  cores = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []
+  queue = [j for j in target.jobs if not j.finished(os.path.join(folder, j.name))]
+  queue.sort(key=lambda j: -(j.minutes or 0.0))      # longest first
+  free, running, failed = list(range(workers)), {}, []
+  t0 = time.time()
+  try:
+    while queue or running:
+      while queue and free:
+        job, slot = queue.pop(0), free.pop(0)
+        core = cores[slot % len(cores)] if cores and workers > 1 else None
+        running[_start(job, os.path.join(folder, job.name), core)] = (job, slot)
+        print(f'  {job.name}: started{f" on core {core}" if core is not None else ""}; '
+              f'log in {os.path.join(folder, job.name, "log.txt")}', flush=True)
+      time.sleep(1.0)
+      for proc in [p for p in running if p.poll() is not None]:
+        job, slot = running.pop(proc)
+        free.append(slot)
+        if proc.returncode:
+          failed.append(job.name)
+        print(f'  {job.name}: {"done" if not proc.returncode else f"FAILED (exit {proc.returncode})"}'
+              f' after {(time.time() - t0) / 60:.1f} min', flush=True)
+  except KeyboardInterrupt:
+    for proc in running:
+      proc.terminate()        # each run checkpoints; rerun the command to resume
+    raise
+  if failed:
+    print(f'Failed: {", ".join(failed)} (see their log.txt); rerun the command to resume them.')
+  import tables
+  text = tables.main([folder])
+  if target.figure == 'curves':
+    from figures import curves
+    for job in target.jobs:
+      workdir = os.path.join(folder, job.name)
+      if os.path.exists(os.path.join(workdir, 'metrics.jsonl')):
+        print(curves.plot_run(workdir))
+  return text
+
+
+def listing() -> str:
+  return '\n'.join(['Targets (python launch.py reproduce TARGET):'] + [
+      f'  {t.key:<22} {t.title}' for t in TARGETS.values()])
