@@ -6,26 +6,34 @@ independent sigmoid units; the score is the negative log-likelihood per
 frame (nats, summed over keys) on the test pieces, evaluated over whole
 pieces with the state carried across chunks.
 
-The supplementary's settings: 300 sigmoid units (400 for MuseData), sequences
-of 200 steps with the hidden state carried from one to the next, learning
-rate 1.0 (0.5 for MuseData) "halved every time the error over an epoch
-increased", clipping at 8 on the gradient of the cost averaged over the
-sequence, Omega weight 0.5 on a 1/t schedule with t in epochs (0.1 for
-MuseData). The paper's test NLL (arXiv v2 Table 1, SGD / SGD+C / SGD+CR):
-Piano-midi.de 7.56 / 7.53 / 7.46, Nottingham 3.80 / 3.48 / 3.46, MuseData
-7.11 / 7.00 / 6.99 (published_numbers.md has the ICML version and the train
-columns).
+The paper's test NLL (arXiv v2 Table 1, SGD / SGD+C / SGD+CR): Piano-midi.de
+7.56 / 7.53 / 7.46, Nottingham 3.80 / 3.48 / 3.46, MuseData 7.11 / 7.00 /
+6.99 (published_numbers.md has the ICML version and the train columns).
 
-Where the paper is silent: 16 pieces per minibatch (bucketed by length),
-the 'sigmoid' initialisation of the authors' code (all weights N(0, 0.01)),
-and "the error over an epoch" read as the mean training loss of the epoch.
+Fidelity (supp. = the supplementary's "Polyphonic music prediction"):
+
+| setting | paper | ours | where |
+|---|---|---|---|
+| model | sigmoid RNN, 300 units (MuseData 400) | same | supp. |
+| output | 88 independent sigmoid units, NLL per frame | same, nats summed over keys | sec. 4.2 |
+| examples per update | one sequence of 200 steps | one piece's chunk of 200 frames (B = 1) | supp. |
+| order | not stated | pieces in a new random order every epoch, drawn from each member's seed | our choice |
+| state | carried from one 200-step sequence to the next | carried within a piece, reset at its start | supp. |
+| initialisation | not stated | all weights N(0, 0.01) ('sigmoid') | authors' code (RNN.py) |
+| learning rate | 1.0 (MuseData 0.5), halved every time the error over an epoch rose | same; the error is the epoch's mean training NLL per frame | supp. |
+| clipping | 8, cost averaged over the sequence | 8, on the mean NLL per scored frame of the chunk | supp. |
+| Omega | alpha_t = 1/(2t), "initial value 0.5", t in epochs; MuseData "initial value 0.1 and alpha_t = 1/t" | 0.5/t; MuseData 0.1/t (1/t read as the schedule's shape); ratio of squared norms | supp.; authors' code |
+| stopping | not stated | a member stops 20 epochs after its best validation, at most 250 epochs | our choice |
+| selection | not stated | test at each member's lowest validation NLL | our choice (as Bengio et al. 4.1.1) |
+| evaluation | test NLL per frame | over whole pieces, state carried across chunks | sec. 4.2 |
+| biases | not stated | hidden and output biases | our choice |
 
     python launch.py --config=experiments/music.py:dataset=nottingham,method=sgd-cr \
         --workdir=runs/music/nottingham_sgdcr
 
 Arguments: ``dataset=nottingham|piano|musedata|jsb``, ``method=sgd|sgd-c|sgd-cr|all``
 (``all``: the three as members of one population, trained as one program),
-``epochs=N``, ``batch=B``, ``seed=N``, ``cell=rnn|gru|lstm`` (the companion rows:
+``epochs=N``, ``batch=B``, ``seed=N``, ``seeds=N`` (seeds seed..seed+N-1 as members), ``cell=rnn|gru|lstm`` (the companion rows:
 the same task and techniques with a GRU or LSTM of the same width), ``smoke``. The corpora are read from
 ``data_dir`` (``--config.data_dir=DIR``), else $RNNOPT_DATA, else
 ~/.cache/rnnopt (``python -m datasets.download music`` fetches them).
