@@ -64,6 +64,20 @@ TARGETS = {t.key: t for t in (
            (Job('next', 'experiments/ptb_char.py:ahead=1,method=all'),
             Job('ahead5', 'experiments/ptb_char.py:ahead=5,method=all')),
            figure='curves'),
+    Target('bengio2013.table1',
+           'Bengio et al. (2013) Table 1: polyphonic music, RNN and RNN-NADE rows, each row '
+           'a random search of 16 trials selected on validation',
+           tuple(Job(f'{d}_{m}', f'experiments/music_bengio.py:dataset={d},method={m},trials=16',
+                     command='sweep')
+                 for d in ('jsb', 'nottingham', 'piano', 'musedata')
+                 for m in ('sgd', 'c', 'cl', 'clr', 'crm')
+                 + (('nade-sgd', 'nade-cr', 'nade-crm') if d in ('jsb', 'nottingham') else ()))),
+    Target('bengio2013.table2',
+           'Bengio et al. (2013) Table 2: Penn Treebank words and characters, the grid of '
+           'sec. 4.2.1 per row',
+           tuple(Job(f'{level}_{m}', f'experiments/ptb_bengio.py:level={level},method={m}',
+                     command='sweep')
+                 for level in ('word', 'char') for m in ('sgd', 'sgd-c', 'sgd-cl', 'sgd-clr'))),
 )}
 
 

@@ -1,0 +1,64 @@
+"""launch.py reproduce: a table's jobs run once, spread over workers, skipped
+when finished, and the expected time printed first."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import reproduce
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_expected_time_is_the_busiest_worker_of_a_longest_first_plan():
+  jobs = [reproduce.Job(n, 'x', minutes=m) for n, m in (('a', 10), ('b', 30), ('c', 20),
+                                                          ('d', 10))]
+  # by hand: 30 -> w0, 20 -> w1, 10 -> w1 (30, 30), 10 -> w0: (40, 30)
+  assert sorted(reproduce._plan(jobs, 2)) == [30, 40]
+  assert reproduce._plan(jobs, 1) == [70]
+
+
+def test_every_target_names_configs_that_exist_and_build():
+  from ml_collections import config_flags  # noqa: F401  (the loader launch.py uses)
+  import importlib.util
+  for target in reproduce.TARGETS.values():
+    for job in target.jobs:
+      path, _, arg = job.config.partition(':')
+      spec = importlib.util.spec_from_file_location('cfg', os.path.join(ROOT, path))
+      module = importlib.util.module_from_spec(spec)
+      spec.loader.exec_module(module)
+      config = module.get_config(arg)
+      if job.command == 'sweep':
+        assert config.sweep.grid or config.sweep.random, job
+
+
+def test_unknown_target_is_one_line():
+  out = subprocess.run([sys.executable, 'launch.py', 'reproduce', 'pascanu2013.tabel1'],
+                       cwd=ROOT, capture_output=True, text=True)
+  assert out.returncode != 0
+  assert "unknown target 'pascanu2013.tabel1'" in out.stderr
+  assert 'Traceback' not in out.stderr
+
+
+@pytest.mark.slow
+def test_jobs_run_on_two_workers_and_are_skipped_once_finished(tmp_path, monkeypatch, capsys):
+  target = reproduce.Target('toy.table', 'two smoke runs', (
+      reproduce.Job('a', 'experiments/temporal_order.py:smoke', minutes=1.0),
+      reproduce.Job('b', 'experiments/temporal_order.py:smoke,method=sgd-c', minutes=1.0)))
+  monkeypatch.setitem(reproduce.TARGETS, target.key, target)
+  reproduce.run(target.key, str(tmp_path), workers=2)
+  out = capsys.readouterr().out
+  assert 'Expected: about 1 min' in out
+  folder = tmp_path / 'toy_table'
+  for name, job in zip('ab', target.jobs):
+    assert (folder / name / 'result.json').exists()
+    origin = json.loads((folder / name / 'config.json').read_text())['origin']
+    assert origin['experiment'] == job.config
+  sizes = {n: (folder / n / 'log.txt').stat().st_size for n in 'ab'}
+  reproduce.run(target.key, str(tmp_path), workers=2)
+  out = capsys.readouterr().out
+  assert out.count(' done ') >= 2 and 'started' not in out
+  assert sizes == {n: (folder / n / 'log.txt').stat().st_size for n in 'ab'}
