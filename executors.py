@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 
 import ml_collections
@@ -95,8 +96,10 @@ def _args(parts: list[Part], env: dict) -> list[tuple]:
 
 
 def _gist(error: BaseException) -> str:
-  lines = [l for l in str(error).strip().splitlines() if l.strip()]
-  return f'{type(error).__name__}: {lines[-1].strip() if lines else ""}'
+  """One line: the part's own exception where the engine's error quotes its traceback."""
+  lines = [l.strip() for l in str(error).splitlines() if l.strip()]
+  raised = [l for l in lines if re.match(r'[\w.]*(Error|Exception|Interrupt)\b.*:', l)]
+  return raised[-1] if raised else f'{type(error).__name__}: {lines[0] if lines else ""}'
 
 
 def run_ray(parts: list[Part], options: ml_collections.ConfigDict, workdir: str,
