@@ -38,6 +38,19 @@ def assert_same_ranking(summary, reference, units=None):
     assert (t['valid'], t['test']) == pytest.approx((r['valid'], r['test']), rel=1e-6)
 
 
+# Module-scoped, and asked for before `local_sweep`, so that a missing engine
+# skips its tests before the reference sweep is run for them.
+@pytest.fixture(scope='module')
+def ray():
+  return pytest.importorskip('ray', reason='ray is not installed (requirements-cluster.txt)')
+
+
+@pytest.fixture(scope='module')
+def submitit():
+  return pytest.importorskip('submitit',
+                             reason='submitit is not installed (requirements-cluster.txt)')
+
+
 @pytest.fixture(scope='module')
 def local_sweep(tmp_path_factory):
   """The smoke sweep on the local executor (two worker processes): the reference."""
@@ -48,8 +61,7 @@ def local_sweep(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_ray_tasks_give_the_local_ranking(local_sweep, tmp_path):
-  ray = pytest.importorskip('ray', reason='ray is not installed (requirements-cluster.txt)')
+def test_ray_tasks_give_the_local_ranking(ray, local_sweep, tmp_path):
   ray.init(num_cpus=2, include_dashboard=False, _node_ip_address='127.0.0.1',
            log_to_driver=False)
   try:
@@ -62,11 +74,11 @@ def test_ray_tasks_give_the_local_ranking(local_sweep, tmp_path):
 
 
 @pytest.mark.slow
-def test_slurm_jobs_through_submitit_retry_then_list_a_failed_part(local_sweep, tmp_path):
+def test_slurm_jobs_through_submitit_retry_then_list_a_failed_part(submitit, local_sweep,
+                                                                    tmp_path):
   """submitit's local executor runs the job array; a part whose folder is
   taken by a file fails on every attempt and is listed, the other ranks as
   it did locally."""
-  pytest.importorskip('submitit', reason='submitit is not installed (requirements-cluster.txt)')
   c = smoke_config(executor='slurm', retries=1)
   c.sweep.slurm.cluster = 'local'
   os.makedirs(tmp_path / 'g00_all')
@@ -80,11 +92,9 @@ def test_slurm_jobs_through_submitit_retry_then_list_a_failed_part(local_sweep, 
   assert json.loads((tmp_path / 'sweep.json').read_text())['failed_units'] == ['g00_all/part1']
 
 
-def test_slurm_jobs_are_the_recorded_sbatch_script(monkeypatch):
+def test_slurm_jobs_are_the_recorded_sbatch_script(submitit, monkeypatch):
   """Where no scheduler is present: the sbatch script of a sweep's job array
   (two parts), from the config's slurm fields."""
-  submitit = pytest.importorskip('submitit',
-                                 reason='submitit is not installed (requirements-cluster.txt)')
   monkeypatch.setattr(submitit.SlurmExecutor, 'affinity', classmethod(lambda cls: 1))  # no srun
   c = smoke_config(executor='slurm', cpus_per_part=4, gpus_per_part=1)
   s = c.sweep.slurm
