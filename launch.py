@@ -6,8 +6,12 @@ r"""The command line of rnnopt. The only place that reads flags.
 
     python launch.py bench [--peer] [--workloads=NAME,...] [--steps=N] [--rounds=N]
     python launch.py sweep --config=experiments/temporal_order_sweep.py --workdir=DIR
+    python launch.py sweep --config=... --workdir=SHARED_DIR --executor=ray [--ray_address=auto]
+    python launch.py sweep --config=... --workdir=SHARED_DIR --executor=slurm \
+        --slurm_partition=P --slurm_time_min=M
     python launch.py table --workdir=DIR[,DIR...]
     python launch.py reproduce [TARGET ...] [--workdir=results]   # a paper table, end to end
+    python launch.py reproduce TARGET --executor=ray|slurm [...]   # ... on a cluster
 
     python launch.py --config=... --workdir=SHARED_DIR --distributed    # one process per host
     python launch.py --config=... --workdir=SHARED_DIR --coordinator_address=HOST0:PORT \
@@ -15,7 +19,8 @@ r"""The command line of rnnopt. The only place that reads flags.
 
 Rerunning the same training command resumes from the workdir's last
 checkpoint. ``bench`` measures training throughput (``benchmarks/run.py``); ``sweep`` runs the grid or random search the config declares
-(``sweep.py``); ``reproduce`` runs a paper table or figure end to end
+(``sweep.py``), its parts on this host's processes, on Ray or on Slurm
+(``executors.py``); ``reproduce`` runs a paper table end to end
 (``reproduce.py``); ``table``
 prints the papers' tables with the finished runs under the folders beside
 them (``tables.py``). With ``--distributed`` (a cluster JAX detects: SLURM,
@@ -23,6 +28,7 @@ Open MPI, Cloud TPU) or the three coordinator flags, every process of a
 multi-host run joins one mesh over all their devices (``distributed.py``).
 """
 
+import copy
 import dataclasses
 import sys
 
@@ -47,6 +53,18 @@ _BENCH_PEER_CONFIGS = flags.DEFINE_list(
     'peer_configs', None, 'bench: peer configurations (default, passive, threads1).')
 _BENCH_PEER_PYTHON = flags.DEFINE_string(
     'peer_python', '', 'bench: python of a virtual environment with torch.')
+
+_EXECUTOR = flags.DEFINE_enum(
+    'executor', None, ['local', 'ray', 'slurm'],
+    'sweep: where the parts run (default: the config\'s sweep.executor, "local").')
+_RAY_ADDRESS = flags.DEFINE_string(
+    'ray_address', None, 'sweep --executor=ray: "auto" or HOST:PORT of a running cluster '
+    '(default: sweep.ray_address; empty: start Ray on this host).')
+_SLURM_PARTITION = flags.DEFINE_string(
+    'slurm_partition', None, 'sweep --executor=slurm: partition (default: sweep.slurm.partition).')
+_SLURM_TIME = flags.DEFINE_integer(
+    'slurm_time_min', None, 'sweep --executor=slurm: time limit of each part, minutes '
+    '(default: sweep.slurm.time_min). Other options: --config.sweep.slurm.*.')
 
 _DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False, 'Join a multi-host run, the cluster detected by jax.distributed.')
@@ -92,8 +110,35 @@ def reproduce(targets: list[str]):
   for key in targets:
     if key not in reproduce_lib.TARGETS:
       sys.exit(f'unknown target {key!r}\n{reproduce_lib.listing()}')
+  from experiments import common
+  options = sweep_config(common.base_config()).sweep    # --executor and its options
+  flags_given = [f'--{f.name}={f.value}' for f in (_EXECUTOR, _RAY_ADDRESS, _SLURM_PARTITION,
+                                                  _SLURM_TIME) if f.value is not None]
+  if options.executor != 'local':
+    import executors
+    try:
+      executors.engine(options.executor)
+    except ValueError as e:
+      sys.exit(f'config error: {e}')
   for key in targets:
-    reproduce_lib.run(key, _WORKDIR.value or 'results')
+    reproduce_lib.run(key, _WORKDIR.value or 'results', options=options,
+                      sweep_flags=flags_given)
+
+
+def sweep_config(config):
+  """The config with the sweep flags written into its ``sweep`` fields."""
+  overrides = {'executor': _EXECUTOR.value, 'ray_address': _RAY_ADDRESS.value,
+               'slurm.partition': _SLURM_PARTITION.value, 'slurm.time_min': _SLURM_TIME.value}
+  overrides = {k: v for k, v in overrides.items() if v is not None}
+  if not overrides:
+    return config
+  if 'sweep' not in config:
+    sys.exit('config error: the config declares no sweep (see sweep.py)')
+  config = copy.deepcopy(config)
+  for key, value in overrides.items():
+    node, _, field = key.rpartition('.')
+    (config.sweep[node] if node else config.sweep)[field] = value
+  return config
 
 
 def main(argv):
@@ -126,14 +171,15 @@ def main(argv):
     sys.exit(f'data error: {e}')
   if command == 'sweep':
     if _DISTRIBUTED.value or _COORDINATOR.value:
-      sys.exit('sweep runs on one host (its trials are spread over local processes); '
+      sys.exit('a sweep is spread over hosts by --executor=ray|slurm, not --distributed; '
                'train one config at a time across hosts')
     import sweep
+    config = sweep_config(_CONFIG.value)
     try:
-      sweep.check(_CONFIG.value)
+      sweep.check(config)
     except ValueError as e:
       sys.exit(f'config error: {e}')
-    sweep.run(_CONFIG.value, _WORKDIR.value)
+    sweep.run(config, _WORKDIR.value)
   else:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, origin=origin())
 

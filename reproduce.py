@@ -15,7 +15,10 @@ learning curves. Each job is an ordinary ``launch.py`` run (or sweep) in
   (one at a time on an accelerator), each pinned to its core, its output in
   its folder's ``log.txt``;
 - rerunning the command resumes: finished jobs are skipped, unfinished ones
-  go on from their last checkpoint.
+  go on from their last checkpoint;
+- ``--executor=ray|slurm`` (the flags of ``launch.py sweep``) sends the
+  whole table to a cluster instead: training jobs as Ray tasks or Slurm
+  jobs, sweeps with their parts there (``executors.py``).
 
 ``TARGETS`` below is the registry: what each table or figure runs.
 """
@@ -23,12 +26,15 @@ learning curves. Each job is an ordinary ``launch.py`` run (or sweep) in
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import json
 import os
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SINGLE_THREAD = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,21 +134,64 @@ def _start(job: Job, workdir: str, core: int | None) -> subprocess.Popen:
     cmd.append('--config.sweep.workers=1')     # the sweep runs in this job's process
   env = dict(os.environ)
   if core is not None:                         # one single-threaded process per core
-    env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' --xla_cpu_multi_thread_eigen=false '
-                        'intra_op_parallelism_threads=1').strip()
+    env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' ' + SINGLE_THREAD).strip()
   log = open(os.path.join(workdir, 'log.txt'), 'a')
   pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
   return subprocess.Popen(cmd, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT,
                           preexec_fn=pin)
 
 
-def run(key: str, root: str, workers: int | None = None) -> str:
+def load_config(spec: str):
+  """The config of ``experiments/FILE.py[:ARGS]``, as ``--config=`` loads it."""
+  path, _, arg = spec.partition(':')
+  module_spec = importlib.util.spec_from_file_location('experiment', os.path.join(HERE, path))
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+def run_on_engine(target: Target, folder: str, options, sweep_flags: list[str]) -> list[str]:
+  """The jobs on Ray or Slurm (``executors.py``; ``options``: a config's
+  ``sweep`` fields): training jobs as parts of one batch, then each sweep,
+  whose own parts go to the same engine. Returns the names that failed."""
+  import executors
+  todo = [j for j in target.jobs if not j.finished(os.path.join(folder, j.name))]
+  parts = [executors.Part(j.name, json.dumps(load_config(j.config).to_dict()),
+                          os.path.abspath(os.path.join(folder, j.name)))
+           for j in todo if j.command == 'train']
+  failed = []
+  if parts:
+    env = {'XLA_FLAGS': SINGLE_THREAD} if options.cpus_per_part == 1 else {}
+    failed += list(executors.REGISTRY[options.executor](parts, options, folder, env))
+  for job in (j for j in todo if j.command == 'sweep'):
+    workdir = os.path.join(folder, job.name)
+    os.makedirs(workdir, exist_ok=True)
+    code = subprocess.call([sys.executable, os.path.join(HERE, 'launch.py'), 'sweep',
+                            f'--config={job.config}', f'--workdir={workdir}'] + sweep_flags,
+                           cwd=HERE)
+    if code:
+      failed.append(job.name)
+  return failed
+
+
+def run(key: str, root: str, workers: int | None = None, options=None,
+        sweep_flags: list[str] = ()) -> str:
   """Runs (or resumes) every job of target ``key`` under ``root/<key>``; then
-  prints the table and draws the figures. Returns the table's Markdown."""
+  prints the table and draws the figures. Returns the table's Markdown.
+
+  ``options`` (a config's ``sweep`` fields) with ``executor`` 'ray' or
+  'slurm' sends the jobs there (``run_on_engine``; ``sweep_flags`` are the
+  command-line flags that choose the engine for the sweep jobs); otherwise
+  they run on this host.
+  """
   if key not in TARGETS:
     raise ValueError(f'unknown target {key!r}; one of: {", ".join(TARGETS)}')
   target = TARGETS[key]
   folder = os.path.join(root, key.replace('.', '_'))
+  if options is not None and options.executor != 'local':
+    print(describe(target, folder, 1).split('Expected')[0].rstrip(), flush=True)
+    print(f'On {options.executor}: the jobs run where the engine puts them.', flush=True)
+    return _finish(target, folder, run_on_engine(target, folder, options, list(sweep_flags)))
   workers = workers or default_workers()
   print(describe(target, folder, workers), flush=True)
   cores = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []
@@ -170,8 +219,14 @@ def run(key: str, root: str, workers: int | None = None) -> str:
     for proc in running:
       proc.terminate()        # each run checkpoints; rerun the command to resume
     raise
+  return _finish(target, folder, failed)
+
+
+def _finish(target: Target, folder: str, failed: list[str]) -> str:
+  """The table and the figures of whatever has finished."""
   if failed:
     print(f'Failed: {", ".join(failed)} (see their log.txt); rerun the command to resume them.')
+  os.makedirs(folder, exist_ok=True)
   import tables
   text = tables.main([folder])
   if target.figure == 'curves':

@@ -10,7 +10,13 @@ The experiment config declares the sweep in ``config.sweep``:
   (Bengio et al. 2013 sample their hyperparameters log-uniformly);
 - ``seeds``: every trial is trained with each of these seeds;
 - ``workers``: worker processes (0: one per core, each pinned to its core,
-  on a CPU; one process on an accelerator).
+  on a CPU; one process on an accelerator);
+- ``executor``: where the parts run: ``local`` (this host's processes), or
+  ``ray`` or ``slurm`` (``executors.py``; ``workers`` there is the number of
+  parts each group is split into, 0 meaning one);
+- ``retries``: a part that fails is run again this many times (resuming
+  from its checkpoints), then listed as failed in ``sweep.md`` and
+  ``sweep.json``.
 
 Keys are config paths (``optim.learning_rate``, ``model.hidden_size``).
 Numeric hyperparameters that a population can vary (``population.py``: the
@@ -48,6 +54,7 @@ import time
 import ml_collections
 import numpy as np
 
+import executors
 import population as population_lib
 
 DISTRIBUTIONS = ('log_uniform', 'uniform', 'choice')
@@ -199,6 +206,8 @@ def _single_thread_env() -> dict:
 def _default_workers(config) -> int:
   if config.sweep.workers:
     return int(config.sweep.workers)
+  if _executor(config) != 'local':
+    return 1   # one vmapped part per group, so the plan does not hang on a cluster's size
   import jax
   if jax.default_backend() != 'cpu':
     return 1
@@ -206,23 +215,69 @@ def _default_workers(config) -> int:
   return max(1, cores or 1)
 
 
+def _executor(config) -> str:
+  return config.sweep.get('executor', 'local')
+
+
+def _done(workdir: str, unit: Unit) -> bool:
+  return os.path.exists(os.path.join(workdir, unit.name, 'result.json'))
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Runs (or resumes) the sweep; returns and writes its ranking."""
+  """Runs (or resumes) the sweep; returns and writes its ranking.
+
+  Every unit without a ``result.json`` is run, on ``sweep.executor``; those
+  still without one are run again, ``sweep.retries`` times, and the ones
+  left are listed as failed.
+  """
+  executor = _executor(config)
   workers = _default_workers(config)
   units = plan(config, workers)
   os.makedirs(workdir, exist_ok=True)
-  todo = [u for u in units if not os.path.exists(os.path.join(workdir, u.name, 'result.json'))]
+  todo = [u for u in units if not _done(workdir, u)]
   print(f'Sweep: {len(units)} units ({len({u.group for u in units})} groups), '
         f'{sum(len(u.rows) or 1 for u in units)} trials x {max(1, len(config.sweep.seeds))} '
-        f'seeds, {workers} worker(s); {len(units) - len(todo)} already done. In {workdir}',
-        flush=True)
+        f'seeds, {workers} {"worker(s)" if executor == "local" else f"part(s) a group on {executor}"}'
+        f'; {len(units) - len(todo)} already done. In {workdir}', flush=True)
+  retries = int(config.sweep.get('retries', 0))
+  for attempt in range(1 + retries):
+    if not todo:
+      break
+    if attempt:
+      print(f'  retrying {len(todo)} failed unit(s): attempt {attempt + 1} of {1 + retries}',
+            flush=True)
+    if executor == 'local':
+      _run_local(config, workdir, todo, workers)
+    else:
+      parts = [executors.Part(u.name, json.dumps(unit_config(config, u).to_dict()),
+                              os.path.abspath(os.path.join(workdir, u.name))) for u in todo]
+      single = config.sweep.cpus_per_part == 1 and not config.sweep.gpus_per_part
+      executors.REGISTRY[executor](parts, config.sweep, os.path.abspath(workdir),
+                                   _single_thread_env() if single else {})
+    todo = [u for u in todo if not _done(workdir, u)]
+  summary = summarize(config, workdir, units)
+  summary['failed_units'] = [u.name for u in todo]
+  with open(os.path.join(workdir, 'sweep.json'), 'w') as f:
+    json.dump(summary, f, indent=2)
+  with open(os.path.join(workdir, 'sweep.md'), 'w') as f:
+    f.write(markdown(summary))
+  print(markdown(summary), flush=True)
+  return summary
+
+
+def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str]:
+  """Runs ``todo`` on this host's processes; returns the failed units' names."""
   failed = []
   t0 = time.time()
   if workers == 1:
     import train
     for u in todo:
       print(f'  {u.name}: {len(u.rows) or 1} trial(s) ...', flush=True)
-      train.train_and_evaluate(unit_config(config, u), os.path.join(workdir, u.name))
+      try:
+        train.train_and_evaluate(unit_config(config, u), os.path.join(workdir, u.name))
+      except Exception as e:   # retried, then listed as failed, by run()
+        failed.append(u.name)
+        print(f'  {u.name}: FAILED ({type(e).__name__}: {e})', flush=True)
   else:
     ctx = multiprocessing.get_context('spawn')
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []
@@ -253,14 +308,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     finally:
       os.environ.clear()
       os.environ.update(saved)
-  summary = summarize(config, workdir, units)
-  summary['failed_units'] = failed
-  with open(os.path.join(workdir, 'sweep.json'), 'w') as f:
-    json.dump(summary, f, indent=2)
-  with open(os.path.join(workdir, 'sweep.md'), 'w') as f:
-    f.write(markdown(summary))
-  print(markdown(summary), flush=True)
-  return summary
+  return failed
 
 
 def _last_valid(workdir: str) -> dict:
@@ -339,16 +387,21 @@ def markdown(summary: dict) -> str:
     b = summary['best']
     lines += ['', f'Best: {b["unit"]} {b["hparams"]}: valid {b["valid"]:.4f}, '
               f'test {b["test"]:.4f} (error {100 * b["test_error"]:.2f}%).']
+  if summary.get('failed_units'):
+    lines += ['', f'FAILED units (no result after their retries; their trials are missing '
+              f'above, see their log.txt): {", ".join(summary["failed_units"])}.']
   return '\n'.join(lines) + '\n'
 
 
 def check(config: ml_collections.ConfigDict) -> None:
   """Raises a one-line ValueError for a sweep that cannot run, before any runs:
   no sweep declared, a key that is not a config field, a bad range, or a
-  group whose config ``train.check_config`` refuses."""
+  group whose config ``train.check_config`` refuses, or an executor whose
+  package is not installed."""
   if 'sweep' not in config or not (config.sweep.grid or config.sweep.random):
     raise ValueError('the config declares no sweep: set sweep.grid and/or sweep.random '
                      '(see sweep.py)')
+  executors.engine(_executor(config))   # a missing Ray or submitit, named in one line
   import train
   for unit in plan(config, 1):
     try:

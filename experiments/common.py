@@ -101,6 +101,23 @@ def base_config() -> ml_collections.ConfigDict:
   c.sweep.seed = 0                   # of the random draws
   c.sweep.workers = 0                # 0: one pinned process per core on a CPU, 1 on an accelerator
   c.sweep.select = 'loss'            # validation metric that ranks trials (lower is better)
+  # Where the parts run (executors.py): 'local' (processes on this host),
+  # 'ray' (Ray tasks) or 'slurm' (a Slurm job array through submitit); the
+  # last two need requirements-cluster.txt. On ray and slurm, workers=0 means
+  # one part per group (set sweep.workers to split each group further).
+  c.sweep.executor = 'local'
+  c.sweep.retries = 2                # reruns of a failed part before it is listed as failed
+  c.sweep.cpus_per_part = 1          # ray/slurm: CPUs of each part (1: single-threaded XLA)
+  c.sweep.gpus_per_part = 0          # ray/slurm: GPUs of each part
+  c.sweep.ray_address = ''           # '': start Ray on this host; 'auto' or HOST:PORT: a running cluster
+  c.sweep.slurm = ml_collections.ConfigDict()
+  c.sweep.slurm.partition = ''       # '' : the cluster's default partition
+  c.sweep.slurm.account = ''
+  c.sweep.slurm.time_min = 24 * 60   # each part's time limit, minutes
+  c.sweep.slurm.mem_gb = 0           # 0: the partition's default
+  c.sweep.slurm.array_parallelism = 256   # parts running at once
+  c.sweep.slurm.additional = ()      # more sbatch options: (('qos', 'high'), ...)
+  c.sweep.slurm.cluster = 'slurm'    # 'local': submitit runs the jobs as local processes (tests)
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 100_000        # at most this many updates

@@ -62,3 +62,36 @@ def test_jobs_run_on_two_workers_and_are_skipped_once_finished(tmp_path, monkeyp
   out = capsys.readouterr().out
   assert out.count(' done ') >= 2 and 'started' not in out
   assert sizes == {n: (folder / n / 'log.txt').stat().st_size for n in 'ab'}
+
+
+def test_a_table_sent_to_an_engine_runs_its_jobs_as_parts(tmp_path, monkeypatch):
+  """--executor=ray|slurm: the training jobs become parts of executors.py (a
+  fake engine here, which runs them in this process), each with the config
+  its experiment file gives; finished ones are not sent again."""
+  import executors
+  import ml_collections
+  import train
+  from experiments import common
+  sent = []
+
+  def fake_engine(parts, options, workdir, env):
+    sent.extend(p.name for p in parts)
+    for p in parts:
+      train.train_and_evaluate(ml_collections.ConfigDict(json.loads(p.config_json)), p.workdir)
+    return {}
+
+  monkeypatch.setitem(executors.REGISTRY, 'ray', fake_engine)
+  target = reproduce.Target('toy.engine', 'one smoke run', (
+      reproduce.Job('a', 'experiments/temporal_order.py:smoke'),))
+  monkeypatch.setitem(reproduce.TARGETS, target.key, target)
+  options = common.base_config().sweep
+  options.executor = 'ray'
+  reproduce.run(target.key, str(tmp_path), options=options)
+  folder = tmp_path / 'toy_engine' / 'a'
+  written = json.loads((folder / 'config.json').read_text())
+  expected = json.loads(reproduce.load_config('experiments/temporal_order.py:smoke'
+                                              ).to_json_best_effort())
+  assert written['train'] == expected['train'] and written['task'] == expected['task']
+  assert sent == ['a'] and (folder / 'result.json').exists()
+  reproduce.run(target.key, str(tmp_path), options=options)
+  assert sent == ['a']
