@@ -84,10 +84,16 @@ class SyntheticProblem:
   def output_size(self) -> int:
     return self.task.output_size
 
+  @property
+  def longest(self) -> int:
+    """The longest length drawn: max_length - 1 for a range, as the authors'
+    code draws min + randint(max - min) (Pascanu et al.'s trainingRNNs, RNN.py)."""
+    return self.max_length - 1 if self.max_length > self.min_length else self.max_length
+
   def train_batch(self, key, step) -> dict:
     """Fresh sequences for ``step`` of the member whose data key is ``key``."""
     k_len, k_data = jax.random.split(jax.random.split(jax.random.fold_in(key, step))[0])
-    length = jax.random.randint(k_len, (), self.min_length, self.max_length + 1)
+    length = jax.random.randint(k_len, (), self.min_length, self.longest + 1)
     return self.task.sample(k_data, self.batch_size, length, self.max_length)
 
   def summary(self) -> str:
@@ -97,10 +103,10 @@ class SyntheticProblem:
     return jnp.mean(pathological.sequence_errors(outputs, batch, self.kind))
 
   def eval_lengths(self, num_batches: int) -> list[int]:
-    """Lengths of the evaluation batches, spread evenly over the range."""
-    if num_batches == 1 or self.min_length == self.max_length:
-      return [self.max_length] * num_batches
-    step = (self.max_length - self.min_length) / (num_batches - 1)
+    """Lengths of the evaluation batches, spread evenly over the training range."""
+    if num_batches == 1 or self.min_length == self.longest:
+      return [self.longest] * num_batches
+    step = (self.longest - self.min_length) / (num_batches - 1)
     return [round(self.min_length + i * step) for i in range(num_batches)]
 
   def evaluator(self, apply_fn: Callable, initial_carry: Callable, train_config,

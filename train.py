@@ -597,7 +597,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         spectral_radius=spectral_radius(w_rec[i]),
         skipped_steps=int(skipped[i])))
   result = dict(step=step, wall_time_s=wall, population=pop.size,
-                solved=sum(m['solved'] for m in members), devices=population.describe(mesh),
+                solved=sum(m['solved'] for m in members),
+                # which success criterion 'solved' means: test error < solved_error
+                success=tc.get('success'), solved_error=tc.solved_error,
+                devices=population.describe(mesh),
                 code_version=version, members=members)
   if not main:
     return result

@@ -72,9 +72,9 @@ def test_padded_lengths():
   assert make('multiplication').padded_length(55) == 60
   assert make('temporal_order').padded_length(200) == 200
   assert make('temporal_order_3bit').padded_length(200) == 200
-  assert make('random_permutation').padded_length(200) == 199
-  assert make('memorization').padded_length(200) == 211
-  assert make('memorization', pattern_length=10).padded_length(200) == 221
+  assert make('random_permutation').padded_length(200) == 200
+  assert make('memorization').padded_length(200) == 210
+  assert make('memorization', pattern_length=10).padded_length(200) == 220
 
 
 @pytest.mark.parametrize('name,combine', [
@@ -144,25 +144,28 @@ def test_temporal_order(name, windows):
 
 
 def test_random_permutation():
+  """The authors' layout: T input symbols, the first predicted at the last."""
   task = pathological.make_task('random_permutation')
   length = 20
   batch = _draw(task, length)
   symbols = _decode(batch['inputs'])
-  assert symbols.shape[0] == MAX_LENGTH - 1
-  np.testing.assert_array_equal(_scored_steps(batch), length - 2)
-  assert np.all(symbols[length - 1:] == -1)
-  first, middle = symbols[0], symbols[1:length - 1]
+  assert symbols.shape[0] == MAX_LENGTH
+  np.testing.assert_array_equal(_scored_steps(batch), length - 1)
+  assert np.all(symbols[length:] == -1)
+  first, middle = symbols[0], symbols[1:length]
   assert set(np.unique(first)) == {0, 1}
   assert middle.min() == 2 and middle.max() == 99
-  np.testing.assert_array_equal(batch['targets'][length - 2], first)
+  np.testing.assert_array_equal(batch['targets'][length - 1], first)
 
 
 @pytest.mark.parametrize('pattern_length,num_symbols', [(5, 2), (10, 5)])
 def test_memorization(pattern_length, num_symbols):
+  """The authors' layout: go at step L + T, the pattern due from it on, a
+  blank class everywhere before, every step scored."""
   task = pathological.make_task('memorization', pattern_length=pattern_length,
                                 num_symbols=num_symbols)
   assert task.input_size == num_symbols + 2
-  assert task.output_size == num_symbols
+  assert task.output_size == num_symbols + 1
   length, n = 20, pattern_length
   blank, go = num_symbols, num_symbols + 1
   batch = _draw(task, length)
@@ -171,16 +174,17 @@ def test_memorization(pattern_length, num_symbols):
   assert set(np.unique(pattern)) == set(range(num_symbols))
   assert np.all(symbols[n:n + length] == blank)
   assert np.all(symbols[n + length] == go)
-  recall = slice(n + length + 1, 2 * n + length + 1)
-  assert np.all(symbols[recall] == blank)
-  assert np.all(symbols[2 * n + length + 1:] == -1)
+  assert np.all(symbols[n + length + 1:2 * n + length] == blank)
+  assert np.all(symbols[2 * n + length:] == -1)
 
-  mask = batch['mask']
-  expected_mask = np.zeros_like(mask)
-  expected_mask[recall] = 1
-  np.testing.assert_array_equal(mask, expected_mask)
-  np.testing.assert_array_equal(batch['targets'][recall], pattern)
-  np.testing.assert_array_equal(batch['targets'][mask == 0], 0)
+  end = 2 * n + length
+  expected_mask = np.zeros_like(batch['mask'])
+  expected_mask[:end] = 1
+  np.testing.assert_array_equal(batch['mask'], expected_mask)
+  targets = batch['targets']
+  np.testing.assert_array_equal(targets[:n + length], blank)
+  np.testing.assert_array_equal(targets[n + length:end], pattern)
+  np.testing.assert_array_equal(targets[end:], 0)
 
 
 def test_concrete_length_out_of_range():
@@ -228,3 +232,22 @@ def test_make_task_errors():
     assert name in message
   with pytest.raises(ValueError, match='pattern_length'):
     pathological.make_task('memorization', pattern_lenght=10)
+
+
+@pytest.mark.parametrize('wrong,paper,authors', [
+    (0, True, True),          # no wrong sequence: solved under both
+    (1, True, False),         # 1 of 10,000 = 0.01%: the authors' code goes on
+    (99, True, False),        # 0.99%: fewer than 1%
+    (100, False, False),      # exactly 1%: not fewer than 1%
+    (2500, False, False),
+])
+def test_success_criteria_by_hand(wrong, paper, authors):
+  """10,000 sequences of which `wrong` are wrong, against hand-worked
+  verdicts; train.py's rule (error < train.solved_error) gives the same."""
+  error = wrong / 10_000
+  assert pathological.solved(error, 'paper') == paper
+  assert pathological.solved(error, 'authors') == authors
+  for name, verdict in (('paper', paper), ('authors', authors)):
+    assert (error < pathological.SUCCESS_CRITERIA[name]) == verdict
+  with pytest.raises(ValueError, match='not one of'):
+    pathological.solved(error, 'lenient')
