@@ -55,7 +55,8 @@ class Target:
   key: str
   title: str
   jobs: tuple[Job, ...]
-  figure: str = ''            # 'curves': each run's learning curves
+  figure: str = ''            # 'curves': a paper table and each run's learning curves;
+                              # 'fig7': Fig. 7; 'solved': whether each member solved its task
 
 
 TARGETS = {t.key: t for t in (
@@ -70,6 +71,23 @@ TARGETS = {t.key: t for t in (
            (Job('next', 'experiments/ptb_char.py:ahead=1,method=all'),
             Job('ahead5', 'experiments/ptb_char.py:ahead=5,method=all')),
            figure='curves'),
+    Target('pascanu2013.fig7',
+           'Pascanu et al. (2013) Fig. 7: temporal order, rate of success against length, '
+           'three initialisations, SGD / SGD-C / SGD-CR x 5 seeds, 50,000 updates a member',
+           tuple(Job(f'{init}_T{length}',
+                     f'experiments/temporal_order_fig7.py:init={init},length={length}')
+                 for init in ('smart_tanh', 'basic_tanh', 'sigmoid')
+                 for length in (25, 50, 100, 200)),
+           figure='fig7'),
+    Target('pascanu2013.pathological',
+           'Pascanu et al. (2013) sec. 4.1: temporal order at T = 200 (SGD-CR), one model '
+           'on lengths 50-200, addition 50-200 with 4 seeds',
+           (Job('temporal_order_T200', 'experiments/temporal_order.py:length=200'),
+            Job('temporal_order_50_200',
+                'experiments/temporal_order.py:length=50,max_length=200,success=authors'),
+            Job('addition_50_200', 'experiments/pathological.py:problem=addition,seeds=4,'
+                'steps=1000000')),
+           figure='solved'),
     Target('bengio2013.table1',
            'Bengio et al. (2013) Table 1: polyphonic music, RNN and RNN-NADE rows, each row '
            'a random search of 16 trials selected on validation',
@@ -77,13 +95,15 @@ TARGETS = {t.key: t for t in (
                      command='sweep')
                  for d in ('jsb', 'nottingham', 'piano', 'musedata')
                  for m in ('sgd', 'c', 'cl', 'clr', 'crm')
-                 + (('nade-sgd', 'nade-cr', 'nade-crm') if d in ('jsb', 'nottingham') else ()))),
+                 + (('nade-sgd', 'nade-cr', 'nade-crm') if d in ('jsb', 'nottingham') else ())),
+           figure='curves'),
     Target('bengio2013.table2',
            'Bengio et al. (2013) Table 2: Penn Treebank words and characters, the grid of '
            'sec. 4.2.1 per row',
            tuple(Job(f'{level}_{m}', f'experiments/ptb_bengio.py:level={level},method={m}',
                      command='sweep')
-                 for level in ('word', 'char') for m in ('sgd', 'sgd-c', 'sgd-cl', 'sgd-clr'))),
+                 for level in ('word', 'char') for m in ('sgd', 'sgd-c', 'sgd-cl', 'sgd-clr')),
+           figure='curves'),
 )}
 
 
@@ -227,9 +247,25 @@ def _finish(target: Target, folder: str, failed: list[str]) -> str:
   if failed:
     print(f'Failed: {", ".join(failed)} (see their log.txt); rerun the command to resume them.')
   os.makedirs(folder, exist_ok=True)
-  import tables
-  text = tables.main([folder])
-  if target.figure == 'curves':
+  text = ''
+  if target.figure == 'curves':      # a paper table: printed beside the paper's numbers
+    import tables
+    text = tables.main([folder])
+  finished = [j for j in target.jobs if j.finished(os.path.join(folder, j.name))]
+  if target.figure == 'fig7' and finished:
+    from figures import fig7
+    fig7.main(['fig7', folder])
+  if target.figure == 'solved':        # the pathological tasks: solved or not, and when
+    for job in target.jobs:
+      path = os.path.join(folder, job.name, 'result.json')
+      if os.path.exists(path):
+        with open(path) as f:
+          result = json.load(f)
+        for m in result['members']:
+          print(f'  {job.name} {m["hparams"]}: {"solved" if m["solved"] else "not solved"}'
+                f' at step {m["solved_at_step"] or result["step"]}, test error '
+                f'{100 * m["test_error"]:.2f}%')
+  if target.figure in ('curves', 'solved'):
     from figures import curves
     for job in target.jobs:
       workdir = os.path.join(folder, job.name)
