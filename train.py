@@ -545,7 +545,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                     clipped=float(np.mean(m['clipped'][i])), omega=float(np.mean(m['omega'][i])),
                     l1=float(np.mean(m['l1'][i])), skipped=int(m['skipped'][i][-1]),
                     active=bool(m['active'][i][-1]),
-                    spectral_radius=spectral_radius(w_rec[i]), steps_per_s=rate)
+                    spectral_radius=spectral_radius(w_rec[i]), steps_per_s=rate,
+                    **({'learning_rate': halver.state['lr'][i]} if halver else {}))
                for i in range(pop.size)]
     for r in records:
       writer.write(r)
