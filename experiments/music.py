@@ -70,6 +70,7 @@ def get_config(arg: str | None = None):
   c.train.eval_every = 500
   c.train.num_steps = 0              # 0: task.epochs epochs
   if a.smoke:
+    c.smoke = True
     c.task.kwargs = {'dataset': 'jsb'}
     c.task.epochs = 1
     c.model.hidden_size = 32

@@ -102,6 +102,7 @@ def get_config(arg: str | None = None):
   c.train.eval_every = 800           # about once an epoch at B = 32
   c.train.num_steps = 0              # 0: task.epochs epochs
   if a.smoke:
+    c.smoke = True
     c.task.chunk = 50
     c.task.eval_streams = 256
     c.model.hidden_size = 32
