@@ -17,7 +17,10 @@ trainer keeps those parameters: select on validation, report on test, as
 the papers do); the test score of the final parameters is shown beside it,
 and older runs without the selection show the final one only. Where several
 runs fill one cell (a sweep's trials), the Markdown shows the one with the
-lowest validation score, and the CSV all of them.
+lowest validation score, and the CSV all of them. A member the trainer marked
+diverged (``train.diverged_why``) is flagged where it is shown, and chosen
+only when no other run fills its cell. Smoke runs never fill a cell; the runs
+left out are listed after the tables, each with the reason.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ import csv
 import dataclasses
 import glob
 import io
-import json
 import math
 import os
 
+import records
 from experiments import common
 
 METHOD_LABELS = {'sgd': 'SGD', 'sgd-c': 'SGD+C', 'sgd-cr': 'SGD+CR', 'sgd-cl': 'SGD+CL',
@@ -154,6 +157,7 @@ class Cell:
   step: int
   wall_time_s: float
   code_version: str
+  diverged: bool = False
 
 
 def place(config: dict) -> tuple[str, str, str] | None:
@@ -198,34 +202,37 @@ def table_rows(table: PaperTable, cells: list[Cell]) -> list[tuple[str, dict]]:
 def _best_valid(workdir: str, key: str) -> dict:
   """{member: (lowest validation ``key``, its step)} from metrics.jsonl, read once."""
   best: dict = {}
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return best
-  with open(path) as f:
-    for line in f:
-      m = json.loads(line)
-      member = m.get('member', 0)
-      if m.get('split') == 'valid' and key in m and (
-          member not in best or m[key] < best[member][0]):
-        best[member] = (m[key], m['step'])
+  for m in records.read_jsonl(os.path.join(workdir, 'metrics.jsonl')):
+    member = m.get('member', 0)
+    if m.get('split') == 'valid' and key in m and (
+        member not in best or m[key] < best[member][0]):
+      best[member] = (m[key], m['step'])
   return best
 
 
-def collect(roots: list[str]) -> list[Cell]:
-  """Every member of every finished run under ``roots`` that a table holds."""
+def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
+  """Every member of every finished run under ``roots`` that a table holds;
+  ``skipped`` (if given) receives (run folder, why) for every run left out."""
   cells = []
+  skip = (lambda run, why: skipped.append((run, why))) if skipped is not None else (
+      lambda run, why: None)
   for root in roots:
     for path in sorted(glob.glob(os.path.join(root, '**', 'result.json'), recursive=True)):
       workdir = os.path.dirname(path)
-      config_path = os.path.join(workdir, 'config.json')
-      if not os.path.exists(config_path):
+      result = records.read_json(path)
+      config = records.read_json(os.path.join(workdir, 'config.json'))
+      if not isinstance(result, dict) or 'members' not in result:
+        skip(workdir, 'result.json is unreadable (cut short or not JSON)')
         continue
-      with open(path) as f:
-        result = json.load(f)
-      with open(config_path) as f:
-        config = json.load(f)
+      if not isinstance(config, dict):
+        skip(workdir, 'config.json is missing or unreadable')
+        continue
+      if config.get('smoke') or result.get('smoke'):
+        skip(workdir, 'a smoke run')
+        continue
       where = place(config)
       if where is None or where[0] not in PAPER:
+        skip(workdir, f'no paper table holds task {config.get("task", {}).get("name")!r}')
         continue
       table, row, key = where
       valid = _best_valid(workdir, {'test_bpc': 'bpc', 'test_ppl': 'ppl'}.get(key, 'loss'))
@@ -242,7 +249,8 @@ def collect(roots: list[str]) -> list[Cell]:
         final = float(m.get(key, m['test_loss']))
         ours = float(m.get(f'{key}_at_best_valid', final))
         cells.append(Cell(table, row, method, ours, final, best, best_step, workdir, i,
-                          result['step'], result['wall_time_s'], result.get('code_version', '')))
+                          result['step'], result['wall_time_s'], result.get('code_version', ''),
+                          bool(m.get('diverged'))))
   return cells
 
 
@@ -259,7 +267,8 @@ def rows_of(cells: list[Cell]) -> list[dict]:
         mine = [c for c in cells if (c.table, c.row, c.method) == (table.key, row, method)]
         # several runs of one cell (a sweep's trials): the papers report the one
         # with the lowest validation score
-        chosen = (min(mine, key=lambda c: math.inf if c.best_valid is None else c.best_valid)
+        chosen = (min(mine, key=lambda c: (c.diverged,
+                                           math.inf if c.best_valid is None else c.best_valid))
                   if len(mine) > 1 else None)
         alt = table.alternative.get(row, {}).get(method)
         if not mine:
@@ -267,7 +276,8 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           paper_alternative=alt, ours=None, final=None, diff=None,
                           best_valid=None,
                           best_valid_step=None, run='', member=None, step=None,
-                          wall_time_s=None, code_version='', selected=None, candidates=0))
+                          wall_time_s=None, code_version='', selected=None, candidates=0,
+                          diverged=None))
         for c in mine:
           out.append(dict(table=table.key, row=row, method=method, paper=paper,
                           paper_alternative=alt, ours=c.ours, final=c.final,
@@ -276,7 +286,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           run=c.run, member=c.member, step=c.step,
                           wall_time_s=c.wall_time_s, code_version=c.code_version,
                           selected=None if chosen is None else c is chosen,
-                          candidates=len(mine)))
+                          candidates=len(mine), diverged=c.diverged))
   return out
 
 
@@ -305,7 +315,8 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       cells = [row_name(table, r['row']), label, _fmt(r['paper'])]
       if alt:
         cells.append(_fmt(r['paper_alternative']))
-      cells += [_fmt(r['ours']), '-' if r['diff'] is None else f'{r["diff"]:+.2f}',
+      ours = _fmt(r['ours']) + (' (diverged)' if r['diverged'] else '')
+      cells += [ours, '-' if r['diff'] is None else f'{r["diff"]:+.2f}',
                 _fmt(r['final']), valid, run]
       lines.append('| ' + ' | '.join(cells) + ' |')
     parts.append('\n'.join(lines) + '\n')
@@ -325,8 +336,12 @@ def main(roots: list[str]) -> str:
   missing = [r for r in roots if not os.path.isdir(r)]
   if missing:
     raise FileNotFoundError(f'no such folder: {", ".join(missing)}')
-  rows = rows_of(collect(roots))
+  skipped: list = []
+  rows = rows_of(collect(roots, skipped))
   text = markdown(rows, base=roots[0])
+  if skipped:
+    text += f'\nRuns left out ({len(skipped)}):\n\n' + ''.join(
+        f'- {os.path.relpath(run, roots[0])}: {why}\n' for run, why in skipped)
   with open(os.path.join(roots[0], 'tables.md'), 'w') as f:
     f.write(text)
   with open(os.path.join(roots[0], 'tables.csv'), 'w', newline='') as f:
