@@ -231,19 +231,19 @@ class MetricWriter:
   """Appends JSON lines, one flushed write per record.
 
   On resume it keeps the lines up to the restored step (the steps after it
-  are trained again and logged again, as are the test lines of the step it
-  resumes at) and drops a line torn by a kill; the trimmed file replaces the
+  are trained again and logged again; so is the test of a finished run that
+  is run again, ``retest``) and drops a line torn by a kill; the trimmed file replaces the
   old one atomically, so a kill during the trim loses nothing. With no path
   (a process other than the main one) it writes nothing.
   """
 
-  def __init__(self, path: str | None, resume_step: int):
+  def __init__(self, path: str | None, resume_step: int, retest: bool = False):
     self.path = path
     if path is not None and os.path.exists(path):
       with open(path) as f:
         lines = f.readlines()
       keep = [line if line.endswith('\n') else line + '\n' for line in lines
-              if _keep_line(line, resume_step)]
+              if _keep_line(line, resume_step, retest)]
       if keep != lines:
         records.write_atomic(path, ''.join(keep))
 
@@ -257,13 +257,13 @@ class MetricWriter:
     pass
 
 
-def _keep_line(line: str, resume_step: int) -> bool:
+def _keep_line(line: str, resume_step: int, retest: bool) -> bool:
   try:
     r = json.loads(line)
   except ValueError:
     return False       # torn by a kill mid-write
   step = r.get('step', 0) if isinstance(r, dict) else math.inf
-  return step < resume_step or (step == resume_step and r.get('split') != 'test')
+  return step < resume_step or (step == resume_step and not (retest and r.get('split') == 'test'))
 
 
 class _Pace:
@@ -639,7 +639,9 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
   if tc.get('halve_lr_on_rise', False):
     lrs = pop.opt_hp.get('learning_rate', np.full(pop.size, config.optim.learning_rate))
     halver = LearningRateHalver(steps.problem.steps_per_epoch, lrs, halver_state)
-  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, start_step)
+  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, start_step,
+                        retest=start_step >= total_steps    # a finished run, run again
+                        or not np.any(distributed.to_host(state.active)))
 
   # The compiled chunk of the current phase of train.chunk_schedule (one phase
   # without one): a new truncation length is a new batch shape, so one compile
