@@ -39,6 +39,7 @@ import optax
 import orbax.checkpoint as ocp
 
 import distributed
+import events
 import optim
 import records
 import population
@@ -235,10 +236,15 @@ class MetricWriter:
   is run again, ``retest``) and drops a line torn by a kill; the trimmed file replaces the
   old one atomically, so a kill during the trim loses nothing. With no path
   (a process other than the main one) it writes nothing.
+
+  Each member's numbers also go to TensorBoard event files in
+  ``tensorboard/member<i>/`` beside the file (``events.py``); a resumed run
+  starts new ones, and TensorBoard drops the steps a restart repeats.
   """
 
   def __init__(self, path: str | None, resume_step: int, retest: bool = False):
     self.path = path
+    self.events = {}
     if path is not None and os.path.exists(path):
       with open(path) as f:
         lines = f.readlines()
@@ -252,9 +258,18 @@ class MetricWriter:
       return
     with open(self.path, 'a') as f:
       f.write(json.dumps(record) + '\n')
+    member = record.get('member', 0)
+    if member not in self.events:
+      self.events[member] = events.EventWriter(
+          os.path.join(os.path.dirname(self.path), 'tensorboard', f'member{member}'))
+    split = record.get('split', 'train')
+    self.events[member].scalars(record['step'], {
+        f'{split}/{k}': v for k, v in record.items()
+        if k not in ('step', 'member', 'split', 'active', 'count')
+        and isinstance(v, (int, float)) and not isinstance(v, bool)})
 
   def close(self):
-    pass
+    self.events.clear()
 
 
 def _keep_line(line: str, resume_step: int, retest: bool) -> bool:
