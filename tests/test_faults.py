@@ -321,14 +321,21 @@ def straight(tmp_path_factory):
 def test_kill_9_at_random_instants_then_rerun_gives_the_uninterrupted_run(straight, tmp_path):
   workdir = tmp_path / 'run'
   rng = random.Random(11)
+  resumed = []
   for _ in range(4):
     proc = launch(*TINY, f'--workdir={workdir}')
-    time.sleep(rng.uniform(3.0, 9.0))      # JAX starts in ~3 s; then chunks and checkpoints
+    line = proc.stdout.readline()
+    if line.startswith('Resumed from step'):
+      resumed.append(int(line.split()[3]))
+    while line and not line.startswith('['):      # until training (and checkpointing) runs
+      line = proc.stdout.readline()
+    time.sleep(rng.uniform(0.0, 1.0))      # a checkpoint or a record is written every chunk
     proc.kill()
     proc.communicate()
   proc = launch(*TINY, f'--workdir={workdir}')
-  _, err = proc.communicate(timeout=300)
+  out, err = proc.communicate(timeout=300)
   assert proc.returncode == 0, err
+  assert resumed and resumed == sorted(resumed), resumed    # kills landed mid-run
   assert comparable(workdir) == comparable(straight[0])
 
 
