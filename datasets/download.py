@@ -86,8 +86,8 @@ def fetch(url: str, dest, verify=None, *, retries: int = 4,
           408, 429, 500, 502, 503, 504):
         raise DownloadError(f'{url}: HTTP {e.code} {e.reason}') from e
       if isinstance(getattr(e, 'reason', None), socket.gaierror):
-        raise DownloadError(f'{url}: cannot resolve the host name ({e.reason.strerror}); '
-                            'no network?') from e
+        raise DownloadError(f'{url}: cannot resolve the host name ({e.reason.strerror}; '
+                            'no network?)') from e
       if attempt == retries:
         resume = (f'; rerun to resume from {part}' if part.exists() and part.stat().st_size
                   else '')
