@@ -37,6 +37,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from errors import RunError
+
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file, e.g. experiments/temporal_order.py[:ARGS].',
     lock_config=True)
@@ -165,10 +167,10 @@ def main(argv):
   import train
   try:
     train.check_config(_CONFIG.value)
+  except (FileNotFoundError, RunError) as e:   # a corpus that is missing or not the original:
+    sys.exit(f'data error: {e}')               # the message says how to get it
   except ValueError as e:
     sys.exit(f'config error: {e}')
-  except FileNotFoundError as e:   # a corpus that is not there: the message says how to get it
-    sys.exit(f'data error: {e}')
   if command == 'sweep':
     if _DISTRIBUTED.value or _COORDINATOR.value:
       sys.exit('a sweep is spread over hosts by --executor=ray|slurm, not --distributed; '
@@ -179,9 +181,17 @@ def main(argv):
       sweep.check(config)
     except ValueError as e:
       sys.exit(f'config error: {e}')
-    sweep.run(config, _WORKDIR.value)
-  else:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, origin=origin())
+  # Problems a user can fix (a workdir in use or holding another config's run,
+  # changed data, Ctrl-C) end in one line, the checkpoint saved where there is one.
+  try:
+    if command == 'sweep':
+      sweep.run(config, _WORKDIR.value)
+    else:
+      train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, origin=origin())
+  except RunError as e:
+    sys.exit(f'error: {e}')
+  except KeyboardInterrupt:
+    sys.exit('interrupted: rerun the same command to resume from the last checkpoint')
 
 
 def origin() -> dict:

@@ -44,7 +44,14 @@ class Population:
 def make_population(config: ml_collections.ConfigDict) -> Population:
   """Members from ``config.population`` (a single member when it is absent)."""
   pc = config.get('population', None)
-  seeds = tuple(pc.seeds) if pc is not None and pc.seeds else (config.seed,)
+  try:
+    seeds = tuple(pc.seeds) if pc is not None and pc.seeds else (config.seed,)
+  except TypeError:
+    seeds = (pc.seeds,)
+  bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**32]
+  if bad:
+    raise ValueError(f'population.seeds={pc.seeds if pc is not None else config.seed!r}: seeds '
+                     f'must be integers in 0..2**32-1, e.g. (0, 1, 2); {bad[0]!r} is not')
   names = tuple(pc.hparams) if pc is not None else ()
   rows = [tuple(r) for r in pc.rows] if pc is not None and names else [()]
   for row in rows:

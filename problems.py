@@ -374,6 +374,10 @@ class TextProblem:
     if not len(inputs):
       raise ValueError(f'{name}: {len(self.streams["train"])} training symbols make no window '
                        f'of {chunk} steps for {batch_size} streams')
+    for split in ('valid', 'test'):      # found here, not once evaluation starts
+      if len(self.streams[split]) <= ahead:
+        raise ValueError(f'{name}: the {split} split has {len(self.streams[split])} symbols, '
+                         f'none to score {ahead} ahead')
     self.train_inputs = jnp.asarray(inputs.astype(self._dtype))
     self.train_targets = jnp.asarray(targets.astype(self._dtype))
     self.steps_per_epoch = int(inputs.shape[0])

@@ -42,6 +42,7 @@ ranking.
 from __future__ import annotations
 
 import copy
+import ctypes
 import dataclasses
 import itertools
 import json
@@ -49,6 +50,9 @@ import math
 import multiprocessing
 import os
 import re
+import signal
+import sys
+import threading
 import time
 
 import ml_collections
@@ -56,6 +60,8 @@ import numpy as np
 
 import executors
 import population as population_lib
+import records
+from errors import RunError
 
 DISTRIBUTIONS = ('log_uniform', 'uniform', 'choice')
 
@@ -184,8 +190,28 @@ def unit_config(config: ml_collections.ConfigDict, unit: Unit) -> ml_collections
   return c
 
 
-def _run_unit(config_json: str, workdir: str, core: int | None) -> None:
+def _die_with_parent(parent: int) -> None:
+  """Ends this worker (SIGTERM: it checkpoints, then stops) when the sweep's
+  process ends, however it ends: the kernel's parent-death signal on Linux,
+  and a poll of the parent's pid as a fallback everywhere."""
+  try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+  except (OSError, AttributeError):
+    pass
+  if os.getppid() != parent:     # gone before the signal was armed
+    os._exit(1)
+
+  def poll():
+    while os.getppid() == parent:
+      time.sleep(2.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+  threading.Thread(target=poll, daemon=True).start()
+
+
+def _run_unit(config_json: str, workdir: str, core: int | None, parent: int | None = None) -> None:
   """A worker process: one unit, its output to ``workdir/log.txt``."""
+  if parent is not None:
+    _die_with_parent(parent)
   if core is not None and hasattr(os, 'sched_setaffinity'):
     os.sched_setaffinity(0, {core})
   os.makedirs(workdir, exist_ok=True)
@@ -194,7 +220,11 @@ def _run_unit(config_json: str, workdir: str, core: int | None) -> None:
   os.dup2(log, 2)
   import train   # JAX starts here: after the affinity and XLA_FLAGS are set
   config = ml_collections.ConfigDict(json.loads(config_json))
-  train.train_and_evaluate(config, workdir)
+  try:
+    train.train_and_evaluate(config, workdir)
+  except RunError as e:
+    print(f'error: {e}', file=sys.stderr, flush=True)
+    sys.exit(1)
 
 
 def _single_thread_env() -> dict:
@@ -219,10 +249,6 @@ def _executor(config) -> str:
   return config.sweep.get('executor', 'local')
 
 
-def _done(workdir: str, unit: Unit) -> bool:
-  return os.path.exists(os.path.join(workdir, unit.name, 'result.json'))
-
-
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Runs (or resumes) the sweep; returns and writes its ranking.
 
@@ -230,10 +256,30 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   still without one are run again, ``sweep.retries`` times, and the ones
   left are listed as failed.
   """
-  executor = _executor(config)
   workers = _default_workers(config)
   units = plan(config, workers)
-  os.makedirs(workdir, exist_ok=True)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    what = 'is a file' if isinstance(e, FileExistsError) else e.strerror
+    raise RunError(f'cannot use {workdir} as the sweep folder: {what}; '
+                   'choose a folder you can write to') from None
+  with records.WorkdirLock(workdir, 'sweep'):
+    return _run(config, workdir, workers, units)
+
+
+def finished(unit_dir: str) -> dict | None:
+  """A unit's result, or None while it has none that reads whole."""
+  result = records.read_json(os.path.join(unit_dir, 'result.json'))
+  return result if isinstance(result, dict) and 'members' in result else None
+
+
+def _done(workdir: str, unit: Unit) -> bool:
+  return finished(os.path.join(workdir, unit.name)) is not None
+
+
+def _run(config, workdir: str, workers: int, units: list[Unit]) -> dict:
+  executor = _executor(config)
   todo = [u for u in units if not _done(workdir, u)]
   print(f'Sweep: {len(units)} units ({len({u.group for u in units})} groups), '
         f'{sum(len(u.rows) or 1 for u in units)} trials x {max(1, len(config.sweep.seeds))} '
@@ -257,10 +303,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     todo = [u for u in todo if not _done(workdir, u)]
   summary = summarize(config, workdir, units)
   summary['failed_units'] = [u.name for u in todo]
-  with open(os.path.join(workdir, 'sweep.json'), 'w') as f:
-    json.dump(summary, f, indent=2)
-  with open(os.path.join(workdir, 'sweep.md'), 'w') as f:
-    f.write(markdown(summary))
+  records.write_json(os.path.join(workdir, 'sweep.json'), summary)
+  records.write_atomic(os.path.join(workdir, 'sweep.md'), markdown(summary))
   print(markdown(summary), flush=True)
   return summary
 
@@ -292,7 +336,8 @@ def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str
           u, slot = queue.pop(0), free.pop(0)
           core = cores[slot % len(cores)] if cores else None
           p = ctx.Process(target=_run_unit, args=(
-              json.dumps(unit_config(config, u).to_dict()), os.path.join(workdir, u.name), core))
+              json.dumps(unit_config(config, u).to_dict()), os.path.join(workdir, u.name), core,
+              os.getpid()))
           p.start()
           active[p] = (u, slot)
           print(f'  {u.name}: started on core {core} ({len(u.rows) or 1} trial(s))', flush=True)
@@ -305,6 +350,13 @@ def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str
             failed.append(u.name)
           print(f'  {u.name}: {"done" if ok else f"FAILED (exit {p.exitcode}; see its log.txt)"}'
                 f' after {time.time() - t0:.0f} s', flush=True)
+    except KeyboardInterrupt:
+      for p in active:            # each saves a checkpoint after its current chunk
+        p.terminate()
+      for p in active:
+        p.join(timeout=120)
+      raise RunError(f'sweep interrupted; {len(active)} unit(s) saved a checkpoint: rerun the '
+                     'same command to resume') from None
     finally:
       os.environ.clear()
       os.environ.update(saved)
@@ -314,13 +366,9 @@ def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str
 def _last_valid(workdir: str) -> dict:
   """{member: last validation record} from a unit's metrics.jsonl."""
   out = {}
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        m = json.loads(line)
-        if m.get('split') == 'valid':
-          out[m.get('member', 0)] = m
+  for m in records.read_jsonl(os.path.join(workdir, 'metrics.jsonl')):
+    if m.get('split') == 'valid':
+      out[m.get('member', 0)] = m
   return out
 
 
@@ -334,11 +382,9 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
   select = config.sweep.select
   trials = []
   for u in units:
-    path = os.path.join(workdir, u.name, 'result.json')
-    if not os.path.exists(path):
+    result = finished(os.path.join(workdir, u.name))
+    if result is None:
       continue
-    with open(path) as f:
-      result = json.load(f)
     valid = _last_valid(os.path.join(workdir, u.name))
     by_row: dict = {}
     for i, m in enumerate(result['members']):
@@ -357,8 +403,10 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
         row['test'].append(m['test_loss'])
         row['test_error'].append(m['test_error'])
       row['seeds'].append(m['hparams'].get('seed'))
+      row.setdefault('flagged', []).append(bool(m.get('diverged')))   # train.diverged_why
     for row in by_row.values():
-      finite = all(math.isfinite(x) for x in row['valid'] + row['test'])
+      finite = (all(math.isfinite(x) for x in row['valid'] + row['test'])
+                and not any(row['flagged']))
       trials.append(dict(unit=u.name, structural=dict(u.structural), hparams=row['hparams'],
                          seeds=row['seeds'], valid=float(np.mean(row['valid'])),
                          test=float(np.mean(row['test'])),

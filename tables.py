@@ -17,7 +17,10 @@ trainer keeps those parameters: select on validation, report on test, as
 the papers do); the test score of the final parameters is shown beside it,
 and older runs without the selection show the final one only. Where several
 runs fill one cell (a sweep's trials), the Markdown shows the one with the
-lowest validation score, and the CSV all of them.
+lowest validation score, and the CSV all of them. A member the trainer marked
+diverged (``train.diverged_why``) is flagged where it is shown, and chosen
+only when no other run fills its cell. Smoke runs never fill a cell; the runs
+left out are listed after the tables, each with the reason.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ import csv
 import dataclasses
 import glob
 import io
-import json
 import math
 import os
 
+import records
 from experiments import common
 
 METHOD_LABELS = {'sgd': 'SGD', 'sgd-c': 'SGD+C', 'sgd-cr': 'SGD+CR', 'sgd-cl': 'SGD+CL',
@@ -154,6 +157,7 @@ class Cell:
   step: int
   wall_time_s: float
   code_version: str
+  diverged: bool = False
   seed: int | None = None
   trial: str = ''          # the run and its hyperparameters but the seed: seeds of one trial
 
@@ -200,34 +204,37 @@ def table_rows(table: PaperTable, cells: list[Cell]) -> list[tuple[str, dict]]:
 def _best_valid(workdir: str, key: str) -> dict:
   """{member: (lowest validation ``key``, its step)} from metrics.jsonl, read once."""
   best: dict = {}
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return best
-  with open(path) as f:
-    for line in f:
-      m = json.loads(line)
-      member = m.get('member', 0)
-      if m.get('split') == 'valid' and key in m and (
-          member not in best or m[key] < best[member][0]):
-        best[member] = (m[key], m['step'])
+  for m in records.read_jsonl(os.path.join(workdir, 'metrics.jsonl')):
+    member = m.get('member', 0)
+    if m.get('split') == 'valid' and key in m and (
+        member not in best or m[key] < best[member][0]):
+      best[member] = (m[key], m['step'])
   return best
 
 
-def collect(roots: list[str]) -> list[Cell]:
-  """Every member of every finished run under ``roots`` that a table holds."""
+def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
+  """Every member of every finished run under ``roots`` that a table holds;
+  ``skipped`` (if given) receives (run folder, why) for every run left out."""
   cells = []
+  skip = (lambda run, why: skipped.append((run, why))) if skipped is not None else (
+      lambda run, why: None)
   for root in roots:
     for path in sorted(glob.glob(os.path.join(root, '**', 'result.json'), recursive=True)):
       workdir = os.path.dirname(path)
-      config_path = os.path.join(workdir, 'config.json')
-      if not os.path.exists(config_path):
+      result = records.read_json(path)
+      config = records.read_json(os.path.join(workdir, 'config.json'))
+      if not isinstance(result, dict) or 'members' not in result:
+        skip(workdir, 'result.json is unreadable (cut short or not JSON)')
         continue
-      with open(path) as f:
-        result = json.load(f)
-      with open(config_path) as f:
-        config = json.load(f)
+      if not isinstance(config, dict):
+        skip(workdir, 'config.json is missing or unreadable')
+        continue
+      if config.get('smoke') or result.get('smoke'):
+        skip(workdir, 'a smoke run')
+        continue
       where = place(config)
       if where is None or where[0] not in PAPER:
+        skip(workdir, f'no paper table holds task {config.get("task", {}).get("name")!r}')
         continue
       table, row, key = where
       valid = _best_valid(workdir, {'test_bpc': 'bpc', 'test_ppl': 'ppl'}.get(key, 'loss'))
@@ -247,7 +254,7 @@ def collect(roots: list[str]) -> list[Cell]:
                            sort_keys=True)
         cells.append(Cell(table, row, method, ours, final, best, best_step, workdir, i,
                           result['step'], result['wall_time_s'], result.get('code_version', ''),
-                          hp.get('seed', config.get('seed')), trial))
+                          bool(m.get('diverged')), hp.get('seed', config.get('seed')), trial))
   return cells
 
 
@@ -263,21 +270,24 @@ def rows_of(cells: list[Cell]) -> list[dict]:
       for method, paper in by_method.items():
         mine = [c for c in cells if (c.table, c.row, c.method) == (table.key, row, method)]
         # Several seeds of one trial are averaged; of several trials of one cell
-        # (a sweep's), the papers report the one with the lowest validation score.
+        # (a sweep's), the papers report the one with the lowest validation
+        # score (diverged trials last).
         trials: dict = {}
         for c in mine:
           trials.setdefault(c.trial, []).append(c)
         mean = lambda xs: sum(xs) / len(xs)
-        valid_of = {t: mean([math.inf if c.best_valid is None else c.best_valid for c in cs])
-                    for t, cs in trials.items()}
-        chosen = min(trials, key=valid_of.get) if len(trials) > 1 else None
+        rank = {t: (any(c.diverged for c in cs),
+                    mean([math.inf if c.best_valid is None else c.best_valid for c in cs]))
+                for t, cs in trials.items()}
+        chosen = min(trials, key=rank.get) if len(trials) > 1 else None
         alt = table.alternative.get(row, {}).get(method)
         if not mine:
           out.append(dict(table=table.key, row=row, method=method, paper=paper,
                           paper_alternative=alt, ours=None, final=None, diff=None,
                           best_valid=None,
                           best_valid_step=None, run='', member=None, step=None,
-                          wall_time_s=None, code_version='', selected=None, candidates=0))
+                          wall_time_s=None, code_version='', selected=None, candidates=0,
+                          diverged=None))
         for c in mine:
           seeds = trials[c.trial]
           ours = [x.ours for x in seeds]
@@ -288,8 +298,8 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           run=c.run, member=c.member, step=c.step,
                           wall_time_s=c.wall_time_s, code_version=c.code_version,
                           selected=None if chosen is None else c.trial == chosen,
-                          candidates=len(trials), seed=c.seed, seeds=len(seeds),
-                          trial_mean=mean(ours), trial_sd=_sd(ours),
+                          candidates=len(trials), diverged=c.diverged, seed=c.seed,
+                          seeds=len(seeds), trial_mean=mean(ours), trial_sd=_sd(ours),
                           trial_min=min(ours), trial_max=max(ours),
                           trial_final=mean([x.final for x in seeds]),
                           trial_valid=(None if any(x.best_valid is None for x in seeds)
@@ -342,6 +352,8 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       cells = [row_name(table, r['row']), label, _fmt(r['paper'])]
       if alt:
         cells.append(_fmt(r['paper_alternative']))
+      if r['diverged']:
+        ours += ' (diverged)'
       cells += [ours, '-' if diff is None else f'{diff:+.2f}', final, valid, run]
       lines.append('| ' + ' | '.join(cells) + ' |')
     parts.append('\n'.join(lines) + '\n')
@@ -362,8 +374,12 @@ def main(roots: list[str]) -> str:
   missing = [r for r in roots if not os.path.isdir(r)]
   if missing:
     raise FileNotFoundError(f'no such folder: {", ".join(missing)}')
-  rows = rows_of(collect(roots))
+  skipped: list = []
+  rows = rows_of(collect(roots, skipped))
   text = markdown(rows, base=roots[0])
+  if skipped:
+    text += f'\nRuns left out ({len(skipped)}):\n\n' + ''.join(
+        f'- {os.path.relpath(run, roots[0])}: {why}\n' for run, why in skipped)
   with open(os.path.join(roots[0], 'tables.md'), 'w') as f:
     f.write(text)
   with open(os.path.join(roots[0], 'tables.csv'), 'w', newline='') as f:

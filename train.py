@@ -24,7 +24,9 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import subprocess
+import threading
 import time
 from typing import Any
 
@@ -37,11 +39,14 @@ import optax
 import orbax.checkpoint as ocp
 
 import distributed
+import events
 import optim
+import records
 import population
 import problems
 from models import cells as cells_lib
 from models.rnn import OUTPUTS, RecurrentNetwork
+from errors import RunError
 from optim import omega as omega_lib
 
 
@@ -232,22 +237,105 @@ def code_version() -> str | None:
 
 
 class MetricWriter:
-  """Appends JSON lines; on resume drops lines past the restored step.
-  With no path (a process other than the main one) it writes nothing."""
+  """Appends JSON lines, one flushed write per record.
 
-  def __init__(self, path: str | None, resume_step: int):
+  On resume it keeps the lines up to the restored step (the steps after it
+  are trained again and logged again; so is the test of a finished run that
+  is run again, ``retest``) and drops a line torn by a kill; the trimmed file replaces the
+  old one atomically, so a kill during the trim loses nothing. With no path
+  (a process other than the main one) it writes nothing.
+
+  Each member's numbers also go to TensorBoard event files in
+  ``tensorboard/member<i>/`` beside the file (``events.py``); a resumed run
+  starts new ones, and TensorBoard drops the steps a restart repeats.
+  """
+
+  def __init__(self, path: str | None, resume_step: int, retest: bool = False):
     self.path = path
+    self.events = {}
     if path is not None and os.path.exists(path):
       with open(path) as f:
-        keep = [l for l in f if l.strip() and json.loads(l)['step'] <= resume_step]
-      with open(path, 'w') as f:
-        f.writelines(keep)
+        lines = f.readlines()
+      keep = [line if line.endswith('\n') else line + '\n' for line in lines
+              if _keep_line(line, resume_step, retest)]
+      if keep != lines:
+        records.write_atomic(path, ''.join(keep))
 
   def write(self, record: dict):
     if self.path is None:
       return
     with open(self.path, 'a') as f:
       f.write(json.dumps(record) + '\n')
+    member = record.get('member', 0)
+    if member not in self.events:
+      self.events[member] = events.EventWriter(
+          os.path.join(os.path.dirname(self.path), 'tensorboard', f'member{member}'))
+    split = record.get('split', 'train')
+    self.events[member].scalars(record['step'], {
+        f'{split}/{k}': v for k, v in record.items()
+        if k not in ('step', 'member', 'split', 'active', 'count')
+        and isinstance(v, (int, float)) and not isinstance(v, bool)})
+
+  def close(self):
+    self.events.clear()
+
+
+def _keep_line(line: str, resume_step: int, retest: bool) -> bool:
+  try:
+    r = json.loads(line)
+  except ValueError:
+    return False       # torn by a kill mid-write
+  step = r.get('step', 0) if isinstance(r, dict) else math.inf
+  return step < resume_step or (step == resume_step and not (retest and r.get('split') == 'test'))
+
+
+class _Pace:
+  """Steps per second of training, without the chunks that compiled, and the
+  time left at the pace of the whole loop (evaluation and checkpoints too)."""
+
+  def __init__(self, step: int):
+    self.steps, self.seconds = 0, 0.0
+    self.since = None         # (step, time) after the first chunk that did not compile
+
+  def chunk(self, step: int, n: int, seconds: float, compiled: bool):
+    if compiled:
+      if self.since is None:
+        self.since = (step, time.time())
+      return
+    self.steps += n
+    self.seconds += seconds
+    if self.since is None:
+      self.since = (step - n, time.time() - seconds)
+
+  @property
+  def rate(self) -> float | None:
+    return self.steps / self.seconds if self.seconds > 0 else None
+
+  def eta(self, step: int, total: int) -> float | None:
+    if self.since is None or step <= self.since[0]:
+      return None
+    return (total - step) * (time.time() - self.since[1]) / (step - self.since[0])
+
+
+def diverged_why(test_loss: float, train_loss: float, nonfinite: bool, skipped: int,
+                 steps: int) -> str | None:
+  """Why a member counts as diverged, or None: its loss was ever NaN or inf,
+  leaves the sensible range (``DIVERGED_LOSS`` nats per step), or the guard
+  skipped most of its updates."""
+  if nonfinite:
+    return 'its training loss became NaN or infinite'
+  for what, loss in (('test', test_loss), ('training', train_loss)):
+    if not np.isfinite(loss) or abs(loss) > DIVERGED_LOSS:
+      return f'its {what} loss is {loss:.3g} nats per step'
+  if steps and skipped > steps / 2:
+    return f'the guard skipped {skipped} of its {steps} updates'
+  return None
+
+
+def is_smoke(config: ml_collections.ConfigDict, total_steps: int) -> bool:
+  """A smoke run (the config's ``smoke`` switch, or a budget of a few steps):
+  it checks the plumbing and never fills a table's cell."""
+  return bool(config.get('smoke', False)) or total_steps < SMOKE_STEPS
 
 
 class LearningRateHalver:
@@ -441,23 +529,139 @@ def init_population(steps: Steps, pop: population.Population, mesh) -> TrainStat
   return init(keys, pop.loss_hp, pop.opt_hp)
 
 
+# Fields a rerun may change: how long the run goes on and how often it reports
+# or saves, not what it computes (the step is the random stream's index, so
+# chunks of another length give the same run). The step budget also sets the
+# length of a warmup_cosine schedule, and is then not safe to change.
+SAFE_TO_CHANGE = ('train.num_steps', 'task.epochs', 'train.log_every', 'train.eval_every',
+                  'train.checkpoint_every_s', 'train.patience', 'data_dir')
+_BUDGET = ('train.num_steps', 'task.epochs')
+# A member whose loss (nats per scored step) leaves this range has diverged:
+# no task here starts above a few hundred nats per step.
+DIVERGED_LOSS = 1e6
+# A run whose budget is below this many steps is a smoke run, flag or not.
+SMOKE_STEPS = 100
+
+
+def _flatten(d: dict, prefix: str = '') -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict) and v:
+      out.update(_flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+def config_changes(old: dict, new: dict) -> list[str]:
+  """The dotted fields whose values differ between two configs (as JSON), less
+  those a rerun may change. A field on one side only counts when it is on
+  (a field added to the code later, left at its off default, does not)."""
+  safe = set(SAFE_TO_CHANGE)
+  if new.get('optim', {}).get('schedule', 'constant') != 'constant':
+    safe -= set(_BUDGET)
+  a, b = _flatten(old), _flatten(new)
+  missing = object()
+  off = lambda v: v is missing or v in (None, False, 0, '', [], {})
+  return sorted(k for k in a.keys() | b.keys() if k not in safe
+                and a.get(k, missing) != b.get(k, missing)
+                and not ((k not in a or k not in b) and off(a.get(k, missing))
+                         and off(b.get(k, missing))))
+
+
+def _config_json(config: ml_collections.ConfigDict) -> str:
+  return config.to_json_best_effort(indent=2) + '\n'
+
+
+def _open_workdir(config: ml_collections.ConfigDict, workdir: str,
+                  origin: dict | None = None) -> records.WorkdirLock:
+  """Creates and locks the workdir, refuses a rerun under another config, and
+  writes config.json (atomically; only once nothing differs), with ``origin``
+  (what made the config; not compared) under the key 'origin'."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    what = 'is a file' if isinstance(e, FileExistsError) else e.strerror
+    raise RunError(f'cannot use {workdir} as the workdir: {what}; '
+                   'choose a folder you can write to') from None
+  lock = records.WorkdirLock(workdir)
+  try:
+    path = os.path.join(workdir, 'config.json')
+    text = _config_json(config)
+    old = records.read_json(path)
+    if isinstance(old, dict):
+      origin = origin or old.get('origin')
+      old = {k: v for k, v in old.items() if k != 'origin'}
+    started = (os.path.isdir(os.path.join(workdir, 'checkpoints'))
+               and any(n.isdigit() for n in os.listdir(os.path.join(workdir, 'checkpoints'))))
+    if started and old is None:
+      raise RunError(f'{path} is missing or unreadable, so this rerun cannot be checked '
+                     f'against the run it would resume; restore it, or use a new workdir')
+    if old is not None and started:
+      changed = config_changes(old, json.loads(text))
+      if changed:
+        flat_old, flat_new = _flatten(old), _flatten(json.loads(text))
+        shown = ', '.join(f'{k} {flat_old.get(k)!r} -> {flat_new.get(k)!r}' for k in changed[:6])
+        more = f' and {len(changed) - 6} more' if len(changed) > 6 else ''
+        raise RunError(f'{workdir} holds a run with another config ({shown}{more}); rerun '
+                       'with its config to resume it, or use a new workdir for the new one')
+    if origin is not None:
+      text = json.dumps(dict(json.loads(text), origin=origin), indent=2) + '\n'
+    records.write_atomic(path, text)
+  except BaseException:
+    lock.release()
+    raise
+  return lock
+
+
+class _Interrupt:
+  """Ctrl-C (SIGINT) or SIGTERM while training: noted, and acted on between
+  chunks (a checkpoint, then a RunError saying how to resume); a second
+  Ctrl-C stops at once. Installed only in the main thread."""
+
+  def __init__(self):
+    self.signal = None
+    self.previous = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self.previous[sig] = signal.signal(sig, self._note)
+    return self
+
+  def _note(self, signum, frame):
+    if self.signal is not None:
+      raise KeyboardInterrupt
+    self.signal = signal.Signals(signum).name
+    print(f'{self.signal}: stopping after this chunk and saving a checkpoint '
+          '(Ctrl-C again to stop at once)', flush=True)
+
+  def __exit__(self, *exc):
+    for sig, handler in self.previous.items():
+      signal.signal(sig, handler)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None,
                        origin: dict | None = None) -> dict:
   """Trains every member until it solves the task or ``train.num_steps``.
 
   ``origin`` (``launch.origin``: the experiment file with its arguments and
   the overrides) is recorded in ``config.json`` under the key ``origin``.
-  Returns the final result (also written to ``workdir/result.json``).
+  Returns the final result (also written to ``workdir/result.json``). Raises
+  RunError (one line) for a workdir that is in use, unwritable or holds a
+  run of another config, and when interrupted (after saving a checkpoint).
   """
-  os.makedirs(workdir, exist_ok=True)
   main = distributed.is_main()    # one process writes the files and prints (several hosts)
-  if main:
-    record = json.loads(config.to_json_best_effort())
-    if origin is not None:
-      record['origin'] = origin
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      json.dump(record, f, indent=2)
+  lock = _open_workdir(config, workdir, origin) if main else None
+  try:
+    with _Interrupt() as interrupt:
+      return _train_and_evaluate(config, workdir, devices, main, interrupt)
+  finally:
+    if lock is not None:
+      lock.release()
 
+
+def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
   version = code_version()    # at the start: the code that trains is the code that counts
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
@@ -474,6 +678,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
       os.path.abspath(os.path.join(workdir, 'checkpoints')),
       options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
   elapsed, solved_at, halver_state = 0.0, [None] * pop.size, None
+  nonfinite = np.zeros(pop.size, bool)     # a member whose training loss was ever NaN or inf
   best = BestOnValid(state.params, pop.size)
   if ckpt.latest_step() is not None:
     latest = ckpt.latest_step()
@@ -484,6 +689,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     restored = ckpt.restore(latest, args=ocp.args.Composite(**items))
     state, elapsed, solved_at = restored.state, restored.meta['elapsed'], restored.meta['solved_at']
     halver_state = restored.meta.get('halver')
+    nonfinite = np.asarray(restored.meta.get('nonfinite', nonfinite), bool)
     best = BestOnValid(restored.best if has_best else state.params, pop.size,
                        restored.meta.get('best') if has_best else None)
   start_step = int(distributed.to_host(state.step)[0])
@@ -493,7 +699,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   if tc.get('halve_lr_on_rise', False):
     lrs = pop.opt_hp.get('learning_rate', np.full(pop.size, config.optim.learning_rate))
     halver = LearningRateHalver(steps.problem.steps_per_epoch, lrs, halver_state)
-  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, start_step)
+  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, start_step,
+                        retest=start_step >= total_steps    # a finished run, run again
+                        or not np.any(distributed.to_host(state.active)))
 
   # The compiled chunk of the current phase of train.chunk_schedule (one phase
   # without one): a new truncation length is a new batch shape, so one compile
@@ -518,38 +726,54 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         state=ocp.args.StandardSave(state), best=ocp.args.StandardSave(best.params),
         meta=ocp.args.JsonSave({'elapsed': elapsed, 'solved_at': solved_at,
                                 'halver': halver.state if halver else None,
-                                'best': best.meta})))
+                                'best': best.meta, 'nonfinite': nonfinite.tolist()})))
+
+  def skipped_now():   # the guard's count in the state (a step dropped for a NaN loss is not one)
+    return np.broadcast_to(distributed.to_host(optim.inspect(state.opt_state).get('skipped', 0)),
+                           (pop.size,))
 
   # Validation every eval_every steps, or at the end of every epoch (0); a
   # chunk never runs past a validation point.
   eval_every = tc.eval_every or steps.problem.steps_per_epoch
   step, valid = start_step, None
-  t_resume = last_ckpt = time.time()
+  t_resume = time.time()
+  # The first checkpoint of a run comes after its first chunk, not a minute in.
+  last_ckpt = -math.inf if ckpt.latest_step() is None else time.time()
+  pace, shapes = _Pace(start_step), set()
+  last_loss = np.zeros(pop.size)
   active = bool(np.any(distributed.to_host(state.active)))
   while step < total_steps and active:
     n = min(tc.log_every, total_steps - step, phase_at(phases, step)[1] - step,
             eval_every - step % eval_every)
+    compiling = (phase_at(phases, step)[0], n) not in shapes    # a new static shape compiles
+    shapes.add((phase_at(phases, step)[0], n))
     t0 = time.time()
     state, m = chunk(step)(state, n)
     m = distributed.to_host(m)
     step = int(distributed.to_host(state.step)[0])
-    rate = n / (time.time() - t0)
+    pace.chunk(step, n, time.time() - t0, compiling)
+    rate = pace.rate
     if halver is not None and (lrs := halver.update(step - n, m['loss'], m['scored'])) is not None:
       state = state.replace(opt_state=optim.set_hyperparams(state.opt_state, learning_rate=lrs))
     w_rec = distributed.to_host(state.params['layer_0']['w_rec'])
-    records = [dict(step=step, split='train', member=i,
-                    loss=float(scored_mean(m['loss'][i], m['scored'][i])),
+    skipped = skipped_now()
+    nonfinite |= ~np.all(np.isfinite(np.asarray(m['loss'], np.float64)), axis=-1)
+    train_recs = [dict(step=step, split='train', member=i,
+                      loss=float(scored_mean(m['loss'][i], m['scored'][i])),
                     error=float(np.mean(m['error'][i])),
                     grad_norm=float(np.mean(m['grad_norm'][i])),
                     grad_norm_max=float(np.max(m['grad_norm'][i])),
                     clipped=float(np.mean(m['clipped'][i])), omega=float(np.mean(m['omega'][i])),
-                    l1=float(np.mean(m['l1'][i])), skipped=int(m['skipped'][i][-1]),
+                    l1=float(np.mean(m['l1'][i])), skipped=int(skipped[i]),
                     active=bool(m['active'][i][-1]),
                     spectral_radius=spectral_radius(w_rec[i]), steps_per_s=rate,
                     **({'learning_rate': halver.state['lr'][i]} if halver else {}))
                for i in range(pop.size)]
-    for r in records:
+    last_loss = np.array([r['loss'] if np.sum(m['scored'][i]) else last_loss[i]
+                          for i, r in enumerate(train_recs)])
+    for r in train_recs:
       writer.write(r)
+    valid = None      # shown on the lines where validation ran, and only there
     if step % eval_every == 0 or step >= total_steps:
       valid = evaluate(state.params, 'valid', step)
       best.update(state.params, valid, step)
@@ -567,21 +791,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     total = elapsed + time.time() - t_resume
     active = bool(np.any(distributed.to_host(state.active)))
     if main:
-      print(_progress_line(step, total_steps, records, valid, solved_at, total), flush=True)
-    if time.time() - last_ckpt > tc.checkpoint_every_s or step >= total_steps or not active:
+      print(_progress_line(step, total_steps, train_recs, valid, solved_at, total,
+                           pace.eta(step, total_steps), tc.stop_when_solved), flush=True)
+    if (time.time() - last_ckpt > tc.checkpoint_every_s or step >= total_steps or not active
+        or interrupt.signal):
       save(state, total)
       last_ckpt = time.time()
+    if interrupt.signal:
+      ckpt.wait_until_finished()
+      writer.close()
+      raise RunError(f'interrupted ({interrupt.signal}) at step {step} of {total_steps}; the '
+                     f'checkpoint is saved: rerun the same command to resume from step {step}')
   ckpt.wait_until_finished()
+  if step < total_steps and main:
+    print(f'Every member stopped at step {step} (solved, no better validation for '
+          f'train.patience={tc.get("patience", 0)} times, or no longer finite); the budget was '
+          f'{total_steps} steps', flush=True)
 
   wall = elapsed + time.time() - t_resume
   test = evaluate(state.params, 'test')
   at_best = evaluate(best.params, 'test') if any(x is not None for x in best.step) else None
-  skipped = np.broadcast_to(distributed.to_host(optim.inspect(state.opt_state).get('skipped', 0)),
-                            (pop.size,))
+  skipped = skipped_now()
   w_rec = distributed.to_host(state.params['layer_0']['w_rec'])
   members = []
   for i in range(pop.size):
     writer.write(dict(step=step, split='test', member=i, **test[i]))
+    why = diverged_why(test[i]['loss'], float(last_loss[i]), bool(nonfinite[i]), int(skipped[i]),
+                       solved_at[i] or step)
     members.append(dict(
         hparams=pop.labels[i], test_loss=test[i]['loss'], test_error=test[i]['error'],
         test_count=test[i]['count'],
@@ -594,7 +830,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
         best_valid_step=best.step[i],
         **({f'test_{k}_at_best_valid': v for k, v in at_best[i].items() if k != 'count'}
            if at_best is not None and best.step[i] is not None else {}),
-        diverged=not bool(np.isfinite(test[i]['loss'])),
+        diverged=why is not None, diverged_why=why,
         spectral_radius=spectral_radius(w_rec[i]),
         skipped_steps=int(skipped[i])))
   result = dict(step=step, wall_time_s=wall, population=pop.size,
@@ -602,16 +838,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                 # which success criterion 'solved' means: test error < solved_error
                 success=tc.get('success'), solved_error=tc.solved_error,
                 devices=population.describe(mesh),
-                code_version=version, members=members)
+                code_version=version, smoke=is_smoke(config, total_steps),
+                diverged=sum(m['diverged'] for m in members), members=members)
+  writer.close()
   if not main:
     return result
-  with open(os.path.join(workdir, 'result.json'), 'w') as f:
-    json.dump(result, f, indent=2)
+  records.write_json(os.path.join(workdir, 'result.json'), result)
   for i, m in enumerate(members):
     who = f'member {i} {m["hparams"]}: ' if pop.size > 1 else ''
     verdict = ('SOLVED: ' if m['solved'] else 'not solved: ') if tc.stop_when_solved else ''
     extra = ''.join(f', {k} {v:.4f}' for k, v in test[i].items()
                     if k not in ('loss', 'error', 'count'))
+    if m['diverged']:
+      print(f'{who}DIVERGED: {m["diverged_why"]}', flush=True)
     print(f'{who}{verdict}test loss {m["test_loss"]:.4f}{extra}{_error(m["test_error"], ",")} '
           f'on {m["test_count"]} {steps.problem.unit} after {m["solved_at_step"] or step} steps',
           flush=True)
@@ -628,18 +867,36 @@ def _error(error: float, before: str = '') -> str:
   return f'{before} error {100 * error:.2f}%' if np.isfinite(error) else ''
 
 
-def _progress_line(step, total, records, valid, solved_at, wall) -> str:
-  """One line per log step: the first member's numbers, or a population summary."""
+def _duration(seconds: float) -> str:
+  s = int(round(seconds))
+  if s < 60:
+    return f'{s}s'
+  if s < 3600:
+    return f'{s // 60}m{s % 60:02d}s'
+  return f'{s // 3600}h{s // 60 % 60:02d}m'
+
+
+def _progress_line(step, total, records, valid, solved_at, wall, eta=None,
+                   may_stop_early=False) -> str:
+  """One line per log step: the first member's numbers, or a population summary;
+  validation numbers on the lines where validation ran. The ETA is an upper
+  bound (<=) where members stop once they solve the task."""
+  rate = records[0]['steps_per_s']
+  pace = 'compiling' if rate is None else f'{rate:.0f} steps/s'
+  left = '' if eta is None or step >= total else f', ETA {"<=" if may_stop_early else ""}{_duration(eta)}'
+  head = f'[{step:>8d}/{total} {100 * step / max(total, 1):3.0f}%]'
+  tail = f' | {pace}, {_duration(wall)}{left}'
   if len(records) == 1:
     rec = records[0]
     v = f' | valid loss {valid[0]["loss"]:.4f}{_error(valid[0]["error"])}' if valid else ''
-    return (f'[{step:>8d}/{total}] loss {rec["loss"]:.4f}{_error(rec["error"])} '
-            f'|g| {rec["grad_norm"]:.3g} clip {rec["clipped"]:.2f} omega {rec["omega"]:.3g} '
-            f'rho {rec["spectral_radius"]:.2f}{v} | {rec["steps_per_s"]:.0f} steps/s, {wall:.0f} s')
+    return (f'{head} loss {rec["loss"]:.4f}{_error(rec["error"])} '
+            f'|g| {rec["grad_norm"]:.3g} clip {rec["clipped"]:.2f} skipped {rec["skipped"]} '
+            f'omega {rec["omega"]:.3g} rho {rec["spectral_radius"]:.2f}{v}{tail}')
   losses = [r['loss'] for r in records]
   active = sum(r['active'] for r in records)
   solved = sum(s is not None for s in solved_at)
+  skipped = max(r['skipped'] for r in records)
   best = f' | best valid loss {min(v["loss"] for v in valid):.4f}' if valid else ''
-  return (f'[{step:>8d}/{total}] {len(records)} members, {active} learning, {solved} solved | '
-          f'loss min {min(losses):.4f} median {float(np.median(losses)):.4f}{best} | '
-          f'{records[0]["steps_per_s"]:.0f} steps/s, {wall:.0f} s')
+  return (f'{head} {len(records)} members, {active} learning, {solved} solved | '
+          f'loss min {min(losses):.4f} median {float(np.median(losses)):.4f} | skipped at most '
+          f'{skipped} per member{best}{tail}')

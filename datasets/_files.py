@@ -1,5 +1,11 @@
 """Shared file helpers for the data loaders: where the data lives, what to say
-when a file is missing, and how to read a downloaded pickle safely.
+when a file is missing or not the original, how to check a file cheaply,
+and how to read a downloaded pickle safely.
+
+Every file is checked against its known checksum when it is loaded (the PTB
+files' MD5s in ``ptb.MD5``, the music pickles' content digests in
+``music.FINGERPRINTS``). Digests are cached by (size, modification time) in
+``CACHE_FILE``, so a file is hashed again only after it changed.
 
 Data folder layout (the same as the reference copy in ``shared/data``)::
 
@@ -12,17 +18,73 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pathlib
 import pickle
 import shlex
+import tempfile
+
+from errors import RunError
 
 ENV_VAR = 'RNNOPT_DATA'
 DEFAULT_DATA_DIR = '~/.cache/rnnopt'
+CACHE_FILE = '~/.cache/rnnopt/checked.json'   # {path: [size, mtime_ns, kind, digest]}
 
 
-class DataFileMissing(FileNotFoundError):
+class DataError(RunError, ValueError):
+  """A data file that cannot be used as it is; the message (one line) says
+  what is wrong and how to get the original."""
+
+
+class DataFileMissing(RunError, FileNotFoundError):
   """A data file is not in the data folder; the message says how to get it."""
+
+
+def how_to_fix(corpus: str, data_dir=None) -> str:
+  """The end of every data error: how to get the original files back."""
+  root = resolve_data_dir(data_dir)
+  return (f're-download with: python -m datasets.download {corpus} --data_dir '
+          f'{shlex.quote(str(root))}, or place the original files there (the data folder is '
+          f'--config.data_dir, else ${ENV_VAR}, else {DEFAULT_DATA_DIR})')
+
+
+def cached_digest(path, kind: str, compute) -> str:
+  """``compute()`` (a digest of the file at ``path``), or the one cached for
+  this path at its current size and modification time. The cache is a small
+  JSON file; when it cannot be read or written the digest is just computed."""
+  st = os.stat(path)
+  key, stamp = os.path.abspath(path), [st.st_size, st.st_mtime_ns, kind]
+  cache_path = os.path.expanduser(CACHE_FILE)
+  try:
+    with open(cache_path) as f:
+      cache = json.load(f)
+    if not isinstance(cache, dict):
+      cache = {}
+  except (OSError, ValueError):
+    cache = {}
+  entry = cache.get(key)
+  if isinstance(entry, list) and entry[:3] == stamp and len(entry) == 4:
+    return entry[3]
+  digest = compute()
+  cache[key] = stamp + [digest]
+  try:
+    os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cache_path), suffix='.tmp')
+    with os.fdopen(fd, 'w') as f:
+      json.dump(cache, f)
+    os.replace(tmp, cache_path)
+  except OSError:
+    pass
+  return digest
+
+
+def check_md5(path, expected: str, corpus: str, data_dir=None) -> None:
+  """Raises DataError unless the file's MD5 is ``expected`` (cached)."""
+  got = cached_digest(path, 'md5', lambda: md5sum(path))
+  if got != expected:
+    raise DataError(f'{path} is not the original file (md5 {got}, expected {expected}): it was '
+                    f'changed or cut short; {how_to_fix(corpus, data_dir)}')
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None

@@ -24,6 +24,7 @@ import http.client
 import os
 import pathlib
 import re
+import socket
 import sys
 import tarfile
 import time
@@ -34,6 +35,7 @@ import urllib.request
 from absl import logging
 
 from datasets import _files
+from errors import RunError
 from datasets import music
 from datasets import ptb
 
@@ -42,8 +44,8 @@ PTB_URL = 'http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz'
 _PTB_MEMBER = re.compile(r'(?:\./)?simple-examples/data/(ptb\.[\w.]+\.txt)')
 
 
-class DownloadError(RuntimeError):
-  """A download failed after all retries."""
+class DownloadError(RunError, RuntimeError):
+  """A download failed after all retries (or at once, where retrying cannot help)."""
 
 
 class VerificationError(DownloadError):
@@ -83,9 +85,14 @@ def fetch(url: str, dest, verify=None, *, retries: int = 4,
       if isinstance(e, urllib.error.HTTPError) and e.code not in (
           408, 429, 500, 502, 503, 504):
         raise DownloadError(f'{url}: HTTP {e.code} {e.reason}') from e
+      if isinstance(getattr(e, 'reason', None), socket.gaierror):
+        raise DownloadError(f'{url}: cannot resolve the host name ({e.reason.strerror}; '
+                            'no network?)') from e
       if attempt == retries:
+        resume = (f'; rerun to resume from {part}' if part.exists() and part.stat().st_size
+                  else '')
         raise DownloadError(f'{url}: giving up after {retries + 1} attempts '
-                            f'({e}); rerun to resume from {part}') from e
+                            f'({e}){resume}') from e
       logging.warning('%s: %s; retrying in %.0f s', url, e,
                       backoff_s * 2**attempt)
       time.sleep(backoff_s * 2**attempt)
@@ -282,10 +289,18 @@ def main(argv=None):
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.INFO)
   data_dir = _files.resolve_data_dir(args.data_dir)
-  if args.corpus in ('music', 'all'):
-    download_music(data_dir)
-  if args.corpus in ('ptb', 'all'):
-    download_ptb(data_dir)
+  try:
+    if args.corpus in ('music', 'all'):
+      download_music(data_dir)
+    if args.corpus in ('ptb', 'all'):
+      download_ptb(data_dir)
+  except DownloadError as e:
+    sys.exit(f'download failed: {e}. Without the network, place the original files by hand '
+             f'in {data_dir}/music/ and {data_dir}/ptb/ (names in datasets/_files.py), or point '
+             f'${_files.ENV_VAR} (or --config.data_dir) at a folder that has them')
+  except OSError as e:
+    sys.exit(f'cannot write the data folder {data_dir}: {e.strerror}; choose another with '
+             f'--data_dir or ${_files.ENV_VAR}')
   logging.info('data ready in %s', data_dir)
 
 

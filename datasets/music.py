@@ -13,6 +13,7 @@ by step (see its docstring).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from typing import NamedTuple
 
@@ -27,20 +28,25 @@ SPLITS = ('train', 'valid', 'test')
 LOWEST_NOTE, NUM_KEYS = 21, 88   # A0 .. C8, the 88 keys of a piano
 
 # Content fingerprints (pieces, frames, note-ons) of the original files, from
-# shared/data/README.md. Bytes differ between pickle versions; content doesn't.
+# shared/data/README.md, and the SHA-256 of their content (`content_digest`,
+# which sees every note). Bytes differ between pickle versions; content doesn't.
 FINGERPRINTS = {
     'JSB Chorales': {'train': (229, 13807, 53824),
                      'valid': (76, 4602, 17811),
-                     'test': (77, 4725, 18367)},
+                     'test': (77, 4725, 18367),
+                 'sha256': '0b220a5020b9c0c5f39d5b395e79b2af561e372f6c405f9a14d9a967692c2e54'},
     'MuseData': {'train': (524, 245202, 856543),
                  'valid': (135, 82755, 287893),
-                 'test': (124, 64339, 211857)},
+                 'test': (124, 64339, 211857),
+                 'sha256': 'e12a6c26ee61e1d7c2af021b1f28515cf6e7131553f05dfc3ee6cb0f360d50cd'},
     'Nottingham': {'train': (694, 176561, 699403),
                    'valid': (173, 45513, 180192),
-                   'test': (170, 44463, 177421)},
+                   'test': (170, 44463, 177421),
+                   'sha256': '9e01d35e541c87405fdc988371e5da5cda4f0f5f7047d69c804f0fe1005b7adc'},
     'Piano-midi.de': {'train': (87, 75911, 231089),
                       'valid': (12, 8540, 27623),
-                      'test': (25, 19036, 56067)},
+                      'test': (25, 19036, 56067),
+                      'sha256': '841a934406e020bd7e6478de76ed33bb4b723e3a010cef9cc55ff9d9544eee7a'},
 }
 
 
@@ -62,8 +68,27 @@ def file_name(name: str) -> str:
 
 
 def piano_roll(piece) -> np.ndarray:
-  """A piece (list of frames, each a tuple of MIDI notes) -> uint8 [T, 88]."""
-  lengths = np.fromiter(map(len, piece), np.int64, count=len(piece))
+  """A piece (list of frames, each a tuple of MIDI notes) -> uint8 [T, 88].
+
+  Raises ValueError (one line) for anything else: a frame that is not a
+  tuple, a note that is not an int (None, 60.5, '60', True: numpy would turn
+  some of them into notes silently) or outside the piano's range.
+  """
+  try:
+    lengths = np.fromiter(map(len, piece), np.int64, count=len(piece))
+  except TypeError:
+    raise ValueError(f'a piece must be a list of frames (tuples of notes), found '
+                     f'{type(piece).__name__} or a frame that is not a tuple') from None
+  if set(map(type, itertools.chain.from_iterable(piece))) - {int}:
+    frame, note = next((t, n) for t, f in enumerate(piece) for n in f if type(n) is not int)
+    raise ValueError(f'note {note!r:.40} at frame {frame} is not a MIDI note number (an int '
+                     f'in {LOWEST_NOTE}..{LOWEST_NOTE + NUM_KEYS - 1})')
+  if any(n < LOWEST_NOTE or n >= LOWEST_NOTE + NUM_KEYS
+         for n in itertools.chain.from_iterable(piece)):
+    frame, note = next((t, n) for t, f in enumerate(piece) for n in f
+                       if not LOWEST_NOTE <= n < LOWEST_NOTE + NUM_KEYS)
+    raise ValueError(f'MIDI note {note:.3g} at frame {frame} is outside the piano range '
+                     f'{LOWEST_NOTE}..{LOWEST_NOTE + NUM_KEYS - 1}')
   notes = np.fromiter(itertools.chain.from_iterable(piece), np.int64,
                       count=int(lengths.sum()))
   keys = notes - LOWEST_NOTE
@@ -85,7 +110,28 @@ def piano_rolls(raw) -> dict[str, list[np.ndarray]]:
                      f'{type(raw).__name__}'
                      + (f' with keys {sorted(raw)}' if isinstance(raw, dict)
                         else ''))
-  return {split: [piano_roll(p) for p in raw[split]] for split in SPLITS}
+  if not all(isinstance(raw[split], list) for split in SPLITS):
+    raise ValueError('each split must be a list of pieces')
+  out = {}
+  for split in SPLITS:
+    out[split] = []
+    for i, piece in enumerate(raw[split]):
+      try:
+        out[split].append(piano_roll(piece))
+      except ValueError as e:
+        raise ValueError(f'{split} piece {i}: {e}') from None
+  return out
+
+
+def content_digest(rolls) -> str:
+  """SHA-256 of a data set's content (every split's piano rolls, in order):
+  what the pieces say, whatever pickle version holds them."""
+  h = hashlib.sha256()
+  for split in SPLITS:
+    h.update(split.encode() + np.int64(len(rolls[split])).tobytes())
+    for roll in rolls[split]:
+      h.update(np.int64(len(roll)).tobytes() + np.packbits(roll, axis=None).tobytes())
+  return h.hexdigest()
 
 
 def fingerprint(pieces) -> tuple[int, int, int]:
@@ -98,8 +144,9 @@ def fingerprint(pieces) -> tuple[int, int, int]:
           sum(int(np.count_nonzero(p)) for p in pieces))
 
 
-def check_fingerprints(name: str, rolls, expected=None) -> None:
-  """Raises ValueError unless every split matches FINGERPRINTS[name]."""
+def check_fingerprints(name: str, rolls, expected=None, digest=None) -> None:
+  """Raises ValueError unless every split matches FINGERPRINTS[name], and the
+  content digest too where ``expected`` has one (``digest``: it, computed)."""
   expected = expected or FINGERPRINTS[canonical_name(name)]
   for split in SPLITS:
     got = fingerprint(rolls[split])
@@ -107,21 +154,53 @@ def check_fingerprints(name: str, rolls, expected=None) -> None:
       raise ValueError(
           f'{name} {split}: content fingerprint (pieces, frames, note-ons) '
           f'is {got}, expected {tuple(expected[split])}')
+  if 'sha256' in expected:
+    got = digest or content_digest(rolls)
+    if got != expected['sha256']:
+      raise ValueError(f'{name}: content SHA-256 is {got}, expected {expected["sha256"]} '
+                       '(some notes differ)')
 
 
-def load_music(name: str, data_dir=None) -> dict[str, list[np.ndarray]]:
-  """Loads one data set as {'train'|'valid'|'test': [uint8 [frames, 88]]}.
+def load_music(name: str, data_dir=None, fingerprints=None
+               ) -> dict[str, list[np.ndarray]]:
+  """Loads one data set as {'train'|'valid'|'test': [uint8 [frames, 88]]},
+  checked against its fingerprints and content digest.
 
   Args:
     name: 'JSB Chorales', 'MuseData', 'Nottingham', 'Piano-midi.de' or an
       alias ('jsb', 'musedata', 'nottingham', 'piano').
     data_dir: data folder (config) > $RNNOPT_DATA > ~/.cache/rnnopt.
+    fingerprints: {canonical name: {split: (pieces, frames, note-ons),
+      'sha256': content digest}}; default FINGERPRINTS.
 
   Raises:
     DataFileMissing: when `music/<Name>.pickle` is absent.
+    DataError: (one line, with what to do) when it is not a readable pickle
+      of piano rolls, a split is empty, or its content is not the original's.
   """
+  name = canonical_name(name)
   path = _files.require(f'music/{file_name(name)}', data_dir, 'music')
-  return piano_rolls(_files.safe_load(path))
+  fix = _files.how_to_fix('music', data_dir)
+  try:
+    raw = _files.safe_load(path)
+  except Exception as e:   # truncated, not a pickle, or a global: whatever it is, not ours
+    raise _files.DataError(f'{path} cannot be read as a pickle ({type(e).__name__}: '
+                           f'{str(e)[:100]}); {fix}') from None
+  try:
+    rolls = piano_rolls(raw)
+  except ValueError as e:
+    raise _files.DataError(f'{path}: {e}; {fix}') from None
+  for split in SPLITS:
+    if not any(len(p) for p in rolls[split]):
+      raise _files.DataError(f'{path}: the {split} split is empty (no frames); {fix}')
+  expected = (fingerprints or FINGERPRINTS)[name]
+  digest = (_files.cached_digest(path, 'music-content-sha256', lambda: content_digest(rolls))
+            if 'sha256' in expected else None)
+  try:
+    check_fingerprints(name, rolls, expected, digest)
+  except ValueError as e:
+    raise _files.DataError(f'{path} is not the original file ({e}); {fix}') from None
+  return rolls
 
 
 class MusicBatches(NamedTuple):

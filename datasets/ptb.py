@@ -66,13 +66,14 @@ def _read_symbols(path, level: str) -> list[str]:
   return list(text[0::2])
 
 
-def load_ptb(level: str = 'char', data_dir=None
+def load_ptb(level: str = 'char', data_dir=None, md5=None
              ) -> tuple[dict[str, np.ndarray], list[str]]:
-  """Loads PTB as int32 id streams.
+  """Loads PTB as int32 id streams, every file checked against its MD5.
 
   Args:
     level: 'char' (50 symbols) or 'word' (10,000 symbols incl. <unk>, <eos>).
     data_dir: data folder (config) > $RNNOPT_DATA > ~/.cache/rnnopt.
+    md5: {file name: md5}; default MD5 (a file it does not name is not checked).
 
   Returns:
     ({'train'|'valid'|'test': int32 [num_tokens]}, vocab list of str), where
@@ -80,11 +81,23 @@ def load_ptb(level: str = 'char', data_dir=None
 
   Raises:
     DataFileMissing: when a `ptb/` file is absent.
+    DataError: (one line, with what to do) when a file is not the original,
+      not UTF-8 text, or empty.
     ValueError: on a symbol not seen in training (none in the real data).
   """
-  symbols = {split: _read_symbols(
-      _files.require(f'ptb/{file_name(level, split)}', data_dir, 'ptb'), level)
-             for split in SPLITS}
+  md5 = MD5 if md5 is None else md5
+  symbols = {}
+  for split in SPLITS:
+    path = _files.require(f'ptb/{file_name(level, split)}', data_dir, 'ptb')
+    if path.name in md5:
+      _files.check_md5(path, md5[path.name], 'ptb', data_dir)
+    try:
+      symbols[split] = _read_symbols(path, level)
+    except (UnicodeDecodeError, ValueError) as e:
+      raise _files.DataError(f'{path}: {str(e)[:120]}; {_files.how_to_fix("ptb", data_dir)}'
+                             ) from None
+    if not symbols[split]:
+      raise _files.DataError(f'{path} is empty; {_files.how_to_fix("ptb", data_dir)}')
   counts = collections.Counter(symbols['train'])
   vocab = sorted(counts, key=lambda s: (-counts[s], s))
   index = {s: i for i, s in enumerate(vocab)}

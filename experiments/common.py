@@ -47,6 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
   """Defaults shared by every experiment (each field commented)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
+  c.smoke = False                    # a run of seconds (the smoke switch): never fills a table cell
 
   c.task = ml_collections.ConfigDict()
   c.task.name = 'temporal_order'     # datasets.pathological.TASKS
@@ -195,6 +196,7 @@ def apply_cell(c: ml_collections.ConfigDict, cell: str):
 
 def apply_smoke(c: ml_collections.ConfigDict):
   """Shrinks a run to well under a minute on 2 CPU cores (tests and CI)."""
+  c.smoke = True
   c.train.num_steps = 60
   c.train.log_every = 20
   c.train.eval_every = 60

@@ -116,4 +116,5 @@ def get_config(arg: str | None = None):
     c.train.log_every = math.gcd(2, a.epochs)
     c.train.eval_every = 5 * c.train.log_every
   c.train.checkpoint_every_s = 120.0
+  c.smoke = a.smoke
   return c

@@ -82,6 +82,7 @@ def get_config(arg: str | None = None):
   c.train.patience = 20              # stop a member 20 epochs after its best validation
   c.train.num_steps = 0              # 0: task.epochs epochs (at most)
   if a.smoke:
+    c.smoke = True
     c.task.kwargs = {'dataset': 'jsb'}
     c.task.epochs = 1
     c.model.hidden_size = 32

@@ -165,6 +165,7 @@ def get_config(arg: str | None = None):
   c.sweep.trials = a.trials
 
   if a.smoke:
+    c.smoke = True
     c.task.kwargs = {'dataset': 'jsb', 'table': TABLE}
     c.task.batch_size = min(a.batch, 4)
     c.task.chunk = 10

@@ -175,6 +175,7 @@ def get_config(arg: str | None = None):
   c.sweep.grid = tuple(grid)
 
   if a.smoke:
+    c.smoke = True
     c.task.batch_size = 4
     c.task.chunk = 10
     c.task.eval_streams = 64

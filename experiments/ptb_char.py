@@ -107,6 +107,7 @@ def get_config(arg: str | None = None):
   c.train.patience = 2               # until validation stops improving (2 epochs without)
   c.train.num_steps = 0              # 0: task.epochs epochs
   if a.smoke:
+    c.smoke = True
     c.task.chunk = 50
     c.task.eval_streams = 256
     c.model.hidden_size = 32

@@ -204,7 +204,7 @@ def test_download_music(server, tmp_path, protocol):
   download.download_music(tmp_path, ['jsb'], base_url=server.url + '/m/',
                           fingerprints={'JSB Chorales': prints}, **QUIET)
   assert server.log == [('/m/JSB Chorales.pickle', None)]
-  rolls = music.load_music('JSB Chorales', tmp_path)
+  rolls = music.load_music('JSB Chorales', tmp_path, {'JSB Chorales': prints})
   assert music.fingerprint(rolls['train']) == prints['train']
   # Present and verified: no second request.
   download.download_music(tmp_path, ['jsb'], base_url=server.url + '/m/',
@@ -269,7 +269,7 @@ def test_download_ptb_extracts_only_ptb_files(server, tmp_path,
                         md5=md5, **QUIET)
   assert _leftovers(tmp_path / 'ptb') == sorted(md5)
   assert _leftovers(tmp_path) == ['ptb']
-  splits, vocab = ptb.load_ptb('word', tmp_path)
+  splits, vocab = ptb.load_ptb('word', tmp_path, md5=md5)
   assert vocab[:2] == ['<eos>', 'the']   # 3 each; ties alphabetical
   assert len(splits['train']) == 13
 

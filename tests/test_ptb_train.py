@@ -140,7 +140,8 @@ def test_evaluation_carries_state_across_windows(num_streams):
   assert abs(reset - got['loss']) > 1e-3
 
 
-def test_training_carries_state_across_windows(tmp_path):
+def test_training_carries_state_across_windows(tmp_path, monkeypatch):
+  monkeypatch.setattr(ptb, 'MD5', {})     # a synthetic corpus: no known checksums
   corpus = write_corpus(tmp_path, np.random.default_rng(3))
   config = smoke_config(tmp_path, 'ahead=5,method=sgd-c,batch=3')
   with config.unlocked():
@@ -229,7 +230,8 @@ def test_configs_match_the_paper():
 
 
 @pytest.mark.parametrize('arg', ['ahead=5,batch=4', 'ahead=1,method=all,batch=4'])
-def test_smoke_config_trains_on_a_synthetic_corpus(tmp_path, arg):
+def test_smoke_config_trains_on_a_synthetic_corpus(tmp_path, arg, monkeypatch):
+  monkeypatch.setattr(ptb, 'MD5', {})     # a synthetic corpus: no known checksums
   corpus = write_corpus(tmp_path, np.random.default_rng(5))
   config = smoke_config(tmp_path, arg)
   with config.unlocked():

@@ -1,0 +1,121 @@
+"""How a run's records reach the disk: atomically, under a lock, and read
+back in a way that survives a kill at any instant.
+
+A kill -9 can land anywhere. Every record that is rewritten (``config.json``,
+``result.json``, ``sweep.json``, ``metrics.jsonl`` when a resume trims it) is
+written to a temporary file in the same folder, flushed to the disk and
+renamed over the old one (``os.replace`` is atomic on POSIX), so a reader
+sees the old file or the new one, never a mixture. ``metrics.jsonl`` is
+otherwise appended one line at a time; only its last line can be torn, and
+``read_jsonl`` drops such a line.
+
+A workdir is held by one process at a time: ``WorkdirLock`` takes an
+``fcntl.flock`` on ``<workdir>/lock``, which the kernel releases when the
+process ends however it ends, so a killed run never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+
+from errors import RunError
+
+LOCK_FILE = 'lock'
+_UMASK = os.umask(0o22)
+os.umask(_UMASK)
+
+
+def write_atomic(path: str, text: str) -> None:
+  """Replaces ``path`` by ``text`` in one step (temporary file, fsync, rename)."""
+  folder = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
+  try:
+    os.fchmod(fd, 0o666 & ~_UMASK)     # mkstemp's 0600 would hide records from others
+    with os.fdopen(fd, 'w') as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+  try:   # the rename itself reaches the disk with the folder's entry
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+      os.fsync(dir_fd)
+    finally:
+      os.close(dir_fd)
+  except OSError:
+    pass
+
+
+def write_json(path: str, obj, **kwargs) -> None:
+  write_atomic(path, json.dumps(obj, indent=2, **kwargs) + '\n')
+
+
+def read_json(path: str):
+  """The JSON object in ``path``, or None when it is absent, empty or torn."""
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def read_jsonl(path: str) -> list[dict]:
+  """The records of a JSON-lines file; a line that does not parse (a write
+  cut short by a kill) is dropped. An absent file has no records."""
+  out = []
+  try:
+    with open(path) as f:
+      lines = f.readlines()
+  except FileNotFoundError:
+    return out
+  for line in lines:
+    if not line.strip():
+      continue
+    try:
+      record = json.loads(line)
+    except ValueError:
+      continue
+    if isinstance(record, dict):
+      out.append(record)
+  return out
+
+
+class WorkdirLock:
+  """An exclusive lock on a workdir for the life of this object (or of the
+  process): a second process is refused with a one-line RunError naming the
+  holder. Use as a context manager or call ``release``."""
+
+  def __init__(self, workdir: str, what: str = 'run'):
+    self.path = os.path.join(workdir, LOCK_FILE)
+    try:
+      self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+      raise RunError(f'cannot write in the workdir {workdir}: {e.strerror}; '
+                     'choose a folder you can write to') from None
+    try:
+      fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(self.fd, 64, 0).decode(errors='replace').strip() or '?'
+      os.close(self.fd)
+      raise RunError(f'the workdir {workdir} is in use by process {holder} (another {what} of '
+                     'it); wait for it to end, or stop it, then rerun') from None
+    os.ftruncate(self.fd, 0)
+    os.pwrite(self.fd, f'{os.getpid()}\n'.encode(), 0)
+
+  def release(self) -> None:
+    if self.fd is not None:
+      os.close(self.fd)    # closing drops the flock; the file stays (harmless, reused)
+      self.fd = None
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.release()

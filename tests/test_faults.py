@@ -1,0 +1,407 @@
+"""Faults injected into runs: each ends in one line saying what to do, or in
+the intact run, and nothing recorded is lost.
+
+kill -9 at random instants (checkpoint and record writing included), Ctrl-C,
+two processes on one workdir, a killed sweep parent, each kind of corrupted
+data file, a torn record, a rerun under another config. The subprocess ones
+(``slow``) start Python and JAX several times.
+"""
+
+import json
+import os
+import pickle
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import records
+import sweep
+import train
+from datasets import _files, music, ptb
+from errors import RunError
+from experiments import temporal_order, temporal_order_sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A tiny run that checkpoints after every chunk of 10 steps, so that most of
+# its time after compiling goes to writing checkpoints and records.
+TINY = ['--config=experiments/temporal_order.py:smoke', '--config.model.hidden_size=8',
+        '--config.train.num_steps=120', '--config.train.log_every=10',
+        '--config.train.eval_every=40', '--config.train.eval_sequences=100',
+        '--config.train.test_sequences=100', '--config.train.checkpoint_every_s=0']
+
+
+def tiny_config(**train_fields):
+  c = temporal_order.get_config('smoke')
+  c.model.hidden_size = 8
+  c.train.eval_sequences = c.train.test_sequences = 100
+  for k, v in train_fields.items():
+    c.train[k] = v
+  return c
+
+
+def one_line(stderr: str) -> str:
+  lines = [l for l in stderr.splitlines() if l.strip()]
+  assert 'Traceback' not in stderr and len(lines) == 1, stderr
+  return lines[0]
+
+
+def launch(*args, **kwargs):
+  return subprocess.Popen([sys.executable, 'launch.py', *args], cwd=ROOT, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def comparable(workdir):
+  """The records of a run that do not depend on timing."""
+  result = json.loads((workdir / 'result.json').read_text())
+  metrics = [{k: v for k, v in r.items() if k != 'steps_per_s'}
+             for r in records.read_jsonl(str(workdir / 'metrics.jsonl'))]
+  return [m['test_loss'] for m in result['members']], result['step'], metrics
+
+
+@pytest.fixture(scope='module')
+def run40(tmp_path_factory):
+  """A finished in-process run of 40 steps (copied by the tests that change it)."""
+  workdir = tmp_path_factory.mktemp('run40') / 'run'
+  train.train_and_evaluate(tiny_config(num_steps=40), str(workdir))
+  return workdir
+
+
+def copy_of(run, tmp_path):
+  shutil.copytree(run, tmp_path / 'run')
+  return tmp_path / 'run'
+
+
+# --- reruns ------------------------------------------------------------------
+
+@pytest.mark.parametrize('field,value', [('optim.learning_rate', 0.05),
+                                         ('model.hidden_size', 7)])
+def test_a_rerun_under_another_config_is_refused_and_config_json_kept(run40, tmp_path, field,
+                                                                      value):
+  workdir = copy_of(run40, tmp_path)
+  before = (workdir / 'config.json').read_bytes()
+  config = tiny_config(num_steps=60)
+  group, name = field.split('.')
+  config[group][name] = value
+  with pytest.raises(RunError, match=f'another config .*{field}'):
+    train.train_and_evaluate(config, str(workdir))
+  assert (workdir / 'config.json').read_bytes() == before
+  assert train.config_changes(json.loads(before), json.loads(config.to_json())) == [field]
+
+
+def test_budget_and_reporting_fields_may_change():
+  old = json.loads(tiny_config().to_json())
+  new = tiny_config(num_steps=500, log_every=10, eval_every=50, checkpoint_every_s=1.0)
+  assert train.config_changes(old, json.loads(new.to_json())) == []
+  new.optim.schedule = 'warmup_cosine'      # the budget now sets the schedule's length
+  assert 'train.num_steps' in train.config_changes(old, json.loads(new.to_json()))
+
+
+def test_a_torn_last_metrics_line_is_dropped_on_resume_and_history_kept(run40, tmp_path):
+  workdir = copy_of(run40, tmp_path)
+  with open(workdir / 'metrics.jsonl', 'a') as f:
+    f.write('{"step": 50, "split": "tr')          # a kill mid-write
+  train.train_and_evaluate(tiny_config(num_steps=60), str(workdir))
+  with open(workdir / 'metrics.jsonl') as f:
+    lines = [json.loads(l) for l in f]            # every line parses
+  assert [r['step'] for r in lines if r['split'] == 'train'] == [20, 40, 60]
+  assert [r['step'] for r in lines if r['split'] == 'test'] == [40, 60]   # each run's test kept
+
+
+def test_a_torn_result_is_not_finished(run40, tmp_path):
+  workdir = copy_of(run40, tmp_path)
+  assert sweep.finished(str(workdir)) is not None
+  text = (workdir / 'result.json').read_text()
+  (workdir / 'result.json').write_text(text[:len(text) // 2])
+  assert sweep.finished(str(workdir)) is None
+  import tables
+  skipped = []
+  tables.collect([str(tmp_path)], skipped)
+  assert skipped == [(str(workdir), 'result.json is unreadable (cut short or not JSON)')]
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
+  path = tmp_path / 'result.json'
+  records.write_json(str(path), {'a': 1})
+  def fail(*args):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(os, 'replace', fail)
+  with pytest.raises(KeyboardInterrupt):
+    records.write_json(str(path), {'a': 2})
+  assert json.loads(path.read_text()) == {'a': 1}
+  assert os.listdir(tmp_path) == ['result.json']     # no temporary file left behind
+
+
+# --- workdirs ----------------------------------------------------------------
+
+def test_a_second_process_on_a_workdir_is_refused_naming_the_holder(tmp_path):
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import records, sys, time; records.WorkdirLock(sys.argv[1]); '
+       'print("held", flush=True); time.sleep(60)', str(tmp_path)],
+      cwd=ROOT, stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    with pytest.raises(RunError, match=f'in use by process {holder.pid}'):
+      train.train_and_evaluate(tiny_config(), str(tmp_path))
+    with pytest.raises(RunError, match=f'in use by process {holder.pid}'):
+      sweep.run(temporal_order_sweep.get_config('smoke,workers=1'), str(tmp_path))
+  finally:
+    holder.kill()
+    holder.wait()
+  with records.WorkdirLock(str(tmp_path)):      # released when its process ended
+    pass
+
+
+@pytest.mark.parametrize('kind', ['file', 'missing parent in /proc'])
+def test_a_workdir_that_cannot_be_one_is_one_line(tmp_path, kind):
+  if kind == 'file':
+    workdir = tmp_path / 'notadir'
+    workdir.write_text('')
+  else:
+    workdir = '/proc/rnnopt-no/such'
+  with pytest.raises(RunError, match='cannot use .* as the workdir'):
+    train.train_and_evaluate(tiny_config(), str(workdir))
+
+
+# --- divergence --------------------------------------------------------------
+
+def test_a_member_whose_guard_skips_most_steps_is_diverged_and_counts_agree(tmp_path):
+  config = tiny_config(num_steps=20, log_every=10, eval_every=20)
+  config.optim.guard_max_norm = 1e-9          # every update is "absurd"
+  result = train.train_and_evaluate(config, str(tmp_path))
+  member = result['members'][0]
+  assert member['skipped_steps'] == 20
+  assert member['diverged'] and 'skipped 20 of its 20' in member['diverged_why']
+  last = [r for r in records.read_jsonl(str(tmp_path / 'metrics.jsonl')) if r['split'] == 'train']
+  assert last[-1]['skipped'] == member['skipped_steps']
+
+
+def test_divergence_rules():
+  assert train.diverged_why(1.39, 1.39, False, 0, 1000) is None
+  assert 'test loss is 5.9e+20' in train.diverged_why(5.9e20, 1.0, False, 0, 1000)
+  assert 'training loss is nan' in train.diverged_why(1.0, float('nan'), False, 0, 1000)
+  assert 'NaN or infinite' in train.diverged_why(1.0, 1.0, True, 0, 1000)
+  assert 'skipped 999 of its 1000' in train.diverged_why(1.0, 1.0, False, 999, 1000)
+  assert train.diverged_why(1.0, 1.0, False, 400, 1000) is None
+
+
+def test_progress_lines_show_skips_and_validation_only_where_it_ran():
+  rec = dict(loss=1.0, error=0.5, grad_norm=1.0, clipped=0.0, skipped=7, omega=0.0,
+             spectral_radius=1.0, steps_per_s=100.0, active=True)
+  line = train._progress_line(8000, 200000, [rec], None, [None], 80.0, 1920.0, True)
+  assert '4%]' in line and 'skipped 7' in line and 'ETA <=32m00s' in line
+  assert 'valid' not in line
+  first = train._progress_line(10, 100, [dict(rec, steps_per_s=None)], None, [None], 9.0)
+  assert 'compiling' in first
+  population = train._progress_line(10, 100, [rec, dict(rec, skipped=3)], [dict(loss=2.0)],
+                                    [None, None], 9.0, 81.0)
+  assert 'skipped at most 7' in population and 'best valid loss 2.0000' in population
+
+
+# --- data files --------------------------------------------------------------
+
+TINY_MUSIC = {'train': [[(60, 64), (), (21, 108)], [(50,)]], 'valid': [[(70,)] * 4],
+              'test': [[(40, 41, 42), (43,)]]}
+
+
+def write_music(folder, raw=None, data: bytes | None = None):
+  (folder / 'music').mkdir(exist_ok=True)
+  path = folder / 'music' / 'JSB Chorales.pickle'
+  path.write_bytes(data if data is not None else pickle.dumps(raw, 2))
+  return path
+
+
+@pytest.mark.parametrize('kind,message', [
+    ('truncated', 'cannot be read as a pickle'),
+    ('not a pickle', 'cannot be read as a pickle'),
+    ('note None', "note None at frame 1 is not a MIDI note number"),
+    ('note float', 'note 60.5 at frame 1 is not a MIDI note number'),
+    ('note string', "note '60' at frame 1 is not a MIDI note number"),
+    ('note 10^30', 'MIDI note 1e+30 at frame 1 is outside the piano range'),
+    ('empty split', 'the valid split is empty'),
+    ('changed notes', 'content SHA-256'),
+])
+def test_each_kind_of_bad_music_file_is_one_line_saying_what_to_do(tmp_path, kind, message):
+  good = pickle.dumps(TINY_MUSIC, 2)
+  raw = {k: [list(p) for p in v] for k, v in TINY_MUSIC.items()}
+  bad = {'note None': None, 'note float': 60.5, 'note string': '60', 'note 10^30': 10**30}
+  if kind == 'truncated':
+    write_music(tmp_path, data=good[:len(good) // 2])
+  elif kind == 'not a pickle':
+    write_music(tmp_path, data=b'<html>503 Service Unavailable</html>')
+  elif kind in bad:
+    raw['test'][0][1] = (bad[kind],)
+    write_music(tmp_path, raw)
+  elif kind == 'empty split':
+    raw['valid'] = []
+    write_music(tmp_path, raw)
+  else:       # one note moved: pieces, frames and note-on counts are unchanged
+    raw['train'][0][0] = (60, 65)
+    write_music(tmp_path, raw)
+  rolls = music.piano_rolls(TINY_MUSIC)
+  prints = {s: music.fingerprint(rolls[s]) for s in music.SPLITS}
+  prints['sha256'] = music.content_digest(rolls)
+  with pytest.raises(_files.DataError) as e:
+    music.load_music('jsb', tmp_path, {'JSB Chorales': prints})
+  text = str(e.value)
+  assert message in text and '\n' not in text
+  assert 'python -m datasets.download music' in text and 'RNNOPT_DATA' in text
+
+
+def test_the_music_check_is_cached_by_size_and_mtime(tmp_path, monkeypatch):
+  monkeypatch.setattr(_files, 'CACHE_FILE', str(tmp_path / 'cache.json'))
+  write_music(tmp_path, TINY_MUSIC)
+  rolls = music.piano_rolls(TINY_MUSIC)
+  prints = {s: music.fingerprint(rolls[s]) for s in music.SPLITS}
+  prints['sha256'] = music.content_digest(rolls)
+  calls = []
+  digest = music.content_digest
+  monkeypatch.setattr(music, 'content_digest', lambda r: calls.append(1) or digest(r))
+  for _ in range(3):
+    music.load_music('jsb', tmp_path, {'JSB Chorales': prints})
+  assert len(calls) == 1
+
+
+def _real_data():
+  root = _files.resolve_data_dir(None)
+  if not (root / 'ptb' / 'ptb.valid.txt').exists():
+    pytest.skip(f'no real corpora in {root} (set RNNOPT_DATA)')
+  return root
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize('kind', ['one letter', 'truncated test'])
+def test_a_changed_ptb_file_is_refused(tmp_path, kind, monkeypatch):
+  monkeypatch.setattr(_files, 'CACHE_FILE', str(tmp_path / 'cache.json'))
+  real = _real_data()
+  (tmp_path / 'ptb').mkdir()
+  for split in ptb.SPLITS:
+    shutil.copy(real / 'ptb' / ptb.file_name('word', split), tmp_path / 'ptb')
+  if kind == 'one letter':
+    path = tmp_path / 'ptb' / 'ptb.valid.txt'
+    text = path.read_text()
+    path.write_text(text[:1000] + ('a' if text[1000] != 'a' else 'b') + text[1001:])
+  else:
+    path = tmp_path / 'ptb' / 'ptb.test.txt'
+    path.write_bytes(path.read_bytes()[:-5000])
+  with pytest.raises(_files.DataError, match=f'{path} is not the original file .*'
+                     'python -m datasets.download ptb'):
+    ptb.load_ptb('word', tmp_path)
+
+
+@pytest.mark.realdata
+def test_a_real_music_file_with_changed_notes_is_refused(tmp_path, monkeypatch):
+  monkeypatch.setattr(_files, 'CACHE_FILE', str(tmp_path / 'cache.json'))
+  real = _real_data()
+  raw = _files.safe_load(real / 'music' / 'JSB Chorales.pickle')
+  frame = raw['test'][0][0]
+  raw['test'][0][0] = tuple(n + 1 for n in frame)      # transposed: the same fingerprint
+  write_music(tmp_path, raw)
+  with pytest.raises(_files.DataError, match='content SHA-256'):
+    music.load_music('jsb', tmp_path)
+
+
+# --- processes (slow) --------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def straight(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('straight') / 'run'
+  proc = launch(*TINY, f'--workdir={workdir}')
+  out, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err
+  return workdir, out
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_instants_then_rerun_gives_the_uninterrupted_run(straight, tmp_path):
+  workdir = tmp_path / 'run'
+  rng = random.Random(11)
+  resumed = []
+  for _ in range(4):
+    proc = launch(*TINY, f'--workdir={workdir}')
+    line = proc.stdout.readline()
+    if line.startswith('Resumed from step'):
+      resumed.append(int(line.split()[3]))
+    while line and not line.startswith('['):      # until training (and checkpointing) runs
+      line = proc.stdout.readline()
+    time.sleep(rng.uniform(0.0, 1.0))      # a checkpoint or a record is written every chunk
+    proc.kill()
+    proc.communicate()
+  proc = launch(*TINY, f'--workdir={workdir}')
+  out, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err
+  assert resumed and resumed == sorted(resumed), resumed    # kills landed mid-run
+  assert comparable(workdir) == comparable(straight[0])
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(straight, tmp_path):
+  workdir = tmp_path / 'run'
+  proc = launch(*TINY, f'--workdir={workdir}')
+  first = proc.stdout.readline()       # the first progress line: training has started
+  assert '%]' in first and 'skipped 0' in first, first
+  proc.send_signal(signal.SIGINT)
+  out, err = proc.communicate(timeout=120)
+  assert proc.returncode != 0
+  line = one_line(err)
+  assert 'interrupted (SIGINT) at step' in line and 'rerun the same command' in line
+  assert os.listdir(workdir / 'checkpoints')
+  proc = launch(*TINY, f'--workdir={workdir}')
+  out, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0 and 'Resumed from step' in out, err
+  assert comparable(workdir) == comparable(straight[0])
+  # progress: validation numbers only on the lines where it ran (every 40 steps)
+  progress = [l for l in straight[1].splitlines() if l.startswith('[')]
+  assert ['valid loss' in l for l in progress] == [(i + 1) % 4 == 0 for i in range(12)]
+
+
+@pytest.mark.slow
+def test_two_commands_on_one_workdir_the_second_is_refused_in_one_line(tmp_path):
+  first = launch(*TINY, '--config.train.num_steps=100000', f'--workdir={tmp_path}')
+  try:
+    assert '%]' in first.stdout.readline()
+    second = launch(*TINY, f'--workdir={tmp_path}')
+    _, err = second.communicate(timeout=120)
+    assert second.returncode != 0
+    assert f'in use by process {first.pid}' in one_line(err)
+  finally:
+    first.kill()
+    first.communicate()
+
+
+def _alive(pid: int) -> bool:
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      return f.read().split(')')[-1].split()[0] != 'Z'     # a zombie has ended
+  except FileNotFoundError:
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
+def test_killing_a_sweep_parent_ends_its_workers(tmp_path):
+  code = ('import sys, sweep; from experiments import temporal_order_sweep as t; '
+          'c = t.get_config("smoke,workers=2"); c.sweep.grid = (); '
+          'c.train.num_steps = 100000; c.train.log_every = 20; c.train.eval_every = 100000; '
+          'sweep.run(c, sys.argv[1])')
+  parent = subprocess.Popen([sys.executable, '-c', code, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  workers, deadline = {}, time.time() + 120
+  while len(workers) < 2 and time.time() < deadline:
+    for lock in tmp_path.glob('*/part*/lock'):
+      pid = lock.read_text().strip()
+      if pid and _alive(int(pid)):
+        workers[lock] = int(pid)
+    time.sleep(0.5)
+  assert len(workers) == 2, parent.stdout.read() if parent.poll() is not None else 'no workers'
+  parent.kill()
+  parent.communicate()
+  deadline = time.time() + 60
+  while any(map(_alive, workers.values())) and time.time() < deadline:
+    time.sleep(0.5)
+  assert not any(map(_alive, workers.values()))
