@@ -29,6 +29,7 @@ import csv
 import dataclasses
 import glob
 import io
+import json
 import math
 import os
 
