@@ -9,6 +9,12 @@ in result.json): ``success=paper``, fewer than 1% wrong of 10,000 fresh
 sequences (the paper's Fig. 7), or ``success=authors``, none wrong (the
 authors' code). The title and fig7.md name the criterion; runs under two
 criteria are never mixed in one figure.
+
+Each point is a success rate of a few seeds (5 in ``scripts/fig7_runs.sh``),
+so it carries its Wilson 95% interval (``wilson_interval``) as an error bar,
+and the legend says how many seeds each point has. The x ticks are the
+lengths tested, on a log scale; the three methods sit slightly apart along x
+with their own marker shapes and sizes, so equal rates never hide each other.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import collections
 import glob
 import json
+import math
 import os
 import sys
 
@@ -23,6 +30,7 @@ import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 from datasets.pathological import SUCCESS_CRITERIA  # noqa: E402
 from experiments.temporal_order_fig7 import METHOD_ROWS  # noqa: E402
@@ -33,6 +41,36 @@ CRITERIA = {'paper': '<1% wrong of 10,000 fresh sequences (the paper\'s criterio
             'authors': '0 wrong of 10,000 fresh sequences (the authors\' code\'s criterion)'}
 STYLE = {'sgd': ('tab:blue', 'o', 'SGD'), 'sgd-c': ('tab:orange', 's', 'SGD-C'),
          'sgd-cr': ('tab:green', '^', 'SGD-CR')}
+# Each method's marker size and its shift along the (log) length axis, as a
+# factor: points of equal rate sit side by side instead of on top of each other.
+MARKER_SIZE = {'sgd': 9, 'sgd-c': 7, 'sgd-cr': 6}
+X_SHIFT = {'sgd': 10 ** -0.035, 'sgd-c': 1.0, 'sgd-cr': 10 ** 0.035}
+Z95 = 1.959963984540054     # the standard normal's 97.5% quantile
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
+  """Wilson score interval of a binomial proportion (95% by default).
+
+  ``(c - h, c + h)`` with ``c = (p + z^2/2n) / (1 + z^2/n)`` and
+  ``h = z / (1 + z^2/n) * sqrt(p (1 - p) / n + z^2 / 4n^2)``, ``p = k / n``.
+  Unlike the normal approximation it stays inside [0, 1] and is not empty
+  at 0/n or n/n (0/n gives ``[0, z^2 / (n + z^2)]``), which is what a rate
+  of 5 seeds mostly is. No trials: ``(0, 1)``.
+
+  References:
+    Wilson, Probable inference, the law of succession, and statistical
+    inference, JASA 22 (1927); Brown, Cai, DasGupta, Interval estimation for
+    a binomial proportion, Statistical Science 16 (2001).
+  """
+  if trials <= 0:
+    return 0.0, 1.0
+  n, p, z2 = float(trials), successes / trials, z * z
+  centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+  half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+  # At k = 0 or n one end is 0 or 1 exactly, whatever the rounding.
+  lo = 0.0 if successes <= 0 else max(0.0, centre - half)
+  hi = 1.0 if successes >= trials else min(1.0, centre + half)
+  return lo, hi
 
 
 def method_of(hparams: dict) -> str:
@@ -85,45 +123,83 @@ class _Table(collections.defaultdict):
   criterion: str | None = None
 
 
+def lengths_of(table: dict) -> list[int]:
+  """The sequence lengths any run tested, ascending."""
+  return sorted({l for points in table.values() for l in points})
+
+
+def seeds_text(table: dict) -> str:
+  """How many seeds each point is: '5 seeds per point', or a range."""
+  counts = sorted({n for points in table.values() for _, n, _ in points.values()})
+  if not counts:
+    return 'no seeds'
+  if len(counts) == 1:
+    return f'{counts[0]} seed{"s" if counts[0] != 1 else ""} per point'
+  return f'{counts[0]}-{counts[-1]} seeds per point (fig7.md has each)'
+
+
 def plot(table: dict, path: str) -> str:
-  fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
+  lengths = lengths_of(table)
+  fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True, sharex=True)
   for ax, init in zip(axes, INITS):
     for method, (color, marker, label) in STYLE.items():
       points = sorted(table.get((init, method), {}).items())
-      if points:
-        ax.plot([l for l, _ in points], [s / n for _, (s, n, _) in points], marker=marker,
-                color=color, label=label)
+      if not points:
+        continue
+      x = [l * X_SHIFT[method] for l, _ in points]
+      rate = [s / n for _, (s, n, _) in points]
+      lo, hi = zip(*(wilson_interval(s, n) for _, (s, n, _) in points))
+      yerr = [[r - l for r, l in zip(rate, lo)], [h - r for r, h in zip(rate, hi)]]
+      bars = ax.errorbar(x, rate, yerr=yerr, marker=marker, ms=MARKER_SIZE[method],
+                         color=color, mec='white', mew=0.8, lw=1.5, elinewidth=1.2,
+                         capsize=3, label=label)
+      for bar in bars.lines[2]:
+        bar.set_alpha(0.7)
+      bars.lines[0].set_gid(f'{init}:{method}')     # the rates' line, for tests
     ax.set_xscale('log')
     ax.set_title(f'{init} initialisation')
     ax.set_xlabel('sequence length T')
     ax.set_ylim(-0.05, 1.05)
     ax.grid(alpha=0.3)
-  axes[0].set_ylabel('success rate')
-  for ax in axes:
-    if ax.get_legend_handles_labels()[0]:
-      ax.legend()
-      break
+  if lengths:
+    # Ticks at the lengths tested and nowhere else (no 3x10^1 minor labels).
+    axes[0].set_xlim(lengths[0] / 1.3, lengths[-1] * 1.3)
+    for ax in axes:
+      ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(lengths))
+      ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([str(l) for l in lengths]))
+      ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+  axes[0].set_ylabel('success rate (fraction of seeds solved)')
+  # One legend for the three panels, below them, where it covers no point.
+  handles, labels = next((h for h in (ax.get_legend_handles_labels() for ax in axes) if h[0]),
+                         ([], []))
+  if handles:
+    fig.legend(handles, labels, loc='lower center', ncol=len(handles) + 1, fontsize=9,
+               frameon=False, title=f'{seeds_text(table)}; bars: Wilson 95% interval',
+               title_fontsize=9)
   budgets = sorted({b for points in table.values() for _, _, b in points.values()})
   criterion = CRITERIA[getattr(table, 'criterion', None) or 'paper']
   fig.suptitle('Pascanu et al. (2013) Fig. 7, temporal order: fraction of seeds solved, '
                f'{criterion}; budget {", ".join(f"{b:,}" for b in budgets)} updates',
                fontsize=10)
-  fig.tight_layout()
+  fig.tight_layout(rect=(0, 0.1 if handles else 0, 1, 1))
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return path
 
 
 def markdown(table: dict) -> str:
-  lengths = sorted({l for points in table.values() for l in points})
+  lengths = lengths_of(table)
   criterion = CRITERIA[getattr(table, 'criterion', None) or 'paper']
-  lines = [f'Solved seeds per point, success = {criterion}.', '',
+  lines = [f'Solved seeds per point, success = {criterion}; in brackets the Wilson 95% '
+           'interval of the success rate.', '',
            '| init | method | ' + ' | '.join(f'T={l}' for l in lengths) + ' |',
            '|---|---|' + '---|' * len(lengths)]
   for init in INITS:
     for method in STYLE:
       points = table.get((init, method), {})
-      cells = [f'{points[l][0]}/{points[l][1]}' if l in points else '' for l in lengths]
+      cells = [f'{points[l][0]}/{points[l][1]} [{wilson_interval(*points[l][:2])[0]:.2f}, '
+               f'{wilson_interval(*points[l][:2])[1]:.2f}]' if l in points else ''
+               for l in lengths]
       if points:
         lines.append(f'| {init} | {STYLE[method][2]} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'

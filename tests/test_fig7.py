@@ -1,20 +1,27 @@
-"""figures/fig7.py on hand-written run records: the criterion it states."""
+"""figures/fig7.py on hand-written run records: the criterion it states, the
+Wilson intervals against hand computations, and what the drawn axes show."""
 
 import json
+import math
 
+import matplotlib
 import pytest
 
 from figures import fig7
 
 
 def _run(root, name, init, length, solved, success=None, solved_error=0.01):
-  """A finished Fig. 7 run's config.json and result.json, written by hand."""
+  """A finished Fig. 7 run's config.json and result.json, written by hand.
+
+  ``solved``: one bool per method (SGD, SGD-C, SGD-CR), or one tuple of
+  bools per method, a member per seed."""
   run = root / name
   run.mkdir()
   config = {'model': {'init_scheme': init}, 'task': {'min_length': length},
             'train': {'num_steps': 50_000, 'solved_error': solved_error}}
   members = [{'hparams': {'optim.clip_norm': clip, 'reg.omega_alpha': alpha}, 'solved': ok}
-             for (_, clip, alpha), ok in zip(fig7.METHOD_ROWS, solved)]
+             for (_, clip, alpha), oks in zip(fig7.METHOD_ROWS, solved)
+             for ok in (oks if isinstance(oks, tuple) else (oks,))]
   result = {'members': members}
   if success:
     result['success'] = success
@@ -40,3 +47,75 @@ def test_older_records_are_read_by_their_threshold_and_criteria_never_mix(tmp_pa
   _run(tmp_path, 'basic_tanh_T50', 'basic_tanh', 50, (True, True, True), 'authors', 1e-6)
   with pytest.raises(ValueError, match='draw them separately'):
     fig7.collect(str(tmp_path))
+
+
+def test_wilson_interval_by_hand():
+  z2 = 1.959963984540054 ** 2
+  # 0/n and n/n: the closed forms [0, z^2/(n + z^2)] and [n/(n + z^2), 1].
+  assert fig7.wilson_interval(0, 5) == pytest.approx((0.0, z2 / (5 + z2)), abs=1e-12)
+  assert fig7.wilson_interval(5, 5) == pytest.approx((5 / (5 + z2), 1.0), abs=1e-12)
+  assert fig7.wilson_interval(0, 5) == pytest.approx((0.0, 0.43449), abs=1e-5)
+  assert fig7.wilson_interval(5, 5) == pytest.approx((0.56551, 1.0), abs=1e-5)
+  # 2/5, worked by hand: p = 0.4, centre (0.4 + 0.38415) / 1.76829 = 0.44345,
+  # half-width 1.10839 * sqrt(0.048 + 0.038415) = 0.32583.
+  assert fig7.wilson_interval(2, 5) == pytest.approx((0.11762, 0.76928), abs=1e-5)
+  # Symmetry k <-> n - k, and the interval always holds the observed rate.
+  lo, hi = fig7.wilson_interval(3, 5)
+  assert (lo, hi) == pytest.approx((1 - 0.76928, 1 - 0.11762), abs=1e-5)
+  for k in range(11):
+    lo, hi = fig7.wilson_interval(k, 10)
+    assert 0.0 <= lo <= k / 10 <= hi <= 1.0
+  assert fig7.wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def _five_seeds(tmp_path):
+  rates = {25: ((1, 1, 0, 0, 0), (1, 1, 0, 0, 0), (1, 1, 1, 1, 0)),
+           50: ((0,) * 5, (0,) * 5, (1, 0, 0, 0, 0)),
+           100: ((0,) * 5, (0,) * 5, (0,) * 5),
+           200: ((0,) * 5, (0,) * 5, (0,) * 5)}
+  for length, solved in rates.items():
+    _run(tmp_path, f'basic_tanh_T{length}', 'basic_tanh', length,
+         tuple(tuple(bool(x) for x in seeds) for seeds in solved))
+  return fig7.collect(str(tmp_path))
+
+
+def test_the_plot_shows_lengths_seeds_and_intervals(tmp_path, monkeypatch):
+  table = _five_seeds(tmp_path)
+  assert table[('basic_tanh', 'sgd-cr')][25] == (4, 5, 50_000)
+  drawn = {}
+  real_close = matplotlib.pyplot.close
+  monkeypatch.setattr(matplotlib.pyplot, 'close', lambda fig: drawn.setdefault('fig', fig))
+  path = fig7.plot(table, str(tmp_path / 'fig7.png'))
+  real_close(drawn['fig'])
+  with open(path, 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+  axes = drawn['fig'].axes
+  ax = axes[1]                                   # basic_tanh
+  assert ax.get_xscale() == 'log'
+  assert list(ax.get_xticks()) == [25, 50, 100, 200]
+  assert [t.get_text() for t in ax.get_xticklabels()] == ['25', '50', '100', '200']
+  assert len(ax.xaxis.get_minorticklocs()) == 0
+  [legend] = drawn['fig'].legends
+  assert [t.get_text() for t in legend.get_texts()] == ['SGD', 'SGD-C', 'SGD-CR']
+  assert '5 seeds per point' in legend.get_title().get_text()
+  assert 'Wilson 95%' in legend.get_title().get_text()
+  # SGD and SGD-C have equal rates everywhere: their points sit apart along x.
+  lines = {l.get_gid(): l for l in ax.lines if l.get_gid()}
+  x_sgd, y_sgd = lines['basic_tanh:sgd'].get_data()
+  x_c, y_c = lines['basic_tanh:sgd-c'].get_data()
+  assert list(y_sgd) == list(y_c) == [0.4, 0.0, 0.0, 0.0]
+  assert all(a < b for a, b in zip(x_sgd, x_c))
+  assert lines['basic_tanh:sgd'].get_marker() != lines['basic_tanh:sgd-c'].get_marker()
+  # The error bar of SGD-CR at T=25 spans the Wilson interval of 4/5.
+  bars = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
+  spans = sorted((round(seg[0][1], 6), round(seg[1][1], 6))
+                 for c in bars for seg in c.get_segments())
+  lo, hi = fig7.wilson_interval(4, 5)
+  assert (round(lo, 6), round(hi, 6)) in spans
+  assert '<1% wrong' in drawn['fig']._suptitle.get_text()
+
+
+def test_the_markdown_gives_each_interval(tmp_path):
+  text = fig7.markdown(_five_seeds(tmp_path))
+  assert '| basic_tanh | SGD-CR | 4/5 [0.38, 0.96] | 1/5 [0.04, 0.62] |' in text
+  assert math.isclose(fig7.wilson_interval(4, 5)[0], 0.3755, abs_tol=1e-3)
