@@ -33,6 +33,7 @@ import json
 import math
 import os
 
+import optim
 import records
 from experiments import common
 
@@ -122,7 +123,7 @@ def bengio_method(config: dict, hparams: dict) -> str:
   member amounts to: clipping (a threshold some gradient can reach), leaky
   units, rectifiers."""
   clip = hparams.get('optim.clip_norm', config['optim']['clip_norm'])
-  if not clip or clip >= 1e29:
+  if not optim.clips(clip):
     return 'sgd'
   model = config.get('model', {})
   if model.get('activation') == 'relu':

@@ -155,13 +155,13 @@ def apply_method(c: ml_collections.ConfigDict, method: str, clip: float, alpha: 
 def method_rows(clip: float, alpha: float) -> tuple:
   """(method, clip threshold, Omega weight) of each method as numbers alone:
   SGD clips at a threshold no gradient reaches."""
-  return (('sgd', 1e30, 0.0), ('sgd-c', clip, 0.0), ('sgd-cr', clip, alpha))
+  return (('sgd', optim.NO_CLIP, 0.0), ('sgd-c', clip, 0.0), ('sgd-cr', clip, alpha))
 
 
 def method_name(clip: float, alpha: float) -> str:
   """Which of ``METHODS`` a clipping threshold and Omega weight amount to
   (no threshold, 0, or one no gradient reaches: no clipping)."""
-  if not clip or clip >= 1e29:
+  if not optim.clips(clip):
     return 'sgd'
   return 'sgd-cr' if alpha else 'sgd-c'
 

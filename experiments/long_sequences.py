@@ -52,11 +52,11 @@ the six.
 
 import math
 
+import optim
 from experiments import common
 
 OPTIMIZERS = ('sgd', 'rmsprop', 'adam')
 CHUNKS_PER_SERIES = (100, 50, 10, 2, 1)     # the post's schedule
-NO_CLIP = 1e30                              # a threshold no gradient reaches
 
 
 def schedule_steps(length: int, epochs: int) -> tuple[tuple[int, int], ...]:
@@ -98,10 +98,10 @@ def get_config(arg: str | None = None):
   c.model.init_scheme = 'default'
   c.optim.name = a.optimizer
   c.optim.learning_rate = a.lr
-  c.optim.clip_norm = NO_CLIP if a.clip == 'off' else a.clip_norm
+  c.optim.clip_norm = optim.NO_CLIP if a.clip == 'off' else a.clip_norm
   if a.clip == 'both':               # two members, one program
     c.population.hparams = ('optim.clip_norm',)
-    c.population.rows = ((NO_CLIP,), (a.clip_norm,))
+    c.population.rows = ((optim.NO_CLIP,), (a.clip_norm,))
   c.train.stop_when_solved = False
   c.train.eval_sequences = c.train.test_sequences = 0    # whole series are evaluated
   if a.schedule:

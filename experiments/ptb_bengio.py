@@ -100,6 +100,7 @@ row's default), ``clip=`` (the C rows' threshold, 30 or 50; default 50),
 $RNNOPT_DATA, else ~/.cache/rnnopt (``python -m datasets.download ptb``).
 """
 
+import optim
 from experiments import common
 
 LEVELS = ('word', 'char')
@@ -112,7 +113,6 @@ METHODS = {
 }
 CLIPS = (30.0, 50.0)            # sec. 4.2.1: "cutoff threshold ... of 30, 50 or none"
 LEAKY_FRACTION = 0.5            # "no leaky units versus 50 of the units"
-NO_CLIP = 1e30                  # a threshold no gradient reaches (method=all's SGD member)
 # level: (hidden units, window, learning-rate grid, task name, default streams per batch)
 LEVEL_SETTINGS = {
     'word': (200, 40, (0.1, 0.01, 0.001), 'ptb_word', 1),
@@ -166,7 +166,7 @@ def get_config(arg: str | None = None):
 
   if a.method == 'all':    # SGD and SGD+C at both thresholds: numbers only, one program
     c.population.hparams = ('optim.clip_norm',)
-    c.population.rows = ((NO_CLIP,),) + tuple((t,) for t in CLIPS)
+    c.population.rows = ((optim.NO_CLIP,),) + tuple((t,) for t in CLIPS)
 
   # The paper's grid around these settings (sec. 4.2.1): numbers as members.
   grid = [('optim.learning_rate', lr_grid)]

@@ -27,6 +27,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+import optim  # noqa: E402
 from figures.curves import read_metrics  # noqa: E402
 
 OPTIMIZERS = ('sgd', 'rmsprop', 'adam')
@@ -84,7 +85,7 @@ def runs(root: str) -> list[dict]:
         curves['train_epoch'] = dict(zip(('epoch', 'loss'), per_epoch(**curves['train'])))
       out.append(dict(name=name, member=member, optimizer=config['optim']['name'],
                       schedule=bool(config['train'].get('chunk_schedule')),
-                      clip=clip if clip < 1e29 else None, curves=curves,
+                      clip=clip if optim.clips(clip) else None, curves=curves,
                       result=result['members'][member] if result else None,
                       wall=result['wall_time_s'] if result else None))
   return out

@@ -36,6 +36,16 @@ import optax
 from optim import schedules
 from optim import transforms
 
+# A clipping threshold no gradient reaches: plain SGD as a member of a population
+# whose other members clip (the threshold is a number in the train state, not
+# structure). ``clips`` tells whether a threshold clips at all.
+NO_CLIP = 1e30
+
+
+def clips(threshold) -> bool:
+  """Whether ``clip_norm=threshold`` clips: neither 0 (off) nor ``NO_CLIP``."""
+  return bool(threshold) and threshold < NO_CLIP
+
 OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'adam', 'rmsprop', 'adamw')
 
 # Numeric fields that become injected hyperparameters when in use.

@@ -169,7 +169,7 @@ def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(mon
     return batch_fn(self, key, step)
 
   monkeypatch.setattr(problems.MusicProblem, 'train_batch', recording_batch)
-  config = music_bengio.get_config('method=c,smoke')
+  config = music_bengio.get_config('method=c,smoke,batch=4')
   with config.unlocked():
     config.train.num_steps = 12
     config.train.chunk_schedule = ((0, 5), (9, 20))
