@@ -14,6 +14,7 @@ from benchmarks import workloads as wl
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_records_of_a_workload_and_a_population(capsys):
   records = run.main(run.Options(workloads=('torder_tanh_h50', run.POPULATION),
                                  steps=2, rounds=2, members=2))
@@ -32,6 +33,7 @@ def test_records_of_a_workload_and_a_population(capsys):
   assert w.timesteps_per_step == 20 * 200
 
 
+@pytest.mark.slow
 def test_population_members_follow_their_own_learning_rates():
   """The vmapped population trains each member as the member alone would."""
   import jax

@@ -52,7 +52,7 @@ results['synthetic'] = train.train_and_evaluate(config, out + '/synthetic')
 
 rng = np.random.default_rng(1)
 rolls = {s: random_rolls(rng, [25, 40, 18]) for s in ('train', 'valid', 'test')}
-problems.MusicProblem.load = classmethod(lambda cls, name, b, c, d=None: cls(name, rolls, b, c))
+problems.MusicProblem.load = classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw))
 config = toy_music_config()
 with config.unlocked():
   config.task.chunk = 10
@@ -83,6 +83,7 @@ def _launch(num_processes, devices_each, out):
   return json.loads(lines[-1][len('RESULT '):]), [o[0] for o in outputs]
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one(tmp_path):
   two, stdouts = _launch(2, 2, tmp_path / 'two')
   four, _ = _launch(1, 4, tmp_path / 'four')

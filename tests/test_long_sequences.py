@@ -90,6 +90,7 @@ def read_metrics(workdir):
     return [json.loads(l) for l in f]
 
 
+@pytest.mark.slow
 def test_chunk_schedule_phases_compiles_and_resume(tmp_path, monkeypatch):
   traced, phases = [], []
   batch_fn = problems.LongSeriesProblem.train_batch

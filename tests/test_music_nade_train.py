@@ -132,6 +132,7 @@ def toy_corpus(monkeypatch, tmp_path):
   return tmp_path
 
 
+@pytest.mark.slow
 def test_every_method_loads_and_trains(toy_corpus):
   for method in music_bengio.METHODS:
     config = music_bengio.get_config(f'method={method},smoke')

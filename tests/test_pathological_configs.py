@@ -37,7 +37,7 @@ def test_lengths_are_drawn_as_the_authors_code_draws_them():
   validation spreads its batches over the same range."""
   c = temporal_order.get_config('length=50,max_length=200')
   p = problems.make_problem(c)
-  last_step = jax.jit(jax.vmap(lambda k: p.train_batch(k)['mask'][:, 0].argmax()))
+  last_step = jax.jit(jax.vmap(lambda k: p.train_batch(k, 0)['mask'][:, 0].argmax()))
   lengths = set(np.asarray(last_step(jax.random.split(jax.random.key(0), 1000))) + 1)
   assert min(lengths) == 50 and max(lengths) == 199
   assert p.eval_lengths(10)[0] == 50 and p.eval_lengths(10)[-1] == 199
@@ -45,6 +45,7 @@ def test_lengths_are_drawn_as_the_authors_code_draws_them():
   assert fixed.eval_lengths(3) == [60, 60, 60]
 
 
+@pytest.mark.slow
 def test_result_json_names_the_criterion(tmp_path):
   config = temporal_order.get_config('success=authors,smoke')
   with config.unlocked():

@@ -73,6 +73,7 @@ def test_population_gives_the_numbers_of_separate_runs(tmp_path):
     np.testing.assert_allclose(mine, theirs, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_diverged_member_stops_without_stopping_the_others():
   config = population_config(seeds=(0,), lrs=(0.01, float('inf')))
   with config.unlocked():
@@ -123,6 +124,7 @@ print(json.dumps([sharded, plain]))
     ((0, 1), (0.01, 0.05), 'pop=4 x data=1'),       # members over devices
     ((0,), (0.01, 0.05), 'pop=2 x data=2'),         # members and each member's batch
 ])
+@pytest.mark.slow
 def test_sharded_run_equals_unsharded(seeds, lrs, layout, tmp_path):
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
              JAX_PLATFORMS='cpu')
