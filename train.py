@@ -535,6 +535,8 @@ def init_population(steps: Steps, pop: population.Population, mesh) -> TrainStat
 # length of a warmup_cosine schedule, and is then not safe to change.
 SAFE_TO_CHANGE = ('train.num_steps', 'task.epochs', 'train.log_every', 'train.eval_every',
                   'train.checkpoint_every_s', 'train.patience', 'data_dir')
+# How a sweep is laid out and dispatched does not change what one of its runs computes.
+SAFE_PREFIXES = ('sweep.',)
 _BUDGET = ('train.num_steps', 'task.epochs')
 # A member whose loss (nats per scored step) leaves this range has diverged:
 # no task here starts above a few hundred nats per step.
@@ -563,7 +565,7 @@ def config_changes(old: dict, new: dict) -> list[str]:
   a, b = _flatten(old), _flatten(new)
   missing = object()
   off = lambda v: v is missing or v in (None, False, 0, '', [], {})
-  return sorted(k for k in a.keys() | b.keys() if k not in safe
+  return sorted(k for k in a.keys() | b.keys() if k not in safe and not k.startswith(SAFE_PREFIXES)
                 and a.get(k, missing) != b.get(k, missing)
                 and not ((k not in a or k not in b) and off(a.get(k, missing))
                          and off(b.get(k, missing))))

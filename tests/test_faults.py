@@ -98,6 +98,9 @@ def test_budget_and_reporting_fields_may_change():
   old = json.loads(tiny_config().to_json())
   new = tiny_config(num_steps=500, log_every=10, eval_every=50, checkpoint_every_s=1.0)
   assert train.config_changes(old, json.loads(new.to_json())) == []
+  new.train.patience = 3                     # when a member stops, like the budget
+  new.sweep.trials = 7                       # how a sweep is laid out: not what a run computes
+  assert train.config_changes(old, json.loads(new.to_json())) == []
   new.optim.schedule = 'warmup_cosine'      # the budget now sets the schedule's length
   assert 'train.num_steps' in train.config_changes(old, json.loads(new.to_json()))
 
