@@ -63,7 +63,7 @@ TARGETS = {t.key: t for t in (
     Target('pascanu2013.table1',
            'Pascanu et al. (2013) Table 1: polyphonic music, SGD / SGD+C / SGD+CR',
            (Job('nottingham', 'experiments/music.py:dataset=nottingham,method=all,seeds=3'),
-            Job('piano', 'experiments/music.py:dataset=piano,method=all'),
+            Job('piano', 'experiments/music.py:dataset=piano,method=all', minutes=26),
             Job('musedata', 'experiments/music.py:dataset=musedata,method=all')),
            figure='curves'),
     Target('pascanu2013.table2',
@@ -82,7 +82,7 @@ TARGETS = {t.key: t for t in (
     Target('pascanu2013.pathological',
            'Pascanu et al. (2013) sec. 4.1: temporal order at T = 200 (SGD-CR), one model '
            'on lengths 50-200, addition 50-200 with 4 seeds',
-           (Job('temporal_order_T200', 'experiments/temporal_order.py:length=200'),
+           (Job('temporal_order_T200', 'experiments/temporal_order.py:length=200', minutes=12),
             Job('temporal_order_50_200',
                 'experiments/temporal_order.py:length=50,max_length=200,success=authors'),
             Job('addition_50_200', 'experiments/pathological.py:problem=addition,seeds=4,'

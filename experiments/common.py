@@ -123,7 +123,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 100_000        # at most this many updates
   c.train.log_every = 500            # steps per compiled chunk and per metrics line
-  c.train.eval_every = 2_000         # validation on fresh sequences (multiple of log_every)
+  c.train.eval_every = 2_000         # steps between validations (a multiple of log_every); 0:
+                                     #   at the end of every epoch (corpora)
   c.train.eval_sequences = 10_000    # the papers' criterion uses 10,000 sequences
   c.train.test_sequences = 10_000
   c.train.eval_batch_size = 1_000
