@@ -357,9 +357,11 @@ class LearningRateHalver:
   def update(self, first_step: int, losses: np.ndarray, scored: np.ndarray | None = None
              ) -> np.ndarray | None:
     """Feeds losses [P, n] of steps first_step... (each the mean over ``scored``
-    [P, n] scored steps; None: equal weights); returns new learning rates or None.
+    [P, n] scored steps, 0 for a step that did not learn; None: equal
+    weights); returns new learning rates or None.
 
-    The epoch's error is the mean loss per scored step over the epoch.
+    The epoch's error is the mean loss per scored step over the epoch; a
+    member with no such step in an epoch (it stopped learning) keeps its rate.
     """
     changed = False
     scored = np.ones_like(losses) if scored is None else scored
@@ -368,15 +370,17 @@ class LearningRateHalver:
                            zip(self.state['sum'], losses[:, j], scored[:, j])]
       self.state['count'] = [a + float(w) for a, w in zip(self.state['count'], scored[:, j])]
       if (first_step + j + 1) % self.steps_per_epoch == 0:
-        mean = [a / max(c, 1.0) for a, c in zip(self.state['sum'], self.state['count'])]
-        self.state['count'] = [0.0] * len(mean)
+        seen = [c > 0 for c in self.state['count']]
+        mean = [a / c if c else p for a, c, p in
+                zip(self.state['sum'], self.state['count'], self.state['prev'] or self.state['sum'])]
         if self.state['prev'] is not None:
           for i, (now, before) in enumerate(zip(mean, self.state['prev'])):
-            if not now < before:
+            if seen[i] and not now < before:
               self.state['lr'][i] /= 2.0
               self.state['halvings'] += 1
               changed = True
-        self.state['prev'], self.state['sum'] = mean, [0.0] * len(mean)
+        self.state['prev'] = mean
+        self.state['sum'], self.state['count'] = [0.0] * len(mean), [0.0] * len(mean)
     return np.asarray(self.state['lr'], np.float32) if changed else None
 
 
@@ -755,7 +759,8 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
     step = int(distributed.to_host(state.step)[0])
     pace.chunk(step, n, time.time() - t0, compiling)
     rate = pace.rate
-    if halver is not None and (lrs := halver.update(step - n, m['loss'], m['scored'])) is not None:
+    learned = m['scored'] * m['active']       # a member that stopped feeds its rule nothing
+    if halver is not None and (lrs := halver.update(step - n, m['loss'], learned)) is not None:
       state = state.replace(opt_state=optim.set_hyperparams(state.opt_state, learning_rate=lrs))
     w_rec = distributed.to_host(state.params['layer_0']['w_rec'])
     skipped = skipped_now()

@@ -124,6 +124,21 @@ def test_learning_rate_halves_after_an_epoch_whose_loss_rose():
   assert restored.update(6, np.array([[0.5, 0.5], [1.0, 1.0]])) is None
 
 
+def test_a_member_that_stopped_learning_keeps_its_learning_rate():
+  """The epoch error is a mean per scored frame of the steps a member learned
+  on: weights 0 (stopped, or nothing scored) leave it out, so a stopped
+  member's repeated loss never halves its rate, and a rise among the steps
+  it did learn on still does."""
+  halver = train.LearningRateHalver(steps_per_epoch=2, learning_rates=[1.0, 1.0])
+  losses = np.array([[2, 4, 3, 3, 3, 3], [2, 2, 1, 9, 3, 3]], np.float32)
+  learned = np.array([[1, 3, 1, 1, 0, 0], [1, 1, 1, 0, 1, 0]], np.float32)
+  # member 0: epoch 1 (2*1 + 4*3) / 4 = 3.5, epoch 2: 3 (fell), epoch 3: nothing learned
+  # member 1: epoch 1: 2, epoch 2: 1 (the 9 was not learned on), epoch 3: 3 (rose)
+  lrs = halver.update(0, losses, learned)
+  np.testing.assert_allclose(lrs, [1.0, 0.5])
+  assert halver.state['prev'][0] == 3.0
+
+
 def test_new_learning_rates_reach_every_member_of_a_population():
   import optim
   import population
