@@ -62,9 +62,10 @@ class Target:
 TARGETS = {t.key: t for t in (
     Target('pascanu2013.table1',
            'Pascanu et al. (2013) Table 1: polyphonic music, SGD / SGD+C / SGD+CR',
-           (Job('nottingham', 'experiments/music.py:dataset=nottingham,method=all,seeds=3'),
+           (Job('nottingham', 'experiments/music.py:dataset=nottingham,method=all,seeds=3',
+                minutes=124),
             Job('piano', 'experiments/music.py:dataset=piano,method=all', minutes=26),
-            Job('musedata', 'experiments/music.py:dataset=musedata,method=all')),
+            Job('musedata', 'experiments/music.py:dataset=musedata,method=all', minutes=75)),
            figure='curves'),
     Target('pascanu2013.table2',
            'Pascanu et al. (2013) Table 2: Penn Treebank characters, next and 5th ahead',
