@@ -87,6 +87,16 @@ def read_jsonl(path: str) -> list[dict]:
   return out
 
 
+def make_folder(path: str, what: str = 'workdir') -> None:
+  """Creates ``path`` (and its parents); a one-line RunError where it cannot be."""
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    reason = 'is a file' if isinstance(e, FileExistsError) else e.strerror
+    raise RunError(f'cannot use {path} as the {what}: {reason}; '
+                   'choose a folder you can write to') from None
+
+
 class WorkdirLock:
   """An exclusive lock on a workdir for the life of this object (or of the
   process): a second process is refused with a one-line RunError naming the

@@ -258,12 +258,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """
   workers = _default_workers(config)
   units = plan(config, workers)
-  try:
-    os.makedirs(workdir, exist_ok=True)
-  except OSError as e:
-    what = 'is a file' if isinstance(e, FileExistsError) else e.strerror
-    raise RunError(f'cannot use {workdir} as the sweep folder: {what}; '
-                   'choose a folder you can write to') from None
+  records.make_folder(workdir, 'sweep folder')
   with records.WorkdirLock(workdir, 'sweep'):
     return _run(config, workdir, workers, units)
 

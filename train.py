@@ -584,12 +584,7 @@ def _open_workdir(config: ml_collections.ConfigDict, workdir: str,
   """Creates and locks the workdir, refuses a rerun under another config, and
   writes config.json (atomically; only once nothing differs), with ``origin``
   (what made the config; not compared) under the key 'origin'."""
-  try:
-    os.makedirs(workdir, exist_ok=True)
-  except OSError as e:
-    what = 'is a file' if isinstance(e, FileExistsError) else e.strerror
-    raise RunError(f'cannot use {workdir} as the workdir: {what}; '
-                   'choose a folder you can write to') from None
+  records.make_folder(workdir)
   lock = records.WorkdirLock(workdir)
   try:
     path = os.path.join(workdir, 'config.json')
