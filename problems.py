@@ -3,7 +3,8 @@
 A problem gives the trainer
 - ``kind`` ('classification', 'regression', 'bernoulli', 'nade' or 'log_prob'), ``input_size``,
   ``output_size``;
-- ``train_batch(key, step) -> batch``, jittable, data on the device: a dict of
+- ``train_batch(key, step) -> batch``, jittable, data on the device, from the
+  member's data key (the same all run long) and the step: a dict of
   time-major ``inputs [T, B, D]``, ``targets``, ``mask [T, B]`` (1 where the
   output is scored) and, for data read in windows of long sequences, a scalar
   ``reset`` (start from the initial state rather than the carried one);
