@@ -46,8 +46,11 @@ class Job:
   minutes: float | None = None   # measured on one core here (None: not measured yet)
 
   def finished(self, workdir: str) -> bool:
-    done = 'sweep.json' if self.command == 'sweep' else 'result.json'
-    return os.path.exists(os.path.join(workdir, done))
+    """Whether the job has its final record (one that reads whole)."""
+    import sweep
+    if self.command == 'sweep':
+      return os.path.exists(os.path.join(workdir, 'sweep.json'))
+    return sweep.finished(workdir) is not None
 
 
 @dataclasses.dataclass(frozen=True)
