@@ -159,10 +159,11 @@ def _start(job: Job, workdir: str, core: int | None) -> subprocess.Popen:
   env = dict(os.environ)
   if core is not None:                         # one single-threaded process per core
     env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' ' + SINGLE_THREAD).strip()
-  log = open(os.path.join(workdir, 'log.txt'), 'a')
-  pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
-  return subprocess.Popen(cmd, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT,
-                          preexec_fn=pin)
+  with open(os.path.join(workdir, 'log.txt'), 'a') as log:
+    proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT)
+  if core is not None:     # pinned from here (no preexec_fn: this process runs JAX's threads)
+    os.sched_setaffinity(proc.pid, {core})
+  return proc
 
 
 def load_config(spec: str):
