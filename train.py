@@ -373,15 +373,30 @@ class LearningRateHalver:
         seen = [c > 0 for c in self.state['count']]
         mean = [a / c if c else p for a, c, p in
                 zip(self.state['sum'], self.state['count'], self.state['prev'] or self.state['sum'])]
-        if self.state['prev'] is not None:
-          for i, (now, before) in enumerate(zip(mean, self.state['prev'])):
-            if seen[i] and not now < before:
-              self.state['lr'][i] /= 2.0
-              self.state['halvings'] += 1
-              changed = True
-        self.state['prev'] = mean
+        changed |= self._compare(mean, seen)
         self.state['sum'], self.state['count'] = [0.0] * len(mean), [0.0] * len(mean)
     return np.asarray(self.state['lr'], np.float32) if changed else None
+
+  def update_valid(self, errors, learning) -> np.ndarray | None:
+    """The rule on the validation error instead (``train.halve_lr_on_valid``):
+    ``errors`` [P] at the end of an epoch, ``learning`` [P] whether each
+    member still learns; returns new learning rates or None."""
+    prev = self.state['prev'] or [float(e) for e in errors]
+    mean = [float(e) if on else p for e, on, p in zip(errors, learning, prev)]
+    return (np.asarray(self.state['lr'], np.float32)
+            if self._compare(mean, [bool(x) for x in learning]) else None)
+
+  def _compare(self, mean: list, seen: list) -> bool:
+    """Halves the rate of each member whose error did not fall since the last epoch."""
+    changed = False
+    if self.state['prev'] is not None:
+      for i, (now, before) in enumerate(zip(mean, self.state['prev'])):
+        if seen[i] and not now < before:
+          self.state['lr'][i] /= 2.0
+          self.state['halvings'] += 1
+          changed = True
+    self.state['prev'] = mean
+    return changed
 
 
 def scored_mean(losses: np.ndarray, scored: np.ndarray) -> float:
@@ -486,6 +501,12 @@ def build(config: ml_collections.ConfigDict, mesh=None) -> Steps:
       ('train.eval_every=0', not config.train.eval_every),
       ("reg.omega_schedule_unit='epoch'", config.reg.get('omega_schedule_unit') == 'epoch'),
       ('train.halve_lr_on_rise', config.train.get('halve_lr_on_rise'))) if on]
+  if config.train.get('halve_lr_on_valid') and not (
+      config.train.get('halve_lr_on_rise')
+      and config.train.eval_every in (0, getattr(problem, 'steps_per_epoch', None))):
+    raise ValueError('train.halve_lr_on_valid compares the validation loss of one epoch with the '
+                     'last: it needs train.halve_lr_on_rise=True and train.eval_every=0 (validation '
+                     'at the end of every epoch)')
   if needs_epochs and not problem.steps_per_epoch:
     raise ValueError(f'{", ".join(needs_epochs)} counts epochs, and task {config.task.name!r} '
                      'draws fresh data every step (no epochs)')
@@ -755,7 +776,8 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
     pace.chunk(step, n, time.time() - t0, compiling)
     rate = pace.rate
     learned = m['scored'] * m['active']       # a member that stopped feeds its rule nothing
-    if halver is not None and (lrs := halver.update(step - n, m['loss'], learned)) is not None:
+    if (halver is not None and not tc.get('halve_lr_on_valid')
+        and (lrs := halver.update(step - n, m['loss'], learned)) is not None):
       state = state.replace(opt_state=optim.set_hyperparams(state.opt_state, learning_rate=lrs))
     w_rec = distributed.to_host(state.params['layer_0']['w_rec'])
     skipped = skipped_now()
@@ -790,6 +812,9 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
         done |= best.since >= tc.patience
       if done.any():
         state = state.replace(active=state.active & ~done)
+      if (halver is not None and tc.get('halve_lr_on_valid') and (lrs := halver.update_valid(
+          [v['loss'] for v in valid], distributed.to_host(state.active))) is not None):
+        state = state.replace(opt_state=optim.set_hyperparams(state.opt_state, learning_rate=lrs))
     total = elapsed + time.time() - t_resume
     active = bool(np.any(distributed.to_host(state.active)))
     if main:

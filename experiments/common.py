@@ -135,6 +135,7 @@ def base_config() -> ml_collections.ConfigDict:
                                      #   new lowest loss (its best parameters are kept); 0: never
   c.train.checkpoint_every_s = 60.0  # seconds between checkpoints
   c.train.halve_lr_on_rise = False   # corpora: halve the lr after an epoch whose train loss rose
+  c.train.halve_lr_on_valid = False  # ... whose validation loss rose instead (needs eval_every=0)
   c.train.loss_reduction = 'mean'    # mean | sum_over_time: the cost that is clipped (train.py)
   # Truncation-length schedule for problems read in chunks with carried state
   # (task.chunk): ((0, chunk), (start_step, chunk), ...), each phase's chunk

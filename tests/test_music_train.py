@@ -300,3 +300,45 @@ def test_patience_stops_a_member_whose_validation_stops_improving(monkeypatch, t
   for losses in ((3.0, 5.0), (2.0, 5.0), (2.5, 4.0), (2.6, 4.5)):
     best.update({'w': jnp.zeros((2, 1))}, [dict(loss=l) for l in losses], 0)
   assert best.since.tolist() == [2, 1]
+
+
+def test_halving_on_validation_follows_the_validation_losses(monkeypatch, tmp_path):
+  """``train.halve_lr_on_valid``: the rate halves after each epoch whose
+  validation loss did not fall below the last epoch's. Replayed here from the
+  logged validation losses, in plain Python, against the logged rates."""
+  import json
+  rng = np.random.default_rng(7)
+  rolls = {s: random_rolls(rng, [12, 7, 9]) for s in ('train', 'valid', 'test')}
+  monkeypatch.setattr(problems.MusicProblem, 'load',
+                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
+  config = music.get_config('smoke,method=all')
+  with config.unlocked():
+    config.task.chunk = 5
+    config.task.epochs = 8
+    config.optim.learning_rate = 4.0      # large enough that validation rises now and then
+    config.train.log_every = 7            # one line an epoch (7 steps)
+    config.train.eval_every = 0
+    config.train.halve_lr_on_valid = True
+  train.train_and_evaluate(config, str(tmp_path))
+  rows = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+  members = sorted({r['member'] for r in rows})
+  halvings = 0
+  for i in members:
+    valid = [r['loss'] for r in rows if r['split'] == 'valid' and r['member'] == i]
+    rates = [r['learning_rate'] for r in rows if r['split'] == 'train' and r['member'] == i]
+    lr = rates[0]
+    for epoch in range(1, len(valid)):      # the rate logged with epoch e+1's training
+      if not valid[epoch] < valid[epoch - 1]:
+        lr, halvings = lr / 2, halvings + 1
+      if epoch + 1 < len(rates):
+        assert rates[epoch + 1] == pytest.approx(lr), (i, epoch)
+  assert halvings > 0                      # the rule was exercised
+
+
+def test_halving_on_validation_needs_validation_every_epoch():
+  config = music.get_config('smoke')
+  with config.unlocked():
+    config.train.halve_lr_on_valid = True
+    config.train.eval_every = 3
+  with pytest.raises(ValueError, match='halve_lr_on_valid'):
+    train.build(config)
