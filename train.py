@@ -14,7 +14,8 @@ The inner loop runs ``log_every`` steps as one ``lax.scan`` inside one
 compiled program, with the data generated on (or read from) the device, so
 Python is touched once per log line, not once per step. Every run is a
 population (``population.py``; one member by default): the members' states
-are stacked and the chunk is ``jax.vmap``ped over them. What differs between
+are stacked and the chunk is ``jax.vmap``ped over them (on one CPU device
+``lax.map``ped: one after another, ``population.layout``). What differs between
 tasks lives in ``problems.py``.
 """
 
@@ -559,7 +560,7 @@ def init_population(steps: Steps, pop: population.Population, mesh) -> TrainStat
 # chunks of another length give the same run). The step budget also sets the
 # length of a warmup_cosine schedule, and is then not safe to change.
 SAFE_TO_CHANGE = ('train.num_steps', 'task.epochs', 'train.log_every', 'train.eval_every',
-                  'train.checkpoint_every_s', 'train.patience', 'data_dir')
+                  'train.checkpoint_every_s', 'train.patience', 'data_dir', 'population.layout')
 # How a sweep is laid out and dispatched does not change what one of its runs computes.
 SAFE_PREFIXES = ('sweep.',)
 _BUDGET = ('train.num_steps', 'task.epochs')
@@ -729,6 +730,7 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
   # without one): a new truncation length is a new batch shape, so one compile
   # per phase; the phase is read from the step, so a resumed run lands in it.
   phases, compiled = chunk_phases(config), {}
+  how = population.layout(mesh, config.get('population', {}).get('layout', 'auto'))
 
   def chunk(step: int):
     start, _, length = phase_at(phases, step)
@@ -737,7 +739,7 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
       s = phase_steps(config, steps, start, length)
       if main and s is not steps:
         print(f'Chunk schedule: from step {start}, {s.problem.summary()}', flush=True)
-      compiled[start] = jax.jit(jax.vmap(s.train_chunk, in_axes=(0, None), spmd_axis_name='pop'),
+      compiled[start] = jax.jit(population.over_members(s.train_chunk, how),
                                 static_argnums=1, donate_argnums=0)
     return compiled[start]
   evaluate = steps.problem.evaluator(steps.apply, steps.initial_carry, tc,

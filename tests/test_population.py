@@ -1,4 +1,4 @@
-"""Populations: a vmapped population equals separate runs; members stop
+"""Populations: a population (mapped or vmapped) equals separate runs; members stop
 independently; a sharded run equals the unsharded one (forced CPU devices)."""
 
 import json
@@ -74,6 +74,28 @@ def test_population_gives_the_numbers_of_separate_runs(tmp_path):
 
 
 @pytest.mark.slow
+def test_members_in_sequence_give_the_numbers_of_the_vmapped_population():
+  """population.layout: 'map' (lax.map, the CPU default) and 'vmap' run the
+  same chunk: the same losses and parameters, member by member."""
+  config = population_config(seeds=(0, 1), lrs=(0.01, 0.3), steps=40)
+  steps = train.build(config)
+  pop = population.make_population(config)
+  mesh = population.make_mesh(pop.size, 1, jax.devices()[:1])
+  assert population.layout(mesh) == 'map'
+  out = {}
+  for how in ('vmap', 'map'):
+    state = train.init_population(steps, pop, mesh)
+    chunk = jax.jit(population.over_members(steps.train_chunk, how), static_argnums=1)
+    state, metrics = chunk(state, 20)
+    out[how] = (metrics['loss'], state.params)
+  assert out['map'][0].shape == (4, 20)
+  np.testing.assert_allclose(out['map'][0], out['vmap'][0], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               out['map'][1], out['vmap'][1])
+  with pytest.raises(ValueError, match='population.layout'):
+    population.layout(mesh, 'pmap')
+
+
 def test_a_diverged_member_stops_without_stopping_the_others():
   config = population_config(seeds=(0,), lrs=(0.01, float('inf')))
   with config.unlocked():
