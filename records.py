@@ -57,6 +57,17 @@ def write_json(path: str, obj, **kwargs) -> None:
   write_atomic(path, json.dumps(obj, indent=2, **kwargs) + '\n')
 
 
+def flatten(d: dict, prefix: str = '') -> dict:
+  """A nested config dict as {'dotted.name': value} (empty dicts kept as values)."""
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict) and v:
+      out.update(flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
 def read_json(path: str):
   """The JSON object in ``path``, or None when it is absent, empty or torn."""
   try:

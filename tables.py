@@ -214,6 +214,24 @@ def _best_valid(workdir: str, key: str) -> dict:
   return best
 
 
+# Config fields that say which seed ran, or how a run reported, saved or was
+# laid out: runs that differ only in these are seeds of one trial.
+_NOT_THE_TRIAL = ('seed', 'population.seeds', 'population.layout', 'origin', 'data_dir',
+                  'train.log_every', 'train.checkpoint_every_s')
+
+
+def trial_key(config: dict, hparams: dict) -> str:
+  """What makes a member a trial: its run's config and its own hyperparameters,
+  less its seed (and how the run reported); seeds of one trial, in one run
+  or in separate folders, share it. Fields that are off count as absent, so
+  a run recorded before a field was added matches one recorded after."""
+  flat = {k: v for k, v in records.flatten(config).items()
+          if k not in _NOT_THE_TRIAL and not k.startswith(('sweep.', 'origin.'))
+          and v not in (None, False, 0, '', [], {})}   # a field added later, left off
+  return json.dumps([flat, {k: v for k, v in hparams.items() if k != 'seed'}],
+                    sort_keys=True, default=str)
+
+
 def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
   """Every member of every finished run under ``roots`` that a table holds;
   ``skipped`` (if given) receives (run folder, why) for every run left out."""
@@ -252,8 +270,7 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
         best, best_step = valid.get(i, (None, None))
         final = float(m.get(key, m['test_loss']))
         ours = float(m.get(f'{key}_at_best_valid', final))
-        trial = json.dumps([workdir, {k: v for k, v in hp.items() if k != 'seed'}],
-                           sort_keys=True)
+        trial = trial_key(config, hp)
         cells.append(Cell(table, row, method, ours, final, best, best_step, workdir, i,
                           result['step'], result['wall_time_s'], result.get('code_version', ''),
                           bool(m.get('diverged')), hp.get('seed', config.get('seed')), trial))

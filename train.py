@@ -571,16 +571,6 @@ DIVERGED_LOSS = 1e6
 SMOKE_STEPS = 100
 
 
-def _flatten(d: dict, prefix: str = '') -> dict:
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict) and v:
-      out.update(_flatten(v, f'{prefix}{k}.'))
-    else:
-      out[f'{prefix}{k}'] = v
-  return out
-
-
 def config_changes(old: dict, new: dict) -> list[str]:
   """The dotted fields whose values differ between two configs (as JSON), less
   those a rerun may change. A field on one side only counts when it is on
@@ -588,7 +578,7 @@ def config_changes(old: dict, new: dict) -> list[str]:
   safe = set(SAFE_TO_CHANGE)
   if new.get('optim', {}).get('schedule', 'constant') != 'constant':
     safe -= set(_BUDGET)
-  a, b = _flatten(old), _flatten(new)
+  a, b = records.flatten(old), records.flatten(new)
   missing = object()
   off = lambda v: v is missing or v in (None, False, 0, '', [], {})
   return sorted(k for k in a.keys() | b.keys() if k not in safe and not k.startswith(SAFE_PREFIXES)
@@ -623,7 +613,7 @@ def _open_workdir(config: ml_collections.ConfigDict, workdir: str,
     if old is not None and started:
       changed = config_changes(old, json.loads(text))
       if changed:
-        flat_old, flat_new = _flatten(old), _flatten(json.loads(text))
+        flat_old, flat_new = records.flatten(old), records.flatten(json.loads(text))
         shown = ', '.join(f'{k} {flat_old.get(k)!r} -> {flat_new.get(k)!r}' for k in changed[:6])
         more = f' and {len(changed) - 6} more' if len(changed) > 6 else ''
         raise RunError(f'{workdir} holds a run with another config ({shown}{more}); rerun '

@@ -121,6 +121,8 @@ def test_bengio_music_rows_and_the_trial_selected_on_validation(tmp_path):
                                       ('nade', 'method=nade-cr', 3.9, 3.8),
                                       ('leaky', 'method=cl,leaky=0.25', 4.8, 4.7)):
     c = music_bengio.get_config(arg)
+    if name == 'clr_b':       # another trial of the row's search: other hyperparameters
+      c.optim.learning_rate /= 2
     fake_run(str(tmp_path / name), c, [test],
              [dict(step=10, split='valid', member=0, loss=best_valid)])
   rows = [r for r in tables.rows_of(tables.collect([str(tmp_path)])) if r['ours'] is not None]
@@ -161,3 +163,21 @@ def test_seeds_of_one_trial_are_averaged_with_their_spread(tmp_path):
   text = tables.markdown(got, base=str(tmp_path))
   assert '| Nottingham | SGD+C | 3.48 | 3.48 | 3.60 ± 0.26 (mean of 3 seeds, 3.40-3.90) | +0.12 |' in text
   assert text.count('| Nottingham | SGD+C |') == 1
+
+
+def test_seeds_run_in_separate_folders_are_one_trial(tmp_path):
+  """The same config with another seed, in another folder (or laid out or
+  reported differently), is another seed of the same trial; another
+  learning rate is another trial."""
+  def run(folder, seed, loss, lr=1.0, log_every=200):
+    c = music_config('piano')
+    c.seed, c.optim.learning_rate, c.train.log_every = seed, lr, log_every
+    fake_run(tmp_path / folder, c, [loss])
+  run('piano', 0, 7.5)
+  run('piano_seed1', 1, 7.7, log_every=100)
+  run('piano_lr', 0, 9.0, lr=0.5)
+  got = [r for r in tables.rows_of(tables.collect([str(tmp_path)])) if r['ours'] is not None]
+  by_run = {os.path.basename(r['run']): r for r in got}
+  assert by_run['piano']['seeds'] == by_run['piano_seed1']['seeds'] == 2
+  assert by_run['piano']['trial_mean'] == pytest.approx(7.6)
+  assert by_run['piano_lr']['seeds'] == 1 and by_run['piano_lr']['candidates'] == 2
