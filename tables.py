@@ -323,6 +323,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           trial_final=mean([x.final for x in seeds]),
                           trial_valid=(None if any(x.best_valid is None for x in seeds)
                                        else mean([x.best_valid for x in seeds])),
+                          trial_runs=sorted({x.run for x in seeds}),
                           first_of_trial=c is seeds[0]))
   return out
 
@@ -367,7 +368,9 @@ def markdown(rows: list[dict], base: str = '.') -> str:
         final = _fmt(r['trial_final'])
         diff = None if r['paper'] is None else r['trial_mean'] - r['paper']
         valid = _fmt(r['trial_valid'])
-        run = f'[{link}]({link}) {r["seeds"]} members' if link else ''
+        links = [os.path.relpath(x, base) for x in r['trial_runs']]
+        run = (f'[{link}]({link}) {r["seeds"]} members' if len(links) == 1 else
+               ', '.join(f'[{x}]({x})' for x in links) + ' (one seed each)')
       cells = [row_name(table, r['row']), label, _fmt(r['paper'])]
       if alt:
         cells.append(_fmt(r['paper_alternative']))

@@ -674,51 +674,72 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
       lock.release()
 
 
-def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
-  version = code_version()    # at the start: the code that trains is the code that counts
-  pop = population.make_population(config)
-  mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
-  steps = build(config, mesh)
-  tc = config.train
-  total_steps = num_steps(config, steps.problem)
-  if steps.problem.summary() and main:
-    print(steps.problem.summary(), flush=True)
+@dataclasses.dataclass
+class _Run:
+  """What a run carries from one chunk to the next and keeps in its
+  checkpoints: the train state and the host-side bookkeeping beside it."""
+  state: TrainState
+  best: BestOnValid
+  halver: LearningRateHalver | None
+  solved_at: list              # per member: the step of its first passing validation, or None
+  nonfinite: np.ndarray        # per member: whether its training loss was ever NaN or inf
+  elapsed: float               # seconds trained before this process started
+  last_loss: np.ndarray        # per member: its last training loss (for the divergence verdict)
+
+  @property
+  def step(self) -> int:
+    return int(distributed.to_host(self.state.step)[0])
+
+  def set_learning_rates(self, lrs: np.ndarray | None) -> None:
+    if lrs is not None:
+      self.state = self.state.replace(
+          opt_state=optim.set_hyperparams(self.state.opt_state, learning_rate=lrs))
+
+  def stop(self, done: np.ndarray) -> None:
+    if done.any():
+      self.state = self.state.replace(active=self.state.active & ~done)
+
+  def skipped(self, size: int) -> np.ndarray:
+    """Each member's count of updates its overflow guard skipped (a step
+    dropped for a NaN loss is not one)."""
+    return np.broadcast_to(
+        distributed.to_host(optim.inspect(self.state.opt_state).get('skipped', 0)), (size,))
+
+
+def _restore_or_init(config, steps: Steps, pop, mesh, ckpt) -> _Run:
+  """The run from its latest checkpoint, or a fresh one."""
   state = init_population(steps, pop, mesh)
-  if (pop.size > 1 or math.prod(mesh.devices.shape) > 1) and main:
-    print(f'Population of {pop.size} on {population.describe(mesh)}', flush=True)
-
-  ckpt = ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, 'checkpoints')),
-      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
-  elapsed, solved_at, halver_state = 0.0, [None] * pop.size, None
-  nonfinite = np.zeros(pop.size, bool)     # a member whose training loss was ever NaN or inf
   best = BestOnValid(state.params, pop.size)
+  meta = {}
   if ckpt.latest_step() is not None:
-    latest = ckpt.latest_step()
-    items = dict(state=ocp.args.StandardRestore(state), meta=ocp.args.JsonRestore())
-    has_best = os.path.isdir(os.path.join(workdir, 'checkpoints', str(latest), 'best'))
-    if has_best:     # checkpoints written before best-on-validation tracking lack it
-      items['best'] = ocp.args.StandardRestore(best.params)
-    restored = ckpt.restore(latest, args=ocp.args.Composite(**items))
-    state, elapsed, solved_at = restored.state, restored.meta['elapsed'], restored.meta['solved_at']
-    halver_state = restored.meta.get('halver')
-    nonfinite = np.asarray(restored.meta.get('nonfinite', nonfinite), bool)
-    best = BestOnValid(restored.best if has_best else state.params, pop.size,
-                       restored.meta.get('best') if has_best else None)
-  start_step = int(distributed.to_host(state.step)[0])
-  if ckpt.latest_step() is not None and main:
-    print(f'Resumed from step {start_step} in {workdir}', flush=True)
+    restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(state), best=ocp.args.StandardRestore(best.params),
+        meta=ocp.args.JsonRestore()))
+    state, meta = restored.state, restored.meta
+    best = BestOnValid(restored.best, pop.size, meta.get('best'))
   halver = None
-  if tc.get('halve_lr_on_rise', False):
+  if config.train.get('halve_lr_on_rise', False):
     lrs = pop.opt_hp.get('learning_rate', np.full(pop.size, config.optim.learning_rate))
-    halver = LearningRateHalver(steps.problem.steps_per_epoch, lrs, halver_state)
-  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, start_step,
-                        retest=start_step >= total_steps    # a finished run, run again
-                        or not np.any(distributed.to_host(state.active)))
+    halver = LearningRateHalver(steps.problem.steps_per_epoch, lrs, meta.get('halver'))
+  return _Run(state=state, best=best, halver=halver,
+              solved_at=list(meta.get('solved_at', [None] * pop.size)),
+              nonfinite=np.asarray(meta.get('nonfinite', [False] * pop.size), bool),
+              elapsed=meta.get('elapsed', 0.0), last_loss=np.zeros(pop.size))
 
-  # The compiled chunk of the current phase of train.chunk_schedule (one phase
-  # without one): a new truncation length is a new batch shape, so one compile
-  # per phase; the phase is read from the step, so a resumed run lands in it.
+
+def _save(ckpt, run: _Run, wall: float) -> None:
+  ckpt.save(run.step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(run.state), best=ocp.args.StandardSave(run.best.params),
+      meta=ocp.args.JsonSave({'elapsed': wall, 'solved_at': run.solved_at,
+                              'halver': run.halver.state if run.halver else None,
+                              'best': run.best.meta, 'nonfinite': run.nonfinite.tolist()})))
+
+
+def _chunks(config, steps: Steps, mesh, main: bool):
+  """``chunk(step)``: the compiled training chunk for the phase of
+  ``train.chunk_schedule`` that holds ``step`` (one phase without one). A new
+  truncation length is a new batch shape, so one compile per phase; the
+  phase is read from the step, so a resumed run lands in it."""
   phases, compiled = chunk_phases(config), {}
   how = population.layout(mesh, config.get('population', {}).get('layout', 'auto'))
 
@@ -732,89 +753,115 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
       compiled[start] = jax.jit(population.over_members(s.train_chunk, how),
                                 static_argnums=1, donate_argnums=0)
     return compiled[start]
+  return chunk, phases
+
+
+def _train_records(run: _Run, m: dict, step: int, rate, size: int) -> list[dict]:
+  """One metrics line per member for the chunk that ended at ``step``."""
+  w_rec = distributed.to_host(run.state.params['layer_0']['w_rec'])
+  skipped = run.skipped(size)
+  lrs = run.halver.state['lr'] if run.halver else None
+  return [dict(step=step, split='train', member=i,
+               loss=float(scored_mean(m['loss'][i], m['scored'][i])),
+               error=float(np.mean(m['error'][i])),
+               grad_norm=float(np.mean(m['grad_norm'][i])),
+               grad_norm_max=float(np.max(m['grad_norm'][i])),
+               clipped=float(np.mean(m['clipped'][i])), omega=float(np.mean(m['omega'][i])),
+               l1=float(np.mean(m['l1'][i])), skipped=int(skipped[i]),
+               active=bool(m['active'][i][-1]),
+               spectral_radius=spectral_radius(w_rec[i]), steps_per_s=rate,
+               **({'learning_rate': lrs[i]} if lrs else {}))
+          for i in range(size)]
+
+
+def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
+  """Scores the validation split; keeps each member's best parameters; stops
+  the members that solved the task (``stop_when_solved``) or stopped
+  improving (``patience``); with ``halve_lr_on_valid``, applies the halving
+  rule to the validation loss."""
+  valid = evaluate(run.state.params, 'valid', step)
+  run.best.update(run.state.params, valid, step)
+  for i, v in enumerate(valid):
+    writer.write(dict(step=step, split='valid', member=i, **v))
+    if v['error'] < tc.solved_error and run.solved_at[i] is None:
+      run.solved_at[i] = step
+  done = np.zeros(len(valid), bool)
+  if tc.stop_when_solved:
+    done |= np.asarray([s is not None for s in run.solved_at])
+  if tc.get('patience', 0):   # early stopping: no better validation for `patience` times
+    done |= run.best.since >= tc.patience
+  run.stop(done)
+  if run.halver is not None and tc.get('halve_lr_on_valid'):
+    run.set_learning_rates(run.halver.update_valid(
+        [v['loss'] for v in valid], distributed.to_host(run.state.active)))
+  return valid
+
+
+def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
+  version = code_version()    # at the start: the code that trains is the code that counts
+  pop = population.make_population(config)
+  mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
+  steps = build(config, mesh)
+  tc = config.train
+  total_steps = num_steps(config, steps.problem)
+  if steps.problem.summary() and main:
+    print(steps.problem.summary(), flush=True)
+  if (pop.size > 1 or math.prod(mesh.devices.shape) > 1) and main:
+    print(f'Population of {pop.size} on {population.describe(mesh)}', flush=True)
+
+  ckpt = ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, 'checkpoints')),
+      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+  resumed = ckpt.latest_step() is not None
+  run = _restore_or_init(config, steps, pop, mesh, ckpt)
+  step = run.step
+  if resumed and main:
+    print(f'Resumed from step {step} in {workdir}', flush=True)
+  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, step,
+                        retest=step >= total_steps    # a finished run, run again
+                        or not np.any(distributed.to_host(run.state.active)))
+  chunk, phases = _chunks(config, steps, mesh, main)
   evaluate = steps.problem.evaluator(steps.apply, steps.initial_carry, tc,
                                      jax.random.key(tc.eval_seed))
-
-  def save(state, elapsed):
-    ckpt.save(int(distributed.to_host(state.step)[0]), args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), best=ocp.args.StandardSave(best.params),
-        meta=ocp.args.JsonSave({'elapsed': elapsed, 'solved_at': solved_at,
-                                'halver': halver.state if halver else None,
-                                'best': best.meta, 'nonfinite': nonfinite.tolist()})))
-
-  def skipped_now():   # the guard's count in the state (a step dropped for a NaN loss is not one)
-    return np.broadcast_to(distributed.to_host(optim.inspect(state.opt_state).get('skipped', 0)),
-                           (pop.size,))
 
   # Validation every eval_every steps, or at the end of every epoch (0); a
   # chunk never runs past a validation point.
   eval_every = tc.eval_every or steps.problem.steps_per_epoch
-  step, valid = start_step, None
   t_resume = time.time()
   # The first checkpoint of a run comes after its first chunk, not a minute in.
-  last_ckpt = -math.inf if ckpt.latest_step() is None else time.time()
-  pace, shapes = _Pace(start_step), set()
-  last_loss = np.zeros(pop.size)
-  active = bool(np.any(distributed.to_host(state.active)))
+  last_ckpt = time.time() if resumed else -math.inf
+  pace, shapes = _Pace(step), set()
+  active = bool(np.any(distributed.to_host(run.state.active)))
   while step < total_steps and active:
     n = min(tc.log_every, total_steps - step, phase_at(phases, step)[1] - step,
             eval_every - step % eval_every)
     compiling = (phase_at(phases, step)[0], n) not in shapes    # a new static shape compiles
     shapes.add((phase_at(phases, step)[0], n))
     t0 = time.time()
-    state, m = chunk(step)(state, n)
+    run.state, m = chunk(step)(run.state, n)
     m = distributed.to_host(m)
-    step = int(distributed.to_host(state.step)[0])
+    step = run.step
     pace.chunk(step, n, time.time() - t0, compiling)
-    rate = pace.rate
     learned = m['scored'] * m['active']       # a member that stopped feeds its rule nothing
-    if (halver is not None and not tc.get('halve_lr_on_valid')
-        and (lrs := halver.update(step - n, m['loss'], learned)) is not None):
-      state = state.replace(opt_state=optim.set_hyperparams(state.opt_state, learning_rate=lrs))
-    w_rec = distributed.to_host(state.params['layer_0']['w_rec'])
-    skipped = skipped_now()
-    nonfinite |= ~np.all(np.isfinite(np.asarray(m['loss'], np.float64)), axis=-1)
-    train_recs = [dict(step=step, split='train', member=i,
-                      loss=float(scored_mean(m['loss'][i], m['scored'][i])),
-                    error=float(np.mean(m['error'][i])),
-                    grad_norm=float(np.mean(m['grad_norm'][i])),
-                    grad_norm_max=float(np.max(m['grad_norm'][i])),
-                    clipped=float(np.mean(m['clipped'][i])), omega=float(np.mean(m['omega'][i])),
-                    l1=float(np.mean(m['l1'][i])), skipped=int(skipped[i]),
-                    active=bool(m['active'][i][-1]),
-                    spectral_radius=spectral_radius(w_rec[i]), steps_per_s=rate,
-                    **({'learning_rate': halver.state['lr'][i]} if halver else {}))
-               for i in range(pop.size)]
-    last_loss = np.array([r['loss'] if np.sum(m['scored'][i]) else last_loss[i]
-                          for i, r in enumerate(train_recs)])
+    if run.halver is not None and not tc.get('halve_lr_on_valid'):
+      run.set_learning_rates(run.halver.update(step - n, m['loss'], learned))
+    run.nonfinite |= ~np.all(np.isfinite(np.asarray(m['loss'], np.float64)), axis=-1)
+    train_recs = _train_records(run, m, step, pace.rate, pop.size)
+    run.last_loss = np.array([r['loss'] if np.sum(m['scored'][i]) else run.last_loss[i]
+                              for i, r in enumerate(train_recs)])
     for r in train_recs:
       writer.write(r)
     valid = None      # shown on the lines where validation ran, and only there
     if step % eval_every == 0 or step >= total_steps:
-      valid = evaluate(state.params, 'valid', step)
-      best.update(state.params, valid, step)
-      for i, v in enumerate(valid):
-        writer.write(dict(step=step, split='valid', member=i, **v))
-        if v['error'] < tc.solved_error and solved_at[i] is None:
-          solved_at[i] = step
-      done = np.zeros(pop.size, bool)
-      if tc.stop_when_solved:
-        done |= np.asarray([s is not None for s in solved_at])
-      if tc.get('patience', 0):   # early stopping: no better validation for `patience` times
-        done |= best.since >= tc.patience
-      if done.any():
-        state = state.replace(active=state.active & ~done)
-      if (halver is not None and tc.get('halve_lr_on_valid') and (lrs := halver.update_valid(
-          [v['loss'] for v in valid], distributed.to_host(state.active))) is not None):
-        state = state.replace(opt_state=optim.set_hyperparams(state.opt_state, learning_rate=lrs))
-    total = elapsed + time.time() - t_resume
-    active = bool(np.any(distributed.to_host(state.active)))
+      valid = _validate(run, evaluate, writer, tc, step)
+    wall = run.elapsed + time.time() - t_resume
+    active = bool(np.any(distributed.to_host(run.state.active)))
     if main:
-      print(_progress_line(step, total_steps, train_recs, valid, solved_at, total,
+      print(_progress_line(step, total_steps, train_recs, valid, run.solved_at, wall,
                            pace.eta(step, total_steps), tc.stop_when_solved), flush=True)
     if (time.time() - last_ckpt > tc.checkpoint_every_s or step >= total_steps or not active
         or interrupt.signal):
-      save(state, total)
+      _save(ckpt, run, wall)
       last_ckpt = time.time()
     if interrupt.signal:
       ckpt.wait_until_finished()
@@ -826,22 +873,36 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
     print(f'Every member stopped at step {step} (solved, no better validation for '
           f'train.patience={tc.get("patience", 0)} times, or no longer finite); the budget was '
           f'{total_steps} steps', flush=True)
+  wall = run.elapsed + time.time() - t_resume
+  result, test = _summarise(run, config, pop, mesh, evaluate, writer, step, total_steps,
+                            wall, version)
+  writer.close()
+  if main:
+    records.write_json(os.path.join(workdir, 'result.json'), result)
+    _report(result, test, steps.problem.unit, tc.stop_when_solved, workdir)
+  return result
 
-  wall = elapsed + time.time() - t_resume
-  test = evaluate(state.params, 'test')
+
+def _summarise(run: _Run, config, pop, mesh, evaluate, writer, step: int, total_steps: int,
+               wall: float, version) -> tuple[dict, list[dict]]:
+  """The run's result (``result.json``): each member scored on the test
+  split at its final parameters and at its lowest validation loss."""
+  tc = config.train
+  test = evaluate(run.state.params, 'test')
+  best = run.best
   at_best = evaluate(best.params, 'test') if any(x is not None for x in best.step) else None
-  skipped = skipped_now()
-  w_rec = distributed.to_host(state.params['layer_0']['w_rec'])
+  skipped = run.skipped(pop.size)
+  w_rec = distributed.to_host(run.state.params['layer_0']['w_rec'])
   members = []
   for i in range(pop.size):
     writer.write(dict(step=step, split='test', member=i, **test[i]))
-    why = diverged_why(test[i]['loss'], float(last_loss[i]), bool(nonfinite[i]), int(skipped[i]),
-                       solved_at[i] or step)
+    why = diverged_why(test[i]['loss'], float(run.last_loss[i]), bool(run.nonfinite[i]),
+                       int(skipped[i]), run.solved_at[i] or step)
     members.append(dict(
         hparams=pop.labels[i], test_loss=test[i]['loss'], test_error=test[i]['error'],
         test_count=test[i]['count'],
         solved=test[i]['error'] < tc.solved_error,
-        solved_at_step=solved_at[i],
+        solved_at_step=run.solved_at[i],
         # the problem's further test numbers, e.g. bits per character
         **{f'test_{k}': v for k, v in test[i].items() if k not in ('loss', 'error', 'count')},
         # the test at the member's lowest validation loss (select on valid, report on test)
@@ -859,26 +920,28 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
                 devices=population.describe(mesh),
                 code_version=version, smoke=is_smoke(config, total_steps),
                 diverged=sum(m['diverged'] for m in members), members=members)
-  writer.close()
-  if not main:
-    return result
-  records.write_json(os.path.join(workdir, 'result.json'), result)
-  for i, m in enumerate(members):
-    who = f'member {i} {m["hparams"]}: ' if pop.size > 1 else ''
-    verdict = ('SOLVED: ' if m['solved'] else 'not solved: ') if tc.stop_when_solved else ''
+  return result, test
+
+
+def _report(result: dict, test: list[dict], unit: str, verdicts: bool, workdir: str) -> None:
+  """The result on the terminal: one line per member (two when it was
+  selected before the end)."""
+  step, many = result['step'], result['population'] > 1
+  for i, m in enumerate(result['members']):
+    who = f'member {i} {m["hparams"]}: ' if many else ''
+    verdict = ('SOLVED: ' if m['solved'] else 'not solved: ') if verdicts else ''
     extra = ''.join(f', {k} {v:.4f}' for k, v in test[i].items()
                     if k not in ('loss', 'error', 'count'))
     if m['diverged']:
       print(f'{who}DIVERGED: {m["diverged_why"]}', flush=True)
     print(f'{who}{verdict}test loss {m["test_loss"]:.4f}{extra}{_error(m["test_error"], ",")} '
-          f'on {m["test_count"]} {steps.problem.unit} after {m["solved_at_step"] or step} steps',
+          f'on {m["test_count"]} {unit} after {m["solved_at_step"] or step} steps',
           flush=True)
     if m['best_valid_step'] is not None and m['best_valid_step'] != step:
       print(f'{who}  at its lowest validation loss ({m["best_valid_loss"]:.4f}, step '
             f'{m["best_valid_step"]}): test loss {m["test_loss_at_best_valid"]:.4f}'
             f'{_error(m["test_error_at_best_valid"], ",")}', flush=True)
-  print(f'{step} steps, {wall:.0f} s. Results in {workdir}', flush=True)
-  return result
+  print(f'{step} steps, {result["wall_time_s"]:.0f} s. Results in {workdir}', flush=True)
 
 
 def _error(error: float, before: str = '') -> str:

@@ -181,3 +181,6 @@ def test_seeds_run_in_separate_folders_are_one_trial(tmp_path):
   assert by_run['piano']['seeds'] == by_run['piano_seed1']['seeds'] == 2
   assert by_run['piano']['trial_mean'] == pytest.approx(7.6)
   assert by_run['piano_lr']['seeds'] == 1 and by_run['piano_lr']['candidates'] == 2
+  text = tables.markdown(got, base=str(tmp_path))
+  assert '7.60 ± 0.14 (mean of 2 seeds' in text
+  assert '[piano](piano), [piano_seed1](piano_seed1) (one seed each)' in text
