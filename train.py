@@ -492,8 +492,14 @@ def phase_steps(config: ml_collections.ConfigDict, steps: Steps, start: int,
   return dataclasses.replace(steps, problem=problems.make_problem(c), step_offset=start)
 
 
-def build(config: ml_collections.ConfigDict, mesh=None) -> Steps:
-  problem = problems.make_problem(config)
+def build(config: ml_collections.ConfigDict, mesh=None, problem=None) -> Steps:
+  """The run's pure functions from its config.
+
+  ``problem``: the data, when they are not the config's (``problems.make_problem``):
+  a problem of the same task and shapes built from arrays, e.g. the
+  benchmark's synthetic corpora (``benchmarks.workloads``).
+  """
+  problem = problems.make_problem(config) if problem is None else problem
   model = make_model(config, problem)
   optimizer = optim.make_optimizer(config.optim, num_steps(config, problem))
   per_epoch = (problem.steps_per_epoch if config.reg.get('omega_schedule_unit') == 'epoch'
@@ -546,6 +552,15 @@ class BestOnValid:
     self.params = jax.tree.map(
         lambda new, old: jnp.where(mask.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
         params, self.params)
+
+
+def compile_chunk(steps: Steps, how: str):
+  """The members' training chunk as one jitted program: ``(state [P, ...],
+  num_steps) -> (state, metrics [P, num_steps])``, the members vmapped or
+  mapped (``population.layout``); the state is donated. What the run loop
+  calls, and what ``launch.py bench`` times."""
+  return jax.jit(population.over_members(steps.train_chunk, how), static_argnums=1,
+                 donate_argnums=0)
 
 
 def init_population(steps: Steps, pop: population.Population, mesh) -> TrainState:
@@ -750,8 +765,7 @@ def _chunks(config, steps: Steps, mesh, main: bool):
       s = phase_steps(config, steps, start, length)
       if main and s is not steps:
         print(f'Chunk schedule: from step {start}, {s.problem.summary()}', flush=True)
-      compiled[start] = jax.jit(population.over_members(s.train_chunk, how),
-                                static_argnums=1, donate_argnums=0)
+      compiled[start] = compile_chunk(s, how)
     return compiled[start]
   return chunk, phases
 

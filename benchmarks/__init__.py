@@ -1,7 +1,8 @@
 """Training-speed benchmarks of rnnopt (``python launch.py bench``).
 
-``workloads`` defines the five synthetic workloads (the same models, batch
-sizes and lengths as the PyTorch peer in ``../shared/bench``) and their
-compiled training chunks; ``run`` times them, optionally alternating with
-the peer, and prints one JSON line per workload.
+``workloads`` defines the workloads as experiment configs with the PyTorch
+peer's shapes (``../shared/bench``), their synthetic data and the trainer's
+compiled chunk that is timed; ``run`` times them, optionally alternating
+with the peer, and prints one JSON line per workload; ``roofline`` bounds
+how fast their matrix products could run on this machine.
 """

@@ -4,17 +4,29 @@ r"""Training throughput of rnnopt against the PyTorch peer, as JSON lines.
     python launch.py bench --workloads=charlm_lstm_h512 --steps=10 --rounds=3
     python launch.py bench --peer                               # alternate with PyTorch
 
-Workloads: the five of ``benchmarks.workloads`` and ``population_torder_tanh_h50``
-(``members`` copies of ``torder_tanh_h50``, each with its own seed, data
-stream and learning rate, trained as ONE vmapped program, against the same
-members trained one after another).
+What is timed is the trainer's own compiled chunk, the program
+``train.train_and_evaluate`` runs between two log lines
+(``train.compile_chunk``), built from experiment configs on synthetic data of
+the peer's shapes (``benchmarks.workloads`` says which config each workload
+is and how it differs from the peer's model).
 
-Per workload it prints one JSON line (``framework: "jax"``) with
+Workloads: the seven of ``benchmarks.workloads`` and
+``population_torder_tanh_h50``: ``members`` temporal-order runs, each with
+its own seed and learning rate (``workloads.population_config``), trained as
+ONE program, both vmapped and mapped (``population.layout`` 'vmap' and
+'map'), against the same members trained one after another (one compiled
+single-member chunk called on each member's state in turn).
 
+Per workload it prints one JSON line (``framework: "jax"``; the population
+one per layout, with ``layout``, ``sequential_timesteps_per_s`` and
+``speedup`` over the sequence) with
+
+- ``config``: the experiment file, its arguments and the overrides;
 - ``timesteps_per_s``: batch x T x steps / seconds, the median over
   ``rounds`` timed rounds (``timesteps_per_s_rounds``: every round). A round
   is one call of the compiled chunk of ``steps`` optimiser steps (one
-  ``lax.scan``), after one untimed warm-up call.
+  ``lax.scan``, with the data read or drawn on the device as in training,
+  and the per-step metrics the trainer logs), after one untimed warm-up call.
 - ``compile_s``: tracing, lowering and compiling the chunk (the first call's
   overhead; measured with ``jit(...).lower(...).compile()``).
 - ``xla_memory_mb``: XLA's buffer assignment for the chunk: arguments +
@@ -56,14 +68,16 @@ import subprocess
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+import population
+import train
 from benchmarks import workloads as wl
 
 POPULATION = 'population_torder_tanh_h50'
 ALL = tuple(wl.WORKLOADS) + (POPULATION,)
 PEER_CONFIGS = ('default', 'passive', 'threads1')
+LAYOUTS = ('vmap', 'map')      # population.layout: how the population's chunk runs its members
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PEER_SCRIPT = os.path.join(os.path.dirname(_REPO), 'shared', 'bench', 'torch_peer.py')
 _PEER_VENV_PYTHON = os.path.join(os.path.dirname(_REPO), 'torchvenv', 'bin', 'python')
@@ -124,33 +138,37 @@ def _median(xs):
   return statistics.median(xs)
 
 
-class _Compiled:
-  """A compiled chunk and its state; ``run()`` times one call."""
+class _Timed:
+  """A trainer's chunk (``workloads.Chunk``) compiled for ``num_steps`` steps,
+  and its state; ``run()`` times one call."""
 
-  def __init__(self, fn, *args):
+  def __init__(self, chunk: wl.Chunk, num_steps: int, state=None):
     rss0 = _max_rss_mb()
     t0 = time.perf_counter()
-    self.compiled = jax.jit(fn, donate_argnums=0).lower(*args).compile()
+    self.compiled = chunk.fn.lower(chunk.state, num_steps).compile()
+    self.mesh = chunk.mesh
     self.compile_s = time.perf_counter() - t0
     self.xla_memory_mb = _xla_memory_mb(self.compiled)
-    self.args = list(args)
+    self.state = chunk.state if state is None else state
     self.run()                                   # warm-up, untimed
     self.rss_growth_mb = round(_max_rss_mb() - rss0, 1)
 
-  def run(self) -> float:
+  def run(self, state=None) -> float:
+    """Seconds of one call on the state (``state``: another member's, returned
+    in ``self.out``; default: the own state, replaced by the new one)."""
     t0 = time.perf_counter()
-    self.args[0], losses = self.compiled(*self.args)
-    jax.block_until_ready(losses)
+    out, self.metrics = self.compiled(self.state if state is None else state)
+    jax.block_until_ready(self.metrics)
     seconds = time.perf_counter() - t0
-    self.last_loss = float(np.asarray(losses).reshape(-1)[-1])
+    if state is None:
+      self.state = out
+    self.out = out
     return seconds
 
-
-def _ours(name: str, steps: int, seed: int) -> _Compiled:
-  bench = wl.Bench(wl.WORKLOADS[name])
-  state = bench.init(jax.random.key(seed))
-  pool = bench.pool(jax.random.key(seed + 1))
-  return _Compiled(lambda s, p: bench.chunk(s, p, steps), state, pool)
+  @property
+  def last_loss(self) -> float:
+    """The first member's loss at the last step of the last call."""
+    return float(np.asarray(self.metrics['loss'])[0, -1])
 
 
 def _peer(args, name: str, steps: int, config: str) -> dict:
@@ -198,7 +216,9 @@ def _machine() -> dict:
 def bench_workload(args, name: str) -> list[dict]:
   w = wl.WORKLOADS[name]
   steps = args.steps or w.steps
-  ours = _ours(name, steps, args.seed)
+  config = w.config()
+  config.seed = args.seed
+  ours = _Timed(wl.trainer_chunk(config), steps)
   times, peer_runs = [], {c: [] for c in (args.peer_configs if args.peer else ())}
   for r in range(args.rounds):
     order = ['ours'] + list(peer_runs)
@@ -208,7 +228,8 @@ def bench_workload(args, name: str) -> list[dict]:
       else:
         peer_runs[who].append(_peer(args, name, steps, who))
   per_round = [w.timesteps_per_step * steps / t for t in times]
-  mine = dict(workload=name, framework='jax', steps=steps, rounds=args.rounds,
+  mine = dict(workload=name, framework='jax', config=w.command, seed=args.seed, steps=steps,
+              rounds=args.rounds,
               timesteps_per_s=round(_median(per_round), 1),
               timesteps_per_s_rounds=[round(x, 1) for x in per_round],
               compile_s=round(ours.compile_s, 3), xla_memory_mb=ours.xla_memory_mb,
@@ -243,47 +264,52 @@ def bench_workload(args, name: str) -> list[dict]:
 
 
 def bench_population(args) -> list[dict]:
-  """``members`` torder runs as one vmapped program vs one after another."""
+  """``members`` temporal-order runs as one program, vmapped and mapped
+  (``population.layout``), against the same members one after another."""
   w = wl.WORKLOADS['torder_tanh_h50']
   steps = args.steps or w.steps
-  p = args.members
-  bench = wl.Bench(w)
-  keys = jax.random.split(jax.random.key(args.seed), p)
-  lrs = w.lr * jnp.logspace(-1.0, 0.5, p)     # a learning-rate sweep
-  states = jax.jit(jax.vmap(bench.init))(keys, lrs)
-  chunk = lambda s: bench.chunk_generated(s, steps)
-  members = [jax.tree.map(lambda a, i=i: a[i], states) for i in range(p)]
-  together = _Compiled(jax.vmap(chunk), states)     # donates `states`
-  single = _Compiled(chunk, members[0])
-  members[0] = single.args[0]
+  config = wl.population_config(w.config(), args.members, args.seed)
+  together = {how: _Timed(wl.trainer_chunk(wl.with_layout(config, how)), steps)
+              for how in LAYOUTS}
+  # One after another: the members as single runs, one compiled chunk for all
+  # (they share its structure), each on its own state as the trainer inits it.
+  single = wl.trainer_chunk(wl.one_member(config))
+  stacked = train.init_population(single.steps, population.make_population(config), single.mesh)
+  p = jax.tree.leaves(stacked)[0].shape[0]
+  members = [jax.tree.map(lambda a, i=i: a[i:i + 1], stacked) for i in range(p)]
+  alone = _Timed(single, steps, members[0])
+  members[0] = alone.out
 
   def one_after_another():
-    t0 = time.perf_counter()
-    outs = []
+    seconds = 0.0
     for i in range(p):
-      members[i], losses = single.compiled(members[i])
-      outs.append(losses)
-    jax.block_until_ready(outs)
-    return time.perf_counter() - t0
+      seconds += alone.run(members[i])
+      members[i] = alone.out
+    return seconds
 
-  t_vmap, t_seq = [], []
+  times = {how: [] for how in (*LAYOUTS, 'sequence')}
   for r in range(args.rounds):
-    if r % 2 == 0:
-      t_vmap.append(together.run())
-      t_seq.append(one_after_another())
-    else:
-      t_seq.append(one_after_another())
-      t_vmap.append(together.run())
+    order = list(times)[r % 3:] + list(times)[:r % 3]    # each first in turn
+    for who in order:
+      times[who].append(one_after_another() if who == 'sequence' else together[who].run())
   work = p * w.timesteps_per_step * steps
+  t_seq = times['sequence']
+  pc = config.population
+  command = ' '.join([w.command] + [f'"--config.population.{k}={tuple(pc[k])}"'
+                                    for k in ('seeds', 'hparams', 'rows')])
   return [dict(
-      workload=POPULATION, framework='jax', members=p, steps=steps, rounds=args.rounds,
-      timesteps_per_s=round(work / _median(t_vmap), 1),
+      workload=POPULATION, framework='jax', layout=how,
+      config=f'{command} --config.population.layout={how}', members=p,
+      steps=steps, rounds=args.rounds,
+      auto_layout=population.layout(together[how].mesh),   # what a run picks here
+      timesteps_per_s=round(work / _median(times[how]), 1),
+      timesteps_per_s_rounds=[round(work / t, 1) for t in times[how]],
       sequential_timesteps_per_s=round(work / _median(t_seq), 1),
-      speedup=round(_median(t_seq) / _median(t_vmap), 3),
-      speedup_round_median=round(_median([s / v for s, v in zip(t_seq, t_vmap)]), 3),
-      compile_s=round(together.compile_s, 3), sequential_compile_s=round(single.compile_s, 3),
-      xla_memory_mb=together.xla_memory_mb, rss_growth_mb=together.rss_growth_mb,
-      **_machine())]
+      speedup=round(_median(t_seq) / _median(times[how]), 3),
+      speedup_round_median=round(_median([s / v for s, v in zip(t_seq, times[how])]), 3),
+      compile_s=round(together[how].compile_s, 3), sequential_compile_s=round(alone.compile_s, 3),
+      xla_memory_mb=together[how].xla_memory_mb, rss_growth_mb=together[how].rss_growth_mb,
+      **_machine()) for how in LAYOUTS]
 
 
 def main(options: Options = Options()) -> list[dict]:

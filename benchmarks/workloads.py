@@ -1,240 +1,278 @@
-"""The benchmark workloads, built from the project's own model and optimiser.
+r"""The benchmark workloads: experiment configs, timed through the trainer.
 
-Five synthetic training workloads, the same models, batch sizes and lengths
-as the PyTorch peer (``../shared/bench/README.md``), float32, plain SGD with
-global-norm clipping (Pascanu et al. 2013, Alg. 1, via ``optim.make_optimizer``
-with ``name='sgd'`` and ``clip_norm`` set, no guard):
+Each workload is an experiment file of ``experiments/`` with its arguments
+and a few ``--config.KEY=VALUE`` overrides that give it the shape of the
+PyTorch peer's workload of the same name (``../shared/bench/README.md``):
 
-  ==========================  =====================================  ========
-  name                        model                                  B, T
-  ==========================  =====================================  ========
-  ``torder_tanh_h50``         tanh RNN 6 -> 50, 4-way softmax on     20, 200
-                              the last step (temporal order task)
-  ``music_sigmoid_h300``      sigmoid RNN 88 -> 300, 88 sigmoid      32, 100
-                              outputs (binary cross-entropy) every step
-  ``music_tanh_h300_fused``   the same with tanh                     32, 100
-  ``charlm_lstm_h512``        embedding 50 x 50 -> LSTM 512 ->       32, 150
-                              50-way softmax every step
-  ``charlm_gru_h512``         the same with a GRU                    32, 150
-  ==========================  =====================================  ========
+  =========================  ======================================  ======  =========================
+  name                       model                                   B, T    config
+  =========================  ======================================  ======  =========================
+  ``torder_tanh_h50``        tanh RNN 6 -> 50, 4-way softmax on      20,200  ``temporal_order.py:``
+                             the last step (temporal order)                  ``length=200,method=sgd-c``
+  ``music_sigmoid_h300``     sigmoid RNN 88 -> 300, 88 sigmoid       32,100  ``music.py:batch=32,``
+                             outputs every step                              ``method=sgd-c``, chunk 100
+  ``music_tanh_h300_fused``  the same with tanh                      32,100  the same, ``activation=tanh``
+  ``charlm_lstm_h512``       50 symbols -> LSTM 512 -> 50-way        32,150  ``ptb_char.py:cell=lstm,``
+                             softmax every step                              ``batch=32,method=sgd-c``,
+                                                                             512 units, chunk 150
+  ``charlm_gru_h512``        the same with a GRU                     32,150  the same, ``cell=gru``
+  ``music_sigmoid_h300_b1``  the music RNN at the papers' shape      1, 200  ``music.py:method=sgd-c``
+  ``ptb_sigmoid_h500_b1``    Pascanu et al.'s PTB characters: 500    1, 200  ``ptb_char.py:method=sgd-c``
+                             sigmoid units without biases
+  =========================  ======================================  ======  =========================
 
-Data are generated on the device with ``jax.random`` (the temporal order
-task by ``datasets.pathological``; piano-roll-like Markov chains; a fixed
-random Markov chain over 50 characters). Their content does not change the
-speed; the shapes and dtypes are the peer's. Shapes are time-major.
+The overrides set only shapes and the peer's learning rate and clipping
+threshold (SGD with global-norm clipping, as the peer; the numbers do not
+change the speed). Everything else is the experiment's: initialisation,
+the overflow guard, the objective (``ptb_char.py`` differentiates the cost
+summed over the window, ``loss_reduction='sum_over_time'``; the peer the
+mean), the carried state and the per-step metrics the trainer computes.
 
-Training is compiled in chunks: ``Bench.chunk`` runs ``num_steps`` optimiser
-steps as one ``lax.scan`` inside one program, cycling through a pool of
-``POOL`` batches staged on the device (as the peer cycles through its pool),
-so Python dispatch is paid once per chunk. ``Bench.chunk_generated`` draws
-each step's batch on the device from ``fold_in(state.key, step)`` instead;
-that is the form a vmapped population uses (one data stream per member).
+Differences from the peer's models, kept because they are the
+experiments' own:
+
+- the char-LMs read their 50 symbols one-hot into the cell's input
+  projection ([T, B, 50] x [50, G H]); the peer looks them up in a 50 x 50
+  embedding and projects that ([50, G H]): the same products, one table
+  lookup fewer here;
+- the PTB RNN reads one-hot [T, B, 50] x [50, 500] where the peer gathers
+  rows of W_in;
+- music pieces have one unscored last frame (no next frame to predict):
+  the step is computed, and counted, all the same.
+
+No bfloat16 workloads (``charlm_*_bf16``): the models compute in float32
+only.
+
+Data: the trainer's own path (``problems``), on synthetic data of the same
+shapes, so no corpus is needed. The temporal order task draws fresh
+sequences on the device every step, as in training. Music and text are
+``problems.MusicProblem`` and ``problems.TextProblem`` built from arrays
+(``synthetic_problem``: random piano-rolls and a random Markov chain over 50
+characters) holding ``POOL`` training batches, read in the trainer's order
+with the state carried, and passed to ``train.build``.
+
+The chunk is the trainer's: ``trainer_chunk`` does what
+``train.train_and_evaluate`` does before its loop (population, mesh,
+``train.build``, ``train.init_population``, ``population.layout``,
+``train.compile_chunk``); the benchmark times calls of that program.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import functools
+import types
+from typing import Any, Callable
 
-import flax
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
-import optax
+import ml_collections
+import numpy as np
 
-import optim
-from datasets import pathological
-from models.rnn import RecurrentNetwork
+import population
+import problems
+import train
+from datasets import music as music_lib
+from experiments import music, ptb_char, temporal_order
 
-POOL = 8        # distinct batches cycled through by `Bench.chunk`
-EMBED = 50      # character embedding width
+POOL = 8          # training batches of a synthetic corpus (one epoch)
+VOCAB = 50        # characters of the synthetic text (Penn Treebank's)
+# How a task scores its outputs, for benchmarks.roofline: on the last step
+# only ('torder') or on every step.
+KINDS = {'temporal_order': 'torder', 'music': 'music', 'ptb_char': 'charlm'}
 
 
 @dataclasses.dataclass(frozen=True)
 class Workload:
-  """One benchmark workload; ``steps`` is the default number of timed steps."""
+  """An experiment config with overrides; ``steps``: timed steps by default
+  (the peer's). The shapes are read from the config and its data."""
   name: str
-  kind: str            # 'torder' | 'music' | 'charlm'
-  cell: str            # models.cells name: 'rnn' | 'lstm' | 'gru'
-  n_in: int            # input symbols or features
-  hidden: int
-  n_out: int
-  batch: int
-  length: int          # T
-  lr: float
-  clip: float          # global-norm clipping threshold
+  experiment: types.ModuleType      # an experiments/ module (get_config)
+  arg: str                          # what follows the colon in --config=FILE:ARG
+  overrides: tuple[tuple[str, Any], ...]
   steps: int
-  activation: str = 'tanh'
+
+  def config(self) -> ml_collections.ConfigDict:
+    """The experiment's config with the overrides (a fresh copy)."""
+    c = self.experiment.get_config(self.arg)
+    for key, value in self.overrides:
+      *path, field = key.split('.')
+      node = c
+      for p in path:
+        node = node[p]
+      node[field] = value
+    return c
+
+  @property
+  def command(self) -> str:
+    """The config as launch.py takes it."""
+    file = f'experiments/{self.experiment.__name__.rpartition(".")[2]}.py'
+    return ' '.join([f'--config={file}:{self.arg}'] +
+                    [f'--config.{k}={v}' for k, v in self.overrides])
+
+  @functools.cached_property
+  def shape(self) -> dict:
+    """What one training step reads: batch B, length T, input width n_in
+    (symbols read one-hot), hidden units, outputs n_out, cell and activation."""
+    c = self.config()
+    problem = synthetic_problem(c)
+    batch = jax.eval_shape(problem.train_batch, jax.random.key(0), 0)
+    t, b, *rest = batch['inputs'].shape     # [T, B, D]: every task here reads vectors
+    return dict(batch=b, length=t, n_in=rest[0],
+                hidden=c.model.hidden_size, n_out=problem.output_size, cell=c.model.cell,
+                activation=c.model.activation, kind=KINDS[c.task.name])
+
+  # The fields benchmarks.roofline reads.
+  kind = property(lambda self: self.shape['kind'])
+  cell = property(lambda self: self.shape['cell'])
+  batch = property(lambda self: self.shape['batch'])
+  length = property(lambda self: self.shape['length'])
+  n_in = property(lambda self: self.shape['n_in'])
+  hidden = property(lambda self: self.shape['hidden'])
+  n_out = property(lambda self: self.shape['n_out'])
 
   @property
   def timesteps_per_step(self) -> int:
     return self.batch * self.length
 
 
+def _peer_optim(lr: float, clip: float) -> tuple:
+  return (('optim.learning_rate', lr), ('optim.clip_norm', clip))
+
+
 WORKLOADS: dict[str, Workload] = {w.name: w for w in (
-    Workload('torder_tanh_h50', 'torder', 'rnn', 6, 50, 4, 20, 200, 0.1, 1.0, 200),
-    Workload('music_sigmoid_h300', 'music', 'rnn', 88, 300, 88, 32, 100, 0.5, 5.0, 80,
-             activation='sigmoid'),
-    Workload('music_tanh_h300_fused', 'music', 'rnn', 88, 300, 88, 32, 100, 0.1, 5.0, 80),
-    Workload('charlm_lstm_h512', 'charlm', 'lstm', 50, 512, 50, 32, 150, 1.0, 5.0, 15),
-    Workload('charlm_gru_h512', 'charlm', 'gru', 50, 512, 50, 32, 150, 1.0, 5.0, 15),
+    Workload('torder_tanh_h50', temporal_order, 'length=200,method=sgd-c',
+             _peer_optim(0.1, 1.0), steps=200),
+    Workload('music_sigmoid_h300', music, 'batch=32,method=sgd-c',
+             (('task.chunk', 100),) + _peer_optim(0.5, 5.0), steps=80),
+    Workload('music_tanh_h300_fused', music, 'batch=32,method=sgd-c',
+             (('task.chunk', 100), ('model.activation', 'tanh')) + _peer_optim(0.1, 5.0),
+             steps=80),
+    Workload('charlm_lstm_h512', ptb_char, 'cell=lstm,batch=32,method=sgd-c',
+             (('task.chunk', 150), ('model.hidden_size', 512)) + _peer_optim(1.0, 5.0),
+             steps=15),
+    Workload('charlm_gru_h512', ptb_char, 'cell=gru,batch=32,method=sgd-c',
+             (('task.chunk', 150), ('model.hidden_size', 512)) + _peer_optim(1.0, 5.0),
+             steps=15),
+    # The papers' own shapes; the configs' learning rates and thresholds are the peer's.
+    Workload('music_sigmoid_h300_b1', music, 'method=sgd-c', (), steps=40),
+    Workload('ptb_sigmoid_h500_b1', ptb_char, 'method=sgd-c', (), steps=30),
 )}
 
 
-class CharLM(nn.Module):
-  """Tokens [T, B] int32 -> embedding [T, B, EMBED] -> recurrent network
-  -> logits [T, B, vocab]."""
-  vocab: int
-  cell: str
-  hidden_size: int
+# ---------------------------------------------------------------------------
+# Synthetic corpora, through the trainer's problems.
 
-  @nn.compact
-  def __call__(self, tokens):
-    x = nn.Embed(self.vocab, EMBED, name='embed')(tokens)
-    return RecurrentNetwork(output_size=self.vocab, cell=self.cell,
-                            hidden_size=self.hidden_size, name='rnn')(x)
+def _piano_rolls(rng: np.random.Generator, num: int, frames: int) -> list[np.ndarray]:
+  """``num`` piano-roll-like pieces [frames, 88] uint8: each key a two-state
+  Markov chain (stays on with probability 0.9, a key-dependent onset rate)."""
+  keys = music_lib.NUM_KEYS
+  onset = 0.005 + 0.05 * np.linspace(0.0, 1.0, keys) ** 2 * (np.arange(keys) % 3 == 0)
+  pieces = []
+  for _ in range(num):
+    u = rng.random((frames, keys))
+    roll = np.zeros((frames, keys), np.uint8)
+    on = u[0] < onset / (onset + 0.1)       # the chain's stationary rate
+    for t in range(frames):
+      if t:
+        on = np.where(on, u[t] < 0.9, u[t] < onset)
+      roll[t] = on
+    pieces.append(roll)
+  return pieces
 
 
-def make_model(w: Workload) -> nn.Module:
-  if w.kind == 'charlm':
-    return CharLM(w.n_in, w.cell, w.hidden)
-  return RecurrentNetwork(output_size=w.n_out, cell=w.cell, hidden_size=w.hidden,
-                          activation=w.activation)
+def _text(rng: np.random.Generator, length: int) -> np.ndarray:
+  """A stream of ``length`` symbols from a random sparse Markov chain over ``VOCAB``."""
+  succ = rng.dirichlet(np.full(VOCAB, 0.05), VOCAB).cumsum(1)
+  u = rng.random(length)
+  ids = np.empty(length, np.int32)
+  ids[0] = rng.integers(VOCAB)
+  for t in range(1, length):
+    ids[t] = min(np.searchsorted(succ[ids[t - 1]], u[t]), VOCAB - 1)
+  return ids
 
 
-def make_optimizer(w: Workload) -> optax.GradientTransformation:
-  """SGD with global-norm clipping, the peer's optimiser, from the project's chain."""
-  cfg = optim.default_config()
-  cfg.name = 'sgd'
-  cfg.learning_rate = w.lr
-  cfg.clip_norm = w.clip
-  cfg.guard_max_norm = 0.0     # the peer has no skip guard
-  return optim.make_optimizer(cfg, total_steps=max(w.steps, 1))
+def synthetic_problem(config: ml_collections.ConfigDict, seed: int = 0):
+  """The config's problem on synthetic data of its shapes (no corpus read).
+
+  Music: 2 B pieces of 4 ``task.chunk`` frames (2 batches of pieces, 4
+  chunks each: ``POOL`` steps an epoch). Characters: a stream cut into B
+  parallel streams of ``POOL`` windows. Tasks generated on the fly (the
+  pathological problems, long series) are the config's own problem.
+  """
+  t = config.task
+  rng = np.random.default_rng(seed)
+  if t.name == 'music':
+    per_piece = POOL // 2 * t.chunk
+    rolls = {s: _piano_rolls(rng, 2 * t.batch_size if s == 'train' else 1, per_piece)
+             for s in ('train', 'valid', 'test')}
+    kwargs = {'output': 'nade'} if config.model.get('output', 'linear') == 'nade' else {}
+    return problems.MusicProblem('synthetic music', rolls, t.batch_size, t.chunk,
+                                 shuffle=t.get('shuffle', True), **kwargs)
+  if t.name == 'ptb_char':
+    ahead = t.kwargs.get('ahead', 1)
+    streams = {'train': _text(rng, t.batch_size * (POOL * t.chunk + ahead)),
+               'valid': _text(rng, 1000), 'test': _text(rng, 1000)}
+    return problems.TextProblem('synthetic characters', streams, VOCAB, t.batch_size, t.chunk,
+                                ahead, t.get('eval_streams', 1))
+  if t.name == 'ptb_word':
+    raise ValueError('no synthetic data for task ptb_word')
+  return problems.make_problem(config)
 
 
 # ---------------------------------------------------------------------------
-# Synthetic data, drawn on the device.
+# The trainer's chunk.
 
-def _music_batch(key, batch: int, length: int, keys: int = 88):
-  """Piano-roll-like binary data: each key a 2-state Markov chain (stay on
-  with probability 0.9, key-dependent onset rate). Inputs [T, B, 88] float32
-  and next-step targets [T, B, 88] float32."""
-  onset = 0.005 + 0.05 * jnp.linspace(0.0, 1.0, keys) ** 2 * (jnp.arange(keys) % 3 == 0)
-  k0, k_steps = jax.random.split(key)
-  on0 = jax.random.uniform(k0, (batch, keys)) < onset / (onset + 0.1)
-
-  def step(on, k):
-    u = jax.random.uniform(k, (batch, keys))
-    on = jnp.where(on, u < 0.9, u < onset)
-    return on, on
-
-  _, roll = jax.lax.scan(step, on0, jax.random.split(k_steps, length + 1))
-  roll = roll.astype(jnp.float32)
-  return {'inputs': roll[:-1], 'targets': roll[1:]}
+@dataclasses.dataclass
+class Chunk:
+  """A config's compiled training chunk (``fn(state, num_steps)``, not yet
+  lowered), its members' state, its pure functions, mesh and layout."""
+  fn: Callable
+  state: train.TrainState
+  steps: train.Steps
+  mesh: Any
+  layout: str
+  members: int
 
 
-def _char_batch(key, batch: int, length: int, vocab: int):
-  """Tokens from a fixed sparse random Markov chain over ``vocab`` symbols:
-  inputs [T, B] int32 and next-token targets [T, B] int32."""
-  # Dirichlet(0.05) rows: a few likely successors per symbol.
-  logits = jnp.log(jax.random.gamma(jax.random.key(1234), 0.05, (vocab, vocab)) + 1e-30)
-  k0, k_steps = jax.random.split(key)
-  first = jax.random.randint(k0, (batch,), 0, vocab)
-
-  def step(tok, k):
-    tok = jax.random.categorical(k, logits[tok]).astype(jnp.int32)
-    return tok, tok
-
-  _, rest = jax.lax.scan(step, first, jax.random.split(k_steps, length))
-  tokens = jnp.concatenate([first[None], rest], axis=0)
-  return {'inputs': tokens[:-1], 'targets': tokens[1:]}
-
-
-def sample_batch(w: Workload, key) -> dict:
-  """One batch of workload ``w`` (see the module docstring for shapes)."""
-  if w.kind == 'torder':
-    b = pathological.TemporalOrder().sample(key, w.batch, w.length, w.length)
-    return {'inputs': b['inputs'], 'targets': b['targets'][-1]}   # scored on the last step
-  if w.kind == 'music':
-    return _music_batch(key, w.batch, w.length, w.n_in)
-  return _char_batch(key, w.batch, w.length, w.n_in)
+def trainer_chunk(config: ml_collections.ConfigDict, problem=None) -> Chunk:
+  """As ``train.train_and_evaluate`` sets up its loop, on ``problem`` (default:
+  ``synthetic_problem(config)``). ``config.population`` gives the members and
+  ``population.layout`` how the chunk runs over them."""
+  pop = population.make_population(config)
+  mesh = population.make_mesh(pop.size, config.task.batch_size)
+  steps = train.build(config, mesh,
+                      problem=synthetic_problem(config) if problem is None else problem)
+  state = train.init_population(steps, pop, mesh)
+  how = population.layout(mesh, config.population.layout)
+  return Chunk(train.compile_chunk(steps, how), state, steps, mesh, how, pop.size)
 
 
 # ---------------------------------------------------------------------------
-# Training.
+# The population workload.
 
-@flax.struct.dataclass
-class TrainState:
-  step: jax.Array
-  params: Any
-  opt_state: Any
-  key: jax.Array       # data stream of `chunk_generated`
+def population_config(config: ml_collections.ConfigDict, members: int, seed: int = 0
+                      ) -> ml_collections.ConfigDict:
+  """``config`` as a population of ``members`` with their own seeds and
+  learning rates: ``members / 2`` seeds x 2 learning rates (the config's and
+  0.3 times it), or ``members`` seeds at the config's rate when odd."""
+  c = config.copy_and_resolve_references()
+  lr = c.optim.learning_rate
+  rows = ((lr,), (0.3 * lr,)) if members % 2 == 0 else ((lr,),)
+  c.population.seeds = tuple(range(seed, seed + members // len(rows)))
+  c.population.hparams = ('optim.learning_rate',)
+  c.population.rows = rows
+  return c
 
 
-@dataclasses.dataclass(frozen=True)
-class Bench:
-  """The pure functions of one workload (closed over structure only)."""
-  workload: Workload
+def with_layout(config: ml_collections.ConfigDict, how: str) -> ml_collections.ConfigDict:
+  c = config.copy_and_resolve_references()
+  c.population.layout = how
+  return c
 
-  @property
-  def model(self) -> nn.Module:
-    return make_model(self.workload)
 
-  @property
-  def optimizer(self) -> optax.GradientTransformation:
-    return make_optimizer(self.workload)
-
-  def init(self, key, learning_rate: jax.Array | float | None = None) -> TrainState:
-    """Parameters and optimiser state; ``learning_rate`` overrides the
-    workload's (an array, so a vmapped population can differ in it)."""
-    k_init, k_data = jax.random.split(key)
-    batch = sample_batch(self.workload, k_data)
-    params = self.model.init(k_init, batch['inputs'])['params']
-    opt_state = self.optimizer.init(params)
-    if learning_rate is not None:
-      opt_state = optim.set_hyperparams(opt_state, learning_rate=learning_rate)
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      opt_state=opt_state, key=k_data)
-
-  def pool(self, key, size: int = POOL) -> dict:
-    """``size`` batches stacked on a leading axis, staged on the device."""
-    return jax.jit(jax.vmap(lambda k: sample_batch(self.workload, k)))(
-        jax.random.split(key, size))
-
-  def loss(self, params, batch) -> jax.Array:
-    w = self.workload
-    outputs, _ = self.model.apply({'params': params}, batch['inputs'])
-    if w.kind == 'torder':      # softmax on the last step, mean over the batch
-      return optax.softmax_cross_entropy_with_integer_labels(
-          outputs[-1], batch['targets']).mean()
-    if w.kind == 'music':       # BCE summed over keys, mean over time and batch
-      return optax.sigmoid_binary_cross_entropy(outputs, batch['targets']).sum() / (
-          w.length * w.batch)
-    return optax.softmax_cross_entropy_with_integer_labels(outputs, batch['targets']).mean()
-
-  def train_step(self, state: TrainState, batch: dict) -> tuple[TrainState, jax.Array]:
-    loss, grads = jax.value_and_grad(self.loss)(state.params, batch)
-    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), loss
-
-  def chunk(self, state: TrainState, pool: dict, num_steps: int):
-    """``num_steps`` steps as one scan over the staged pool; returns
-    (state, losses [num_steps])."""
-    size = jax.tree.leaves(pool)[0].shape[0]
-
-    def one(state, _):
-      i = state.step % size
-      batch = jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, i, keepdims=False), pool)
-      return self.train_step(state, batch)
-
-    return jax.lax.scan(one, state, None, length=num_steps)
-
-  def chunk_generated(self, state: TrainState, num_steps: int):
-    """As ``chunk`` with every batch drawn on the device from
-    ``fold_in(state.key, state.step)``."""
-    def one(state, _):
-      batch = sample_batch(self.workload, jax.random.fold_in(state.key, state.step))
-      return self.train_step(state, batch)
-
-    return jax.lax.scan(one, state, None, length=num_steps)
+def one_member(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The population's first member as a run of its own."""
+  c = config.copy_and_resolve_references()
+  c.population.seeds = tuple(c.population.seeds)[:1]
+  c.population.rows = tuple(c.population.rows)[:1]
+  return c

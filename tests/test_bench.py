@@ -14,42 +14,168 @@ from benchmarks import workloads as wl
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# The peer's table (../shared/bench/README.md): cell, activation, inputs,
+# hidden units, outputs, batch, T.
+PEER = {
+    'torder_tanh_h50': ('rnn', 'tanh', 6, 50, 4, 20, 200),
+    'music_sigmoid_h300': ('rnn', 'sigmoid', 88, 300, 88, 32, 100),
+    'music_tanh_h300_fused': ('rnn', 'tanh', 88, 300, 88, 32, 100),
+    'charlm_lstm_h512': ('lstm', 'tanh', 50, 512, 50, 32, 150),
+    'charlm_gru_h512': ('gru', 'tanh', 50, 512, 50, 32, 150),
+    'music_sigmoid_h300_b1': ('rnn', 'sigmoid', 88, 300, 88, 1, 200),
+    'ptb_sigmoid_h500_b1': ('rnn', 'sigmoid', 50, 500, 50, 1, 200),
+}
+GATES = {'rnn': 1, 'gru': 3, 'lstm': 4}
+
+
+def test_the_workloads_are_the_peers():
+  assert set(wl.WORKLOADS) == set(PEER)
+  assert run.ALL == tuple(wl.WORKLOADS) + (run.POPULATION,)
+
+
+@pytest.mark.parametrize('name', sorted(PEER))
+def test_each_workload_has_the_peers_shapes(name):
+  """The shapes the trainer reads (a batch of the config's problem) and the
+  model's parameters, against the peer's table."""
+  import jax
+  import train
+  cell, activation, n_in, hidden, n_out, batch, length = PEER[name]
+  w = wl.WORKLOADS[name]
+  config = w.config()
+  problem = wl.synthetic_problem(config)
+  got = jax.eval_shape(problem.train_batch, jax.random.key(0), 0)
+  assert got['inputs'].shape == (length, batch, n_in)
+  assert got['mask'].shape == (length, batch)
+  assert (config.model.cell, config.model.activation) == (cell, activation)
+  params = jax.eval_shape(train.make_model(config, problem).init, jax.random.key(0),
+                          got['inputs'])['params']
+  g = GATES[cell] * hidden
+  layer = params['layer_0']
+  assert (layer['w_in'].shape, layer['w_rec'].shape) == ((n_in, g), (hidden, g))
+  assert params['w_out'].shape == (hidden, n_out)
+  assert ('b' in layer) == (name != 'ptb_sigmoid_h500_b1')   # Pascanu et al.: no biases
+  assert (w.batch, w.length, w.n_in, w.hidden, w.n_out) == (batch, length, n_in, hidden, n_out)
+  assert w.timesteps_per_step == batch * length
+
+
+@pytest.mark.parametrize('name', ['music_sigmoid_h300', 'ptb_sigmoid_h500_b1'])
+def test_synthetic_corpora_score_every_step(name):
+  """An epoch of POOL batches, every step scored (a piece's last frame
+  aside: it has no next frame), the state reset where a batch of pieces or
+  the epoch starts."""
+  import jax
+  import numpy as np
+  problem = wl.synthetic_problem(wl.WORKLOADS[name].config())
+  assert problem.steps_per_epoch == wl.POOL
+  batches = [jax.jit(problem.train_batch)(jax.random.key(3), n) for n in range(wl.POOL)]
+  mask = np.stack([b['mask'] for b in batches])
+  resets = [bool(b['reset']) for b in batches]
+  if name.startswith('music'):
+    assert resets == [True, False, False, False] * 2
+    assert mask.sum() == mask.size - 2 * problem.splits['train'][0].shape[2]
+  else:
+    assert resets == [True] + [False] * (wl.POOL - 1)
+    assert mask.all()
+
+
+def small(name, **overrides):
+  """A workload's config shrunk to seconds: the plumbing is what is tested."""
+  config = wl.WORKLOADS[name].config()
+  with config.unlocked():
+    config.model.hidden_size = 8
+    if config.task.name == 'temporal_order':
+      config.task.min_length = config.task.max_length = 20
+    else:
+      config.task.chunk = 10
+    config.train.eval_sequences = config.train.test_sequences = 40
+    config.train.eval_batch_size = 20
+    config.train.checkpoint_every_s = 1e9
+    for k, v in overrides.items():
+      config.train[k] = v
+  return config
+
+
+def test_the_timed_program_trains_as_the_steps_do():
+  """The timed chunk (the population program of one member, compiled ahead
+  of time) gives the parameters and losses of ``Steps.train_chunk`` run
+  directly on the member's initial state."""
+  import jax
+  import numpy as np
+  import train
+  config = small('torder_tanh_h50')
+  chunk = wl.trainer_chunk(config)
+  initial = jax.tree.map(lambda a: a[0], chunk.state)   # new arrays: the timed call donates its own
+  timed = run._Timed(chunk, 3)
+  direct, metrics = jax.jit(chunk.steps.train_chunk, static_argnums=1)(initial, 3)
+  np.testing.assert_allclose(np.asarray(timed.metrics['loss'])[0], metrics['loss'], rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(timed.state.params), jax.tree.leaves(direct.params)):
+    np.testing.assert_allclose(np.asarray(a)[0], b, rtol=1e-5, atol=1e-7)
+  assert int(timed.state.step[0]) == 3
+  assert not np.allclose(np.asarray(timed.state.params['w_out'])[0], initial.params['w_out'])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['torder_tanh_h50', 'music_sigmoid_h300_b1',
+                                  'charlm_gru_h512'])
+def test_the_benchmark_times_the_trainers_chunk(name, tmp_path, monkeypatch):
+  """The timed program's first call (the warm-up) trains exactly what
+  ``train.train_and_evaluate`` trains in its first chunk: the same loss,
+  gradient norm and, after it, spectral radius of W_rec."""
+  import numpy as np
+  import problems
+  import train
+  n = 4
+  config = small(name, num_steps=n, log_every=n, eval_every=0 if name != 'torder_tanh_h50'
+                 else n)
+  timed = run._Timed(wl.trainer_chunk(config), n)
+  synthetic = wl.synthetic_problem(config)
+  monkeypatch.setattr(problems, 'make_problem', lambda c: synthetic)
+  train.train_and_evaluate(config, str(tmp_path))
+  with open(tmp_path / 'metrics.jsonl') as f:
+    first = next(r for r in map(json.loads, f) if r['split'] == 'train')
+  assert first['step'] == n
+  m = {k: np.asarray(v)[0] for k, v in timed.metrics.items()}
+  assert first['loss'] == pytest.approx(train.scored_mean(m['loss'], m['scored']), rel=1e-6)
+  assert first['grad_norm'] == pytest.approx(float(np.mean(m['grad_norm'])), rel=1e-6)
+  w_rec = np.asarray(timed.state.params['layer_0']['w_rec'])[0]
+  assert first['spectral_radius'] == pytest.approx(train.spectral_radius(w_rec), rel=1e-6)
+
+
+def test_population_members_have_their_own_seeds_and_learning_rates():
+  import population
+  config = wl.WORKLOADS['torder_tanh_h50'].config()
+  for members in (1, 2, 3, 8):
+    pop = population.make_population(wl.population_config(config, members, seed=5))
+    pairs = {(label['seed'], label['optim.learning_rate']) for label in pop.labels}
+    assert pop.size == members and len(pairs) == members
+    assert min(pop.seeds) == 5
+    if members % 2 == 0:
+      assert len({lr for _, lr in pairs}) == 2
+  whole = population.make_population(wl.population_config(config, 8))
+  one = population.make_population(wl.one_member(wl.population_config(config, 8)))
+  assert one.labels == whole.labels[:1]
+
+
 @pytest.mark.slow
 def test_records_of_a_workload_and_a_population(capsys):
   records = run.main(run.Options(workloads=('torder_tanh_h50', run.POPULATION),
                                  steps=2, rounds=2, members=2))
   lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
-  assert lines == records and len(records) == 2
-  single, population = records
-  w = wl.WORKLOADS['torder_tanh_h50']
+  assert lines == records and len(records) == 3
+  single, *layouts = records
   assert single['workload'] == 'torder_tanh_h50' and single['framework'] == 'jax'
+  assert single['config'] == wl.WORKLOADS['torder_tanh_h50'].command
   assert len(single['timesteps_per_s_rounds']) == 2
   assert single['timesteps_per_s'] > 0 and single['compile_s'] > 0
-  assert math.isfinite(single['final_loss'])
+  assert single['xla_memory_mb'] > 0 and 'rss_growth_mb' in single
   # The temporal order task has 4 classes: an untrained model scores about ln 4.
   assert abs(single['final_loss'] - math.log(4)) < 1.0
-  assert population['members'] == 2 and population['speedup'] > 0
-  assert population['timesteps_per_s'] > 0
-  assert w.timesteps_per_step == 20 * 200
-
-
-@pytest.mark.slow
-def test_population_members_follow_their_own_learning_rates():
-  """The vmapped population trains each member as the member alone would."""
-  import jax
-  import numpy as np
-  bench = wl.Bench(wl.WORKLOADS['torder_tanh_h50'])
-  keys = jax.random.split(jax.random.key(0), 2)
-  lrs = np.array([0.01, 0.3], np.float32)
-  states = jax.vmap(bench.init)(keys, lrs)
-  chunk = lambda s: bench.chunk_generated(s, 3)
-  together, losses = jax.jit(jax.vmap(chunk))(states)
-  for i in range(2):
-    alone, alone_losses = jax.jit(chunk)(bench.init(keys[i], lrs[i]))
-    np.testing.assert_allclose(losses[i], alone_losses, rtol=2e-5, atol=2e-6)
-    for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(together.params)):
-      np.testing.assert_allclose(b[i], a, rtol=2e-4, atol=2e-6)
-  assert not np.allclose(losses[0, -1], losses[1, -1])
+  assert [r['layout'] for r in layouts] == ['vmap', 'map']
+  for r in layouts:
+    assert r['workload'] == run.POPULATION and r['members'] == 2
+    assert r['timesteps_per_s'] > 0 and r['sequential_timesteps_per_s'] > 0
+    assert r['speedup'] > 0 and r['compile_s'] > 0 and r['auto_layout'] in ('vmap', 'map')
+  assert layouts[0]['sequential_timesteps_per_s'] == layouts[1]['sequential_timesteps_per_s']
 
 
 @pytest.mark.parametrize('options, message', [
