@@ -353,7 +353,7 @@ def markdown(rows: list[dict], base: str = '.') -> str:
         continue              # neither the paper's number nor a run of ours (in the CSV)
       valid = '-' if r['best_valid'] is None else f'{r["best_valid"]:.2f} ({r["best_valid_step"]})'
       link = os.path.relpath(r['run'], base) if r['run'] else ''
-      run = f'[{link}]({link}) member {r["member"]}' if link else ''
+      run = f'[{os.path.basename(link)}]({link}) member {r["member"]}' if link else ''
       if r['selected'] is False:
         continue              # another run of this cell was selected (all are in the CSV)
       label = table.method_labels[r['method']] + (
@@ -369,8 +369,8 @@ def markdown(rows: list[dict], base: str = '.') -> str:
         diff = None if r['paper'] is None else r['trial_mean'] - r['paper']
         valid = _fmt(r['trial_valid'])
         links = [os.path.relpath(x, base) for x in r['trial_runs']]
-        run = (f'[{link}]({link}) {r["seeds"]} members' if len(links) == 1 else
-               ', '.join(f'[{x}]({x})' for x in links) + ' (one seed each)')
+        run = (f'[{os.path.basename(link)}]({link}) {r["seeds"]} members' if len(links) == 1 else
+               ', '.join(f'[{os.path.basename(x)}]({x})' for x in links) + ' (one seed each)')
       cells = [row_name(table, r['row']), label, _fmt(r['paper'])]
       if alt:
         cells.append(_fmt(r['paper_alternative']))
