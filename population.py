@@ -26,6 +26,8 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+import optim
+
 LOSS_HPARAMS = ('reg.omega_alpha', 'reg.l1_weight', 'reg.bptt_clip')
 
 
@@ -40,6 +42,18 @@ class Population:
   @property
   def size(self) -> int:
     return len(self.seeds)
+
+
+def member_hparams(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """The one rule for what may differ between the members of one program:
+  the numbers that are arrays in each member's train state. They are the
+  loss-side weights that are on (non-zero in the config, so that the program
+  computes them) and the optimiser's injected hyperparameters
+  (``optim.numeric_hyperparams``: those its chain uses). Everything else is
+  structure: it changes the program, so it varies across runs
+  (``population.py``, ``sweep.py`` and the optimiser all read this)."""
+  loss = tuple(k for k in LOSS_HPARAMS if config.reg[k.partition('.')[2]])
+  return loss + tuple(f'optim.{k}' for k in optim.numeric_hyperparams(config.optim))
 
 
 def make_population(config: ml_collections.ConfigDict) -> Population:
@@ -64,15 +78,16 @@ def make_population(config: ml_collections.ConfigDict) -> Population:
                        f'population.hparams {names}')
   base_loss = {'omega_alpha': config.reg.omega_alpha, 'l1_weight': config.reg.l1_weight,
                'bptt_clip': config.reg.bptt_clip}
+  allowed = member_hparams(config)
   for name in names:
-    group, _, field = name.partition('.')
-    if name in LOSS_HPARAMS:
-      if not base_loss[field]:
-        raise ValueError(f'population varies {name}, which is off (0) in the config; '
-                         'switch it on there so the program computes it')
-    elif group != 'optim' or field not in config.optim or isinstance(config.optim[field], str):
-      raise ValueError(f'population.hparams: {name!r} is not a numeric hyperparameter; valid: '
-                       f'{", ".join(LOSS_HPARAMS)} or optim.<numeric field>')
+    if name in LOSS_HPARAMS and name not in allowed:
+      raise ValueError(f'population varies {name}, which is off (0) in the config; '
+                       'switch it on there so the program computes it')
+    if name not in allowed:
+      raise ValueError(f'population.hparams: {name!r} is not a numeric hyperparameter that '
+                       f'this config computes per member; it has: {", ".join(allowed)} '
+                       '(a number the optimiser does not use, e.g. optim.momentum with plain '
+                       'SGD, or a structural field, varies across runs: sweep.grid)')
   members = [(seed, dict(zip(names, row))) for row in rows for seed in seeds]
   loss_hp = {k: np.array([m.get(f'reg.{k}', v) for _, m in members], np.float32)
              for k, v in base_loss.items()}

@@ -104,11 +104,7 @@ def is_numeric(config, key: str, values) -> bool:
   """True when ``key`` can differ between the members of one program."""
   if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
     return False
-  group, _, field = key.partition('.')
-  if key in population_lib.LOSS_HPARAMS:
-    return True
-  default = _get(config, key)
-  return group == 'optim' and '.' not in field and isinstance(default, float)
+  return key in population_lib.member_hparams(config)
 
 
 def draw(random: tuple, trials: int, seed: int) -> list[dict]:

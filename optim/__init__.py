@@ -4,6 +4,7 @@ from optim.chain import clips
 from optim.chain import default_config
 from optim.chain import make_optimizer
 from optim.chain import NO_CLIP
+from optim.chain import numeric_hyperparams
 from optim.chain import OPTIMIZERS
 from optim.schedules import constant
 from optim.schedules import learning_rate_schedule

@@ -121,8 +121,11 @@ def _check(cfg: ml_collections.ConfigDict) -> None:
         'choose a fixed or an automatic threshold')
 
 
-def _numeric_hyperparams(cfg: ml_collections.ConfigDict) -> dict[str, float]:
-  """The numeric fields in use, by config name (float, so never int32)."""
+def numeric_hyperparams(cfg: ml_collections.ConfigDict) -> dict[str, float]:
+  """The numeric fields in use, by config name (float, so never int32): the
+  chain's injected hyperparameters, arrays in its state. These, and the loss
+  side's weights that are on, are what may differ between the members of
+  one program (``population.member_hparams``)."""
   names = ['learning_rate']
   if cfg.name in ('momentum', 'nesterov'):
     names.append('momentum')
@@ -216,7 +219,7 @@ def make_optimizer(
     return optax.chain(*parts)
 
   opt = optax.inject_hyperparams(build)(
-      lr_scale=lr_shape, **_numeric_hyperparams(cfg))
+      lr_scale=lr_shape, **numeric_hyperparams(cfg))
   if cfg.guard_max_norm > 0:
     opt = transforms.skip_large_updates(opt, float(cfg.guard_max_norm))
   return opt

@@ -354,44 +354,19 @@ def set_hyperparams(opt_state: optax.OptState, **values: ArrayLike):
 
   This is how a population gets per-member hyperparameters: inside
   ``jax.vmap``, ``set_hyperparams(opt.init(params), learning_rate=lr)`` with a
-  per-member ``lr``. Each value is cast to the dtype already in the state.
-  Scheduled hyperparameters (such as ``lr_scale``) are recomputed on every
-  update, so setting them has no lasting effect.
-
-  Args:
-    opt_state: a state holding ``optax.inject_hyperparams`` states.
-    **values: hyperparameter name -> new value (scalar, may be traced).
-
-  Returns:
-    The new state (same tree structure).
+  per-member ``lr``. It is ``optax.tree_utils.tree_set`` with each value cast
+  to the dtype already in the state (so that new numbers are data, never a
+  new trace). Scheduled hyperparameters (such as ``lr_scale``) are
+  recomputed on every update, so setting them has no lasting effect.
 
   Raises:
     KeyError: a name is not an injected hyperparameter anywhere in the state.
   """
-  unused = set(values)
-  available: set[str] = set()
-
-  def rebuild(state):
-    if isinstance(state, _INJECT_STATES):
-      hps = dict(state.hyperparams)
-      available.update(hps)
-      for name, value in values.items():
-        if name in hps:
-          hps[name] = jnp.asarray(value, dtype=jnp.asarray(hps[name]).dtype)
-          unused.discard(name)
-      return state._replace(hyperparams=hps,
-                            inner_state=rebuild(state.inner_state))
-    if isinstance(state, dict):
-      return {k: rebuild(v) for k, v in state.items()}
-    if isinstance(state, tuple) and hasattr(state, '_fields'):
-      return type(state)(*(rebuild(c) for c in state))
-    if isinstance(state, (tuple, list)):
-      return type(state)(rebuild(c) for c in state)
-    return state
-
-  new_state = rebuild(opt_state)
-  if unused:
-    raise KeyError(
-        f'set_hyperparams: {", ".join(sorted(unused))} not among the injected '
-        f'hyperparameters ({", ".join(sorted(available)) or "none"})')
-  return new_state
+  current = {name: optax.tree_utils.tree_get(opt_state, name) for name in values}
+  missing = sorted(name for name, v in current.items() if v is None)
+  if missing:
+    raise KeyError(f'set_hyperparams: {", ".join(missing)} not among the injected '
+                   'hyperparameters of this optimiser state')
+  return optax.tree_utils.tree_set(opt_state, **{
+      name: jnp.asarray(value, dtype=jnp.asarray(current[name]).dtype)
+      for name, value in values.items()})

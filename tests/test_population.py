@@ -41,6 +41,7 @@ def test_members_are_the_product_of_seeds_and_rows():
     (('optim.name',), 'not a numeric hyperparameter'),
     (('model.hidden_size',), 'not a numeric hyperparameter'),
     (('reg.l1_weight',), 'off (0) in the config'),
+    (('optim.momentum',), 'not a numeric hyperparameter'),   # plain SGD has no momentum
 ])
 def test_invalid_population_names_are_one_line_errors(hparams, message):
   config = population_config()
@@ -158,3 +159,18 @@ def test_sharded_run_equals_unsharded(seeds, lrs, layout, tmp_path):
   assert layout in sharded['devices'] and 'pop=1 x data=1' in plain['devices']
   for a, b in zip(sharded['members'], plain['members']):
     np.testing.assert_allclose(a['test_loss'], b['test_loss'], rtol=1e-5)
+
+
+def test_one_rule_decides_what_members_may_vary():
+  """population.member_hparams: the optimiser's injected numbers and the
+  loss weights that are on; the sweep asks the same rule."""
+  import sweep
+  config = population_config()
+  assert 'optim.momentum' not in population.member_hparams(config)     # plain SGD
+  assert not sweep.is_numeric(config, 'optim.momentum', [0.5, 0.9])
+  with config.unlocked():
+    config.optim.name = 'nesterov'
+  assert 'optim.momentum' in population.member_hparams(config)
+  assert sweep.is_numeric(config, 'optim.momentum', [0.5, 0.9])
+  assert {'optim.learning_rate', 'reg.omega_alpha'} <= set(population.member_hparams(config))
+  assert 'reg.l1_weight' not in population.member_hparams(config)     # off: structure
