@@ -105,6 +105,7 @@ class Steps:
   loss_reduction: str = 'mean'   # LOSS_REDUCTIONS: the objective that is differentiated
   mesh: Any = None        # shard each member's batch over the mesh's 'data' axis
   step_offset: int = 0    # the step at which the problem's data start (a chunk-schedule phase)
+  halving: bool = False   # the optimiser ends in optim.halve_on_rise (it needs loss, epoch)
 
   def initial_carry(self, params, batch_size: int):
     """Zero states of every layer [B, S] (replaced by the initial state on reset)."""
@@ -181,7 +182,11 @@ class Steps:
   def train_step(self, state: TrainState, batch: dict, dropout_key):
     grads, out = self.grads(state, batch, dropout_key)
     grad_norm = optax.tree.norm(grads)
-    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+    extra = {}
+    if self.halving:    # the epoch's error, for the halving rule in the optimiser state
+      extra = dict(loss=out['loss'], weight=out['scored'],
+                   epoch=(state.step - self.step_offset) // self.problem.steps_per_epoch)
+    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params, **extra)
     params = optax.apply_updates(state.params, updates)
     # A member that is done (or whose loss is no longer finite) keeps its state;
     # a window with nothing to score changes only the carried state.
@@ -339,67 +344,6 @@ def is_smoke(config: ml_collections.ConfigDict, total_steps: int) -> bool:
   return bool(config.get('smoke', False)) or total_steps < SMOKE_STEPS
 
 
-class LearningRateHalver:
-  """Halves a member's learning rate after an epoch whose mean training loss
-  rose (Pascanu et al. 2013, supplementary, music: "the learning rate halved
-  every time the error over an epoch increased instead of decreasing").
-
-  Host-side, from the per-step losses the training chunks return; its
-  state is a small dict saved beside each checkpoint.
-  """
-
-  def __init__(self, steps_per_epoch: int, learning_rates, state: dict | None = None):
-    self.steps_per_epoch = steps_per_epoch
-    state = state or {'lr': [float(x) for x in learning_rates],
-                      'sum': [0.0] * len(learning_rates), 'count': [0.0] * len(learning_rates),
-                      'prev': None, 'halvings': 0}
-    self.state = state
-
-  def update(self, first_step: int, losses: np.ndarray, scored: np.ndarray | None = None
-             ) -> np.ndarray | None:
-    """Feeds losses [P, n] of steps first_step... (each the mean over ``scored``
-    [P, n] scored steps, 0 for a step that did not learn; None: equal
-    weights); returns new learning rates or None.
-
-    The epoch's error is the mean loss per scored step over the epoch; a
-    member with no such step in an epoch (it stopped learning) keeps its rate.
-    """
-    changed = False
-    scored = np.ones_like(losses) if scored is None else scored
-    for j in range(losses.shape[1]):
-      self.state['sum'] = [a + float(l) * float(w) for a, l, w in
-                           zip(self.state['sum'], losses[:, j], scored[:, j])]
-      self.state['count'] = [a + float(w) for a, w in zip(self.state['count'], scored[:, j])]
-      if (first_step + j + 1) % self.steps_per_epoch == 0:
-        seen = [c > 0 for c in self.state['count']]
-        mean = [a / c if c else p for a, c, p in
-                zip(self.state['sum'], self.state['count'], self.state['prev'] or self.state['sum'])]
-        changed |= self._compare(mean, seen)
-        self.state['sum'], self.state['count'] = [0.0] * len(mean), [0.0] * len(mean)
-    return np.asarray(self.state['lr'], np.float32) if changed else None
-
-  def update_valid(self, errors, learning) -> np.ndarray | None:
-    """The rule on the validation error instead (``train.halve_lr_on_valid``):
-    ``errors`` [P] at the end of an epoch, ``learning`` [P] whether each
-    member still learns; returns new learning rates or None."""
-    prev = self.state['prev'] or [float(e) for e in errors]
-    mean = [float(e) if on else p for e, on, p in zip(errors, learning, prev)]
-    return (np.asarray(self.state['lr'], np.float32)
-            if self._compare(mean, [bool(x) for x in learning]) else None)
-
-  def _compare(self, mean: list, seen: list) -> bool:
-    """Halves the rate of each member whose error did not fall since the last epoch."""
-    changed = False
-    if self.state['prev'] is not None:
-      for i, (now, before) in enumerate(zip(mean, self.state['prev'])):
-        if seen[i] and not now < before:
-          self.state['lr'][i] /= 2.0
-          self.state['halvings'] += 1
-          changed = True
-    self.state['prev'] = mean
-    return changed
-
-
 def scored_mean(losses: np.ndarray, scored: np.ndarray) -> float:
   """The mean loss per scored step of steps whose losses are each a mean over
   ``scored`` steps (a window with none scored counts for nothing)."""
@@ -462,10 +406,11 @@ def chunk_phases(config: ml_collections.ConfigDict) -> list[tuple[int, int | Non
   if any(s % tc.log_every for s in starts) or not tc.num_steps:
     raise ValueError('train.chunk_schedule needs train.num_steps > 0 and starts that are '
                      f'multiples of train.log_every={tc.log_every} (one compile per phase)')
-  if tc.get('halve_lr_on_rise') or (config.reg.omega_alpha > 0 and
-                                     config.reg.get('omega_schedule_unit') == 'epoch'):
+  if tc.get('halve_lr_on_valid') or (config.reg.omega_alpha > 0 and
+                                      config.reg.get('omega_schedule_unit') == 'epoch'):
     raise ValueError('train.chunk_schedule changes the epoch; it cannot be combined with '
-                     "train.halve_lr_on_rise or reg.omega_schedule_unit='epoch'")
+                     "train.halve_lr_on_valid or reg.omega_schedule_unit='epoch' (the "
+                     'halving rule on the training loss can: each phase starts an epoch)')
   return [(int(s), int(c)) for s, c in schedule]
 
 
@@ -502,6 +447,10 @@ def build(config: ml_collections.ConfigDict, mesh=None, problem=None) -> Steps:
   problem = problems.make_problem(config) if problem is None else problem
   model = make_model(config, problem)
   optimizer = optim.make_optimizer(config.optim, num_steps(config, problem))
+  halving = bool(config.train.get('halve_lr_on_rise'))
+  if halving:    # per member, in the optimiser state (checkpointed and vmapped with it)
+    optimizer = optax.chain(optimizer, optim.halve_on_rise(
+        on_train_loss=not config.train.get('halve_lr_on_valid')))
   per_epoch = (problem.steps_per_epoch if config.reg.get('omega_schedule_unit') == 'epoch'
                else None)
   needs_epochs = [f for f, on in (
@@ -519,7 +468,7 @@ def build(config: ml_collections.ConfigDict, mesh=None, problem=None) -> Steps:
                      'draws fresh data every step (no epochs)')
   return Steps(model=model, optimizer=optimizer, problem=problem, mesh=mesh,
                omega_steps_per_epoch=per_epoch,
-               loss_reduction=config.train.get('loss_reduction', 'mean'),
+               loss_reduction=config.train.get('loss_reduction', 'mean'), halving=halving,
                **_structure_flags(config))
 
 
@@ -695,7 +644,6 @@ class _Run:
   checkpoints: the train state and the host-side bookkeeping beside it."""
   state: TrainState
   best: BestOnValid
-  halver: LearningRateHalver | None
   solved_at: list              # per member: the step of its first passing validation, or None
   nonfinite: np.ndarray        # per member: whether its training loss was ever NaN or inf
   elapsed: float               # seconds trained before this process started
@@ -704,11 +652,6 @@ class _Run:
   @property
   def step(self) -> int:
     return int(distributed.to_host(self.state.step)[0])
-
-  def set_learning_rates(self, lrs: np.ndarray | None) -> None:
-    if lrs is not None:
-      self.state = self.state.replace(
-          opt_state=optim.set_hyperparams(self.state.opt_state, learning_rate=lrs))
 
   def stop(self, done: np.ndarray) -> None:
     if done.any():
@@ -732,11 +675,7 @@ def _restore_or_init(config, steps: Steps, pop, mesh, ckpt) -> _Run:
         meta=ocp.args.JsonRestore()))
     state, meta = restored.state, restored.meta
     best = BestOnValid(restored.best, pop.size, meta.get('best'))
-  halver = None
-  if config.train.get('halve_lr_on_rise', False):
-    lrs = pop.opt_hp.get('learning_rate', np.full(pop.size, config.optim.learning_rate))
-    halver = LearningRateHalver(steps.problem.steps_per_epoch, lrs, meta.get('halver'))
-  return _Run(state=state, best=best, halver=halver,
+  return _Run(state=state, best=best,
               solved_at=list(meta.get('solved_at', [None] * pop.size)),
               nonfinite=np.asarray(meta.get('nonfinite', [False] * pop.size), bool),
               elapsed=meta.get('elapsed', 0.0), last_loss=np.zeros(pop.size))
@@ -746,7 +685,6 @@ def _save(ckpt, run: _Run, wall: float) -> None:
   ckpt.save(run.step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(run.state), best=ocp.args.StandardSave(run.best.params),
       meta=ocp.args.JsonSave({'elapsed': wall, 'solved_at': run.solved_at,
-                              'halver': run.halver.state if run.halver else None,
                               'best': run.best.meta, 'nonfinite': run.nonfinite.tolist()})))
 
 
@@ -770,11 +708,14 @@ def _chunks(config, steps: Steps, mesh, main: bool):
   return chunk, phases
 
 
-def _train_records(run: _Run, m: dict, step: int, rate, size: int) -> list[dict]:
+def _train_records(run: _Run, m: dict, step: int, rate, size: int, halving: bool
+                   ) -> list[dict]:
   """One metrics line per member for the chunk that ended at ``step``."""
   w_rec = distributed.to_host(run.state.params['layer_0']['w_rec'])
   skipped = run.skipped(size)
-  lrs = run.halver.state['lr'] if run.halver else None
+  # the rate each member's next update uses (with the halving rule: it changes)
+  lrs = (distributed.to_host(optim.inspect(run.state.opt_state)['learning_rate'])
+         if halving else None)
   return [dict(step=step, split='train', member=i,
                loss=float(scored_mean(m['loss'][i], m['scored'][i])),
                error=float(np.mean(m['error'][i])),
@@ -784,7 +725,7 @@ def _train_records(run: _Run, m: dict, step: int, rate, size: int) -> list[dict]
                l1=float(np.mean(m['l1'][i])), skipped=int(skipped[i]),
                active=bool(m['active'][i][-1]),
                spectral_radius=spectral_radius(w_rec[i]), steps_per_s=rate,
-               **({'learning_rate': lrs[i]} if lrs else {}))
+               **({'learning_rate': float(lrs[i])} if halving else {}))
           for i in range(size)]
 
 
@@ -805,9 +746,10 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
   if tc.get('patience', 0):   # early stopping: no better validation for `patience` times
     done |= run.best.since >= tc.patience
   run.stop(done)
-  if run.halver is not None and tc.get('halve_lr_on_valid'):
-    run.set_learning_rates(run.halver.update_valid(
-        [v['loss'] for v in valid], distributed.to_host(run.state.active)))
+  if tc.get('halve_lr_on_rise') and tc.get('halve_lr_on_valid'):
+    run.state = run.state.replace(opt_state=optim.halve_if_rose(
+        run.state.opt_state, np.asarray([v['loss'] for v in valid], np.float32),
+        distributed.to_host(run.state.active)))
   return valid
 
 
@@ -856,11 +798,8 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
     m = distributed.to_host(m)
     step = run.step
     pace.chunk(step, n, time.time() - t0, compiling)
-    learned = m['scored'] * m['active']       # a member that stopped feeds its rule nothing
-    if run.halver is not None and not tc.get('halve_lr_on_valid'):
-      run.set_learning_rates(run.halver.update(step - n, m['loss'], learned))
     run.nonfinite |= ~np.all(np.isfinite(np.asarray(m['loss'], np.float64)), axis=-1)
-    train_recs = _train_records(run, m, step, pace.rate, pop.size)
+    train_recs = _train_records(run, m, step, pace.rate, pop.size, steps.halving)
     run.last_loss = np.array([r['loss'] if np.sum(m['scored'][i]) else run.last_loss[i]
                               for i, r in enumerate(train_recs)])
     for r in train_recs:

@@ -12,6 +12,9 @@ from optim.schedules import regularizer_weight
 from optim.schedules import sutskever_momentum
 from optim.transforms import AutoClipState
 from optim.transforms import clip_by_global_norm_auto
+from optim.transforms import halve_if_rose
+from optim.transforms import halve_on_rise
+from optim.transforms import HalveOnRiseState
 from optim.transforms import inspect
 from optim.transforms import momentum_sgd
 from optim.transforms import MomentumSGDState

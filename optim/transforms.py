@@ -290,6 +290,101 @@ def skip_large_updates(
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+class HalveOnRiseState(NamedTuple):
+  """State of ``halve_on_rise`` (field names unique in an optimiser state, so
+  that ``optax.tree_utils.tree_get`` finds them).
+
+  Attributes:
+    halving_scale: the factor on the updates, 1 / 2 ** halvings (float32).
+    halving_epoch: the epoch whose error is being summed (int32).
+    halving_total: the sum of loss x weight over that epoch so far.
+    halving_weight: the sum of the weights over that epoch so far.
+    halving_previous: the previous epoch's error (inf before the first).
+  """
+  halving_scale: jax.Array
+  halving_epoch: jax.Array
+  halving_total: jax.Array
+  halving_weight: jax.Array
+  halving_previous: jax.Array
+
+
+def halve_on_rise(on_train_loss: bool = True) -> optax.GradientTransformationExtraArgs:
+  """Halves the updates after every epoch whose error did not fall below
+  the previous epoch's (Pascanu et al. 2013, supplementary, music: "the
+  learning rate halved every time the error over an epoch increased instead
+  of decreasing").
+
+  In the shape of ``optax.contrib.reduce_on_plateau``, with the paper's rule:
+  the comparison is with the previous epoch, not with the best. Chain it
+  after the optimiser; ``update`` takes the extra arguments
+
+  * ``loss``: the step's mean loss per scored item,
+  * ``weight``: how many items it scored (0: the step counts for nothing),
+  * ``epoch``: the epoch the step belongs to.
+
+  The epoch's error is the weighted mean of its steps' losses. It is judged
+  at the first update of a later epoch (so an epoch whose last step was
+  dropped is still judged), and the new factor applies from that update on;
+  an epoch with no weight leaves the factor and the previous error as they
+  were. With ``on_train_loss=False`` the updates are only scaled, and the
+  error comes from outside the step (validation): ``halve_if_rose``.
+
+  Args:
+    on_train_loss: judge the training loss passed to ``update``.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``; its state is
+    ``HalveOnRiseState``.
+  """
+
+  def init_fn(params):
+    del params
+    return HalveOnRiseState(
+        halving_scale=jnp.ones([], jnp.float32), halving_epoch=jnp.zeros([], jnp.int32),
+        halving_total=jnp.zeros([], jnp.float32), halving_weight=jnp.zeros([], jnp.float32),
+        halving_previous=jnp.full([], jnp.inf, jnp.float32))
+
+  def update_fn(updates, state, params=None, *, loss=None, weight=None, epoch=None,
+                **extra_args):
+    del params, extra_args
+    if on_train_loss:
+      new_epoch = jnp.asarray(epoch, jnp.int32) != state.halving_epoch
+      seen = state.halving_weight > 0
+      mean = state.halving_total / jnp.maximum(state.halving_weight, 1e-30)
+      judged = new_epoch & seen
+      rose = judged & jnp.logical_not(mean < state.halving_previous)
+      weight = jnp.asarray(weight, jnp.float32)
+      state = HalveOnRiseState(
+          halving_scale=jnp.where(rose, state.halving_scale * 0.5, state.halving_scale),
+          halving_epoch=jnp.asarray(epoch, jnp.int32),
+          halving_total=jnp.where(new_epoch, 0.0, state.halving_total)
+          + jnp.asarray(loss, jnp.float32) * weight,
+          halving_weight=jnp.where(new_epoch, 0.0, state.halving_weight) + weight,
+          halving_previous=jnp.where(judged, mean, state.halving_previous))
+    updates = jax.tree.map(lambda u: u * state.halving_scale.astype(u.dtype), updates)
+    return updates, state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def halve_if_rose(opt_state: optax.OptState, errors: ArrayLike, judged: ArrayLike
+                  ) -> optax.OptState:
+  """``halve_on_rise(on_train_loss=False)``'s rule on errors measured
+  outside the step: halves the factor where ``judged`` and the error did not
+  fall below the previous one, and keeps each judged error as the next
+  comparison. Elementwise, so a population's [P] errors act member by member."""
+  scale = optax.tree_utils.tree_get(opt_state, 'halving_scale')
+  previous = optax.tree_utils.tree_get(opt_state, 'halving_previous')
+  if scale is None:
+    raise KeyError('halve_if_rose: the optimiser state has no halve_on_rise')
+  errors = jnp.asarray(errors, jnp.float32)
+  judged = jnp.asarray(judged, bool)
+  rose = judged & jnp.logical_not(errors < previous)
+  return optax.tree_utils.tree_set(
+      opt_state, halving_scale=jnp.where(rose, scale * 0.5, scale),
+      halving_previous=jnp.where(judged, errors, previous))
+
+
 # ---------------------------------------------------------------------------
 # Reading and writing the state.
 
@@ -315,7 +410,8 @@ def inspect(opt_state: optax.OptState) -> dict[str, jax.Array]:
     ``clip_norm`` hyperparameter, or ``clip_by_global_norm_auto``'s threshold
     (``inf`` during its warm-up).
   * ``'learning_rate'``: the injected ``learning_rate``, times the injected
-    ``lr_scale`` when there is one (as ``make_optimizer`` builds it). Like all
+    ``lr_scale`` when there is one (as ``make_optimizer`` builds it), times
+    ``halve_on_rise``'s factor when it is chained. Like all
     ``optax.inject_hyperparams`` values it is the one used by the latest
     update (after ``init``: the one the first update will use).
 
@@ -342,10 +438,14 @@ def inspect(opt_state: optax.OptState) -> dict[str, jax.Array]:
         found.setdefault('learning_rate', lr)
       if 'clip_norm' in hps:
         found.setdefault('clip_threshold', hps['clip_norm'])
+    elif isinstance(state, HalveOnRiseState):
+      found['halving_scale'] = state.halving_scale
     for child in _children(state):
       visit(child)
 
   visit(opt_state)
+  if 'halving_scale' in found and 'learning_rate' in found:
+    found['learning_rate'] = found['learning_rate'] * found.pop('halving_scale')
   return found
 
 

@@ -113,30 +113,60 @@ def test_music_smoke_on_the_real_corpus(tmp_path):
   assert 0 < member['test_loss'] < 88 * np.log(2)
 
 
+def replay_halving(losses, weights, epochs, lr):
+  """The rule in plain Python: the rate each step's update used."""
+  used, total, weight, previous, epoch = [], 0.0, 0.0, None, epochs[0]
+  for loss, w, e in zip(losses, weights, epochs):
+    if e != epoch:
+      if weight > 0:
+        mean = total / weight
+        if previous is not None and not mean < previous:
+          lr /= 2
+        previous = mean
+      total, weight, epoch = 0.0, 0.0, e
+    total, weight = total + loss * w, weight + w
+    used.append(lr)
+  return used
+
+
+def run_halving(losses, weights, epochs, lr):
+  import optax
+  import optim
+  opt = optax.chain(optax.sgd(lr), optim.halve_on_rise())
+  params = {'w': np.zeros(1, np.float32)}
+  state, used = opt.init(params), []
+  update = jax.jit(opt.update)
+  for loss, w, e in zip(losses, weights, epochs):
+    updates, state = update({'w': np.ones(1, np.float32)}, state, params,
+                            loss=loss, weight=w, epoch=e)
+    used.append(-float(updates['w'][0]))
+  return used
+
+
 def test_learning_rate_halves_after_an_epoch_whose_loss_rose():
-  halver = train.LearningRateHalver(steps_per_epoch=2, learning_rates=[1.0, 0.5])
-  # member 0: epoch means 3, 2, 1 (falling); member 1: 3, 4 (rose), 5 (rose again)
-  losses = np.array([[3, 3, 2, 2, 1, 1], [3, 3, 4, 4, 5, 5]], np.float32)
-  assert halver.update(0, losses[:, :3]) is None        # first epoch: nothing to compare
-  lrs = halver.update(3, losses[:, 3:])
-  np.testing.assert_allclose(lrs, [1.0, 0.125])
-  restored = train.LearningRateHalver(2, [9.9, 9.9], dict(halver.state))
-  assert restored.update(6, np.array([[0.5, 0.5], [1.0, 1.0]])) is None
+  """optim.halve_on_rise against a plain-Python replay of the paper's rule:
+  epoch means 3, 2 (fell), 4 (rose), 4 (did not fall), 1 (fell)."""
+  losses = [3, 3, 2, 2, 4, 4, 4, 4, 1, 1, 1]
+  epochs = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5]
+  weights = [1.0] * len(losses)
+  used = run_halving(losses, weights, epochs, lr=1.0)
+  assert used == pytest.approx(replay_halving(losses, weights, epochs, 1.0))
+  assert used[-1] == 0.25                   # halved twice, then kept
 
 
 def test_a_member_that_stopped_learning_keeps_its_learning_rate():
   """The epoch error is a mean per scored frame of the steps a member learned
-  on: weights 0 (stopped, or nothing scored) leave it out, so a stopped
-  member's repeated loss never halves its rate, and a rise among the steps
-  it did learn on still does."""
-  halver = train.LearningRateHalver(steps_per_epoch=2, learning_rates=[1.0, 1.0])
-  losses = np.array([[2, 4, 3, 3, 3, 3], [2, 2, 1, 9, 3, 3]], np.float32)
-  learned = np.array([[1, 3, 1, 1, 0, 0], [1, 1, 1, 0, 1, 0]], np.float32)
-  # member 0: epoch 1 (2*1 + 4*3) / 4 = 3.5, epoch 2: 3 (fell), epoch 3: nothing learned
-  # member 1: epoch 1: 2, epoch 2: 1 (the 9 was not learned on), epoch 3: 3 (rose)
-  lrs = halver.update(0, losses, learned)
-  np.testing.assert_allclose(lrs, [1.0, 0.5])
-  assert halver.state['prev'][0] == 3.0
+  on: weight 0 (stopped, or nothing scored) leaves a step out, so an epoch
+  with nothing learned keeps the rate and the previous error, and a rise
+  among the steps it did learn on still halves it."""
+  # epoch 0: (2*1 + 4*3) / 4 = 3.5; epoch 1: 3 (fell); epoch 2: nothing; epoch 3: 9 on
+  # a weight-0 step and 3.5 (rose against 3); epoch 4: the judgement shows
+  losses = [2, 4, 3, 3, 5, 5, 9, 3.5, 1]
+  weights = [1, 3, 1, 1, 0, 0, 0, 1, 1]
+  epochs = [0, 0, 1, 1, 2, 2, 3, 3, 4]
+  used = run_halving(losses, weights, epochs, lr=1.0)
+  assert used == pytest.approx(replay_halving(losses, weights, epochs, 1.0))
+  assert used[:8] == [1.0] * 8 and used[8] == 0.5
 
 
 def test_new_learning_rates_reach_every_member_of_a_population():
@@ -188,7 +218,12 @@ def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(mon
   with config.unlocked():
     config.train.num_steps = 12
     config.train.chunk_schedule = ((0, 5), (9, 20))
+    config.train.halve_lr_on_rise = True   # in the optimiser state: composes with the schedule
   result = train.train_and_evaluate(config, str(tmp_path))
+  import json
+  rates = [json.loads(l)['learning_rate'] for l in open(tmp_path / 'metrics.jsonl')
+           if json.loads(l)['split'] == 'train']
+  assert rates and all(0 < r <= config.optim.learning_rate for r in rates)
   # one batch of the 4 pieces, padded to a multiple of the chunk of the longest (40 frames)
   assert traced[1:] == [(8, 5), (2, 20)]          # after init: one trace per phase
   assert np.isfinite(result['members'][0]['test_loss'])
@@ -335,7 +370,10 @@ def test_halving_on_validation_follows_the_validation_losses(monkeypatch, tmp_pa
   assert halvings > 0                      # the rule was exercised
 
 
-def test_halving_on_validation_needs_validation_every_epoch():
+def test_halving_on_validation_needs_validation_every_epoch(monkeypatch):
+  rolls = {s: random_rolls(np.random.default_rng(0), [12, 7]) for s in ('train', 'valid', 'test')}
+  monkeypatch.setattr(problems.MusicProblem, 'load',
+                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
   config = music.get_config('smoke')
   with config.unlocked():
     config.train.halve_lr_on_valid = True
