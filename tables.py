@@ -214,10 +214,12 @@ def _best_valid(workdir: str, key: str) -> dict:
   return best
 
 
-# Config fields that say which seed ran, or how a run reported, saved or was
-# laid out: runs that differ only in these are seeds of one trial.
+# Config fields that say which seed ran, how a run reported, saved or was laid
+# out, or how long it was allowed (a run stopped by hand writes its result with
+# its step as the budget): runs that differ only in these are seeds of one trial.
 _NOT_THE_TRIAL = ('seed', 'population.seeds', 'population.layout', 'origin', 'data_dir',
-                  'train.log_every', 'train.checkpoint_every_s')
+                  'train.log_every', 'train.checkpoint_every_s', 'train.num_steps',
+                  'task.epochs')
 
 
 def trial_key(config: dict, hparams: dict) -> str:
