@@ -68,7 +68,12 @@ TARGETS = {t.key: t for t in (
            (Job('nottingham', 'experiments/music.py:dataset=nottingham,method=all,seeds=3',
                 minutes=124),
             Job('piano', 'experiments/music.py:dataset=piano,method=all', minutes=26),
-            Job('musedata', 'experiments/music.py:dataset=musedata,method=all', minutes=75)),
+            # more seeds as separate runs (tables.py groups runs differing only in the seed)
+            Job('piano_seed1', 'experiments/music.py:dataset=piano,method=all,seed=1', minutes=13),
+            Job('piano_seed2', 'experiments/music.py:dataset=piano,method=all,seed=2', minutes=8),
+            Job('musedata', 'experiments/music.py:dataset=musedata,method=all', minutes=75),
+            Job('musedata_seed1', 'experiments/music.py:dataset=musedata,method=all,seed=1',
+                minutes=63)),
            figure='curves'),
     Target('pascanu2013.table2',
            'Pascanu et al. (2013) Table 2: Penn Treebank characters, next and 5th ahead',
