@@ -76,6 +76,14 @@ def direct_expected_accuracy(model, params, pieces):
   return total / frames
 
 
+def use_toy_corpus(monkeypatch, seed: int, lengths: list[int]) -> None:
+  """MusicProblem.load reads random piano-rolls of these lengths (each split)."""
+  rng = np.random.default_rng(seed)
+  rolls = {s: random_rolls(rng, lengths) for s in ('train', 'valid', 'test')}
+  monkeypatch.setattr(problems.MusicProblem, 'load',
+                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
+
+
 def toy_music_config():
   config = music.get_config('smoke')
   with config.unlocked():
@@ -84,10 +92,7 @@ def toy_music_config():
 
 
 def test_training_carries_state_across_chunks(monkeypatch, tmp_path):
-  rng = np.random.default_rng(1)
-  rolls = {s: random_rolls(rng, [25, 40, 18]) for s in ('train', 'valid', 'test')}
-  monkeypatch.setattr(problems.MusicProblem, 'load',
-                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
+  use_toy_corpus(monkeypatch, 1, [25, 40, 18])
   config = toy_music_config()
   with config.unlocked():
     config.task.chunk = 10
@@ -203,10 +208,7 @@ def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(mon
   on piano-rolls: each phase reads the pieces in its own chunk length from the
   first chunk of an epoch, one trace per phase."""
   from experiments import music_bengio
-  rng = np.random.default_rng(2)
-  rolls = {s: random_rolls(rng, [25, 40, 18, 33]) for s in ('train', 'valid', 'test')}
-  monkeypatch.setattr(problems.MusicProblem, 'load',
-                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
+  use_toy_corpus(monkeypatch, 2, [25, 40, 18, 33])
   traced, batch_fn = [], problems.MusicProblem.train_batch
 
   def recording_batch(self, key, step):
@@ -315,10 +317,7 @@ def test_patience_stops_a_member_whose_validation_stops_improving(monkeypatch, t
   """Early stopping: with learning rate 0 the validation loss never falls
   below its first value, so with patience 2 the run ends after 3 epochs of
   its 10 (validation at the end of each), its best kept from the first."""
-  rng = np.random.default_rng(5)
-  rolls = {s: random_rolls(rng, [12, 7, 9]) for s in ('train', 'valid', 'test')}
-  monkeypatch.setattr(problems.MusicProblem, 'load',
-                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
+  use_toy_corpus(monkeypatch, 5, [12, 7, 9])
   config = music.get_config('smoke,method=sgd-c')
   with config.unlocked():
     config.task.chunk = 5
@@ -342,10 +341,7 @@ def test_halving_on_validation_follows_the_validation_losses(monkeypatch, tmp_pa
   validation loss did not fall below the last epoch's. Replayed here from the
   logged validation losses, in plain Python, against the logged rates."""
   import json
-  rng = np.random.default_rng(7)
-  rolls = {s: random_rolls(rng, [12, 7, 9]) for s in ('train', 'valid', 'test')}
-  monkeypatch.setattr(problems.MusicProblem, 'load',
-                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
+  use_toy_corpus(monkeypatch, 7, [12, 7, 9])
   config = music.get_config('smoke,method=all')
   with config.unlocked():
     config.task.chunk = 5
@@ -371,9 +367,7 @@ def test_halving_on_validation_follows_the_validation_losses(monkeypatch, tmp_pa
 
 
 def test_halving_on_validation_needs_validation_every_epoch(monkeypatch):
-  rolls = {s: random_rolls(np.random.default_rng(0), [12, 7]) for s in ('train', 'valid', 'test')}
-  monkeypatch.setattr(problems.MusicProblem, 'load',
-                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
+  use_toy_corpus(monkeypatch, 0, [12, 7])
   config = music.get_config('smoke')
   with config.unlocked():
     config.train.halve_lr_on_valid = True
