@@ -124,9 +124,10 @@ def layout(mesh: Mesh, requested: str = 'auto') -> str:
   'auto' picks 'map' on a single CPU device, where a vmapped product of
   per-member weights is a batch of small products that XLA's CPU backend
   runs slower than the same products one after another (at the papers' B = 1
-  shapes, 15 members vmapped trained at 0.72x the speed of 15 in sequence;
-  mapped at 1.0x: RESULTS.md, speed), and 'vmap' everywhere else (an
-  accelerator, or members spread over devices).
+  shapes, a first contended measurement had 15 vmapped members at about 0.7x
+  the speed of 15 in sequence and mapped ones at 1.0x; ``launch.py bench``
+  reports both layouts), and 'vmap' everywhere else (an accelerator, or
+  members spread over devices).
   """
   if requested not in LAYOUTS:
     raise ValueError(f'population.layout={requested!r} is not one of {", ".join(LAYOUTS)}')
