@@ -91,7 +91,11 @@ def test_members_in_sequence_give_the_numbers_of_the_vmapped_population():
     out[how] = (metrics['loss'], state.params)
   assert out['map'][0].shape == (4, 20)
   np.testing.assert_allclose(out['map'][0], out['vmap'][0], rtol=1e-5)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+  # vmap batches each product and lax.map does not, so the sums round in another
+  # order; after 20 updates that moves a weight by a few 1e-6 (seen on an AMD
+  # EPYC), so each array is compared at 1e-4 of its own largest entry.
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(
+                   a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max())),
                out['map'][1], out['vmap'][1])
   with pytest.raises(ValueError, match='population.layout'):
     population.layout(mesh, 'pmap')
