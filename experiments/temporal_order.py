@@ -36,7 +36,7 @@ github.com/pascanur/trainingRNNs):
 | clip threshold | Fig. 7: 1; 50-200: 6 | the same; the norm of the whole gradient (cost + alpha Omega) | ICML Fig. 7; supp.; Alg. 1 |
 | Omega weight | Fig. 7: 4; 50-200: 2; constant | the same | ICML Fig. 7; supp. |
 | Omega | eq. 9, ratio of norms | ratio of squared norms; (t, sequence) pairs whose dE/dx has squared norm < 1e-20 left out, mean over the rest; immediate derivative through W_rec (eq. 10) | sec. 3.3; details: authors' RNN.py (`bound`) |
-| overflow guard | not described | every method: a gradient norm non-finite or > 1e10 skips the update (authors: only with clipping, and W_hh shrinks by lr * 0.02 W_hh) | authors' RNN.py; skip: our choice |
+| overflow guard | not described | every method: a gradient norm non-finite or > 1e10 skips the update (authors: only with clipping, and W_hh shrinks by lr * 0.02 W_hh); ``setup=authors``: their shrink (``optim.guard_shrink=0.02``) | authors' RNN.py; skip: our choice |
 | validation | not described | 10,000 fresh sequences every 2,000 updates; lengths spread evenly over the training range (authors: every 20 or 2,000 updates, a random length per 1,000) | authors' RNN.py; spread: our choice |
 | budget | at most 5M updates | ``steps=``, default 5M; stop when solved | ICML Fig. 7; authors' RNN.py (maxiters) |
 | success | fewer than 1% wrong on 10,000 fresh sequences | ``success=paper`` (default) < 1%; ``success=authors``: 0 wrong (authors' RNN.py stops at a validation error below 0.0001%); solved = the first passing validation, confirmed on 10,000 test sequences; result.json records the criterion | supp., "The pathological synthetic tasks"; authors' RNN.py |
@@ -74,6 +74,7 @@ from experiments import common, pathological
 FIG7 = (0.01, 1.0, 4.0)            # ICML Fig. 7
 RANDOM_LENGTH = (0.001, 6.0, 2.0)  # supplementary, temporal order, lengths 50-200
 AUTHORS = (0.01, 1.0, 2.0)         # the authors' RNN.py defaults (with smart tanh): their log
+AUTHORS_GUARD_SHRINK = 0.02        # their overflow guard: W_rec shrinks by lr * 2% of itself
 
 
 def get_config(arg: str | None = None):
@@ -85,9 +86,11 @@ def get_config(arg: str | None = None):
   random_length = a.max_length > a.length
   if a.setup == 'authors':        # the authors' code's defaults, which their sample log ran at
     (lr, clip, alpha), default_init = AUTHORS, 'smart_tanh'
+    guard_shrink = AUTHORS_GUARD_SHRINK
   else:
     lr, clip, alpha = RANDOM_LENGTH if random_length else FIG7
     default_init = 'basic_tanh' if random_length else 'smart_tanh'
+    guard_shrink = 0.0            # an overflowing update is skipped
   init = a.init or default_init
   c = common.base_config()
   c.seed = a.seed
@@ -100,6 +103,7 @@ def get_config(arg: str | None = None):
   c.model.activation = 'sigmoid' if init == 'sigmoid' else 'tanh'
   c.optim.name = 'sgd'
   c.optim.learning_rate = lr
+  c.optim.guard_shrink = guard_shrink
   common.apply_method(c, a.method, clip=clip, alpha=alpha)
   if a.seeds:
     c.population.seeds = tuple(range(a.seed, a.seed + a.seeds))

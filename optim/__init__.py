@@ -19,5 +19,6 @@ from optim.transforms import inspect
 from optim.transforms import momentum_sgd
 from optim.transforms import MomentumSGDState
 from optim.transforms import set_hyperparams
+from optim.transforms import shrink_recurrent
 from optim.transforms import skip_large_updates
 from optim.transforms import SkipLargeUpdatesState

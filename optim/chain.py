@@ -3,7 +3,8 @@
 ``make_optimizer(cfg, total_steps)`` turns an ``optim`` config (see
 ``default_config``) into one ``optax.GradientTransformation``::
 
-    skip_large_updates(                      # if guard_max_norm > 0
+    skip_large_updates(                      # if guard_max_norm > 0; on a skip,
+                                             # shrink w_rec if guard_shrink > 0
         inject_hyperparams(
             chain(clip(clip_value),          # if clip_value > 0
                   clip_by_global_norm(clip_norm)       # if clip_norm > 0, or
@@ -94,6 +95,10 @@ def default_config() -> ml_collections.ConfigDict:
   # Skip (zero update, state unchanged) when the gradient norm is non-finite
   # or above this (the authors' code: 1e10); 0 = no guard.
   cfg.guard_max_norm = 1e10
+  # What a guarded update does instead: 0 = nothing (zero update); > 0 = the
+  # authors' code: every recurrent matrix (w_rec) shrinks by
+  # learning_rate * guard_shrink of itself (their value: 0.02).
+  cfg.guard_shrink = 0.0
   # Adam / AdamW moments' decay rates and epsilon.
   cfg.adam_b1 = 0.9
   cfg.adam_b2 = 0.999
@@ -112,7 +117,7 @@ def _check(cfg: ml_collections.ConfigDict) -> None:
                          schedules.MOMENTUM_SCHEDULES)
   for field in ('learning_rate', 'warmup_steps', 'clip_norm',
                 'clip_norm_auto_steps', 'clip_value', 'weight_decay',
-                'guard_max_norm'):
+                'guard_max_norm', 'guard_shrink'):
     if cfg[field] < 0:
       raise ValueError(f'optim.{field}={cfg[field]!r} must be >= 0')
   if cfg.clip_norm > 0 and cfg.clip_norm_auto_steps > 0:
@@ -221,5 +226,7 @@ def make_optimizer(
   opt = optax.inject_hyperparams(build)(
       lr_scale=lr_shape, **numeric_hyperparams(cfg))
   if cfg.guard_max_norm > 0:
-    opt = transforms.skip_large_updates(opt, float(cfg.guard_max_norm))
+    on_skip = (transforms.shrink_recurrent(float(cfg.guard_shrink))
+               if cfg.guard_shrink > 0 else None)
+    opt = transforms.skip_large_updates(opt, float(cfg.guard_max_norm), on_skip)
   return opt

@@ -237,6 +237,7 @@ class SkipLargeUpdatesState(NamedTuple):
 def skip_large_updates(
     inner: optax.GradientTransformation,
     max_norm: ArrayLike = 1e10,
+    on_skip: Callable[[optax.Params, optax.OptState], optax.Updates] | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   """Skips updates whose global gradient norm is non-finite or > ``max_norm``.
 
@@ -247,12 +248,13 @@ def skip_large_updates(
 
   The authors' code (Pascanu et al., public Theano implementation) tests the
   same condition (non-finite or > 1e10) but, instead of a zero update, shrinks
-  W_rec by 0.02 W_rec; that needs to know which leaf is W_rec and is not done
-  here.
+  W_rec by lr * 0.02 W_rec: pass that as ``on_skip`` (``shrink_recurrent``).
 
   Args:
     inner: the transformation to guard.
     max_norm: largest global norm of the incoming updates that is applied.
+    on_skip: ``on_skip(params, inner_state) -> updates``, what a skipped update
+      applies instead of zeros (the inner state still stays as it was).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; its state is
@@ -278,7 +280,9 @@ def skip_large_updates(
       return inner.update(updates, state.inner_state, params, **extra_args)
 
     def skip(_):
-      return optax.tree.zeros_like(updates), state.inner_state
+      if on_skip is None:
+        return optax.tree.zeros_like(updates), state.inner_state
+      return on_skip(params, state.inner_state), state.inner_state
 
     new_updates, inner_state = lax.cond(ok, apply, skip, operand=None)
     return new_updates, SkipLargeUpdatesState(
@@ -288,6 +292,30 @@ def skip_large_updates(
         inner_state=inner_state)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def shrink_recurrent(factor: float, leaf: str = 'w_rec'):
+  """An ``on_skip`` for ``skip_large_updates``: the authors' reaction to an
+  overflowing gradient. Every leaf named ``leaf`` moves by
+  ``-learning_rate * factor * itself`` (the authors' code: factor 0.02 on
+  W_hh), every other leaf stays. The learning rate is the ``learning_rate``
+  that ``optax.inject_hyperparams`` keeps in the guarded state.
+  """
+  def on_skip(params, inner_state):
+    if params is None:
+      raise ValueError('shrink_recurrent needs the params in update()')
+    lr = optax.tree_utils.tree_get(inner_state, 'learning_rate')
+    if lr is None:
+      raise ValueError('shrink_recurrent needs an inject_hyperparams state '
+                       'with a learning_rate')
+
+    def one(path, p):
+      name = getattr(path[-1], 'key', None) if path else None
+      return -lr * factor * p if name == leaf else jnp.zeros_like(p)
+
+    return jax.tree_util.tree_map_with_path(one, params)
+
+  return on_skip
 
 
 class HalveOnRiseState(NamedTuple):

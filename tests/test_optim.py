@@ -235,6 +235,35 @@ def test_guard_lets_a_norm_at_max_norm_through():
   assert int(s.skipped) == 0
 
 
+def test_guard_shrink_moves_only_w_rec_by_lr_times_factor_and_keeps_the_state():
+  """optim.guard_shrink: the authors' reaction to an overflow: W_rec <- W_rec -
+  lr * 0.02 * W_rec, every other leaf unchanged, the inner state (momentum,
+  counts) as it was; an ordinary gradient is an ordinary update."""
+  cfg = _cfg(name='momentum', learning_rate=0.5, momentum=0.9, clip_norm=1.0,
+             guard_max_norm=100.0, guard_shrink=0.02)
+  opt = optim.make_optimizer(cfg, total_steps=10)
+  rng = np.random.default_rng(0)
+  params = {'layer_0': {'w_in': jnp.asarray(rng.normal(size=(3, 4)), jnp.float32),
+                        'w_rec': jnp.asarray(rng.normal(size=(4, 4)), jnp.float32)},
+            'w_out': jnp.asarray(rng.normal(size=(4, 2)), jnp.float32)}
+  state = opt.init(params)
+  small = jax.tree.map(lambda p: 0.01 * jnp.ones_like(p), params)
+  _, state = opt.update(small, state, params)      # momentum now non-zero
+  before = state.inner_state
+  huge = jax.tree.map(lambda p: jnp.full_like(p, 1e6), params)
+  u, state = opt.update(huge, state, params)
+  np.testing.assert_allclose(u['layer_0']['w_rec'],
+                             -0.5 * 0.02 * np.asarray(params['layer_0']['w_rec']), rtol=1e-6)
+  assert not np.any(u['layer_0']['w_in']) and not np.any(u['w_out'])
+  assert _trees_equal(state.inner_state, before)
+  assert int(state.skipped) == 1
+  nan = jax.tree.map(lambda p: jnp.full_like(p, jnp.nan), params)
+  u, state = opt.update(nan, state, params)
+  assert np.all(np.isfinite(u['layer_0']['w_rec'])) and int(state.skipped) == 2
+  with pytest.raises(ValueError, match='guard_shrink'):
+    optim.make_optimizer(_cfg(guard_shrink=-1.0), total_steps=10)
+
+
 # ---------------------------------------------------------------------------
 # make_optimizer
 
