@@ -219,7 +219,7 @@ def _best_valid(workdir: str, key: str) -> dict:
 # its step as the budget): runs that differ only in these are seeds of one trial.
 _NOT_THE_TRIAL = ('seed', 'population.seeds', 'population.layout', 'origin', 'data_dir',
                   'train.log_every', 'train.checkpoint_every_s', 'train.num_steps',
-                  'task.epochs')
+                  'task.epochs', 'train.patience', 'train.patience_min_delta')
 
 
 def trial_key(config: dict, hparams: dict) -> str:

@@ -379,6 +379,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if tc.eval_every < 0 or tc.eval_every % tc.log_every:
     raise ValueError(f'train.eval_every={tc.eval_every} must be a multiple of '
                      f'train.log_every={tc.log_every}, or 0 (once an epoch)')
+  for field in ('patience', 'patience_min_delta'):
+    if tc.get(field, 0) < 0:
+      raise ValueError(f'train.{field}={tc[field]!r} must be >= 0')
   optim.regularizer_weight(1.0, config.reg.omega_schedule)
   if tc.get('loss_reduction', 'mean') not in LOSS_REDUCTIONS:
     raise ValueError(f'train.loss_reduction={tc.loss_reduction!r} is not one of '
@@ -477,22 +480,29 @@ class BestOnValid:
   the test can be scored there (select on validation, report on test, as
   the papers do) as well as at the end."""
 
-  def __init__(self, params, size: int, meta: dict | None = None):
+  def __init__(self, params, size: int, meta: dict | None = None, min_delta: float = 0.0):
     self.params = jax.tree.map(jnp.copy, params)    # the train step donates its own
     meta = meta or {}
     self.loss = np.asarray(meta.get('loss', [np.inf] * size), np.float64)
     self.step = list(meta.get('step', [None] * size))
+    # Patience counts validations since the loss last fell by more than
+    # min_delta below `mark` (the loss at that fall); the best parameters
+    # follow every fall, however small.
+    self.min_delta = float(min_delta)
+    self.mark = np.asarray(meta.get('mark', self.loss), np.float64)
     self.since = np.asarray(meta.get('since', [0] * size), np.int64)   # validations since
 
   @property
   def meta(self) -> dict:
     return {'loss': [float(x) for x in self.loss], 'step': self.step,
-            'since': [int(x) for x in self.since]}
+            'mark': [float(x) for x in self.mark], 'since': [int(x) for x in self.since]}
 
   def update(self, params, valid: list[dict], step: int) -> None:
     losses = np.array([v['loss'] for v in valid], np.float64)
     better = np.isfinite(losses) & (losses < self.loss)
-    self.since = np.where(better, 0, self.since + 1)
+    progress = np.isfinite(losses) & (losses < self.mark - self.min_delta)
+    self.mark = np.where(progress, losses, self.mark)
+    self.since = np.where(progress, 0, self.since + 1)
     if not better.any():
       return
     self.loss = np.where(better, losses, self.loss)
@@ -524,7 +534,8 @@ def init_population(steps: Steps, pop: population.Population, mesh) -> TrainStat
 # chunks of another length give the same run). The step budget also sets the
 # length of a warmup_cosine schedule, and is then not safe to change.
 SAFE_TO_CHANGE = ('train.num_steps', 'task.epochs', 'train.log_every', 'train.eval_every',
-                  'train.checkpoint_every_s', 'train.patience', 'data_dir', 'population.layout')
+                  'train.checkpoint_every_s', 'train.patience', 'train.patience_min_delta',
+                  'data_dir', 'population.layout')
 # How a sweep is laid out and dispatched does not change what one of its runs computes.
 SAFE_PREFIXES = ('sweep.',)
 _BUDGET = ('train.num_steps', 'task.epochs')
@@ -667,14 +678,15 @@ class _Run:
 def _restore_or_init(config, steps: Steps, pop, mesh, ckpt) -> _Run:
   """The run from its latest checkpoint, or a fresh one."""
   state = init_population(steps, pop, mesh)
-  best = BestOnValid(state.params, pop.size)
+  min_delta = config.train.get('patience_min_delta', 0.0)
+  best = BestOnValid(state.params, pop.size, min_delta=min_delta)
   meta = {}
   if ckpt.latest_step() is not None:
     restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
         state=ocp.args.StandardRestore(state), best=ocp.args.StandardRestore(best.params),
         meta=ocp.args.JsonRestore()))
     state, meta = restored.state, restored.meta
-    best = BestOnValid(restored.best, pop.size, meta.get('best'))
+    best = BestOnValid(restored.best, pop.size, meta.get('best'), min_delta)
   return _Run(state=state, best=best,
               solved_at=list(meta.get('solved_at', [None] * pop.size)),
               nonfinite=np.asarray(meta.get('nonfinite', [False] * pop.size), bool),

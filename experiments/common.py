@@ -134,6 +134,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.stop_when_solved = True
   c.train.patience = 0               # >0: a member stops after this many validations without a
                                      #   new lowest loss (its best parameters are kept); 0: never
+  c.train.patience_min_delta = 0.0   # ... a new lowest by more than this (in the loss's units:
+                                     #   nats per scored step); smaller falls still move the best
   c.train.checkpoint_every_s = 60.0  # seconds between checkpoints
   c.train.halve_lr_on_rise = False   # corpora: halve the lr after an epoch whose train loss rose
   c.train.halve_lr_on_valid = False  # ... whose validation loss rose instead (needs eval_every=0)

@@ -23,7 +23,7 @@ Fidelity (supp. = the supplementary's "Polyphonic music prediction"):
 | learning rate | 1.0 (MuseData 0.5), halved every time the error over an epoch rose | same; the error is the epoch's mean training NLL per frame | supp. |
 | clipping | 8, cost averaged over the sequence | 8, on the mean NLL per scored frame of the chunk | supp. |
 | Omega | alpha_t = 1/(2t), "initial value 0.5", t in epochs; MuseData "initial value 0.1 and alpha_t = 1/t" | 0.5/t; MuseData 0.1/t (1/t read as the schedule's shape); ratio of squared norms | supp.; authors' code |
-| stopping | not stated | a member stops 20 epochs after its best validation, at most 250 epochs | our choice |
+| stopping | not stated | a member stops 20 epochs after its last validation 0.01 below the one before (a creep of 1e-5 an epoch does not keep it going), at most 250 epochs | our choice |
 | selection | not stated | test at each member's lowest validation NLL | our choice (as Bengio et al. 4.1.1) |
 | evaluation | test NLL per frame | over whole pieces, state carried across chunks | sec. 4.2 |
 | biases | not stated | hidden and output biases | our choice |
@@ -80,6 +80,7 @@ def get_config(arg: str | None = None):
   c.train.log_every = 200
   c.train.eval_every = 0             # validation at the end of every epoch
   c.train.patience = 20              # stop a member 20 epochs after its best validation
+  c.train.patience_min_delta = 0.01  # ... that beat the one before by 0.01 nats (the tables' last digit)
   c.train.num_steps = 0              # 0: task.epochs epochs (at most)
   if a.smoke:
     c.smoke = True

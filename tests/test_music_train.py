@@ -336,6 +336,26 @@ def test_patience_stops_a_member_whose_validation_stops_improving(monkeypatch, t
   assert best.since.tolist() == [2, 1]
 
 
+def test_patience_min_delta_counts_only_falls_larger_than_it():
+  """``train.patience_min_delta``: a validation loss creeping down by less
+  than min_delta an epoch runs patience out (MuseData's SGD crept by 1e-5 an
+  epoch for 80 epochs), while the best parameters still follow every fall."""
+  best = train.BestOnValid({'w': jnp.zeros((1, 1))}, 1, min_delta=0.1)
+  since, steps = [], []
+  for step, loss in enumerate((3.0, 2.95, 2.92, 2.85, 2.80, 2.78)):
+    best.update({'w': jnp.full((1, 1), float(step))}, [dict(loss=loss)], step)
+    since.append(int(best.since[0]))
+  # 3.0 is the first mark; 2.95 and 2.92 are within 0.1 of it; 2.85 is the
+  # next mark (0.15 below); 2.80 and 2.78 are within 0.1 of 2.85.
+  assert since == [0, 1, 2, 0, 1, 2]
+  assert best.step == [5] and float(best.params['w'][0, 0]) == 5.0
+  resumed = train.BestOnValid(best.params, 1, best.meta, min_delta=0.1)
+  resumed.update(best.params, [dict(loss=2.76)], 6)
+  assert int(resumed.since[0]) == 3 and resumed.step == [6]
+  resumed.update(best.params, [dict(loss=2.70)], 7)
+  assert int(resumed.since[0]) == 0
+
+
 def test_halving_on_validation_follows_the_validation_losses(monkeypatch, tmp_path):
   """``train.halve_lr_on_valid``: the rate halves after each epoch whose
   validation loss did not fall below the last epoch's. Replayed here from the
