@@ -33,9 +33,8 @@ import json
 import math
 import os
 
-import optim
 import records
-from experiments import common
+import reproduce
 
 METHOD_LABELS = {'sgd': 'SGD', 'sgd-c': 'SGD+C', 'sgd-cr': 'SGD+CR', 'sgd-cl': 'SGD+CL',
                  'sgd-clr': 'SGD+CLR'}
@@ -57,6 +56,7 @@ class PaperTable:
   alternative: dict = dataclasses.field(default_factory=dict)   # row -> {method: number}
   alternative_source: str = ''
   method_labels: dict = dataclasses.field(default_factory=lambda: METHOD_LABELS)
+  result_key: str = 'test_loss'   # the member's number in result.json
 
 
 PAPER = {t.key: t for t in (
@@ -82,7 +82,8 @@ PAPER = {t.key: t for t in (
         source='arXiv:1211.5063v2, Table 2, test rows',
         rows={'ahead1': {'sgd': 1.50, 'sgd-c': 1.42, 'sgd-cr': 1.41},
               'ahead5': {'sgd': None, 'sgd-c': 3.89, 'sgd-cr': 3.74}},
-        row_names={'ahead1': 'next character', 'ahead5': '5th character ahead'}),
+        row_names={'ahead1': 'next character', 'ahead5': '5th character ahead'},
+        result_key='test_bpc'),
     # Bengio et al.'s Tables 1 and 2 values were not found in any source we have
     # (published_numbers.md): every cell is None, and our rows compare with
     # each other. Sec. 4.2.1 quotes 134 for Mikolov et al. 2011's RNN of 200
@@ -106,7 +107,8 @@ PAPER = {t.key: t for t in (
         source=('arXiv:1212.0901, Table 2, word level (values not available to us; sec. '
                 '4.2.1 quotes 134 for a 200-unit RNN with 30 classes, Mikolov et al. 2011)'),
         rows={'word': {'sgd': None, 'sgd-c': None, 'sgd-cl': None, 'sgd-clr': None}},
-        row_names={'word': 'PTB words (30 classes)'}),
+        row_names={'word': 'PTB words (30 classes)'},
+        result_key='test_ppl'),
     PaperTable(
         key='bengio_table2_char',
         title=('Bengio, Boulanger-Lewandowski, Pascanu (2013), Table 2: Penn Treebank '
@@ -114,34 +116,9 @@ PAPER = {t.key: t for t in (
         metric='bits per character',
         source='arXiv:1212.0901, Table 2, character level (values not available to us)',
         rows={'char': {'sgd': None, 'sgd-c': None, 'sgd-cl': None, 'sgd-clr': None}},
-        row_names={'char': 'PTB characters'}),
+        row_names={'char': 'PTB characters'},
+        result_key='test_bpc'),
 )}
-
-
-def bengio_method(config: dict, hparams: dict) -> str:
-  """The row of Bengio et al.'s Table 2 (``experiments/ptb_bengio.py``) a
-  member amounts to: clipping (a threshold some gradient can reach), leaky
-  units, rectifiers."""
-  clip = hparams.get('optim.clip_norm', config['optim']['clip_norm'])
-  if not optim.clips(clip):
-    return 'sgd'
-  model = config.get('model', {})
-  if model.get('activation') == 'relu':
-    return 'sgd-clr'
-  return 'sgd-cl' if model.get('leaky_fraction') else 'sgd-c'
-
-
-def bengio_music_method(config: dict, hparams: dict) -> str:
-  """The row of Bengio et al.'s Table 1 (``experiments/music_bengio.py``) a
-  member amounts to: NADE output, clipping, leaky units, rectifiers, momentum."""
-  model, optim = config.get('model', {}), config['optim']
-  leaky = hparams.get('model.leaky_fraction', model.get('leaky_fraction', 0.0))
-  name = ''.join(letter for letter, on in (
-      ('c', hparams.get('optim.clip_norm', optim['clip_norm']) > 0), ('l', leaky > 0),
-      ('r', model.get('activation') == 'relu'), ('m', optim.get('name') == 'nesterov')) if on)
-  if model.get('output') == 'nade':
-    return 'nade-' + (name or 'sgd')
-  return name or 'sgd'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,25 +141,33 @@ class Cell:
   trial: str = ''          # the run and its hyperparameters but the seed: seeds of one trial
 
 
-def place(config: dict) -> tuple[str, str, str] | None:
-  """(table key, row key, metric name in result.json) of a run's config, or
-  None when no paper table holds it."""
-  task = config.get('task', {})
-  kwargs = task.get('kwargs') or {}
-  if kwargs.get('table') == 'bengio_table1':       # experiments/music_bengio.py
-    return 'bengio_table1', kwargs.get('dataset', ''), 'test_loss'
-  if kwargs.get('table') == 'bengio_table2':       # experiments/ptb_bengio.py
-    return (('bengio_table2_word', 'word', 'test_ppl') if task.get('name') == 'ptb_word'
-            else ('bengio_table2_char', 'char', 'test_bpc'))
-  cell = config.get('model', {}).get('cell', 'rnn')
-  if cell not in ('rnn', 'gru', 'lstm'):
-    return None
-  companion = '' if cell == 'rnn' else f'/{cell}'   # the GRU/LSTM rows beside the paper's
-  if task.get('name') == 'music':
-    return 'pascanu_table1', kwargs.get('dataset', '') + companion, 'test_loss'
-  if task.get('name') == 'ptb_char':
-    return 'pascanu_table2', f'ahead{kwargs.get("ahead", 1)}' + companion, 'test_bpc'
-  return None
+def declared(config: dict) -> dict:
+  """What a run declares it reproduces (``config.paper``: table, row, one
+  method per population row; ``experiments.common.declare_paper``). A record
+  written before configs declared it gets the declaration of the experiment
+  it names (``origin.experiment``), rebuilt from the experiment file."""
+  paper = config.get('paper')
+  if paper is None:
+    experiment = (config.get('origin') or {}).get('experiment')
+    if not experiment:
+      raise ValueError('config.json declares no paper and names no experiment')
+    paper = reproduce.load_config(experiment).paper.to_dict()
+  return dict(table=paper.get('table', ''), row=paper.get('row', ''),
+              methods=tuple(paper.get('methods', ())))
+
+
+def member_method(config: dict, paper: dict, hparams: dict) -> str:
+  """The declared method of a run's member: that of the population row whose
+  numbers are the member's (``hparams`` in result.json)."""
+  pop = config.get('population') or {}
+  names, rows = list(pop.get('hparams') or ()), list(pop.get('rows') or ())
+  if not names:
+    return paper['methods'][0]
+  for row, method in zip(rows, paper['methods']):
+    if all(math.isclose(float(hparams[n]), float(v), rel_tol=1e-6)
+           for n, v in zip(names, row)):
+      return method
+  raise ValueError(f'member hyperparameters {hparams} match no population row {rows}')
 
 
 def row_name(table: PaperTable, row: str) -> str:
@@ -228,7 +213,7 @@ def trial_key(config: dict, hparams: dict) -> str:
   or in separate folders, share it. Fields that are off count as absent, so
   a run recorded before a field was added matches one recorded after."""
   flat = {k: v for k, v in records.flatten(config).items()
-          if k not in _NOT_THE_TRIAL and not k.startswith(('sweep.', 'origin.'))
+          if k not in _NOT_THE_TRIAL and not k.startswith(('sweep.', 'origin.', 'paper.'))
           and v not in (None, False, 0, '', [], {})}   # a field added later, left off
   return json.dumps([flat, {k: v for k, v in hparams.items() if k != 'seed'}],
                     sort_keys=True, default=str)
@@ -254,21 +239,24 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
       if config.get('smoke') or result.get('smoke'):
         skip(workdir, 'a smoke run')
         continue
-      where = place(config)
-      if where is None or where[0] not in PAPER:
-        skip(workdir, f'no paper table holds task {config.get("task", {}).get("name")!r}')
+      try:
+        paper = declared(config)
+      except Exception as e:                      # an experiment since renamed or removed
+        skip(workdir, f'its declaration of what it reproduces is unreadable: {e}')
         continue
-      table, row, key = where
+      table, row = paper['table'], paper['row']
+      if table not in PAPER:
+        skip(workdir, f'it declares no table printed here (paper.table={table!r})')
+        continue
+      try:
+        methods = [member_method(config, paper, m.get('hparams', {})) for m in result['members']]
+      except (ValueError, KeyError, IndexError) as e:
+        skip(workdir, f'its members do not match its declared methods: {e}')
+        continue
+      key = PAPER[table].result_key
       valid = _best_valid(workdir, {'test_bpc': 'bpc', 'test_ppl': 'ppl'}.get(key, 'loss'))
-      for i, m in enumerate(result['members']):
+      for i, (m, method) in enumerate(zip(result['members'], methods)):
         hp = m.get('hparams', {})
-        if table == 'bengio_table1':
-          method = bengio_music_method(config, hp)
-        elif table.startswith('bengio_table2'):
-          method = bengio_method(config, hp)
-        else:
-          method = common.method_name(hp.get('optim.clip_norm', config['optim']['clip_norm']),
-                                      hp.get('reg.omega_alpha', config['reg']['omega_alpha']))
         best, best_step = valid.get(i, (None, None))
         final = float(m.get(key, m['test_loss']))
         ours = float(m.get(f'{key}_at_best_valid', final))

@@ -536,8 +536,9 @@ def init_population(steps: Steps, pop: population.Population, mesh) -> TrainStat
 SAFE_TO_CHANGE = ('train.num_steps', 'task.epochs', 'train.log_every', 'train.eval_every',
                   'train.checkpoint_every_s', 'train.patience', 'train.patience_min_delta',
                   'data_dir', 'population.layout')
-# How a sweep is laid out and dispatched does not change what one of its runs computes.
-SAFE_PREFIXES = ('sweep.',)
+# How a sweep is laid out and dispatched, and what a run declares it reproduces
+# (config.paper), do not change what it computes.
+SAFE_PREFIXES = ('sweep.', 'paper.')
 _BUDGET = ('train.num_steps', 'task.epochs')
 # A member whose loss (nats per scored step) leaves this range has diverged:
 # no task here starts above a few hundred nats per step.

@@ -56,6 +56,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.task.min_length = 50             # each batch draws its length T from
   c.task.max_length = 50             #   [min_length, max_length]
 
+  # What the run reproduces (``declare_paper``; ``launch.py table`` reads it):
+  # a table of tables.PAPER, its row, and each population row's method.
+  c.paper = ml_collections.ConfigDict()
+  c.paper.table = ''                 # '': no paper table (an ablation, a tool)
+  c.paper.row = ''
+  c.paper.methods = ()               # one per population row (one for a single run)
+
   c.model = ml_collections.ConfigDict()
   c.model.cell = 'rnn'               # rnn | rnn_preact | lstm | gru
   c.model.hidden_size = 50
@@ -163,19 +170,30 @@ def method_rows(clip: float, alpha: float) -> tuple:
   return (('sgd', optim.NO_CLIP, 0.0), ('sgd-c', clip, 0.0), ('sgd-cr', clip, alpha))
 
 
-def method_name(clip: float, alpha: float) -> str:
-  """Which of ``METHODS`` a clipping threshold and Omega weight amount to
-  (no threshold, 0, or one no gradient reaches: no clipping)."""
-  if not optim.clips(clip):
-    return 'sgd'
-  return 'sgd-cr' if alpha else 'sgd-c'
-
-
-def apply_all_methods(c: ml_collections.ConfigDict, clip: float, alpha: float):
-  """All three methods as members of one population: they share one program."""
+def apply_all_methods(c: ml_collections.ConfigDict, clip: float, alpha: float) -> tuple:
+  """All three methods as members of one population: they share one program.
+  Returns the methods in the order of ``population.rows``."""
   apply_method(c, 'sgd-cr', clip, alpha)
+  rows = method_rows(clip, alpha)
   c.population.hparams = ('optim.clip_norm', 'reg.omega_alpha')
-  c.population.rows = tuple((cl, al) for _, cl, al in method_rows(clip, alpha))
+  c.population.rows = tuple((cl, al) for _, cl, al in rows)
+  return tuple(m for m, _, _ in rows)
+
+
+def declare_paper(c: ml_collections.ConfigDict, table: str, row: str, methods) -> None:
+  """Declares what the run reproduces: ``table`` (a key of ``tables.PAPER``),
+  its ``row`` and the method of each population row, in their order (one
+  method for a run without rows). A GRU or LSTM (``apply_cell``) fills the
+  companion row named after the paper's, e.g. 'nottingham/lstm'. Call it
+  last, when the model and population are final."""
+  methods = (methods,) if isinstance(methods, str) else tuple(methods)
+  rows = max(1, len(c.population.rows)) if c.population.hparams else 1
+  if len(methods) != rows:
+    raise ValueError(f'declare_paper: {len(methods)} methods {methods} for {rows} '
+                     'population rows; give one method per row')
+  c.paper.table = table
+  c.paper.row = row if c.model.cell == 'rnn' else f'{row}/{c.model.cell}'
+  c.paper.methods = methods
 
 
 CELLS = ('rnn', 'gru', 'lstm')

@@ -67,9 +67,10 @@ def get_config(arg: str | None = None):
   c.model.hidden_size = units
   c.optim.learning_rate = lr
   if a.method == 'all':        # the three methods as one population: one program
-    common.apply_all_methods(c, clip=8.0, alpha=alpha)
+    methods = common.apply_all_methods(c, clip=8.0, alpha=alpha)
   else:
     common.apply_method(c, a.method, clip=8.0, alpha=alpha)
+    methods = (a.method,)
   common.apply_cell(c, a.cell)       # the GRU/LSTM companion rows
   if a.seeds > 1:                    # seeds seed, seed + 1, ... as members of one program
     c.population.seeds = tuple(range(a.seed, a.seed + a.seeds))
@@ -89,4 +90,5 @@ def get_config(arg: str | None = None):
     c.model.hidden_size = 32
     c.train.log_every = 10
     c.train.eval_every = 20
+  common.declare_paper(c, 'pascanu_table1', c.task.kwargs['dataset'], methods)
   return c

@@ -110,7 +110,6 @@ METHODS = {
     'nade-crm': (True, True, False, True, True),
 }
 CLIP = 15.0                  # sec. 4.1.1, all music datasets
-TABLE = 'bengio_table1'       # tables.place: which paper table a run belongs to
 
 
 def get_config(arg: str | None = None):
@@ -126,7 +125,7 @@ def get_config(arg: str | None = None):
   c.seed = a.seed
   c.data_dir = ''                    # '' = $RNNOPT_DATA, else ~/.cache/rnnopt
   c.task.name = 'music'
-  c.task.kwargs = {'dataset': a.dataset, 'table': TABLE}   # TABLE: where tables.py puts it
+  c.task.kwargs = {'dataset': a.dataset}
   c.task.batch_size = a.batch        # pieces per update (one: "sequences of 100 steps")
   c.task.shuffle = True              # a new order of the pieces every epoch, per seed
   c.task.chunk = 100                 # truncated BPTT length (sec. 4.1.1: 100 steps)
@@ -167,7 +166,7 @@ def get_config(arg: str | None = None):
 
   if a.smoke:
     c.smoke = True
-    c.task.kwargs = {'dataset': 'jsb', 'table': TABLE}
+    c.task.kwargs = {'dataset': 'jsb'}
     c.task.batch_size = min(a.batch, 4)
     c.task.chunk = 10
     c.model.hidden_size = 16
@@ -178,4 +177,5 @@ def get_config(arg: str | None = None):
     c.train.accuracy_samples = 2
     c.sweep.grid = tuple((k, v[:2] if k == 'model.leaky_fraction' else (16,)) for k, v in grid)
     c.sweep.trials = min(a.trials, 2)
+  common.declare_paper(c, 'bengio_table1', c.task.kwargs['dataset'], a.method)
   return c

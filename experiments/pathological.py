@@ -103,4 +103,10 @@ def get_config(arg: str | None = None):
   apply_success(c, a.success)
   if a.smoke:
     common.apply_smoke(c)
+  common.declare_paper(c, 'pascanu_pathological', f'{a.problem} T={_lengths(c)}', a.method)
   return c
+
+
+def _lengths(c) -> str:
+  lo, hi = c.task.min_length, c.task.max_length
+  return str(lo) if lo == hi else f'{lo}-{hi}'

@@ -118,7 +118,6 @@ LEVEL_SETTINGS = {
     'word': (200, 40, (0.1, 0.01, 0.001), 'ptb_word', 1),
     'char': (500, 150, (0.5, 0.1, 0.01), 'ptb_char', 1),
 }
-TABLE = 'bengio_table2'        # tables.place: which paper table a run belongs to
 
 
 def get_config(arg: str | None = None):
@@ -137,7 +136,7 @@ def get_config(arg: str | None = None):
   c.seed = a.seed
   c.data_dir = ''                    # '' = $RNNOPT_DATA, else ~/.cache/rnnopt
   c.task.name = task
-  c.task.kwargs = {'ahead': 1, 'table': TABLE}   # next symbol; the table it belongs to
+  c.task.kwargs = {'ahead': 1}       # the next symbol
   c.task.batch_size = a.batch or batch   # parallel streams of the training text
   c.task.chunk = window              # truncated BPTT window (40 words, 150 characters)
   c.task.eval_streams = 1            # valid/test scored as this many unbroken streams
@@ -184,4 +183,6 @@ def get_config(arg: str | None = None):
     c.train.log_every = 20
     c.train.eval_every = 40
     c.sweep.grid = tuple((k, v[:2]) for k, v in grid)
+  methods = ('sgd',) + ('sgd-c',) * len(CLIPS) if a.method == 'all' else a.method
+  common.declare_paper(c, f'bengio_table2_{a.level}', a.level, methods)
   return c

@@ -90,7 +90,7 @@ def get_config(arg: str | None = None):
   c.model.use_bias = False
   c.train.loss_reduction = 'sum_over_time'   # clip 45 "on the sum of the cost"
   if a.method == 'all':        # the three methods as one population: one program
-    common.apply_all_methods(c, clip=CLIP, alpha=alpha)
+    methods = common.apply_all_methods(c, clip=CLIP, alpha=alpha)
     c.population.hparams = ('optim.clip_norm', 'reg.omega_alpha', 'optim.learning_rate')
     c.population.rows = tuple((clip, al, lrs[m])
                               for m, clip, al in common.method_rows(CLIP, alpha))
@@ -98,6 +98,7 @@ def get_config(arg: str | None = None):
   else:
     common.apply_method(c, a.method, clip=CLIP, alpha=alpha)
     c.optim.learning_rate = lrs[a.method]
+    methods = (a.method,)
   common.apply_cell(c, a.cell)       # the GRU/LSTM companion rows
   c.reg.omega_schedule = schedule
   c.reg.omega_schedule_unit = 'epoch'
@@ -114,4 +115,5 @@ def get_config(arg: str | None = None):
     c.train.num_steps = 60
     c.train.log_every = 20
     c.train.eval_every = 60
+  common.declare_paper(c, 'pascanu_table2', f'ahead{a.ahead}', methods)
   return c

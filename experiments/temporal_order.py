@@ -111,4 +111,6 @@ def get_config(arg: str | None = None):
   pathological.apply_success(c, a.success)
   if a.smoke:
     common.apply_smoke(c)
+  common.declare_paper(c, 'pascanu_pathological',
+                       f'temporal_order T={pathological._lengths(c)}', a.method)
   return c

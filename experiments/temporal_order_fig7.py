@@ -39,6 +39,7 @@ def get_config(arg: str | None = None):
       f'method=sgd-cr,init={a.init},length={a.length},steps={a.steps},success={a.success}'
       + (',smoke' if a.smoke else ''))
   _, clip, alpha = temporal_order.FIG7
-  common.apply_all_methods(c, clip=clip, alpha=alpha)
+  methods = common.apply_all_methods(c, clip=clip, alpha=alpha)
   c.population.seeds = tuple(range(a.seeds))
+  common.declare_paper(c, 'pascanu_fig7', f'{a.init} T={a.length}', methods)
   return c

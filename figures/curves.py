@@ -22,12 +22,11 @@ once):
 The x axis counts epochs where the run's budget is ``task.epochs`` and its
 validation marks the epochs' ends (``steps_per_epoch``), updates otherwise.
 The title names the paper's table and row the run belongs to
-(``tables.place``), e.g. "Pascanu et al. Table 1 (polyphonic music),
+(``config.paper``, ``tables.declared``), e.g. "Pascanu et al. Table 1 (polyphonic music),
 Nottingham: SGD / SGD+C / SGD+CR", or the task and its length for the
 synthetic problems. Members are labelled by what differs between them
-(``SGD`` / ``SGD+C`` / ``SGD+CR``, the tables' names, when a population
-varies the clipping threshold and Omega's weight, as the ``method=all``
-configs do).
+(``SGD`` / ``SGD+C`` / ``SGD+CR``, the tables' names, when a run declares
+one method per population row, as the ``method=all`` configs do).
 """
 
 from __future__ import annotations
@@ -49,10 +48,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
+import optim  # noqa: E402
 import population as population_lib  # noqa: E402
 import tables  # noqa: E402
 from datasets import pathological  # noqa: E402
-from experiments import common  # noqa: E402
 
 SEED_STYLES = ('-', '--', ':', '-.')    # line style of each seed, up to 4 seeds
 
@@ -136,15 +135,19 @@ def steps_per_epoch(config: dict, metrics: dict) -> int | None:
   return steps[0]
 
 
-def _method_label(lab: dict, config: ml_collections.ConfigDict) -> str | None:
-  """The tables' name of a member's method, when its population varies the
-  clipping threshold and Omega's weight; else None."""
-  if not {'optim.clip_norm', 'reg.omega_alpha'} <= set(lab):
+def _method_label(lab: dict, config: dict) -> str | None:
+  """The tables' name of a member's method, when the run declares one method
+  per population row (``config.paper``, e.g. the ``method=all`` configs);
+  else None."""
+  try:
+    paper = tables.declared(config)
+  except Exception:           # nothing declared, or an experiment since removed
     return None
-  clip = float(lab.get('optim.clip_norm', config.optim.clip_norm))
-  alpha = float(lab.get('reg.omega_alpha', config.reg.omega_alpha))
-  method = common.method_name(clip, alpha)
-  return tables.METHOD_LABELS.get(method, method.upper())
+  if len(paper['methods']) < 2:
+    return None
+  method = tables.member_method(config, paper, lab)
+  table = tables.PAPER.get(paper['table'])
+  return (table.method_labels if table else tables.METHOD_LABELS).get(method, method.upper())
 
 
 def _population(config: dict):
@@ -158,13 +161,13 @@ def _population(config: dict):
 
 def member_labels(config: dict) -> tuple[list[str], list[float]]:
   """Each member's label and clipping threshold (inf: none), from config.json."""
+  raw = config
   config, pop, varied = _population(config)
   labels, clips = [], []
   for lab in pop.labels:
     clip = float(lab.get('optim.clip_norm', config.optim.clip_norm))
-    alpha = float(lab.get('reg.omega_alpha', config.reg.omega_alpha))
-    clips.append(np.inf if common.method_name(clip, alpha) == 'sgd' else clip)
-    name = _method_label(lab, config)
+    clips.append(clip if optim.clips(clip) else np.inf)
+    name = _method_label(lab, raw)
     if name is not None:
       rest = [f'seed {lab["seed"]}'] if 'seed' in varied else []
       labels.append(' '.join([name] + rest))
@@ -195,7 +198,7 @@ def legend_of(config: dict) -> Legend:
   seeds = sorted({lab['seed'] for lab in pop.labels})
   names, group = [], []
   for lab in pop.labels:
-    name = _method_label(lab, cfg) or ', '.join(f'{k}={lab[k]:g}' for k in others)
+    name = _method_label(lab, config) or ', '.join(f'{k}={lab[k]:g}' for k in others)
     if name not in names:
       names.append(name)
     group.append(names.index(name))
@@ -206,9 +209,12 @@ def title_of(config: dict, legend: Legend) -> str:
   """The paper's table and row of the run (or its task), and its members."""
   task = config.get('task', {})
   kwargs = task.get('kwargs') or {}
-  placed = tables.place(config)
-  if placed is not None and placed[0] in tables.PAPER:
-    key, row, _ = placed
+  try:
+    paper = tables.declared(config)
+  except Exception:           # nothing declared, or an experiment since removed
+    paper = dict(table='', row='')
+  if paper['table'] in tables.PAPER:
+    key, row = paper['table'], paper['row']
     table = tables.PAPER[key]
     authors = f'{key.split("_")[0].capitalize()} et al.'
     number = re.search(r'Table (\d+)', table.title)

@@ -33,8 +33,9 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 import population as population_lib  # noqa: E402
+import tables  # noqa: E402
 import train  # noqa: E402
-from experiments import common, temporal_order_fig7  # noqa: E402
+from experiments import temporal_order_fig7  # noqa: E402
 
 METHOD_NAMES = {'sgd': 'SGD', 'sgd-c': 'SGD-C', 'sgd-cr': 'SGD-CR'}
 
@@ -68,7 +69,7 @@ def measure(length: int = 50, total_steps: int = 8000, points: int = 5, seed: in
   measure_all = jax.jit(jax.vmap(lambda p: profile(steps, p, batch)))
   chunk = jax.jit(jax.vmap(steps.train_chunk, in_axes=(0, None)), static_argnums=1)
   at = sorted({0} | {int(total_steps / 2 ** i) for i in range(points - 1)})
-  methods = [common.method_name(lab['optim.clip_norm'], lab['reg.omega_alpha'])
+  methods = [tables.member_method(config.to_dict(), config.paper.to_dict(), lab)
              for lab in pop.labels]
   profiles, losses, done = [], [], 0
   for step in at:

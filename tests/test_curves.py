@@ -64,7 +64,8 @@ def line(ax, gid):
 
 def three_methods():
   c = common.base_config()
-  common.apply_all_methods(c, clip=8.0, alpha=0.5)
+  methods = common.apply_all_methods(c, clip=8.0, alpha=0.5)
+  common.declare_paper(c, 'pascanu_pathological', 'temporal_order T=50', methods)
   return c
 
 

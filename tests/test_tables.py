@@ -32,9 +32,21 @@ def music_config(dataset):
   return c
 
 
+def all_methods(c, clip, alpha, cell='rnn'):
+  """The three methods as one population, declared as Pascanu Table 1's row."""
+  methods = common.apply_all_methods(c, clip=clip, alpha=alpha)
+  common.apply_cell(c, cell)
+  common.declare_paper(c, 'pascanu_table1', c.task.kwargs['dataset'], methods)
+
+
+def one_method(c, method, clip, alpha, table='pascanu_table1', row=None):
+  common.apply_method(c, method, clip=clip, alpha=alpha)
+  common.declare_paper(c, table, row or c.task.kwargs['dataset'], method)
+
+
 def test_music_population_lands_in_table1_with_differences(tmp_path):
   c = music_config('nottingham')
-  common.apply_all_methods(c, clip=8.0, alpha=0.5)
+  all_methods(c, clip=8.0, alpha=0.5)
   valid = [dict(step=s, split='valid', member=2, loss=v) for s, v in ((10, 4.0), (20, 3.5),
                                                                         (30, 3.7))]
   fake_run(str(tmp_path / 'runs' / 'nott'), c, [4.0, 3.6, 3.5], valid)
@@ -55,8 +67,7 @@ def test_music_population_lands_in_table1_with_differences(tmp_path):
 def test_gru_and_lstm_runs_fill_companion_rows_not_the_papers(tmp_path):
   for cell, losses in (('rnn', [3.9, 3.6, 3.5]), ('lstm', [3.4, 3.3, 3.2])):
     c = music_config('nottingham')
-    common.apply_all_methods(c, clip=8.0, alpha=0.5)
-    common.apply_cell(c, cell)
+    all_methods(c, clip=8.0, alpha=0.5, cell=cell)
     fake_run(str(tmp_path / cell), c, losses)
   rows = tables.rows_of(tables.collect([str(tmp_path)]))
   got = {(r['row'], r['method']): r for r in rows if r['ours'] is not None}
@@ -71,23 +82,51 @@ def test_gru_and_lstm_runs_fill_companion_rows_not_the_papers(tmp_path):
 
 def test_single_runs_and_ptb_bits_per_character(tmp_path):
   c = music_config('piano')
-  common.apply_method(c, 'sgd', clip=8.0, alpha=0.5)
+  one_method(c, 'sgd', clip=8.0, alpha=0.5)
   fake_run(str(tmp_path / 'piano_sgd'), c, [7.9])
   p = common.base_config()
   p.task.name = 'ptb_char'
   p.task.kwargs = {'ahead': 5}
-  common.apply_method(p, 'sgd-c', clip=45.0, alpha=0.0)
+  one_method(p, 'sgd-c', clip=45.0, alpha=0.0, table='pascanu_table2', row='ahead5')
   fake_run(str(tmp_path / 'ptb5'), p, [2.9], test_bpc=4.1)
-  temporal = common.base_config()       # in no table
+  temporal = common.base_config()       # declares no table
   fake_run(str(tmp_path / 'torder'), temporal, [0.1])
-  cells = tables.collect([str(tmp_path)])
+  skipped = []
+  cells = tables.collect([str(tmp_path)], skipped)
   assert {(x.table, x.row, x.method, x.ours) for x in cells} == {
       ('pascanu_table1', 'piano', 'sgd', 7.9), ('pascanu_table2', 'ahead5', 'sgd-c', 4.1)}
+  assert [(os.path.basename(r), 'declares no table' in why) for r, why in skipped] == [
+      ('torder', True)]
+
+
+def test_the_declared_method_not_the_hyperparameters_decides_the_cell(tmp_path):
+  """config.paper says what a run reproduces: a clipping run declared as the
+  paper's SGD row (say, a threshold too high to act) stays in the SGD row, and
+  a record without the declaration gets its experiment's, rebuilt from
+  origin.experiment."""
+  c = music_config('piano')
+  one_method(c, 'sgd-c', clip=8.0, alpha=0.0)
+  c.paper.methods = ('sgd',)
+  fake_run(str(tmp_path / 'declared'), c, [7.7])
+  from experiments import music
+  old = music.get_config('dataset=musedata,method=sgd-cr').to_dict()
+  del old['paper']                        # written before configs declared it
+  old['origin'] = {'experiment': 'experiments/music.py:dataset=musedata,method=sgd-cr'}
+  os.makedirs(tmp_path / 'old')
+  (tmp_path / 'old' / 'config.json').write_text(json.dumps(old))
+  (tmp_path / 'old' / 'result.json').write_text(json.dumps(dict(
+      step=5, wall_time_s=1.0, members=[dict(hparams={}, test_loss=7.1)])))
+  (tmp_path / 'old' / 'metrics.jsonl').write_text('')
+  cells = tables.collect([str(tmp_path)])
+  assert {(x.row, x.method, x.ours) for x in cells} == {('piano', 'sgd', 7.7),
+                                                        ('musedata', 'sgd-cr', 7.1)}
+  with pytest.raises(ValueError, match='one method per row'):
+    common.declare_paper(music.get_config('method=all'), 'pascanu_table1', 'x', ('sgd',))
 
 
 def test_ours_is_the_test_at_the_lowest_validation_loss_when_recorded(tmp_path):
   c = music_config('nottingham')
-  common.apply_method(c, 'sgd-c', clip=8.0, alpha=0.0)
+  one_method(c, 'sgd-c', clip=8.0, alpha=0.0)
   fake_run(str(tmp_path / 'n'), c, [4.9], test_loss_at_best_valid=4.3)
   (row,) = [r for r in tables.rows_of(tables.collect([str(tmp_path)])) if r['ours'] is not None]
   assert (row['ours'], row['final']) == (4.3, 4.9)
@@ -96,7 +135,7 @@ def test_ours_is_the_test_at_the_lowest_validation_loss_when_recorded(tmp_path):
 
 def test_markdown_and_csv_written(tmp_path, capsys):
   c = music_config('musedata')
-  common.apply_method(c, 'sgd-cr', clip=8.0, alpha=0.1)
+  one_method(c, 'sgd-cr', clip=8.0, alpha=0.1)
   fake_run(str(tmp_path / 'm'), c, [7.25])
   tables.main([str(tmp_path)])
   md = (tmp_path / 'tables.md').read_text()
@@ -143,7 +182,7 @@ def test_seeds_of_one_trial_are_averaged_with_their_spread(tmp_path):
   """Three seeds x three methods in one run: each cell is the mean of its
   three seeds, with the sample standard deviation and the range."""
   c = music_config('nottingham')
-  common.apply_all_methods(c, clip=8.0, alpha=0.5)
+  all_methods(c, clip=8.0, alpha=0.5)
   c.population.seeds = (0, 1, 2)
   rows = c.population.rows
   folder = tmp_path / 'nott'
@@ -151,8 +190,8 @@ def test_seeds_of_one_trial_are_averaged_with_their_spread(tmp_path):
   (folder / 'config.json').write_text(json.dumps(c.to_dict()))
   losses = {'sgd': (3.9, 4.0, 4.1), 'sgd-c': (3.4, 3.5, 3.9), 'sgd-cr': (3.3, 3.5, 3.7)}
   members = [dict(hparams=dict(seed=seed, **dict(zip(c.population.hparams, row))),
-                  test_loss=losses[common.method_name(row[0], row[1])][seed], test_error=0.3)
-             for seed in (0, 1, 2) for row in rows]
+                  test_loss=losses[method][seed], test_error=0.3)
+             for seed in (0, 1, 2) for row, method in zip(rows, c.paper.methods)]
   (folder / 'result.json').write_text(json.dumps(dict(step=9, wall_time_s=1.0, members=members)))
   (folder / 'metrics.jsonl').write_text('')
   got = [r for r in tables.rows_of(tables.collect([str(tmp_path)])) if r['ours'] is not None]
@@ -172,6 +211,7 @@ def test_seeds_run_in_separate_folders_are_one_trial(tmp_path):
   def run(folder, seed, loss, lr=1.0, log_every=200):
     c = music_config('piano')
     c.seed, c.optim.learning_rate, c.train.log_every = seed, lr, log_every
+    one_method(c, 'sgd', clip=0.0, alpha=0.0)
     fake_run(tmp_path / folder, c, [loss])
   run('piano', 0, 7.5)
   run('piano_seed1', 1, 7.7, log_every=100)
