@@ -13,7 +13,7 @@ applies; what is particular to the figure:
 | setting | paper | ours | where the paper says it |
 |---|---|---|---|
 | methods | MSGD, MSGD-C, MSGD-CR: lr 0.01, no momentum, clip 1, Omega weight 4 | the same, as one population | ICML Fig. 7 |
-| SGD | no clipping (authors' RNN.py: no clipping and no overflow guard) | threshold 1e30, which no gradient reaches; the guard (skip above 1e10) stays on, as for the other members | ICML Fig. 7; guard: our choice |
+| SGD | no clipping (authors' RNN.py: no clipping and no overflow guard) | threshold ``optim.NO_CLIP`` (1e30), which no gradient reaches; the guard (skip above 1e10) stays on, as for the other members | ICML Fig. 7; guard: our choice |
 | lengths | not given (x axis: log length, about 2 to 5.5) | 25, 50, 100, 200 (``scripts/fig7_runs.sh``) | ICML Fig. 7; our choice |
 | seeds per point | 5 | 5 (``seeds=``) | ICML Fig. 7 |
 | budget | at most 5M updates | ``steps=``, default 50,000 (issue 10's minimum); every member stops when solved | ICML Fig. 7 |
