@@ -68,6 +68,19 @@ def flatten(d: dict, prefix: str = '') -> dict:
   return out
 
 
+# A config field added to the code after a run was recorded is absent from
+# that run's config.json. Absent counts as its value when the value is "off"
+# or, for a field whose default is on (a form, a name), that default.
+_OFF = (None, False, 0, '', [], {})
+_DEFAULTS_ON = {'reg.omega_form': 'squared'}
+
+
+def is_unset(key: str, value) -> bool:
+  """Whether a config field at ``value`` is what a run recorded before the
+  field existed did (off, or its default where that is on)."""
+  return value in _OFF or _DEFAULTS_ON.get(key, object()) == value
+
+
 def read_json(path: str):
   """The JSON object in ``path``, or None when it is absent, empty or torn."""
   try:

@@ -214,7 +214,7 @@ def trial_key(config: dict, hparams: dict) -> str:
   a run recorded before a field was added matches one recorded after."""
   flat = {k: v for k, v in records.flatten(config).items()
           if k not in _NOT_THE_TRIAL and not k.startswith(('sweep.', 'origin.', 'paper.'))
-          and v not in (None, False, 0, '', [], {})}   # a field added later, left off
+          and not records.is_unset(k, v)}   # a field added later, left off
   return json.dumps([flat, {k: v for k, v in hparams.items() if k != 'seed'}],
                     sort_keys=True, default=str)
 

@@ -101,6 +101,7 @@ class Steps:
   use_l1: bool
   use_bptt_clip: bool
   omega_schedule: str = 'constant'
+  omega_form: str = 'squared'    # optim.omega.FORMS
   omega_steps_per_epoch: int | None = None   # set: the schedule's t counts epochs
   loss_reduction: str = 'mean'   # LOSS_REDUCTIONS: the objective that is differentiated
   mesh: Any = None        # shard each member's batch over the mesh's 'data' axis
@@ -170,7 +171,7 @@ class Steps:
     om = jnp.zeros(())
     if self.use_omega:
       om, g_omega = jax.value_and_grad(omega_lib.omega, argnums=1)(
-          cells, state.params, aux, g_probes)
+          cells, state.params, aux, g_probes, self.omega_form)
       unit = 'epoch' if self.omega_steps_per_epoch else 'step'
       alpha = optim.regularizer_weight(state.hp['omega_alpha'], self.omega_schedule, unit,
                                        self.omega_steps_per_epoch)(state.step)
@@ -354,7 +355,8 @@ def scored_mean(losses: np.ndarray, scored: np.ndarray) -> float:
 def _structure_flags(config) -> dict:
   r = config.reg
   return dict(use_omega=r.omega_alpha > 0, use_l1=r.l1_weight > 0,
-              use_bptt_clip=r.bptt_clip > 0, omega_schedule=r.omega_schedule)
+              use_bptt_clip=r.bptt_clip > 0, omega_schedule=r.omega_schedule,
+              omega_form=r.get('omega_form', 'squared'))
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -383,6 +385,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if tc.get(field, 0) < 0:
       raise ValueError(f'train.{field}={tc[field]!r} must be >= 0')
   optim.regularizer_weight(1.0, config.reg.omega_schedule)
+  if config.reg.get('omega_form', 'squared') not in omega_lib.FORMS:
+    raise ValueError(f'reg.omega_form={config.reg.omega_form!r} is not one of '
+                     f'{", ".join(omega_lib.FORMS)}')
   if tc.get('loss_reduction', 'mean') not in LOSS_REDUCTIONS:
     raise ValueError(f'train.loss_reduction={tc.loss_reduction!r} is not one of '
                      f'{", ".join(LOSS_REDUCTIONS)}')
@@ -556,11 +561,11 @@ def config_changes(old: dict, new: dict) -> list[str]:
     safe -= set(_BUDGET)
   a, b = records.flatten(old), records.flatten(new)
   missing = object()
-  off = lambda v: v is missing or v in (None, False, 0, '', [], {})
+  unset = lambda k, v: v is missing or records.is_unset(k, v)
   return sorted(k for k in a.keys() | b.keys() if k not in safe and not k.startswith(SAFE_PREFIXES)
                 and a.get(k, missing) != b.get(k, missing)
-                and not ((k not in a or k not in b) and off(a.get(k, missing))
-                         and off(b.get(k, missing))))
+                and not ((k not in a or k not in b) and unset(k, a.get(k, missing))
+                         and unset(k, b.get(k, missing))))
 
 
 def _config_json(config: ml_collections.ConfigDict) -> str:

@@ -88,6 +88,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.reg.omega_alpha = 0.0            # weight of Omega (0 = off)
   c.reg.omega_schedule = 'constant'  # constant | inverse_t | inverse_2t (t counts from 1)
   c.reg.omega_schedule_unit = 'step' # step | epoch: what t counts
+  c.reg.omega_form = 'squared'       # squared (ratio of squared norms, authors' code) | norms (eq. 9)
   c.reg.l1_weight = 0.0              # L1 on hidden activations (Bengio et al. 3.4)
   c.reg.bptt_clip = 0.0              # element-wise clip of dE/dx_t inside BPTT (Mikolov); 0 = off
 

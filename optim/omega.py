@@ -15,7 +15,8 @@ paper's numbers: the ratio is of *squared* norms, and the sum over k is
 normalised to a mean over the (time, sequence) pairs whose error signal is
 not numerically zero (squared norm below ``bound``, e.g. after the end of a
 padded sequence). Near ratio 1 the squared form is about 4 times eq. 9, so
-alpha values transfer between the two up to that factor.
+alpha values transfer between the two up to that factor. ``form='norms'``
+(``reg.omega_form``) is eq. 9's ratio of norms, with the same mean.
 
 Which cells it applies to: for the simple RNNs (``rnn``, ``rnn_preact``,
 leaky or not) dx_{k+1}/dx_k = diag(s') W_rec in closed form and the
@@ -35,8 +36,12 @@ import jax.numpy as jnp
 from models import cells as cells_lib
 
 
+FORMS = ('squared', 'norms')
+
+
 def omega_layer(cell: cells_lib.Cell, params: dict, initial: jax.Array, states: jax.Array,
-                xp: jax.Array, grads: jax.Array, bound: float = 1e-20) -> jax.Array:
+                xp: jax.Array, grads: jax.Array, bound: float = 1e-20,
+                form: str = 'squared') -> jax.Array:
   """Omega of one layer, differentiable with respect to ``params`` only.
 
   Args:
@@ -47,6 +52,8 @@ def omega_layer(cell: cells_lib.Cell, params: dict, initial: jax.Array, states: 
     xp: [T, B, G] input projections of steps 1..T.
     grads: [T, B, S] dE/dx_1..dE/dx_T (total derivatives from BPTT).
     bound: error signals with a smaller squared norm are left out.
+    form: 'squared', the ratio of squared norms (authors' code), or 'norms',
+      the ratio of norms (eq. 9).
   """
   const = jax.lax.stop_gradient
   prev = const(jnp.concatenate([initial[None], states[:-1]], axis=0))
@@ -56,15 +63,19 @@ def omega_layer(cell: cells_lib.Cell, params: dict, initial: jax.Array, states: 
   den = jnp.sum(g ** 2, axis=-1)
   valid = den >= bound
   ratio = jnp.where(valid, num / jnp.where(valid, den, 1.0), 1.0)
+  if form == 'norms':
+    ratio = jnp.sqrt(ratio)
+  elif form != 'squared':
+    raise ValueError(f'reg.omega_form={form!r} is not one of {", ".join(FORMS)}')
   return jnp.sum((ratio - 1.0) ** 2) / jnp.maximum(jnp.sum(valid), 1)
 
 
-def omega(cells, params: dict, aux: dict, probe_grads) -> jax.Array:
+def omega(cells, params: dict, aux: dict, probe_grads, form: str = 'squared') -> jax.Array:
   """Sum of ``omega_layer`` over the layers of a ``RecurrentNetwork``.
 
   ``params`` is the network's parameter dict (layers under ``layer_i``),
   ``aux`` what the network returned, ``probe_grads`` dE/dprobe per layer.
   """
   return sum(omega_layer(cell, params[f'layer_{i}'], aux['initial'][i], aux['states'][i],
-                         aux['xp'][i], probe_grads[i])
+                         aux['xp'][i], probe_grads[i], form=form)
              for i, cell in enumerate(cells))

@@ -105,6 +105,20 @@ def test_budget_and_reporting_fields_may_change():
   assert 'train.num_steps' in train.config_changes(old, json.loads(new.to_json()))
 
 
+def test_a_field_added_later_counts_as_absent_at_its_default_only():
+  """A run recorded before reg.omega_form existed computed the squared form:
+  resuming it under 'squared' is no change, under 'norms' is one."""
+  old = json.loads(tiny_config().to_json())
+  del old['reg']['omega_form']
+  new = tiny_config()
+  assert train.config_changes(old, json.loads(new.to_json())) == []
+  new.reg.omega_form = 'norms'
+  assert train.config_changes(old, json.loads(new.to_json())) == ['reg.omega_form']
+  new.reg.omega_form = 'norm'
+  with pytest.raises(ValueError, match="reg.omega_form='norm' is not one of squared, norms"):
+    train.check_config(new)
+
+
 def test_a_torn_last_metrics_line_is_dropped_on_resume_and_history_kept(run40, tmp_path):
   workdir = copy_of(run40, tmp_path)
   with open(workdir / 'metrics.jsonl', 'a') as f:

@@ -66,8 +66,9 @@ def np_state_grads(p, u, y, activation, preact, eps=1e-6):
   return g
 
 
-def np_omega(w_rec, xs, g, p, u, activation, preact):
-  """Mean over (k, b) of (|g_{k+1} dx_{k+1}/dx_k|^2 / |g_{k+1}|^2 - 1)^2."""
+def np_omega(w_rec, xs, g, p, u, activation, preact, power=2):
+  """Mean over (k, b) of (|g_{k+1} dx_{k+1}/dx_k|^power / |g_{k+1}|^power - 1)^2:
+  power 2 is the authors' code, power 1 eq. 9."""
   _, ds = ACT[activation]
   total = 0.0
   for k in range(T):
@@ -78,7 +79,7 @@ def np_omega(w_rec, xs, g, p, u, activation, preact):
       else:                # dx_{k+1}/dx_k = W_rec diag(s'(a_{k+1})), slope held fixed
         a = xs[k, b] @ p['w_rec'] + u[k, b] @ p['w_in'] + p['b']
         carried = w_rec @ (gk * ds(a))
-      total += (carried @ carried / (gk @ gk) - 1.0) ** 2
+      total += ((np.linalg.norm(carried) / np.linalg.norm(gk)) ** power - 1.0) ** 2
   return total / (T * B)
 
 
@@ -128,6 +129,18 @@ def test_omega_and_its_gradient_against_numpy(cell, activation):
   for name in ('w_in', 'b'):
     np.testing.assert_array_equal(grad['layer_0'][name], 0.0)
   np.testing.assert_array_equal(grad['w_out'], 0.0)
+
+  # Eq. 9's ratio of norms (reg.omega_form='norms'), value and gradient.
+  value, grad = jax.value_and_grad(omega_lib.omega, argnums=1)(
+      model.cells(), params, aux, g_probes, 'norms')
+  np.testing.assert_allclose(
+      value, np_omega(p['w_rec'], xs, g_np, p, u, activation, preact, power=1), rtol=2e-3)
+  for i, j in ((0, 0), (1, 2), (H - 1, 0)):
+    d = np.zeros((H, H))
+    d[i, j] = eps
+    fd_ij = (np_omega(p['w_rec'] + d, xs, g_np, p, u, activation, preact, power=1) -
+             np_omega(p['w_rec'] - d, xs, g_np, p, u, activation, preact, power=1)) / (2 * eps)
+    np.testing.assert_allclose(grad['layer_0']['w_rec'][i, j], fd_ij, rtol=5e-3, atol=1e-5)
 
 
 def test_omega_is_zero_for_a_norm_preserving_linear_recurrence():
