@@ -16,6 +16,7 @@ import optax
 from datasets import ptb
 from tasks.base import windowed_evaluator
 
+
 def eval_streams(ids: np.ndarray, num_streams: int, window: int, shift: int = 1
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Every prediction of a stream, exactly once, as padded parallel windows.
