@@ -432,11 +432,12 @@ def markdown(summary: dict) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def check(config: ml_collections.ConfigDict) -> None:
+def check(config: ml_collections.ConfigDict, data=None) -> None:
   """Raises a one-line ValueError for a sweep that cannot run, before any runs:
   no sweep declared, a key that is not a config field, a bad range, or a
   group whose config ``train.check_config`` refuses, or an executor whose
-  package is not installed."""
+  package is not installed. ``data``: the task's arrays in place of the
+  config's (``tasks.make``)."""
   if 'sweep' not in config or not (config.sweep.grid or config.sweep.random):
     raise ValueError('the config declares no sweep: set sweep.grid and/or sweep.random '
                      '(see sweep.py)')
@@ -444,6 +445,6 @@ def check(config: ml_collections.ConfigDict) -> None:
   import train
   for unit in plan(config, 1):
     try:
-      train.check_config(unit_config(config, unit))
+      train.check_config(unit_config(config, unit), data)
     except ValueError as e:
       raise ValueError(f'sweep group {unit.group}: {e}') from None

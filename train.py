@@ -16,7 +16,7 @@ Python is touched once per log line, not once per step. Every run is a
 population (``population.py``; one member by default): the members' states
 are stacked and the chunk is ``jax.vmap``ped over them (on one CPU device
 ``lax.map``ped: one after another, ``population.layout``). What differs between
-tasks lives in ``problems.py``.
+tasks lives in ``tasks/`` (the interface: ``tasks.Task``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import events
 import optim
 import records
 import population
-import problems
+import tasks
 from models import cells as cells_lib
 from models.rnn import OUTPUTS, RecurrentNetwork
 from errors import RunError
@@ -59,12 +59,12 @@ def valid_steps(mask: jax.Array) -> jax.Array:
   return (jnp.cumsum(mask[::-1], axis=0)[::-1] > 0).astype(mask.dtype)
 
 
-def make_model(config: ml_collections.ConfigDict, problem) -> RecurrentNetwork:
+def make_model(config: ml_collections.ConfigDict, task: tasks.Task) -> RecurrentNetwork:
   m = dict(config.model)
   m['leak_range'] = tuple(m.get('leak_range', (0.02, 0.2)))
   m['input_layers'] = tuple(m.get('input_layers', ()))
-  m.update(getattr(problem, 'model_kwargs', {}))   # what the data decides: word ids, classes
-  return RecurrentNetwork(output_size=problem.output_size, **m)
+  m.update(task.model_kwargs)   # what the data decide: word ids, classes
+  return RecurrentNetwork(output_size=task.output_size, **m)
 
 
 # What the gradient is taken of, which sets the scale that the clipping
@@ -96,7 +96,7 @@ class Steps:
   """The pure functions of a run, closed over its structure (not its numbers)."""
   model: RecurrentNetwork
   optimizer: optax.GradientTransformation
-  problem: Any            # problems.SyntheticProblem, MusicProblem or TextProblem
+  task: tasks.Task
   use_omega: bool
   use_l1: bool
   use_bptt_clip: bool
@@ -105,7 +105,7 @@ class Steps:
   omega_steps_per_epoch: int | None = None   # set: the schedule's t counts epochs
   loss_reduction: str = 'mean'   # LOSS_REDUCTIONS: the objective that is differentiated
   mesh: Any = None        # shard each member's batch over the mesh's 'data' axis
-  step_offset: int = 0    # the step at which the problem's data start (a chunk-schedule phase)
+  step_offset: int = 0    # the step at which the task's data start (a chunk-schedule phase)
   halving: bool = False   # the optimiser ends in optim.halve_on_rise (it needs loss, epoch)
 
   def initial_carry(self, params, batch_size: int):
@@ -130,12 +130,12 @@ class Steps:
 
   def init(self, key, loss_hp: dict, opt_hp: dict) -> TrainState:
     k_init, k_run = jax.random.split(key)
-    batch = self.problem.train_batch(k_init, 0)
+    batch = self.task.train_batch(k_init, 0)
     params = self.model.init(k_init, batch['inputs'], targets=batch.get('targets'))['params']
     opt_state = self.optimizer.init(params)
     if opt_hp:
       opt_state = optim.set_hyperparams(opt_state, **opt_hp)
-    carry = (self.initial_carry(params, batch['inputs'].shape[1]) if self.problem.carries
+    carry = (self.initial_carry(params, batch['inputs'].shape[1]) if self.task.carries
              else ())
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
                       key=k_run, hp={k: jnp.asarray(v, jnp.float32) for k, v in loss_hp.items()},
@@ -147,7 +147,7 @@ class Steps:
         train=train, probes=probes, bptt_clip=hp['bptt_clip'] if self.use_bptt_clip else None,
         targets=batch.get('targets'), rngs={'dropout': dropout_key})   # targets: an RNN-NADE scores them
     mask = batch['mask']
-    per_step = problems.per_step_loss(outputs, batch, self.problem.kind)
+    per_step = tasks.per_step_loss(outputs, batch, self.task.kind)
     # What is logged: the mean per scored step. A window with nothing to score
     # (a piece's last frame alone in its chunk) has loss and gradient 0, not
     # 0/0; train_step then leaves the parameters as they are.
@@ -176,7 +176,7 @@ class Steps:
       alpha = optim.regularizer_weight(state.hp['omega_alpha'], self.omega_schedule, unit,
                                        self.omega_steps_per_epoch)(state.step)
       g_params = jax.tree.map(lambda g, o: g + alpha * o, g_params, g_omega)
-    carry = jax.lax.stop_gradient(aux['carry']) if self.problem.carries else ()
+    carry = jax.lax.stop_gradient(aux['carry']) if self.task.carries else ()
     return g_params, dict(loss=loss, l1=l1, omega=om, outputs=outputs, carry=carry,
                           scored=jnp.sum(batch['mask']))
 
@@ -186,7 +186,7 @@ class Steps:
     extra = {}
     if self.halving:    # the epoch's error, for the halving rule in the optimiser state
       extra = dict(loss=out['loss'], weight=out['scored'],
-                   epoch=(state.step - self.step_offset) // self.problem.steps_per_epoch)
+                   epoch=(state.step - self.step_offset) // self.task.steps_per_epoch)
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params, **extra)
     params = optax.apply_updates(state.params, updates)
     # A member that is done (or whose loss is no longer finite) keeps its state;
@@ -196,7 +196,7 @@ class Steps:
     keep = lambda new, old, on=learning: jax.tree.map(lambda n, o: jnp.where(on, n, o), new, old)
     info = optim.inspect(opt_state)
     threshold = info.get('clip_threshold', jnp.inf)
-    metrics = dict(loss=out['loss'], error=self.problem.error(out['outputs'], batch),
+    metrics = dict(loss=out['loss'], error=self.task.error(out['outputs'], batch),
                    grad_norm=grad_norm,
                    clipped=(grad_norm > threshold).astype(jnp.float32),
                    omega=out['omega'], l1=out['l1'], active=learning, scored=out['scored'],
@@ -209,9 +209,9 @@ class Steps:
     """``num_steps`` training steps of one member as one scan; per-step metrics."""
     def one(state, _):
       k_drop = jax.random.split(jax.random.fold_in(state.key, state.step))[1]
-      # The member's data: the problem derives them from its key and the step
+      # The member's data: the task derives them from its key and the step
       # (fresh sequences per step, a shuffled order per epoch).
-      batch = self.problem.train_batch(state.key, state.step - self.step_offset)
+      batch = self.task.train_batch(state.key, state.step - self.step_offset)
       if self.mesh is not None:
         batch = {k: v if v.ndim < 2 else jax.lax.with_sharding_constraint(
                      v, population.batch_sharding(self.mesh, v.ndim)) for k, v in batch.items()}
@@ -359,11 +359,12 @@ def _structure_flags(config) -> dict:
               omega_form=r.get('omega_form', 'squared'))
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
+def check_config(config: ml_collections.ConfigDict, data=None) -> None:
   """Raises a one-line ValueError for a config that cannot run.
 
   Builds everything that can be built without running JAX, so that a typo
-  is reported here, not from deep inside a traced function.
+  is reported here, not from deep inside a traced function. ``data``: as
+  for ``build``.
   """
   m = config.model
   if m.init_scheme not in cells_lib.INITS:
@@ -393,12 +394,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                      f'{", ".join(LOSS_REDUCTIONS)}')
   chunk_phases(config)
   population.make_population(config)
-  build(config).model.cells()
+  build(config, data=data).model.cells()
 
 
-def num_steps(config: ml_collections.ConfigDict, problem) -> int:
+def num_steps(config: ml_collections.ConfigDict, task: tasks.Task) -> int:
   """``train.num_steps``, or ``task.epochs`` epochs of a corpus when it is 0."""
-  return config.train.num_steps or config.task.epochs * problem.steps_per_epoch
+  return config.train.num_steps or config.task.epochs * task.steps_per_epoch
 
 
 def chunk_phases(config: ml_collections.ConfigDict) -> list[tuple[int, int | None]]:
@@ -431,9 +432,9 @@ def phase_at(phases: list, step: int) -> tuple[int, int, int | None]:
 
 def phase_steps(config: ml_collections.ConfigDict, steps: Steps, start: int,
                 chunk: int | None) -> Steps:
-  """``steps`` with the problem read in chunks of ``chunk`` from step ``start`` on.
+  """``steps`` with the task read in chunks of ``chunk`` from step ``start`` on.
 
-  The problem is rebuilt with ``task.chunk = chunk`` and reads its data from
+  The task is rebuilt from its data with ``task.chunk = chunk`` and reads them from
   their beginning at ``start`` (step - start = 0 is the first chunk, which
   resets the carried state); the model and optimiser are the same, so the
   train state goes on unchanged.
@@ -442,39 +443,40 @@ def phase_steps(config: ml_collections.ConfigDict, steps: Steps, start: int,
     return steps
   c = config.copy_and_resolve_references()
   c.task.chunk = chunk
-  return dataclasses.replace(steps, problem=problems.make_problem(c), step_offset=start)
+  return dataclasses.replace(steps, task=tasks.make(c, steps.task.data), step_offset=start)
 
 
-def build(config: ml_collections.ConfigDict, mesh=None, problem=None) -> Steps:
+def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Steps:
   """The run's pure functions from its config.
 
-  ``problem``: the data, when they are not the config's (``problems.make_problem``):
-  a problem of the same task and shapes built from arrays, e.g. the
-  benchmark's synthetic corpora (``benchmarks.workloads``).
+  ``data``: the task's arrays, when they are not the config's (``tasks.make``):
+  e.g. a test's toy corpus or the benchmark's synthetic ones
+  (``benchmarks.workloads``).
   """
-  problem = problems.make_problem(config) if problem is None else problem
-  model = make_model(config, problem)
-  optimizer = optim.make_optimizer(config.optim, num_steps(config, problem))
-  halving = bool(config.train.get('halve_lr_on_rise'))
-  if halving:    # per member, in the optimiser state (checkpointed and vmapped with it)
-    optimizer = optax.chain(optimizer, optim.halve_on_rise(
-        on_train_loss=not config.train.get('halve_lr_on_valid')))
-  per_epoch = (problem.steps_per_epoch if config.reg.get('omega_schedule_unit') == 'epoch'
-               else None)
+  task = tasks.make(config, data)
+  model = make_model(config, task)
   needs_epochs = [f for f, on in (
+      ('train.num_steps=0 (a budget of task.epochs)', not config.train.num_steps),
       ('train.eval_every=0', not config.train.eval_every),
       ("reg.omega_schedule_unit='epoch'", config.reg.get('omega_schedule_unit') == 'epoch'),
       ('train.halve_lr_on_rise', config.train.get('halve_lr_on_rise'))) if on]
   if config.train.get('halve_lr_on_valid') and not (
       config.train.get('halve_lr_on_rise')
-      and config.train.eval_every in (0, getattr(problem, 'steps_per_epoch', None))):
+      and config.train.eval_every in (0, task.steps_per_epoch)):
     raise ValueError('train.halve_lr_on_valid compares the validation loss of one epoch with the '
                      'last: it needs train.halve_lr_on_rise=True and train.eval_every=0 (validation '
                      'at the end of every epoch)')
-  if needs_epochs and not problem.steps_per_epoch:
+  if needs_epochs and not task.steps_per_epoch:
     raise ValueError(f'{", ".join(needs_epochs)} counts epochs, and task {config.task.name!r} '
                      'draws fresh data every step (no epochs)')
-  return Steps(model=model, optimizer=optimizer, problem=problem, mesh=mesh,
+  optimizer = optim.make_optimizer(config.optim, num_steps(config, task))
+  halving = bool(config.train.get('halve_lr_on_rise'))
+  if halving:    # per member, in the optimiser state (checkpointed and vmapped with it)
+    optimizer = optax.chain(optimizer, optim.halve_on_rise(
+        on_train_loss=not config.train.get('halve_lr_on_valid')))
+  per_epoch = (task.steps_per_epoch if config.reg.get('omega_schedule_unit') == 'epoch'
+               else None)
+  return Steps(model=model, optimizer=optimizer, task=task, mesh=mesh,
                omega_steps_per_epoch=per_epoch,
                loss_reduction=config.train.get('loss_reduction', 'mean'), halving=halving,
                **_structure_flags(config))
@@ -636,11 +638,13 @@ class _Interrupt:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None,
-                       origin: dict | None = None) -> dict:
+                       origin: dict | None = None, data=None) -> dict:
   """Trains every member until it solves the task or ``train.num_steps``.
 
   ``origin`` (``launch.origin``: the experiment file with its arguments and
   the overrides) is recorded in ``config.json`` under the key ``origin``.
+  ``data``: the task's arrays in place of the config's (``tasks.make``).
+  A resumed run must be given the same.
   Returns the final result (also written to ``workdir/result.json``). Raises
   RunError (one line) for a workdir that is in use, unwritable or holds a
   run of another config, and when interrupted (after saving a checkpoint).
@@ -649,7 +653,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   lock = _open_workdir(config, workdir, origin) if main else None
   try:
     with _Interrupt() as interrupt:
-      return _train_and_evaluate(config, workdir, devices, main, interrupt)
+      return _train_and_evaluate(config, workdir, devices, main, interrupt, data)
   finally:
     if lock is not None:
       lock.release()
@@ -720,7 +724,7 @@ def _chunks(config, steps: Steps, mesh, main: bool):
       compiled.clear()
       s = phase_steps(config, steps, start, length)
       if main and s is not steps:
-        print(f'Chunk schedule: from step {start}, {s.problem.summary()}', flush=True)
+        print(f'Chunk schedule: from step {start}, {s.task.summary()}', flush=True)
       compiled[start] = compile_chunk(s, how)
     return compiled[start]
   return chunk, phases
@@ -771,15 +775,15 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
   return valid
 
 
-def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
+def _train_and_evaluate(config, workdir, devices, main, interrupt, data) -> dict:
   version = code_version()    # at the start: the code that trains is the code that counts
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
-  steps = build(config, mesh)
+  steps = build(config, mesh, data)
   tc = config.train
-  total_steps = num_steps(config, steps.problem)
-  if steps.problem.summary() and main:
-    print(steps.problem.summary(), flush=True)
+  total_steps = num_steps(config, steps.task)
+  if steps.task.summary() and main:
+    print(steps.task.summary(), flush=True)
   if (pop.size > 1 or math.prod(mesh.devices.shape) > 1) and main:
     print(f'Population of {pop.size} on {population.describe(mesh)}', flush=True)
 
@@ -795,12 +799,12 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
                         retest=step >= total_steps    # a finished run, run again
                         or not np.any(distributed.to_host(run.state.active)))
   chunk, phases = _chunks(config, steps, mesh, main)
-  evaluate = steps.problem.evaluator(steps.apply, steps.initial_carry, tc,
+  evaluate = steps.task.evaluator(steps.apply, steps.initial_carry, tc,
                                      jax.random.key(tc.eval_seed))
 
   # Validation every eval_every steps, or at the end of every epoch (0); a
   # chunk never runs past a validation point.
-  eval_every = tc.eval_every or steps.problem.steps_per_epoch
+  eval_every = tc.eval_every or steps.task.steps_per_epoch
   t_resume = time.time()
   # The first checkpoint of a run comes after its first chunk, not a minute in.
   last_ckpt = time.time() if resumed else -math.inf
@@ -850,7 +854,7 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt) -> dict:
   writer.close()
   if main:
     records.write_json(os.path.join(workdir, 'result.json'), result)
-    _report(result, test, steps.problem.unit, tc.stop_when_solved, workdir)
+    _report(result, test, steps.task.unit, tc.stop_when_solved, workdir)
   return result
 
 
@@ -874,7 +878,7 @@ def _summarise(run: _Run, config, pop, mesh, evaluate, writer, step: int, total_
         test_count=test[i]['count'],
         solved=test[i]['error'] < tc.solved_error,
         solved_at_step=run.solved_at[i],
-        # the problem's further test numbers, e.g. bits per character
+        # the task's further test numbers, e.g. bits per character
         **{f'test_{k}': v for k, v in test[i].items() if k not in ('loss', 'error', 'count')},
         # the test at the member's lowest validation loss (select on valid, report on test)
         best_valid_loss=best.loss[i] if best.step[i] is not None else None,
@@ -916,7 +920,7 @@ def _report(result: dict, test: list[dict], unit: str, verdicts: bool, workdir: 
 
 
 def _error(error: float, before: str = '') -> str:
-  """' error 12.34%', or nothing where a problem has no error rate (words: NaN)."""
+  """' error 12.34%', or nothing where a task has no error rate (words: NaN)."""
   return f'{before} error {100 * error:.2f}%' if np.isfinite(error) else ''
 
 

@@ -43,13 +43,13 @@ experiments' own:
 No bfloat16 workloads (``charlm_*_bf16``): the models compute in float32
 only.
 
-Data: the trainer's own path (``problems``), on synthetic data of the same
+Data: the trainer's own path (``tasks``), on synthetic data of the same
 shapes, so no corpus is needed. The temporal order task draws fresh
 sequences on the device every step, as in training. Music and text are
-``problems.MusicProblem`` and ``problems.TextProblem`` built from arrays
-(``synthetic_problem``: random piano-rolls and a random Markov chain over 50
-characters) holding ``POOL`` training batches, read in the trainer's order
-with the state carried, and passed to ``train.build``.
+``tasks.music`` and ``tasks.text`` built from arrays (``synthetic_data``:
+random piano-rolls and a random Markov chain over 50 characters) holding
+``POOL`` training batches, read in the trainer's order with the state
+carried, and passed to ``train.build``.
 
 The chunk is the trainer's: ``trainer_chunk`` does what
 ``train.train_and_evaluate`` does before its loop (population, mesh,
@@ -69,7 +69,7 @@ import ml_collections
 import numpy as np
 
 import population
-import problems
+import tasks
 import train
 from datasets import music as music_lib
 from experiments import music, ptb_char, temporal_order
@@ -114,11 +114,11 @@ class Workload:
     """What one training step reads: batch B, length T, input width n_in
     (symbols read one-hot), hidden units, outputs n_out, cell and activation."""
     c = self.config()
-    problem = synthetic_problem(c)
-    batch = jax.eval_shape(problem.train_batch, jax.random.key(0), 0)
+    task = synthetic_task(c)
+    batch = jax.eval_shape(task.train_batch, jax.random.key(0), 0)
     t, b, *rest = batch['inputs'].shape     # [T, B, D]: every task here reads vectors
     return dict(batch=b, length=t, n_in=rest[0],
-                hidden=c.model.hidden_size, n_out=problem.output_size, cell=c.model.cell,
+                hidden=c.model.hidden_size, n_out=task.output_size, cell=c.model.cell,
                 activation=c.model.activation, kind=KINDS[c.task.name])
 
   # The fields benchmarks.roofline reads.
@@ -160,7 +160,7 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
 
 
 # ---------------------------------------------------------------------------
-# Synthetic corpora, through the trainer's problems.
+# Synthetic corpora, through the trainer's tasks.
 
 def _piano_rolls(rng: np.random.Generator, num: int, frames: int) -> list[np.ndarray]:
   """``num`` piano-roll-like pieces [frames, 88] uint8: each key a two-state
@@ -191,32 +191,32 @@ def _text(rng: np.random.Generator, length: int) -> np.ndarray:
   return ids
 
 
-def synthetic_problem(config: ml_collections.ConfigDict, seed: int = 0):
-  """The config's problem on synthetic data of its shapes (no corpus read).
+def synthetic_data(config: ml_collections.ConfigDict, seed: int = 0):
+  """Data of the config's shapes for ``tasks.make(config, data)`` (no corpus read).
 
   Music: 2 B pieces of 4 ``task.chunk`` frames (2 batches of pieces, 4
   chunks each: ``POOL`` steps an epoch). Characters: a stream cut into B
-  parallel streams of ``POOL`` windows. Tasks generated on the fly (the
-  pathological problems, long series) are the config's own problem.
+  parallel streams of ``POOL`` windows. None for the tasks generated on the
+  fly (the pathological problems, long series): their own data.
   """
   t = config.task
   rng = np.random.default_rng(seed)
   if t.name == 'music':
     per_piece = POOL // 2 * t.chunk
-    rolls = {s: _piano_rolls(rng, 2 * t.batch_size if s == 'train' else 1, per_piece)
-             for s in ('train', 'valid', 'test')}
-    kwargs = {'output': 'nade'} if config.model.get('output', 'linear') == 'nade' else {}
-    return problems.MusicProblem('synthetic music', rolls, t.batch_size, t.chunk,
-                                 shuffle=t.get('shuffle', True), **kwargs)
+    return {s: _piano_rolls(rng, 2 * t.batch_size if s == 'train' else 1, per_piece)
+            for s in ('train', 'valid', 'test')}
   if t.name == 'ptb_char':
     ahead = t.kwargs.get('ahead', 1)
-    streams = {'train': _text(rng, t.batch_size * (POOL * t.chunk + ahead)),
-               'valid': _text(rng, 1000), 'test': _text(rng, 1000)}
-    return problems.TextProblem('synthetic characters', streams, VOCAB, t.batch_size, t.chunk,
-                                ahead, t.get('eval_streams', 1))
+    return ({'train': _text(rng, t.batch_size * (POOL * t.chunk + ahead)),
+             'valid': _text(rng, 1000), 'test': _text(rng, 1000)}, VOCAB)
   if t.name == 'ptb_word':
     raise ValueError('no synthetic data for task ptb_word')
-  return problems.make_problem(config)
+  return None
+
+
+def synthetic_task(config: ml_collections.ConfigDict, seed: int = 0) -> tasks.Task:
+  """The config's task on ``synthetic_data``."""
+  return tasks.make(config, synthetic_data(config, seed))
 
 
 # ---------------------------------------------------------------------------
@@ -234,14 +234,13 @@ class Chunk:
   members: int
 
 
-def trainer_chunk(config: ml_collections.ConfigDict, problem=None) -> Chunk:
-  """As ``train.train_and_evaluate`` sets up its loop, on ``problem`` (default:
-  ``synthetic_problem(config)``). ``config.population`` gives the members and
-  ``population.layout`` how the chunk runs over them."""
+def trainer_chunk(config: ml_collections.ConfigDict) -> Chunk:
+  """As ``train.train_and_evaluate`` sets up its loop, on ``synthetic_data(config)``.
+  ``config.population`` gives the members and ``population.layout`` how the
+  chunk runs over them."""
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, config.task.batch_size)
-  steps = train.build(config, mesh,
-                      problem=synthetic_problem(config) if problem is None else problem)
+  steps = train.build(config, mesh, data=synthetic_data(config))
   state = train.init_population(steps, pop, mesh)
   how = population.layout(mesh, config.population.layout)
   return Chunk(train.compile_chunk(steps, how), state, steps, mesh, how, pop.size)

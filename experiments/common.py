@@ -148,7 +148,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.halve_lr_on_rise = False   # corpora: halve the lr after an epoch whose train loss rose
   c.train.halve_lr_on_valid = False  # ... whose validation loss rose instead (needs eval_every=0)
   c.train.loss_reduction = 'mean'    # mean | sum_over_time: the cost that is clipped (train.py)
-  # Truncation-length schedule for problems read in chunks with carried state
+  # Truncation-length schedule for tasks read in chunks with carried state
   # (task.chunk): ((0, chunk), (start_step, chunk), ...), each phase's chunk
   # length from its start step on; empty = task.chunk throughout. Starts are
   # multiples of log_every and need num_steps > 0; each phase reads the data

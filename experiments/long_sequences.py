@@ -8,7 +8,7 @@ The post's setting: 15 synthetic price series of 20,000 steps
 (``datasets.long_series``: two sinusoids whose amplitudes walk on the unit
 circle, noise, offset 100), all 15 in every batch; inputs the changes over
 the previous 128 steps; targets the discounted future returns
-(``problems.LongSeriesProblem``); two feed-forward layers then two LSTM
+(``tasks.long_series``); two feed-forward layers then two LSTM
 layers; learning rate 0.01 for every optimiser; the schedule cuts each
 series into 100, then 50, 10, 2 and 1 chunks ("once the loss value fails to
 decrease for 20 straight epochs"), with the state carried from chunk to

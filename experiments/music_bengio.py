@@ -20,7 +20,7 @@ outputs (``model.output='linear'``, the Bernoulli loss); the RNN-NADE rows
 put a NADE whose biases are affine in the RNN state on top
 (``model.output='nade'``; ``models.rnn.RecurrentNetwork``), trained on its
 exact log-likelihood. Accuracy: for the sigmoid rows the thresholded
-prediction (``problems.MusicProblem``, as in ``music.py``); for the
+prediction (``tasks.music``, as in ``music.py``); for the
 RNN-NADE rows the expected accuracy, a Monte Carlo mean over
 ``train.accuracy_samples`` = 10 frames drawn from the model at every step.
 

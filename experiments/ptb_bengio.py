@@ -4,7 +4,7 @@ r"""Penn Treebank words and characters: Bengio, Boulanger-Lewandowski, Pascanu
 A one-layer RNN reads the stream and predicts the next symbol at every step;
 the state is carried from window to window (truncated BPTT) and the score is
 taken over the whole valid/test stream with the state carried
-(``problems.TextProblem``): perplexity for words, bits per character for
+(``tasks.text``): perplexity for words, bits per character for
 characters. The rows of Table 2, as ``method=``:
 
     sgd       RNN (SGD)        sigmoid units, no clipping

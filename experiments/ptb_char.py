@@ -6,7 +6,7 @@ with a softmax at every step, the next character (``ahead=1``) or the 5th
 character ahead (``ahead=5``, "our assumption is that to solve this modified
 task long term correlations are more important than short term ones"). The
 score is the entropy in bits per character on the test stream, evaluated over
-the whole stream with the state carried (``problems.TextProblem``).
+the whole stream with the state carried (``tasks.text``).
 
 The supplementary's settings: 500 sigmoid units with no biases (Mikolov et
 al. 2012), windows of 200 steps with the hidden state carried from one to the

@@ -65,7 +65,7 @@ def measure(length: int = 50, total_steps: int = 8000, points: int = 5, seed: in
   pop = population_lib.make_population(config)
   mesh = population_lib.make_mesh(pop.size, config.task.batch_size, jax.devices()[:1])
   state = train.init_population(steps, pop, mesh)
-  batch = steps.problem.train_batch(jax.random.key(12345), 0)   # one fixed batch
+  batch = steps.task.train_batch(jax.random.key(12345), 0)   # one fixed batch
   measure_all = jax.jit(jax.vmap(lambda p: profile(steps, p, batch)))
   chunk = jax.jit(jax.vmap(steps.train_chunk, in_axes=(0, None)), static_argnums=1)
   at = sorted({0} | {int(total_steps / 2 ** i) for i in range(points - 1)})

@@ -203,7 +203,7 @@ class RecurrentNetwork(nn.Module):
   and the outputs are the teacher-forced conditional logits ``l_d`` of
   ``p(targets_d = 1 | targets_<d, h_t)`` [T, B, D]: the exact log-likelihood
   of a frame is ``models.nade.bernoulli_log_prob(outputs, targets)`` (the
-  per-step loss kind 'nade' of ``problems.per_step_loss``). ``sample_key``
+  per-step loss kind 'nade' of ``tasks.per_step_loss``). ``sample_key``
   adds ``aux['samples'] [num_samples, T, B, D]``, frames drawn from the model
   at every step (exact ancestral sampling), for the expected accuracy.
   With ``output='linear'`` ``targets``, ``sample_key`` and ``num_samples``
@@ -217,7 +217,7 @@ class RecurrentNetwork(nn.Module):
   (``models.class_softmax``, method 'sorted': each position is scored
   against its target's class only, never all V words). ``'softmax'`` is the
   full softmax over the V words, same interface (the per-step loss kind
-  'log_prob' of ``problems.per_step_loss``). Their parameters are one dict
+  'log_prob' of ``tasks.per_step_loss``). Their parameters are one dict
   param ``'head'/'softmax'`` (``models.class_softmax.init_params``).
 
   ``input_vocab`` > 0: ``inputs`` are int ids [T, B] in [0, input_vocab),

@@ -40,7 +40,7 @@ def measure(softmax: str, batch: int, steps: int, rounds: int) -> dict:
     state, m = chunk(state, steps)
     jax.block_until_ready(m)
     times.append((time.time() - t0) / steps)
-  evaluate = s.problem.evaluator(s.apply, s.initial_carry, config.train, jax.random.key(0))
+  evaluate = s.task.evaluator(s.apply, s.initial_carry, config.train, jax.random.key(0))
   evaluate(state.params, 'valid')            # compile
   t0 = time.time()
   valid = evaluate(state.params, 'valid')

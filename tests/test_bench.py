@@ -42,7 +42,7 @@ def test_each_workload_has_the_peers_shapes(name):
   cell, activation, n_in, hidden, n_out, batch, length = PEER[name]
   w = wl.WORKLOADS[name]
   config = w.config()
-  problem = wl.synthetic_problem(config)
+  problem = wl.synthetic_task(config)
   got = jax.eval_shape(problem.train_batch, jax.random.key(0), 0)
   assert got['inputs'].shape == (length, batch, n_in)
   assert got['mask'].shape == (length, batch)
@@ -65,7 +65,7 @@ def test_synthetic_corpora_score_every_step(name):
   the epoch starts."""
   import jax
   import numpy as np
-  problem = wl.synthetic_problem(wl.WORKLOADS[name].config())
+  problem = wl.synthetic_task(wl.WORKLOADS[name].config())
   assert problem.steps_per_epoch == wl.POOL
   batches = [jax.jit(problem.train_batch)(jax.random.key(3), n) for n in range(wl.POOL)]
   mask = np.stack([b['mask'] for b in batches])
@@ -117,20 +117,17 @@ def test_the_timed_program_trains_as_the_steps_do():
 @pytest.mark.slow
 @pytest.mark.parametrize('name', ['torder_tanh_h50', 'music_sigmoid_h300_b1',
                                   'charlm_gru_h512'])
-def test_the_benchmark_times_the_trainers_chunk(name, tmp_path, monkeypatch):
+def test_the_benchmark_times_the_trainers_chunk(name, tmp_path):
   """The timed program's first call (the warm-up) trains exactly what
   ``train.train_and_evaluate`` trains in its first chunk: the same loss,
   gradient norm and, after it, spectral radius of W_rec."""
   import numpy as np
-  import problems
   import train
   n = 4
   config = small(name, num_steps=n, log_every=n, eval_every=0 if name != 'torder_tanh_h50'
                  else n)
   timed = run._Timed(wl.trainer_chunk(config), n)
-  synthetic = wl.synthetic_problem(config)
-  monkeypatch.setattr(problems, 'make_problem', lambda c: synthetic)
-  train.train_and_evaluate(config, str(tmp_path))
+  train.train_and_evaluate(config, str(tmp_path), data=wl.synthetic_data(config))
   with open(tmp_path / 'metrics.jsonl') as f:
     first = next(r for r in map(json.loads, f) if r['split'] == 'train')
   assert first['step'] == n

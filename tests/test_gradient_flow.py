@@ -16,7 +16,7 @@ def test_state_gradients_match_finite_differences():
   steps = train.build(config)
   params = steps.init(jax.random.key(0), {'omega_alpha': 0.0, 'l1_weight': 0.0,
                                           'bptt_clip': 0.0}, {}).params
-  batch = steps.problem.train_batch(jax.random.key(1), 0)
+  batch = steps.task.train_batch(jax.random.key(1), 0)
   g = np.asarray(gradient_flow.state_gradients(steps, params, batch))
   t, b = batch['inputs'].shape[:2]
   hp = {'omega_alpha': 0.0, 'l1_weight': 0.0, 'bptt_clip': 0.0}

@@ -1,4 +1,4 @@
-"""Muccino (2019)'s long-sequence study: the series generator, LongSeriesProblem's
+"""Muccino (2019)'s long-sequence study: the series generator, LongSeriesTask's
 chunks, and the trainer's chunk-length schedule (phases, compiles, resume)."""
 
 import json
@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-import problems
 import train
 from datasets import long_series
 from experiments import long_sequences
+from tasks.long_series import LongSeriesTask, generate
 
 
 def plain_loop_series(seed, index, length, noise_std=0.01, w=0.0002):
@@ -45,8 +45,8 @@ def test_targets_are_discounted_future_returns():
   for t in range(300):
     expected[t] = sum(gamma ** k * (prices[t + k + 1] - prices[t + k]) for k in range(299 - t))
   np.testing.assert_allclose(long_series.discounted_returns(prices, gamma), expected, atol=1e-10)
-  p = problems.LongSeriesProblem.generate(50, num_series=2, length=300, lags=4, discount=gamma,
-                                          eval_chunk=100)
+  p = LongSeriesTask(generate(num_series=2, length=300), 50, lags=4, discount=gamma,
+                     eval_chunk=100)
   splits = long_series.make_splits(0, 2, 3, 3, long_series.SeriesSpec(length=300))
   assert np.array_equal(splits['train'][0], prices)
   np.testing.assert_allclose(np.asarray(p.targets['train'])[:, 0] * p.target_scale, expected,
@@ -55,8 +55,7 @@ def test_targets_are_discounted_future_returns():
 
 def test_chunks_concatenated_are_the_series_and_reset_only_at_its_start():
   length, chunk, lags = 200, 40, 6
-  p = problems.LongSeriesProblem.generate(chunk, num_series=3, length=length, lags=lags,
-                                          eval_chunk=100)
+  p = LongSeriesTask(generate(num_series=3, length=length), chunk, lags=lags, eval_chunk=100)
   prices = long_series.make_splits(0, 3, 3, 3, long_series.SeriesSpec(length=length))['train']
   feats = np.zeros((3, length, lags))        # x_{t,k} = p_t - p_{t-k}, p_j = p_0 for j < 0
   for b in range(3):
@@ -93,7 +92,7 @@ def read_metrics(workdir):
 @pytest.mark.slow
 def test_chunk_schedule_phases_compiles_and_resume(tmp_path, monkeypatch):
   traced, phases = [], []
-  batch_fn = problems.LongSeriesProblem.train_batch
+  batch_fn = LongSeriesTask.train_batch
   phase_fn = train.phase_steps
 
   def counting_batch(self, key, step):
@@ -104,7 +103,7 @@ def test_chunk_schedule_phases_compiles_and_resume(tmp_path, monkeypatch):
     phases.append((start, chunk))
     return phase_fn(config, steps, start, chunk)
 
-  monkeypatch.setattr(problems.LongSeriesProblem, 'train_batch', counting_batch)
+  monkeypatch.setattr(LongSeriesTask, 'train_batch', counting_batch)
   monkeypatch.setattr(train, 'phase_steps', recording_phase)
   config = schedule_config(60)
   train.check_config(config)

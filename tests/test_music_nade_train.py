@@ -14,15 +14,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import problems
 import sweep
+import tasks
 import train
 from experiments import music_bengio
 from models.rnn import RecurrentNetwork
 
 
 class _Stub:
-  """The part of a problem that ``train.Steps.loss_fn`` reads."""
+  """The part of a task that ``train.Steps.loss_fn`` reads."""
   kind = 'nade'
   carries = False
 
@@ -30,7 +30,7 @@ class _Stub:
 def tiny_steps(keys=5, hidden=4, nade_hidden=3):
   model = RecurrentNetwork(output_size=keys, hidden_size=hidden, activation='tanh',
                            init_scheme='basic_tanh', output='nade', nade_hidden=nade_hidden)
-  steps = train.Steps(model=model, optimizer=None, problem=_Stub(), use_omega=False,
+  steps = train.Steps(model=model, optimizer=None, task=_Stub(), use_omega=False,
                       use_l1=False, use_bptt_clip=False)
   x = jnp.zeros((3, 2, keys))
   params = model.init(jax.random.key(0), x, targets=x)['params']
@@ -88,7 +88,7 @@ def test_nade_probabilities_over_all_frames_sum_to_one():
   targets = np.broadcast_to(every, (3,) + every.shape)
   outputs, _ = steps.apply(params, jnp.asarray(inputs, jnp.float32), None, None,
                            targets=jnp.asarray(targets))
-  log_p = -problems.per_step_loss(outputs, dict(targets=jnp.asarray(targets)), 'nade')
+  log_p = -tasks.per_step_loss(outputs, dict(targets=jnp.asarray(targets)), 'nade')
   np.testing.assert_allclose(np.exp(np.asarray(log_p, np.float64)).sum(1), 1.0, rtol=1e-5)
 
 
@@ -99,12 +99,12 @@ def random_rolls(rng, lengths):
 def test_nade_whole_piece_evaluation_equals_direct_computation():
   rng = np.random.default_rng(3)
   rolls = {s: random_rolls(rng, [7, 23, 12]) for s in ('train', 'valid', 'test')}
-  problem = problems.MusicProblem('toy', rolls, batch_size=2, chunk=5, output='nade')
+  problem = tasks.music.MusicTask('toy', rolls, batch_size=2, chunk=5, output='nade')
   model = RecurrentNetwork(output_size=88, hidden_size=6, init_scheme='basic_tanh',
                            output='nade', nade_hidden=4)
   x = jnp.zeros((5, 2, 88))
   params = model.init(jax.random.key(0), x, targets=x)['params']
-  steps = train.Steps(model=model, optimizer=None, problem=problem, use_omega=False,
+  steps = train.Steps(model=model, optimizer=None, task=problem, use_omega=False,
                       use_l1=False, use_bptt_clip=False)
   evaluate = problem.evaluator(steps.apply, steps.initial_carry, None, jax.random.key(0))
   got = evaluate(jax.tree.map(lambda a: a[None], params), 'valid')[0]
@@ -119,26 +119,25 @@ def test_nade_whole_piece_evaluation_equals_direct_computation():
 
 
 @pytest.fixture
-def toy_corpus(monkeypatch, tmp_path):
-  """A tiny piano-roll corpus in place of the real ones, written into tmp_path."""
+def toy_corpus(tmp_path):
+  """A tiny piano-roll corpus (``tasks.music.load``'s form), written into tmp_path and
+  read back, to pass as ``data`` in place of the real ones."""
   rng = np.random.default_rng(4)
   path = tmp_path / 'toy_rolls.npz'
   np.savez(path, **{f'{s}_{i}': r for s in ('train', 'valid', 'test')
                     for i, r in enumerate(random_rolls(rng, [25, 40, 18]))})
   with np.load(path) as f:
     rolls = {s: [f[f'{s}_{i}'] for i in range(3)] for s in ('train', 'valid', 'test')}
-  monkeypatch.setattr(problems.MusicProblem, 'load', classmethod(
-      lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
-  return tmp_path
+  return rolls
 
 
 @pytest.mark.slow
-def test_every_method_loads_and_trains(toy_corpus):
+def test_every_method_loads_and_trains(toy_corpus, tmp_path):
   for method in music_bengio.METHODS:
     config = music_bengio.get_config(f'method={method},smoke')
-    train.check_config(config)
-    steps = train.build(config)
-    assert steps.problem.kind == ('nade' if method.startswith('nade') else 'bernoulli')
+    train.check_config(config, toy_corpus)
+    steps = train.build(config, data=toy_corpus)
+    assert steps.task.kind == ('nade' if method.startswith('nade') else 'bernoulli')
     hp = dict(omega_alpha=0.0, l1_weight=float(config.reg.l1_weight), bptt_clip=0.0)
     state = steps.init(jax.random.key(0), hp, {})
     state, metrics = jax.jit(steps.train_chunk, static_argnums=1)(state, 2)
@@ -147,7 +146,7 @@ def test_every_method_loads_and_trains(toy_corpus):
   # a whole NADE run, through evaluation on every split (tests/test_music_train.py
   # runs the Bernoulli output the same way)
   result = train.train_and_evaluate(music_bengio.get_config('method=nade-crm,smoke'),
-                                    str(toy_corpus / 'run'))
+                                    str(tmp_path / 'run'), data=toy_corpus)
   member = result['members'][0]
   assert np.isfinite(member['test_loss']) and 0.0 <= member['test_error'] <= 1.0
 
@@ -155,7 +154,7 @@ def test_every_method_loads_and_trains(toy_corpus):
 def test_sweep_check_accepts_every_method(toy_corpus):
   for method in music_bengio.METHODS:
     config = music_bengio.get_config(f'method={method},smoke')
-    sweep.check(config)
+    sweep.check(config, toy_corpus)
     full = music_bengio.get_config(f'method={method},trials=5')
     units = sweep.plan(full, 1)
     assert len(units) == (12 if 'l' in method.split('-')[-1] else 4)

@@ -11,11 +11,11 @@ import ml_collections
 import numpy as np
 import pytest
 
-import problems
 import train
 from datasets import _files
 from experiments import music
 from models.rnn import RecurrentNetwork
+from tasks.music import MusicTask
 
 
 def random_rolls(rng, lengths):
@@ -40,11 +40,11 @@ def test_whole_piece_evaluation_equals_direct_computation():
   rng = np.random.default_rng(0)
   rolls = {'train': random_rolls(rng, [30, 45]), 'valid': random_rolls(rng, [7, 33, 50, 12, 26]),
            'test': random_rolls(rng, [20])}
-  problem = problems.MusicProblem('toy', rolls, batch_size=2, chunk=8)   # many chunks per piece
+  problem = MusicTask('toy', rolls, batch_size=2, chunk=8)   # many chunks per piece
   model = RecurrentNetwork(output_size=88, cell='gru', hidden_size=16, learned_initial_state=True)
   params = model.init(jax.random.key(0), jnp.zeros((8, 2, 88)))['params']
   params['initial_0'] = 0.3 * jnp.ones_like(params['initial_0'])        # resets must use it
-  steps = train.Steps(model=model, optimizer=None, problem=problem, use_omega=False,
+  steps = train.Steps(model=model, optimizer=None, task=problem, use_omega=False,
                       use_l1=False, use_bptt_clip=False)
   evaluate = problem.evaluator(steps.apply, steps.initial_carry, None, None)
   stacked = jax.tree.map(lambda x: x[None], params)
@@ -76,12 +76,11 @@ def direct_expected_accuracy(model, params, pieces):
   return total / frames
 
 
-def use_toy_corpus(monkeypatch, seed: int, lengths: list[int]) -> None:
-  """MusicProblem.load reads random piano-rolls of these lengths (each split)."""
+def toy_corpus(seed: int, lengths: list[int]) -> dict:
+  """Random piano-rolls of these lengths (each split), in ``tasks.music.load``'s
+  form: the ``data`` a run is given in place of a real corpus."""
   rng = np.random.default_rng(seed)
-  rolls = {s: random_rolls(rng, lengths) for s in ('train', 'valid', 'test')}
-  monkeypatch.setattr(problems.MusicProblem, 'load',
-                      classmethod(lambda cls, name, b, c, d=None, **kw: cls(name, rolls, b, c, **kw)))
+  return {s: random_rolls(rng, lengths) for s in ('train', 'valid', 'test')}
 
 
 def toy_music_config():
@@ -91,19 +90,19 @@ def toy_music_config():
   return config
 
 
-def test_training_carries_state_across_chunks(monkeypatch, tmp_path):
-  use_toy_corpus(monkeypatch, 1, [25, 40, 18])
+def test_training_carries_state_across_chunks(tmp_path):
+  rolls = toy_corpus(1, [25, 40, 18])
   config = toy_music_config()
   with config.unlocked():
     config.task.chunk = 10
-  steps = train.build(config)
+  steps = train.build(config, data=rolls)
   state = steps.init(jax.random.key(0), dict(omega_alpha=0.5, l1_weight=0.0, bptt_clip=0.0), {})
   chunk = jax.jit(steps.train_chunk, static_argnums=1)
   state, metrics = chunk(state, 4)
   assert np.isfinite(metrics['loss']).all()
   # After chunk n the carried state is that chunk's final state, not zeros.
   assert float(jnp.abs(state.carry[0]).sum()) > 0
-  result = train.train_and_evaluate(config, str(tmp_path))
+  result = train.train_and_evaluate(config, str(tmp_path), data=rolls)
   assert np.isfinite(result['members'][0]['test_loss'])
 
 
@@ -208,20 +207,20 @@ def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(mon
   on piano-rolls: each phase reads the pieces in its own chunk length from the
   first chunk of an epoch, one trace per phase."""
   from experiments import music_bengio
-  use_toy_corpus(monkeypatch, 2, [25, 40, 18, 33])
-  traced, batch_fn = [], problems.MusicProblem.train_batch
+  rolls = toy_corpus(2, [25, 40, 18, 33])
+  traced, batch_fn = [], MusicTask.train_batch
 
   def recording_batch(self, key, step):
     traced.append(tuple(self.splits['train'][0].shape[:2]))   # (chunks, chunk length)
     return batch_fn(self, key, step)
 
-  monkeypatch.setattr(problems.MusicProblem, 'train_batch', recording_batch)
+  monkeypatch.setattr(MusicTask, 'train_batch', recording_batch)
   config = music_bengio.get_config('method=c,smoke,batch=4')
   with config.unlocked():
     config.train.num_steps = 12
     config.train.chunk_schedule = ((0, 5), (9, 20))
     config.train.halve_lr_on_rise = True   # in the optimiser state: composes with the schedule
-  result = train.train_and_evaluate(config, str(tmp_path))
+  result = train.train_and_evaluate(config, str(tmp_path), data=rolls)
   import json
   rates = [json.loads(l)['learning_rate'] for l in open(tmp_path / 'metrics.jsonl')
            if json.loads(l)['split'] == 'train']
@@ -231,7 +230,7 @@ def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(mon
   assert np.isfinite(result['members'][0]['test_loss'])
   # The second phase starts at its first chunk (step 9, though 9 % 2 chunks
   # is 1): an update there starts from the initial state, whatever is carried.
-  steps = train.build(config)
+  steps = train.build(config, data=rolls)
   phase = train.phase_steps(config, steps, 9, 20)
   state = steps.init(jax.random.key(0), dict(l1_weight=0.0, bptt_clip=0.0), {})
   state = state.replace(step=jnp.asarray(9, state.step.dtype))
@@ -263,7 +262,7 @@ def test_training_visits_every_piece_once_an_epoch_in_a_new_order_per_epoch_and_
   rng = np.random.default_rng(3)
   lengths = [9, 3, 17, 5, 12, 4, 8, 21]
   rolls = {s: random_rolls(rng, lengths) for s in ('train', 'valid', 'test')}
-  problem = problems.MusicProblem('toy', rolls, batch_size=1, chunk=4)
+  problem = MusicTask('toy', rolls, batch_size=1, chunk=4)
   reset = np.asarray(problem.splits['train'][3])
   first_chunks = np.flatnonzero(reset).tolist()     # where each piece starts
   assert len(first_chunks) == len(lengths)
@@ -278,7 +277,7 @@ def test_training_visits_every_piece_once_an_epoch_in_a_new_order_per_epoch_and_
   assert pieces(epoch_orders(problem, jax.random.key(1), 1)[0]) != pieces(orders[0])
   # the same key, the same order: a resumed run reads what the uninterrupted one would
   assert epoch_orders(problem, jax.random.key(0), 3) == orders
-  fixed = problems.MusicProblem('toy', rolls, batch_size=1, chunk=4, shuffle=False)
+  fixed = MusicTask('toy', rolls, batch_size=1, chunk=4, shuffle=False)
   assert epoch_orders(fixed, jax.random.key(0), 2) == [list(range(fixed.steps_per_epoch))] * 2
 
 
@@ -290,13 +289,13 @@ def test_a_chunk_with_nothing_to_score_changes_nothing_and_never_stops_a_run():
   import optim
   rng = np.random.default_rng(4)
   rolls = {s: random_rolls(rng, [9]) for s in ('train', 'valid', 'test')}
-  problem = problems.MusicProblem('toy', rolls, batch_size=1, chunk=4)
+  problem = MusicTask('toy', rolls, batch_size=1, chunk=4)
   mask = np.asarray(problem.splits['train'][2])
   assert mask.sum(axis=(1, 2)).tolist() == [4, 4, 0]
   config = music.get_config('smoke')
   model = RecurrentNetwork(output_size=88, cell='rnn', activation='sigmoid', hidden_size=8)
   steps = train.Steps(model=model, optimizer=optim.make_optimizer(config.optim, 10),
-                      problem=problem, use_omega=True, use_l1=False, use_bptt_clip=False)
+                      task=problem, use_omega=True, use_l1=False, use_bptt_clip=False)
   state = steps.init(jax.random.key(0), dict(omega_alpha=0.5, l1_weight=0.0, bptt_clip=0.0), {})
   chunk = jax.jit(steps.train_chunk, static_argnums=1)
   state, m = chunk(state, 2)
@@ -313,11 +312,11 @@ def test_a_chunk_with_nothing_to_score_changes_nothing_and_never_stops_a_run():
   assert train.scored_mean(np.array([2.0, 4.0, 0.0]), np.array([1.0, 3.0, 0.0])) == 3.5
 
 
-def test_patience_stops_a_member_whose_validation_stops_improving(monkeypatch, tmp_path):
+def test_patience_stops_a_member_whose_validation_stops_improving(tmp_path):
   """Early stopping: with learning rate 0 the validation loss never falls
   below its first value, so with patience 2 the run ends after 3 epochs of
   its 10 (validation at the end of each), its best kept from the first."""
-  use_toy_corpus(monkeypatch, 5, [12, 7, 9])
+  rolls = toy_corpus(5, [12, 7, 9])
   config = music.get_config('smoke,method=sgd-c')
   with config.unlocked():
     config.task.chunk = 5
@@ -326,7 +325,7 @@ def test_patience_stops_a_member_whose_validation_stops_improving(monkeypatch, t
     config.train.log_every = 7
     config.train.eval_every = 0
     config.train.patience = 2
-  result = train.train_and_evaluate(config, str(tmp_path))
+  result = train.train_and_evaluate(config, str(tmp_path), data=rolls)
   per_epoch = 3 + 2 + 2                            # chunks of 5 of the three pieces, one a step
   assert result['step'] == 3 * per_epoch
   assert result['members'][0]['best_valid_step'] == per_epoch
@@ -356,12 +355,12 @@ def test_patience_min_delta_counts_only_falls_larger_than_it():
   assert int(resumed.since[0]) == 0
 
 
-def test_halving_on_validation_follows_the_validation_losses(monkeypatch, tmp_path):
+def test_halving_on_validation_follows_the_validation_losses(tmp_path):
   """``train.halve_lr_on_valid``: the rate halves after each epoch whose
   validation loss did not fall below the last epoch's. Replayed here from the
   logged validation losses, in plain Python, against the logged rates."""
   import json
-  use_toy_corpus(monkeypatch, 7, [12, 7, 9])
+  rolls = toy_corpus(7, [12, 7, 9])
   config = music.get_config('smoke,method=all')
   with config.unlocked():
     config.task.chunk = 5
@@ -370,7 +369,7 @@ def test_halving_on_validation_follows_the_validation_losses(monkeypatch, tmp_pa
     config.train.log_every = 7            # one line an epoch (7 steps)
     config.train.eval_every = 0
     config.train.halve_lr_on_valid = True
-  train.train_and_evaluate(config, str(tmp_path))
+  train.train_and_evaluate(config, str(tmp_path), data=rolls)
   rows = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
   members = sorted({r['member'] for r in rows})
   halvings = 0
@@ -386,11 +385,11 @@ def test_halving_on_validation_follows_the_validation_losses(monkeypatch, tmp_pa
   assert halvings > 0                      # the rule was exercised
 
 
-def test_halving_on_validation_needs_validation_every_epoch(monkeypatch):
-  use_toy_corpus(monkeypatch, 0, [12, 7])
+def test_halving_on_validation_needs_validation_every_epoch():
+  rolls = toy_corpus(0, [12, 7])
   config = music.get_config('smoke')
   with config.unlocked():
     config.train.halve_lr_on_valid = True
     config.train.eval_every = 3
   with pytest.raises(ValueError, match='halve_lr_on_valid'):
-    train.build(config)
+    train.build(config, data=rolls)

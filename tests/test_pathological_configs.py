@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-import problems
+import tasks
 import train
 from experiments import pathological, temporal_order, temporal_order_fig7
 
@@ -36,12 +36,12 @@ def test_lengths_are_drawn_as_the_authors_code_draws_them():
   """One length per minibatch, min + randint(max - min): 50..199, never 200;
   validation spreads its batches over the same range."""
   c = temporal_order.get_config('length=50,max_length=200')
-  p = problems.make_problem(c)
+  p = tasks.make(c)
   last_step = jax.jit(jax.vmap(lambda k: p.train_batch(k, 0)['mask'][:, 0].argmax()))
   lengths = set(np.asarray(last_step(jax.random.split(jax.random.key(0), 1000))) + 1)
   assert min(lengths) == 50 and max(lengths) == 199
   assert p.eval_lengths(10)[0] == 50 and p.eval_lengths(10)[-1] == 199
-  fixed = problems.make_problem(temporal_order.get_config('length=60'))
+  fixed = tasks.make(temporal_order.get_config('length=60'))
   assert fixed.eval_lengths(3) == [60, 60, 60]
 
 

@@ -13,7 +13,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import problems
 import tables
 import train
 from datasets import _files
@@ -21,6 +20,7 @@ from datasets import ptb
 from experiments import ptb_bengio
 from models import class_softmax as cs
 from models.rnn import RecurrentNetwork
+from tasks.text import TextTask
 
 # 200 words in 5 classes of 1, 3, 10, 66 and 120 words: two classes take the
 # tiled path of method 'sorted' (> SMALL_CLASS words), three the dense one.
@@ -115,8 +115,8 @@ def test_sorted_method_matches_dense_in_value_and_gradient_under_vmap():
 
 
 def word_problem(streams, batch=3, chunk=7, eval_streams=1, num_classes=4):
-  return problems.TextProblem('toy_words', streams, V, batch, chunk, 1, eval_streams,
-                              level='word', num_classes=num_classes)
+  return TextTask('toy_words', streams, V, batch, chunk, 1, eval_streams,
+                  level='word', num_classes=num_classes)
 
 
 def toy_streams(seed=0, n=(400, 90, 80)):
@@ -127,7 +127,7 @@ def toy_streams(seed=0, n=(400, 90, 80)):
 def steps_for(problem, output, hidden=8):
   model = RecurrentNetwork(output_size=V, cell='rnn', activation='sigmoid', hidden_size=hidden,
                            output=output, num_classes=4, **problem.model_kwargs)
-  return train.Steps(model=model, optimizer=None, problem=problem, use_omega=False,
+  return train.Steps(model=model, optimizer=None, task=problem, use_omega=False,
                      use_l1=False, use_bptt_clip=False)
 
 

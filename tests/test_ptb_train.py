@@ -1,4 +1,4 @@
-"""Penn Treebank characters through the trainer (``problems.TextProblem``,
+"""Penn Treebank characters through the trainer (``tasks.text.TextTask``,
 ``experiments/ptb_char.py``): bits per character against closed forms; targets
 ``ahead`` symbols later; evaluation and training with the state carried across
 windows against plain numpy loops over unbroken streams; the summed-cost
@@ -13,16 +13,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import problems
 import train
 from datasets import _files
 from datasets import ptb
 from experiments import ptb_char
 from models.rnn import RecurrentNetwork
+from tasks.text import TextTask
 
 
 def toy_problem(streams, vocab, batch=3, chunk=10, ahead=1, eval_streams=1):
-  return problems.TextProblem('toy', streams, vocab, batch, chunk, ahead, eval_streams)
+  return TextTask('toy', streams, vocab, batch, chunk, ahead, eval_streams)
 
 
 # ---------------------------------------------------------------------------
@@ -59,7 +59,7 @@ def tiny_model(vocab, hidden=8, seed=0):
 
 
 def eval_steps(model, problem):
-  return train.Steps(model=model, optimizer=None, problem=problem, use_omega=False,
+  return train.Steps(model=model, optimizer=None, task=problem, use_omega=False,
                      use_l1=False, use_bptt_clip=False)
 
 
@@ -149,13 +149,13 @@ def test_training_carries_state_across_windows(tmp_path, monkeypatch):
     config.model.hidden_size = 8
     config.task.chunk = 7
   steps = train.build(config)
-  _, params = tiny_model(steps.problem.vocab_size)
+  _, params = tiny_model(steps.task.vocab_size)
   state = steps.init(jax.random.key(0), dict(omega_alpha=0.0, l1_weight=0.0, bptt_clip=0.0), {})
   state = state.replace(params=params)
   num = 4
   _, metrics = jax.jit(steps.train_chunk, static_argnums=1)(state, num)
 
-  ids = steps.problem.streams['train']
+  ids = steps.task.streams['train']
   length = len(ids) // 3
   for n in range(num):                  # window n: steps n*7 .. n*7+6 of each unbroken stream
     want = np.mean([numpy_rnn_nll(params, ids[b * length:(b + 1) * length], 5, 0,
@@ -163,7 +163,7 @@ def test_training_carries_state_across_windows(tmp_path, monkeypatch):
                                       params, ids[b * length:(b + 1) * length], 5, 0, n * 7)[0]
                     for b in range(3)]) / 7
     np.testing.assert_allclose(metrics['loss'][n], want, rtol=1e-4)
-  assert corpus['train'] == ''.join(steps.problem.vocab[i] for i in ids)
+  assert corpus['train'] == ''.join(steps.task.vocab[i] for i in ids)
 
 
 def test_summed_cost_is_the_mean_times_the_window():
@@ -175,7 +175,7 @@ def test_summed_cost_is_the_mean_times_the_window():
   batch = problem.train_batch(None, 0)
   grads = {}
   for reduction in train.LOSS_REDUCTIONS:
-    steps = train.Steps(model=model, optimizer=None, problem=problem, use_omega=False,
+    steps = train.Steps(model=model, optimizer=None, task=problem, use_omega=False,
                         use_l1=False, use_bptt_clip=False, loss_reduction=reduction)
     (total, (loss, *_)), grads[reduction] = jax.value_and_grad(steps.loss_fn, has_aux=True)(
         params, None, batch, {}, jax.random.key(0))

@@ -1,0 +1,105 @@
+"""The task layer: every registered family builds from arrays and has what
+``tasks.Task`` names; names and epoch-counting settings are checked with
+one-line errors; the shared windowed evaluator adds its windows' sums."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import tasks
+import train
+from experiments import long_sequences, music, ptb_bengio, ptb_char, temporal_order
+
+PROTOCOL = sorted(set(tasks.Task.__annotations__) |
+                  {n for n in vars(tasks.Task) if not n.startswith('_')})
+
+
+def toy_data(name: str, rng: np.random.Generator):
+  """Small arrays in the form of each family's ``load``."""
+  if name == 'music':
+    return {s: [(rng.random((n, 88)) < 0.05).astype(np.uint8) for n in (9, 14)]
+            for s in ('train', 'valid', 'test')}
+  if name.startswith('ptb_'):
+    return {s: rng.integers(0, 12, n).astype(np.int32)
+            for s, n in (('train', 500), ('valid', 60), ('test', 40))}, 12
+  return None
+
+
+CONFIGS = {
+    'temporal_order': lambda: temporal_order.get_config('smoke'),
+    'music': lambda: music.get_config('smoke'),
+    'ptb_char': lambda: ptb_char.get_config('smoke'),
+    'ptb_word': lambda: ptb_bengio.get_config('level=word,smoke'),
+    'long_series': lambda: long_sequences.get_config('smoke'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(CONFIGS))
+def test_every_family_builds_from_arrays_and_has_the_interface(name):
+  config = CONFIGS[name]()
+  assert config.task.name == name
+  task = tasks.make(config, toy_data(name, np.random.default_rng(0)))
+  missing = [m for m in PROTOCOL if not hasattr(task, m)]
+  assert not missing, missing
+  assert task.kind in tasks.KINDS
+  assert (task.steps_per_epoch is None) == (name == 'temporal_order')
+  assert task.carries == (name != 'temporal_order')
+  batch = jax.eval_shape(task.train_batch, jax.random.key(0), 0)
+  assert batch['mask'].shape == batch['inputs'].shape[:2]
+  assert ('reset' in batch) == task.carries
+  # rebuilt from its own data (a chunk-schedule phase), nothing is read again
+  again = tasks.make(config, task.data).data
+  assert all(a is b for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(task.data),
+                                     strict=True))
+
+
+def test_an_unknown_task_names_the_known_ones():
+  config = temporal_order.get_config('smoke')
+  with config.unlocked():
+    config.task.name = 'temporal_ordre'
+  with pytest.raises(ValueError, match="task.name='temporal_ordre' is not one of .*music.*"
+                                       "ptb_char.*temporal_order"):
+    tasks.make(config)
+
+
+def test_an_output_that_does_not_fit_the_task_is_refused():
+  config = temporal_order.get_config('smoke')
+  with config.unlocked():
+    config.model.output = 'nade'
+  with pytest.raises(ValueError, match="task.name=temporal_order needs model.output='linear'"):
+    tasks.make(config)
+
+
+@pytest.mark.parametrize('field,value,named', [
+    ('reg.omega_schedule_unit', 'epoch', "reg.omega_schedule_unit='epoch'"),
+    ('train.eval_every', 0, 'train.eval_every=0'),
+    ('train.num_steps', 0, 'train.num_steps=0'),
+])
+def test_settings_that_count_epochs_are_refused_on_fresh_data(field, value, named):
+  config = temporal_order.get_config('smoke')
+  section, key = field.split('.')
+  with config.unlocked():
+    config[section][key] = value
+  with pytest.raises(ValueError, match=f"{named}.* counts epochs, and task 'temporal_order' "
+                                       r'draws fresh data every step \(no epochs\)'):
+    train.build(config)
+
+
+def test_windowed_evaluator_adds_the_windows_sums_with_the_state_carried():
+  """Window n of a split scores loss n + carry, errors 1 and count 2 + n; the
+  carry counts the windows before (it starts at the initial carry)."""
+  def score_window(params, split, n, carry):
+    loss = params * (n + carry[0, 0])
+    return carry + 1.0, (loss, 1.0, 2.0 + n)
+
+  initial = lambda params, batch: jnp.zeros((batch, 1))
+  evaluate = tasks.windowed_evaluator(score_window, {'valid': (4, 3)}, initial,
+                                      lambda loss: dict(twice=2 * loss))
+  got = evaluate(jnp.asarray([1.0, 0.5]), 'valid')
+  count = sum(2 + n for n in range(4))
+  loss = sum(2 * n for n in range(4)) / count      # n + carry, carry = n
+  assert [g['count'] for g in got] == [count, count]
+  np.testing.assert_allclose([g['loss'] for g in got], [loss, 0.5 * loss], rtol=1e-6)
+  np.testing.assert_allclose([g['error'] for g in got], 4 / count, rtol=1e-6)
+  np.testing.assert_allclose(got[1]['twice'], loss, rtol=1e-6)
