@@ -166,7 +166,7 @@ def main(argv):
     sys.exit(f'flag error: {e}')
   import train
   try:
-    train.check_config(_CONFIG.value)
+    data = train.check_config(_CONFIG.value)   # the corpus, read once: the run takes it
   except (FileNotFoundError, RunError) as e:   # a corpus that is missing or not the original:
     sys.exit(f'data error: {e}')               # the message says how to get it
   except ValueError as e:
@@ -187,7 +187,7 @@ def main(argv):
     if command == 'sweep':
       sweep.run(config, _WORKDIR.value)
     else:
-      train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, origin=origin())
+      train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, origin=origin(), data=data)
   except RunError as e:
     sys.exit(f'error: {e}')
   except KeyboardInterrupt:

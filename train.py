@@ -29,7 +29,7 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import jax
@@ -91,9 +91,19 @@ class TrainState:
   carry: Any = ()         # per layer [B, S], carried between batches (truncated BPTT)
 
 
+class Forward(NamedTuple):
+  """What ``Trainer.apply`` returns, whatever it was asked for."""
+  outputs: jax.Array      # [T, B, ...] the model's outputs (an RNN-NADE: its frames' logits)
+  carry: Any              # per layer [B, S]: the state after the last step
+  samples: jax.Array | None = None   # [S, T, B, D] frames drawn (an RNN-NADE given a key)
+
+
 @dataclasses.dataclass(frozen=True)
-class Steps:
-  """The pure functions of a run, closed over its structure (not its numbers)."""
+class Trainer:
+  """The pure functions of a run (init, train step and chunk, evaluation
+  forward pass), closed over its structure, not its numbers: the model, the
+  optimiser chain, the task and which loss-side terms are on. ``build(config)``
+  makes one; ``train_and_evaluate`` runs its loop with it."""
   model: RecurrentNetwork
   optimizer: optax.GradientTransformation
   task: tasks.Task
@@ -114,19 +124,17 @@ class Steps:
     return [jnp.zeros((batch_size, c.state_size)) for c in self.model.cells()]
 
   def apply(self, params, inputs, carry, reset, targets=None, sample_key=None,
-            num_samples: int = 1):
-    """Evaluation forward pass: (outputs, final carry).
+            num_samples: int = 1) -> Forward:
+    """Evaluation forward pass: ``Forward(outputs, carry, samples)``.
 
     An RNN-NADE (``model.output='nade'``) scores given frames, so it needs
     ``targets``; with ``sample_key`` it also draws ``num_samples`` frames per
-    step and this returns (outputs, final carry, samples [S, T, B, D]).
+    step (``samples``; None without a key).
     """
     outputs, aux = self.model.apply({'params': params}, inputs, carry, reset=reset,
                                     targets=targets, sample_key=sample_key,
                                     num_samples=num_samples)
-    if sample_key is not None:
-      return outputs, aux['carry'], aux['samples']
-    return outputs, aux['carry']
+    return Forward(outputs, aux['carry'], aux.get('samples'))
 
   def init(self, key, loss_hp: dict, opt_hp: dict) -> TrainState:
     k_init, k_run = jax.random.split(key)
@@ -359,12 +367,15 @@ def _structure_flags(config) -> dict:
               omega_form=r.get('omega_form', 'squared'))
 
 
-def check_config(config: ml_collections.ConfigDict, data=None) -> None:
+def check_config(config: ml_collections.ConfigDict, data=None) -> Any:
   """Raises a one-line ValueError for a config that cannot run.
 
   Builds everything that can be built without running JAX, so that a typo
   is reported here, not from deep inside a traced function. ``data``: as
-  for ``build``.
+  for ``build``. Returns the task's data as built (``tasks.Task.data``: a
+  corpus read once), for the run to take as its ``data``
+  (``train_and_evaluate(config, workdir, data=...)``) rather than read it
+  again.
   """
   m = config.model
   if m.init_scheme not in cells_lib.INITS:
@@ -394,7 +405,9 @@ def check_config(config: ml_collections.ConfigDict, data=None) -> None:
                      f'{", ".join(LOSS_REDUCTIONS)}')
   chunk_phases(config)
   population.make_population(config)
-  build(config, data=data).model.cells()
+  trainer = build(config, data=data)
+  trainer.model.cells()    # the cells' own checks
+  return trainer.task.data
 
 
 def num_steps(config: ml_collections.ConfigDict, task: tasks.Task) -> int:
@@ -430,9 +443,9 @@ def phase_at(phases: list, step: int) -> tuple[int, int, int | None]:
   return phases[i][0], end, phases[i][1]
 
 
-def phase_steps(config: ml_collections.ConfigDict, steps: Steps, start: int,
-                chunk: int | None) -> Steps:
-  """``steps`` with the task read in chunks of ``chunk`` from step ``start`` on.
+def phase_trainer(config: ml_collections.ConfigDict, trainer: Trainer, start: int,
+                  chunk: int | None) -> Trainer:
+  """``trainer`` with the task read in chunks of ``chunk`` from step ``start`` on.
 
   The task is rebuilt from its data with ``task.chunk = chunk`` and reads them from
   their beginning at ``start`` (step - start = 0 is the first chunk, which
@@ -440,13 +453,13 @@ def phase_steps(config: ml_collections.ConfigDict, steps: Steps, start: int,
   train state goes on unchanged.
   """
   if chunk is None or (start == 0 and chunk == config.task.get('chunk')):
-    return steps
+    return trainer
   c = config.copy_and_resolve_references()
   c.task.chunk = chunk
-  return dataclasses.replace(steps, task=tasks.make(c, steps.task.data), step_offset=start)
+  return dataclasses.replace(trainer, task=tasks.make(c, trainer.task.data), step_offset=start)
 
 
-def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Steps:
+def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Trainer:
   """The run's pure functions from its config.
 
   ``data``: the task's arrays, when they are not the config's (``tasks.make``):
@@ -476,7 +489,7 @@ def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Steps:
         on_train_loss=not config.train.get('halve_lr_on_valid')))
   per_epoch = (task.steps_per_epoch if config.reg.get('omega_schedule_unit') == 'epoch'
                else None)
-  return Steps(model=model, optimizer=optimizer, task=task, mesh=mesh,
+  return Trainer(model=model, optimizer=optimizer, task=task, mesh=mesh,
                omega_steps_per_epoch=per_epoch,
                loss_reduction=config.train.get('loss_reduction', 'mean'), halving=halving,
                **_structure_flags(config))
@@ -520,19 +533,19 @@ class BestOnValid:
         params, self.params)
 
 
-def compile_chunk(steps: Steps, how: str):
+def compile_chunk(trainer: Trainer, how: str):
   """The members' training chunk as one jitted program: ``(state [P, ...],
   num_steps) -> (state, metrics [P, num_steps])``, the members vmapped or
   mapped (``population.layout``); the state is donated. What the run loop
   calls, and what ``launch.py bench`` times."""
-  return jax.jit(population.over_members(steps.train_chunk, how), static_argnums=1,
+  return jax.jit(population.over_members(trainer.train_chunk, how), static_argnums=1,
                  donate_argnums=0)
 
 
-def init_population(steps: Steps, pop: population.Population, mesh) -> TrainState:
+def init_population(trainer: Trainer, pop: population.Population, mesh) -> TrainState:
   """The members' states stacked on a leading axis, placed on the mesh."""
   keys = jax.vmap(jax.random.key)(jnp.asarray(pop.seeds))
-  init = jax.jit(jax.vmap(steps.init), out_shardings=population.member_sharding(mesh))
+  init = jax.jit(jax.vmap(trainer.init), out_shardings=population.member_sharding(mesh))
   return init(keys, pop.loss_hp, pop.opt_hp)
 
 
@@ -671,6 +684,10 @@ class _Run:
   last_loss: np.ndarray        # per member: its last training loss (for the divergence verdict)
 
   @property
+  def size(self) -> int:
+    return len(self.solved_at)
+
+  @property
   def step(self) -> int:
     return int(distributed.to_host(self.state.step)[0])
 
@@ -685,9 +702,9 @@ class _Run:
         distributed.to_host(optim.inspect(self.state.opt_state).get('skipped', 0)), (size,))
 
 
-def _restore_or_init(config, steps: Steps, pop, mesh, ckpt) -> _Run:
+def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt) -> _Run:
   """The run from its latest checkpoint, or a fresh one."""
-  state = init_population(steps, pop, mesh)
+  state = init_population(trainer, pop, mesh)
   min_delta = config.train.get('patience_min_delta', 0.0)
   best = BestOnValid(state.params, pop.size, min_delta=min_delta)
   meta = {}
@@ -703,6 +720,13 @@ def _restore_or_init(config, steps: Steps, pop, mesh, ckpt) -> _Run:
               elapsed=meta.get('elapsed', 0.0), last_loss=np.zeros(pop.size))
 
 
+def _checkpoints(workdir: str) -> ocp.CheckpointManager:
+  """The run's orbax checkpoints, the last two kept, in ``workdir/checkpoints``."""
+  return ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, 'checkpoints')),
+      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+
+
 def _save(ckpt, run: _Run, wall: float) -> None:
   ckpt.save(run.step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(run.state), best=ocp.args.StandardSave(run.best.params),
@@ -710,7 +734,7 @@ def _save(ckpt, run: _Run, wall: float) -> None:
                               'best': run.best.meta, 'nonfinite': run.nonfinite.tolist()})))
 
 
-def _chunks(config, steps: Steps, mesh, main: bool):
+def _chunks(config, trainer: Trainer, mesh, main: bool):
   """``chunk(step)``: the compiled training chunk for the phase of
   ``train.chunk_schedule`` that holds ``step`` (one phase without one). A new
   truncation length is a new batch shape, so one compile per phase; the
@@ -722,8 +746,8 @@ def _chunks(config, steps: Steps, mesh, main: bool):
     start, _, length = phase_at(phases, step)
     if start not in compiled:
       compiled.clear()
-      s = phase_steps(config, steps, start, length)
-      if main and s is not steps:
+      s = phase_trainer(config, trainer, start, length)
+      if main and s is not trainer:
         print(f'Chunk schedule: from step {start}, {s.task.summary()}', flush=True)
       compiled[start] = compile_chunk(s, how)
     return compiled[start]
@@ -749,6 +773,25 @@ def _train_records(run: _Run, m: dict, step: int, rate, size: int, halving: bool
                spectral_radius=spectral_radius(w_rec[i]), steps_per_s=rate,
                **({'learning_rate': float(lrs[i])} if halving else {}))
           for i in range(size)]
+
+
+def _run_chunk(run: _Run, chunk, n: int, compiling: bool, pace: _Pace, writer,
+               halving: bool) -> list[dict]:
+  """Trains every member ``n`` steps (``chunk``, compiled), notes which losses
+  were not finite and each member's last loss, and writes (and returns) one
+  metrics line per member."""
+  t0 = time.time()
+  run.state, m = chunk(run.state, n)
+  m = distributed.to_host(m)
+  step = run.step
+  pace.chunk(step, n, time.time() - t0, compiling)
+  run.nonfinite |= ~np.all(np.isfinite(np.asarray(m['loss'], np.float64)), axis=-1)
+  train_recs = _train_records(run, m, step, pace.rate, run.size, halving)
+  run.last_loss = np.array([r['loss'] if np.sum(m['scored'][i]) else run.last_loss[i]
+                            for i, r in enumerate(train_recs)])
+  for r in train_recs:
+    writer.write(r)
+  return train_recs
 
 
 def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
@@ -779,32 +822,30 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data) -> dict
   version = code_version()    # at the start: the code that trains is the code that counts
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
-  steps = build(config, mesh, data)
+  trainer = build(config, mesh, data)
   tc = config.train
-  total_steps = num_steps(config, steps.task)
-  if steps.task.summary() and main:
-    print(steps.task.summary(), flush=True)
+  total_steps = num_steps(config, trainer.task)
+  if trainer.task.summary() and main:
+    print(trainer.task.summary(), flush=True)
   if (pop.size > 1 or math.prod(mesh.devices.shape) > 1) and main:
     print(f'Population of {pop.size} on {population.describe(mesh)}', flush=True)
 
-  ckpt = ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, 'checkpoints')),
-      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+  ckpt = _checkpoints(workdir)
   resumed = ckpt.latest_step() is not None
-  run = _restore_or_init(config, steps, pop, mesh, ckpt)
+  run = _restore_or_init(config, trainer, pop, mesh, ckpt)
   step = run.step
   if resumed and main:
     print(f'Resumed from step {step} in {workdir}', flush=True)
   writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, step,
                         retest=step >= total_steps    # a finished run, run again
                         or not np.any(distributed.to_host(run.state.active)))
-  chunk, phases = _chunks(config, steps, mesh, main)
-  evaluate = steps.task.evaluator(steps.apply, steps.initial_carry, tc,
+  chunk, phases = _chunks(config, trainer, mesh, main)
+  evaluate = trainer.task.evaluator(trainer.apply, trainer.initial_carry, tc,
                                      jax.random.key(tc.eval_seed))
 
   # Validation every eval_every steps, or at the end of every epoch (0); a
   # chunk never runs past a validation point.
-  eval_every = tc.eval_every or steps.task.steps_per_epoch
+  eval_every = tc.eval_every or trainer.task.steps_per_epoch
   t_resume = time.time()
   # The first checkpoint of a run comes after its first chunk, not a minute in.
   last_ckpt = time.time() if resumed else -math.inf
@@ -815,17 +856,8 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data) -> dict
             eval_every - step % eval_every)
     compiling = (phase_at(phases, step)[0], n) not in shapes    # a new static shape compiles
     shapes.add((phase_at(phases, step)[0], n))
-    t0 = time.time()
-    run.state, m = chunk(step)(run.state, n)
-    m = distributed.to_host(m)
+    train_recs = _run_chunk(run, chunk(step), n, compiling, pace, writer, trainer.halving)
     step = run.step
-    pace.chunk(step, n, time.time() - t0, compiling)
-    run.nonfinite |= ~np.all(np.isfinite(np.asarray(m['loss'], np.float64)), axis=-1)
-    train_recs = _train_records(run, m, step, pace.rate, pop.size, steps.halving)
-    run.last_loss = np.array([r['loss'] if np.sum(m['scored'][i]) else run.last_loss[i]
-                              for i, r in enumerate(train_recs)])
-    for r in train_recs:
-      writer.write(r)
     valid = None      # shown on the lines where validation ran, and only there
     if step % eval_every == 0 or step >= total_steps:
       valid = _validate(run, evaluate, writer, tc, step)
@@ -854,7 +886,7 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data) -> dict
   writer.close()
   if main:
     records.write_json(os.path.join(workdir, 'result.json'), result)
-    _report(result, test, steps.task.unit, tc.stop_when_solved, workdir)
+    _report(result, test, trainer.task.unit, tc.stop_when_solved, workdir)
   return result
 
 

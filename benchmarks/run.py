@@ -274,7 +274,7 @@ def bench_population(args) -> list[dict]:
   # One after another: the members as single runs, one compiled chunk for all
   # (they share its structure), each on its own state as the trainer inits it.
   single = wl.trainer_chunk(wl.one_member(config))
-  stacked = train.init_population(single.steps, population.make_population(config), single.mesh)
+  stacked = train.init_population(single.trainer, population.make_population(config), single.mesh)
   p = jax.tree.leaves(stacked)[0].shape[0]
   members = [jax.tree.map(lambda a, i=i: a[i:i + 1], stacked) for i in range(p)]
   alone = _Timed(single, steps, members[0])

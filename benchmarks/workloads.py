@@ -228,7 +228,7 @@ class Chunk:
   lowered), its members' state, its pure functions, mesh and layout."""
   fn: Callable
   state: train.TrainState
-  steps: train.Steps
+  trainer: train.Trainer
   mesh: Any
   layout: str
   members: int
@@ -240,10 +240,10 @@ def trainer_chunk(config: ml_collections.ConfigDict) -> Chunk:
   chunk runs over them."""
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, config.task.batch_size)
-  steps = train.build(config, mesh, data=synthetic_data(config))
-  state = train.init_population(steps, pop, mesh)
+  trainer = train.build(config, mesh, data=synthetic_data(config))
+  state = train.init_population(trainer, pop, mesh)
   how = population.layout(mesh, config.population.layout)
-  return Chunk(train.compile_chunk(steps, how), state, steps, mesh, how, pop.size)
+  return Chunk(train.compile_chunk(trainer, how), state, trainer, mesh, how, pop.size)
 
 
 # ---------------------------------------------------------------------------

@@ -40,34 +40,34 @@ from experiments import temporal_order_fig7  # noqa: E402
 METHOD_NAMES = {'sgd': 'SGD', 'sgd-c': 'SGD-C', 'sgd-cr': 'SGD-CR'}
 
 
-def state_gradients(steps: train.Steps, params, batch: dict) -> jax.Array:
+def state_gradients(trainer: train.Trainer, params, batch: dict) -> jax.Array:
   """dE/dx_k of the first layer, [T, B, S]: the gradient of the loss with
   respect to a zero "probe" added to each state (exactly the temporal
   component of BPTT; ``optim/omega.py`` uses the same)."""
   t, b = batch['inputs'].shape[:2]
-  probes = [jnp.zeros((t, b, c.state_size)) for c in steps.model.cells()]
+  probes = [jnp.zeros((t, b, c.state_size)) for c in trainer.model.cells()]
   hp = {'omega_alpha': 0.0, 'l1_weight': 0.0, 'bptt_clip': 0.0}
-  g = jax.grad(lambda p: steps.loss_fn(params, p, batch, hp, jax.random.key(0),
-                                       train=False)[0])(probes)
+  g = jax.grad(lambda p: trainer.loss_fn(params, p, batch, hp, jax.random.key(0),
+                                         train=False)[0])(probes)
   return g[0]
 
 
-def profile(steps: train.Steps, params, batch: dict) -> jax.Array:
+def profile(trainer: train.Trainer, params, batch: dict) -> jax.Array:
   """[T]: the norm of dE/dx_k over the units, averaged over the batch."""
-  return jnp.mean(jnp.linalg.norm(state_gradients(steps, params, batch), axis=-1), axis=1)
+  return jnp.mean(jnp.linalg.norm(state_gradients(trainer, params, batch), axis=-1), axis=1)
 
 
 def measure(length: int = 50, total_steps: int = 8000, points: int = 5, seed: int = 0):
   """Profiles [points, members, T] at training steps spaced by powers of two."""
   config = temporal_order_fig7.get_config(f'length={length},seeds=1,steps={total_steps}')
   config.seed = seed
-  steps = train.build(config)
+  trainer = train.build(config)
   pop = population_lib.make_population(config)
   mesh = population_lib.make_mesh(pop.size, config.task.batch_size, jax.devices()[:1])
-  state = train.init_population(steps, pop, mesh)
-  batch = steps.task.train_batch(jax.random.key(12345), 0)   # one fixed batch
-  measure_all = jax.jit(jax.vmap(lambda p: profile(steps, p, batch)))
-  chunk = jax.jit(jax.vmap(steps.train_chunk, in_axes=(0, None)), static_argnums=1)
+  state = train.init_population(trainer, pop, mesh)
+  batch = trainer.task.train_batch(jax.random.key(12345), 0)   # one fixed batch
+  measure_all = jax.jit(jax.vmap(lambda p: profile(trainer, p, batch)))
+  chunk = jax.jit(jax.vmap(trainer.train_chunk, in_axes=(0, None)), static_argnums=1)
   at = sorted({0} | {int(total_steps / 2 ** i) for i in range(points - 1)})
   methods = [tables.member_method(config.to_dict(), config.paper.to_dict(), lab)
              for lab in pop.labels]

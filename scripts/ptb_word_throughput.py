@@ -6,7 +6,7 @@ Table 2 with the class-factored softmax against the full softmax.
 Builds the run of ``experiments/ptb_bengio.py:level=word,method=sgd-c``
 (``softmax=class`` and ``softmax=full``), compiles one chunk of ``steps``
 updates, then times ``rounds`` chunks of the trainer's compiled step
-(``train.Steps.train_chunk``, one member) and prints one JSON line per
+(``train.Trainer.train_chunk``, one member) and prints one JSON line per
 softmax: the median seconds per update and words per second (40 x batch
 words per update), plus the time of one valid pass over the whole stream.
 """
@@ -26,9 +26,9 @@ def measure(softmax: str, batch: int, steps: int, rounds: int) -> dict:
   config = ptb_bengio.get_config(f'level=word,method=sgd-c,softmax={softmax},batch={batch}')
   pop = train.population.make_population(config)
   mesh = train.population.make_mesh(pop.size, config.task.batch_size)
-  s = train.build(config, mesh)
-  state = train.init_population(s, pop, mesh)
-  chunk = jax.jit(jax.vmap(s.train_chunk, in_axes=(0, None)), static_argnums=1,
+  trainer = train.build(config, mesh)
+  state = train.init_population(trainer, pop, mesh)
+  chunk = jax.jit(jax.vmap(trainer.train_chunk, in_axes=(0, None)), static_argnums=1,
                   donate_argnums=0)
   t0 = time.time()
   state, m = chunk(state, steps)
@@ -40,7 +40,8 @@ def measure(softmax: str, batch: int, steps: int, rounds: int) -> dict:
     state, m = chunk(state, steps)
     jax.block_until_ready(m)
     times.append((time.time() - t0) / steps)
-  evaluate = s.task.evaluator(s.apply, s.initial_carry, config.train, jax.random.key(0))
+  evaluate = trainer.task.evaluator(trainer.apply, trainer.initial_carry, config.train,
+                                    jax.random.key(0))
   evaluate(state.params, 'valid')            # compile
   t0 = time.time()
   valid = evaluate(state.params, 'valid')

@@ -74,9 +74,11 @@ class Task(Protocol):
                 eval_key: jax.Array | None) -> Evaluate:
     """``evaluate(params [P, ...], split, step=0) -> [dict per member]``.
 
-    ``apply_fn(params, inputs, carry, reset, **kw) -> (outputs, carry)`` runs
-    the model (``train.Steps.apply``); ``initial_carry(params, batch_size)``
-    gives the carry's shapes; ``train_config`` the evaluation's sizes;
+    ``apply_fn(params, inputs, carry, reset, **kw) -> (outputs, carry,
+    samples)`` runs the model (``train.Trainer.apply``, a ``train.Forward``;
+    ``samples`` is None unless given a ``sample_key``);
+    ``initial_carry(params, batch_size)`` gives the carry's shapes;
+    ``train_config`` the evaluation's sizes;
     ``eval_key`` the key of whatever evaluation draws (``train.eval_seed``).
     """
 

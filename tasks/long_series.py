@@ -104,14 +104,14 @@ class LongSeriesTask:
                 eval_key) -> Callable:
     """``evaluate(params [P, ...], split, step) -> [dict per member]`` over whole series.
 
-    ``apply_fn(params, inputs, carry, reset) -> (outputs, carry)``; the state
+    ``apply_fn(params, inputs, carry, reset) -> (outputs, carry, _)``; the state
     starts from the initial one and is carried across the windows of
     ``eval_chunk`` steps.
     """
 
     def score_window(params, split, n, carry):
       batch = self.window(split, n * self.eval_chunk, self.eval_chunk)
-      outputs, carry = apply_fn(params, batch['inputs'], carry, n == 0)
+      outputs, carry, _ = apply_fn(params, batch['inputs'], carry, n == 0)
       return carry, (jnp.sum(per_step_loss(outputs, batch, self.kind) * batch['mask']),
                      self.error(outputs, batch) * jnp.sum(batch['mask']), jnp.sum(batch['mask']))
 

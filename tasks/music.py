@@ -115,7 +115,7 @@ class MusicTask:
     ``initial_carry(params, batch_size)`` gives the carry's shapes (every batch
     of pieces starts with a reset to the model's initial state). For kind
     'nade', ``apply_fn(params, inputs, carry, reset, targets=, sample_key=,
-    num_samples=) -> (outputs, carry, samples [S, T, B, D])`` (``train.Steps.apply``).
+    num_samples=) -> (outputs, carry, samples [S, T, B, D])`` (``train.Trainer.apply``).
     """
     samples = int(train_config.get('accuracy_samples', 10)) if train_config is not None else 10
     sample_key = eval_key if eval_key is not None else jax.random.key(0)
@@ -129,7 +129,7 @@ class MusicTask:
             sample_key=jax.random.fold_in(sample_key, n), num_samples=samples)
         acc = jnp.mean(nade.frame_accuracy(drawn, batch['targets']), 0)
       else:                       # exact expected accuracy of independent keys
-        outputs, carry = apply_fn(params, batch['inputs'], carry, batch['reset'])
+        outputs, carry, _ = apply_fn(params, batch['inputs'], carry, batch['reset'])
         acc = nade.bernoulli_expected_frame_accuracy(jax.nn.sigmoid(outputs), batch['targets'])
       return carry, (jnp.sum(per_step_loss(outputs, batch, self.kind) * mask),
                      jnp.sum((1.0 - acc) * mask), jnp.sum(mask))

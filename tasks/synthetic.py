@@ -76,7 +76,7 @@ class SyntheticTask:
                 eval_key) -> Callable:
     """``evaluate(params [P, ...], split, step) -> [dict per member]`` on fresh sequences.
 
-    ``apply_fn(params, inputs, carry, reset) -> (outputs, carry)`` runs the model.
+    ``apply_fn(params, inputs, carry, reset) -> (outputs, carry, _)`` runs the model.
     Every member sees the same sequences (drawn from ``train.eval_seed``):
     ``train.eval_sequences`` (validation, new ones at every step) or
     ``train.test_sequences`` (test), in batches of ``train.eval_batch_size``
@@ -89,7 +89,7 @@ class SyntheticTask:
 
     def one_batch(params, key, length):
       batch = self.problem.sample(key, tc.eval_batch_size, length, self.max_length)
-      outputs, _ = apply_fn(params, batch['inputs'], None, None)
+      outputs, _, _ = apply_fn(params, batch['inputs'], None, None)
       mask = batch['mask']
       per_seq = jnp.sum(per_step_loss(outputs, batch, self.kind) * mask, 0) / jnp.maximum(
           jnp.sum(mask, 0), 1)

@@ -157,7 +157,7 @@ class TextTask:
                 eval_key) -> Callable:
     """``evaluate(params [P, ...], split, step) -> [dict per member]`` over a whole split.
 
-    ``apply_fn(params, inputs, carry, reset) -> (outputs, carry)`` runs the
+    ``apply_fn(params, inputs, carry, reset) -> (outputs, carry, _)`` runs the
     model (words: also ``targets=``, the ids it scores); ``initial_carry(params,
     streams)`` gives the carry's shapes (the first window resets to the
     model's initial state; later ones go on from the carried state).
@@ -169,10 +169,10 @@ class TextTask:
       inputs, targets, mask = (a[n] for a in data[split])
       y = targets.astype(jnp.int32)
       if self.level == 'word':
-        outputs, carry = apply_fn(params, self._inputs(inputs), carry, n == 0, targets=y)
+        outputs, carry, _ = apply_fn(params, self._inputs(inputs), carry, n == 0, targets=y)
         nll, wrong = -outputs, jnp.full(y.shape, jnp.nan)
       else:
-        outputs, carry = apply_fn(params, self._inputs(inputs), carry, n == 0)
+        outputs, carry, _ = apply_fn(params, self._inputs(inputs), carry, n == 0)
         nll = optax.softmax_cross_entropy_with_integer_labels(outputs, y)
         wrong = jnp.argmax(outputs, -1) != y
       return carry, (jnp.sum(nll * mask), jnp.sum(wrong * mask), jnp.sum(mask))

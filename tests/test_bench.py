@@ -97,7 +97,7 @@ def small(name, **overrides):
 
 def test_the_timed_program_trains_as_the_steps_do():
   """The timed chunk (the population program of one member, compiled ahead
-  of time) gives the parameters and losses of ``Steps.train_chunk`` run
+  of time) gives the parameters and losses of ``Trainer.train_chunk`` run
   directly on the member's initial state."""
   import jax
   import numpy as np
@@ -106,7 +106,7 @@ def test_the_timed_program_trains_as_the_steps_do():
   chunk = wl.trainer_chunk(config)
   initial = jax.tree.map(lambda a: a[0], chunk.state)   # new arrays: the timed call donates its own
   timed = run._Timed(chunk, 3)
-  direct, metrics = jax.jit(chunk.steps.train_chunk, static_argnums=1)(initial, 3)
+  direct, metrics = jax.jit(chunk.trainer.train_chunk, static_argnums=1)(initial, 3)
   np.testing.assert_allclose(np.asarray(timed.metrics['loss'])[0], metrics['loss'], rtol=1e-6)
   for a, b in zip(jax.tree.leaves(timed.state.params), jax.tree.leaves(direct.params)):
     np.testing.assert_allclose(np.asarray(a)[0], b, rtol=1e-5, atol=1e-7)

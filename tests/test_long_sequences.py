@@ -93,7 +93,7 @@ def read_metrics(workdir):
 def test_chunk_schedule_phases_compiles_and_resume(tmp_path, monkeypatch):
   traced, phases = [], []
   batch_fn = LongSeriesTask.train_batch
-  phase_fn = train.phase_steps
+  phase_fn = train.phase_trainer
 
   def counting_batch(self, key, step):
     traced.append(self.chunk)         # runs once per trace, never per step
@@ -104,7 +104,7 @@ def test_chunk_schedule_phases_compiles_and_resume(tmp_path, monkeypatch):
     return phase_fn(config, steps, start, chunk)
 
   monkeypatch.setattr(LongSeriesTask, 'train_batch', counting_batch)
-  monkeypatch.setattr(train, 'phase_steps', recording_phase)
+  monkeypatch.setattr(train, 'phase_trainer', recording_phase)
   config = schedule_config(60)
   train.check_config(config)
   straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))

@@ -22,7 +22,7 @@ from models.rnn import RecurrentNetwork
 
 
 class _Stub:
-  """The part of a task that ``train.Steps.loss_fn`` reads."""
+  """The part of a task that ``train.Trainer.loss_fn`` reads."""
   kind = 'nade'
   carries = False
 
@@ -30,7 +30,7 @@ class _Stub:
 def tiny_steps(keys=5, hidden=4, nade_hidden=3):
   model = RecurrentNetwork(output_size=keys, hidden_size=hidden, activation='tanh',
                            init_scheme='basic_tanh', output='nade', nade_hidden=nade_hidden)
-  steps = train.Steps(model=model, optimizer=None, task=_Stub(), use_omega=False,
+  steps = train.Trainer(model=model, optimizer=None, task=_Stub(), use_omega=False,
                       use_l1=False, use_bptt_clip=False)
   x = jnp.zeros((3, 2, keys))
   params = model.init(jax.random.key(0), x, targets=x)['params']
@@ -86,8 +86,8 @@ def test_nade_probabilities_over_all_frames_sum_to_one():
   rng = np.random.default_rng(2)
   inputs = np.broadcast_to((rng.random((3, 1, keys)) < 0.5), (3, len(every), keys))
   targets = np.broadcast_to(every, (3,) + every.shape)
-  outputs, _ = steps.apply(params, jnp.asarray(inputs, jnp.float32), None, None,
-                           targets=jnp.asarray(targets))
+  outputs, _, _ = steps.apply(params, jnp.asarray(inputs, jnp.float32), None, None,
+                              targets=jnp.asarray(targets))
   log_p = -tasks.per_step_loss(outputs, dict(targets=jnp.asarray(targets)), 'nade')
   np.testing.assert_allclose(np.exp(np.asarray(log_p, np.float64)).sum(1), 1.0, rtol=1e-5)
 
@@ -104,7 +104,7 @@ def test_nade_whole_piece_evaluation_equals_direct_computation():
                            output='nade', nade_hidden=4)
   x = jnp.zeros((5, 2, 88))
   params = model.init(jax.random.key(0), x, targets=x)['params']
-  steps = train.Steps(model=model, optimizer=None, task=problem, use_omega=False,
+  steps = train.Trainer(model=model, optimizer=None, task=problem, use_omega=False,
                       use_l1=False, use_bptt_clip=False)
   evaluate = problem.evaluator(steps.apply, steps.initial_carry, None, jax.random.key(0))
   got = evaluate(jax.tree.map(lambda a: a[None], params), 'valid')[0]

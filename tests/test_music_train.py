@@ -44,7 +44,7 @@ def test_whole_piece_evaluation_equals_direct_computation():
   model = RecurrentNetwork(output_size=88, cell='gru', hidden_size=16, learned_initial_state=True)
   params = model.init(jax.random.key(0), jnp.zeros((8, 2, 88)))['params']
   params['initial_0'] = 0.3 * jnp.ones_like(params['initial_0'])        # resets must use it
-  steps = train.Steps(model=model, optimizer=None, task=problem, use_omega=False,
+  steps = train.Trainer(model=model, optimizer=None, task=problem, use_omega=False,
                       use_l1=False, use_bptt_clip=False)
   evaluate = problem.evaluator(steps.apply, steps.initial_carry, None, None)
   stacked = jax.tree.map(lambda x: x[None], params)
@@ -231,7 +231,7 @@ def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(mon
   # The second phase starts at its first chunk (step 9, though 9 % 2 chunks
   # is 1): an update there starts from the initial state, whatever is carried.
   steps = train.build(config, data=rolls)
-  phase = train.phase_steps(config, steps, 9, 20)
+  phase = train.phase_trainer(config, steps, 9, 20)
   state = steps.init(jax.random.key(0), dict(l1_weight=0.0, bptt_clip=0.0), {})
   state = state.replace(step=jnp.asarray(9, state.step.dtype))
   update = jax.jit(phase.train_chunk, static_argnums=1)
@@ -294,7 +294,7 @@ def test_a_chunk_with_nothing_to_score_changes_nothing_and_never_stops_a_run():
   assert mask.sum(axis=(1, 2)).tolist() == [4, 4, 0]
   config = music.get_config('smoke')
   model = RecurrentNetwork(output_size=88, cell='rnn', activation='sigmoid', hidden_size=8)
-  steps = train.Steps(model=model, optimizer=optim.make_optimizer(config.optim, 10),
+  steps = train.Trainer(model=model, optimizer=optim.make_optimizer(config.optim, 10),
                       task=problem, use_omega=True, use_l1=False, use_bptt_clip=False)
   state = steps.init(jax.random.key(0), dict(omega_alpha=0.5, l1_weight=0.0, bptt_clip=0.0), {})
   chunk = jax.jit(steps.train_chunk, static_argnums=1)

@@ -127,7 +127,7 @@ def toy_streams(seed=0, n=(400, 90, 80)):
 def steps_for(problem, output, hidden=8):
   model = RecurrentNetwork(output_size=V, cell='rnn', activation='sigmoid', hidden_size=hidden,
                            output=output, num_classes=4, **problem.model_kwargs)
-  return train.Steps(model=model, optimizer=None, task=problem, use_omega=False,
+  return train.Trainer(model=model, optimizer=None, task=problem, use_omega=False,
                      use_l1=False, use_bptt_clip=False)
 
 

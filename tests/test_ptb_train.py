@@ -59,7 +59,7 @@ def tiny_model(vocab, hidden=8, seed=0):
 
 
 def eval_steps(model, problem):
-  return train.Steps(model=model, optimizer=None, task=problem, use_omega=False,
+  return train.Trainer(model=model, optimizer=None, task=problem, use_omega=False,
                      use_l1=False, use_bptt_clip=False)
 
 
@@ -78,7 +78,7 @@ def test_bits_per_character_of_fixed_predictions_equal_closed_form(ahead):
   freq /= freq.sum()
 
   def apply_fn(logits, inputs, carry, reset):    # the same prediction at every step
-    return jnp.broadcast_to(logits, inputs.shape[:2] + (vocab,)), carry
+    return jnp.broadcast_to(logits, inputs.shape[:2] + (vocab,)), carry, None
 
   evaluate = problem.evaluator(apply_fn, lambda params, b: jnp.zeros((b, 1)), None, None)
   members = jnp.asarray(np.stack([np.zeros(vocab), np.log(freq)]), jnp.float32)
@@ -175,7 +175,7 @@ def test_summed_cost_is_the_mean_times_the_window():
   batch = problem.train_batch(None, 0)
   grads = {}
   for reduction in train.LOSS_REDUCTIONS:
-    steps = train.Steps(model=model, optimizer=None, task=problem, use_omega=False,
+    steps = train.Trainer(model=model, optimizer=None, task=problem, use_omega=False,
                         use_l1=False, use_bptt_clip=False, loss_reduction=reduction)
     (total, (loss, *_)), grads[reduction] = jax.value_and_grad(steps.loss_fn, has_aux=True)(
         params, None, batch, {}, jax.random.key(0))
