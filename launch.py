@@ -19,13 +19,13 @@ r"""The command line of rnnopt. The only place that reads flags.
 
 Rerunning the same training command resumes from the workdir's last
 checkpoint. ``bench`` measures training throughput (``benchmarks/run.py``); ``sweep`` runs the grid or random search the config declares
-(``sweep.py``), its parts on this host's processes, on Ray or on Slurm
-(``executors.py``); ``reproduce`` runs a paper table end to end
-(``reproduce.py``); ``table``
+(``orchestration/sweep.py``), its parts on this host's processes, on Ray or on Slurm
+(``orchestration/executors.py``); ``reproduce`` runs a paper table end to end
+(``orchestration/reproduce.py``); ``table``
 prints the papers' tables with the finished runs under the folders beside
-them (``tables.py``). With ``--distributed`` (a cluster JAX detects: SLURM,
+them (``reporting/tables.py``). With ``--distributed`` (a cluster JAX detects: SLURM,
 Open MPI, Cloud TPU) or the three coordinator flags, every process of a
-multi-host run joins one mesh over all their devices (``distributed.py``).
+multi-host run joins one mesh over all their devices (``training/distributed.py``).
 """
 
 import copy
@@ -37,7 +37,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from errors import RunError
+from training.errors import RunError
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file, e.g. experiments/temporal_order.py[:ARGS].',
@@ -97,7 +97,7 @@ def bench():
 def table():
   if not _WORKDIR.value:
     raise app.UsageError('table needs --workdir=DIR[,DIR...]: folders holding finished runs')
-  import tables
+  from reporting import tables
   try:
     tables.main([d for d in _WORKDIR.value.split(',') if d])
   except FileNotFoundError as e:
@@ -105,7 +105,7 @@ def table():
 
 
 def reproduce(targets: list[str]):
-  import reproduce as reproduce_lib
+  from orchestration import reproduce as reproduce_lib
   if not targets:
     print(reproduce_lib.listing())
     return
@@ -117,7 +117,7 @@ def reproduce(targets: list[str]):
   flags_given = [f'--{f.name}={f.value}' for f in (_EXECUTOR, _RAY_ADDRESS, _SLURM_PARTITION,
                                                   _SLURM_TIME) if f.value is not None]
   if options.executor != 'local':
-    import executors
+    from orchestration import executors
     try:
       executors.engine(options.executor)
     except ValueError as e:
@@ -135,7 +135,7 @@ def sweep_config(config):
   if not overrides:
     return config
   if 'sweep' not in config:
-    sys.exit('config error: the config declares no sweep (see sweep.py)')
+    sys.exit('config error: the config declares no sweep (see orchestration/sweep.py)')
   config = copy.deepcopy(config)
   for key, value in overrides.items():
     node, _, field = key.rpartition('.')
@@ -158,13 +158,14 @@ def main(argv):
 
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)   # orbax logs every file it writes at INFO
-  import distributed   # after flag parsing: importing JAX is slow, and --help should not wait
+  # After flag parsing: importing JAX is slow, and --help should not wait.
+  from training import distributed
   try:
     distributed.initialize(_DISTRIBUTED.value, _COORDINATOR.value, _NUM_PROCESSES.value,
                            _PROCESS_ID.value)
   except ValueError as e:
     sys.exit(f'flag error: {e}')
-  import train
+  from training import train
   try:
     data = train.check_config(_CONFIG.value)   # the corpus, read once: the run takes it
   except (FileNotFoundError, RunError) as e:   # a corpus that is missing or not the original:
@@ -175,7 +176,7 @@ def main(argv):
     if _DISTRIBUTED.value or _COORDINATOR.value:
       sys.exit('a sweep is spread over hosts by --executor=ray|slurm, not --distributed; '
                'train one config at a time across hosts')
-    import sweep
+    from orchestration import sweep
     config = sweep_config(_CONFIG.value)
     try:
       sweep.check(config)

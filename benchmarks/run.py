@@ -70,8 +70,8 @@ import time
 import jax
 import numpy as np
 
-import population
-import train
+from training import population
+from training import train
 from benchmarks import workloads as wl
 
 POPULATION = 'population_torder_tanh_h50'

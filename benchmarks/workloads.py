@@ -68,9 +68,9 @@ import jax
 import ml_collections
 import numpy as np
 
-import population
+from training import population
 import tasks
-import train
+from training import train
 from datasets import music as music_lib
 from experiments import music, ptb_char, temporal_order
 

@@ -25,7 +25,7 @@ import pickle
 import shlex
 import tempfile
 
-from errors import RunError
+from training.errors import RunError
 
 ENV_VAR = 'RNNOPT_DATA'
 DEFAULT_DATA_DIR = '~/.cache/rnnopt'

@@ -35,7 +35,7 @@ import urllib.request
 from absl import logging
 
 from datasets import _files
-from errors import RunError
+from training.errors import RunError
 from datasets import music
 from datasets import ptb
 

@@ -92,7 +92,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.reg.l1_weight = 0.0              # L1 on hidden activations (Bengio et al. 3.4)
   c.reg.bptt_clip = 0.0              # element-wise clip of dE/dx_t inside BPTT (Mikolov); 0 = off
 
-  # Members trained at once as one vmapped program (population.py): the
+  # Members trained at once as one vmapped program (training/population.py): the
   # product of `seeds` and `rows`, one value per name in
   # `hparams` (e.g. ('optim.learning_rate', 'reg.omega_alpha')).
   c.population = ml_collections.ConfigDict()
@@ -101,7 +101,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.population.rows = ()
   c.population.layout = 'auto'       # vmap | map (members in sequence) | auto: map on one CPU
 
-  # `python launch.py sweep` (sweep.py): grids and random search over any
+  # `python launch.py sweep` (orchestration/sweep.py): grids and random search over any
   # config field; numeric ones become population members.
   c.sweep = ml_collections.ConfigDict()
   c.sweep.grid = ()                  # ((key, (v1, v2, ...)), ...): every combination
@@ -111,7 +111,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.sweep.seed = 0                   # of the random draws
   c.sweep.workers = 0                # 0: one pinned process per core on a CPU, 1 on an accelerator
   c.sweep.select = 'loss'            # validation metric that ranks trials (lower is better)
-  # Where the parts run (executors.py): 'local' (processes on this host),
+  # Where the parts run (orchestration/executors.py): 'local' (processes on this host),
   # 'ray' (Ray tasks) or 'slurm' (a Slurm job array through submitit); the
   # last two need requirements-cluster.txt. On ray and slurm, workers=0 means
   # one part per group (set sweep.workers to split each group further).
@@ -147,12 +147,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.checkpoint_every_s = 60.0  # seconds between checkpoints
   c.train.halve_lr_on_rise = False   # corpora: halve the lr after an epoch whose train loss rose
   c.train.halve_lr_on_valid = False  # ... whose validation loss rose instead (needs eval_every=0)
-  c.train.loss_reduction = 'mean'    # mean | sum_over_time: the cost that is clipped (train.py)
+  # mean | sum_over_time: the cost that is clipped (training/train.py)
+  c.train.loss_reduction = 'mean'
   # Truncation-length schedule for tasks read in chunks with carried state
   # (task.chunk): ((0, chunk), (start_step, chunk), ...), each phase's chunk
   # length from its start step on; empty = task.chunk throughout. Starts are
   # multiples of log_every and need num_steps > 0; each phase reads the data
-  # from their beginning (state reset there) and compiles once (train.py).
+  # from their beginning (state reset there) and compiles once (training/train.py).
   c.train.chunk_schedule = ()
   return c
 

@@ -35,7 +35,7 @@ schedule change the program, so they are separate runs:
 
     python launch.py --config=experiments/long_sequences.py:optimizer=adam,schedule \
         --workdir=runs/long_sequences/adam_sched
-    python -m figures.long_sequences runs/long_sequences
+    python -m reporting.figures.long_sequences runs/long_sequences
 
 Arguments: ``optimizer=sgd|rmsprop|adam``, ``clip=both|on|off``,
 ``schedule`` (the 100/50/10/2/1 chunks), ``epochs=N`` (passes over the

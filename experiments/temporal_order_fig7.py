@@ -23,7 +23,7 @@ applies; what is particular to the figure:
         --workdir=runs/fig7/smart_tanh_T100
 
 ``scripts/fig7_runs.sh`` runs the grid (and says how long it takes) and
-``python -m figures.fig7 DIR`` draws the figure. RESULTS.md says which budget
+``python -m reporting.figures.fig7 DIR`` draws the figure. RESULTS.md says which budget
 and criterion produced the figure it shows.
 """
 

@@ -4,7 +4,7 @@
 # Usage: scripts/fig7_runs.sh OUTDIR STEPS "LENGTHS" ["INITS"] [SUCCESS]
 #   SUCCESS: paper (default: fewer than 1% wrong of 10,000 fresh sequences)
 #            or authors (0 wrong, the authors' code); use one OUTDIR per
-#            criterion: figures/fig7.py refuses to mix them and names the
+#            criterion: reporting/figures/fig7.py refuses to mix them and names the
 #            criterion in the figure's title.
 # Rerunning resumes unfinished runs and skips finished ones.
 #

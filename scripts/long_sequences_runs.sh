@@ -3,7 +3,7 @@
 # whole series / chunk-length schedule, each run a population of clip off / on.
 # Usage: scripts/long_sequences_runs.sh [OUTDIR] [ARGS]   (ARGS default: length=1000,epochs=200)
 # Rerunning skips finished runs and resumes unfinished ones; then
-#   python -m figures.long_sequences OUTDIR
+#   python -m reporting.figures.long_sequences OUTDIR
 set -u
 out=${1:-runs/long_sequences}; args=${2:-length=1000,epochs=200}
 py=${PYTHON:-python}

@@ -18,7 +18,7 @@ import time
 import jax
 import numpy as np
 
-import train
+from training import train
 from experiments import ptb_bengio
 
 

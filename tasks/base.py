@@ -1,6 +1,6 @@
 """What the trainer needs from a task, and the pieces the tasks share.
 
-``Task`` is the interface (a Protocol: ``train.py`` reads nothing else);
+``Task`` is the interface (a Protocol: ``training/train.py`` reads nothing else);
 ``per_step_loss`` the loss of each kind of output; ``windowed_evaluator``
 the evaluation of the tasks that score long sequences in windows with the
 state carried (music, text, long series).
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import distributed
+from training import distributed
 from models import nade
 
 # The kinds of output a task scores (``per_step_loss``).

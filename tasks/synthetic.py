@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-import distributed
+from training import distributed
 from datasets import pathological
 from tasks.base import per_step_loss
 

@@ -38,7 +38,7 @@ def test_each_workload_has_the_peers_shapes(name):
   """The shapes the trainer reads (a batch of the config's problem) and the
   model's parameters, against the peer's table."""
   import jax
-  import train
+  from training import train
   cell, activation, n_in, hidden, n_out, batch, length = PEER[name]
   w = wl.WORKLOADS[name]
   config = w.config()
@@ -101,7 +101,7 @@ def test_the_timed_program_trains_as_the_steps_do():
   directly on the member's initial state."""
   import jax
   import numpy as np
-  import train
+  from training import train
   config = small('torder_tanh_h50')
   chunk = wl.trainer_chunk(config)
   initial = jax.tree.map(lambda a: a[0], chunk.state)   # new arrays: the timed call donates its own
@@ -122,7 +122,7 @@ def test_the_benchmark_times_the_trainers_chunk(name, tmp_path):
   ``train.train_and_evaluate`` trains in its first chunk: the same loss,
   gradient norm and, after it, spectral radius of W_rec."""
   import numpy as np
-  import train
+  from training import train
   n = 4
   config = small(name, num_steps=n, log_every=n, eval_every=0 if name != 'torder_tanh_h50'
                  else n)
@@ -139,7 +139,7 @@ def test_the_benchmark_times_the_trainers_chunk(name, tmp_path):
 
 
 def test_population_members_have_their_own_seeds_and_learning_rates():
-  import population
+  from training import population
   config = wl.WORKLOADS['torder_tanh_h50'].config()
   for members in (1, 2, 3, 8):
     pop = population.make_population(wl.population_config(config, members, seed=5))

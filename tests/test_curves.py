@@ -1,4 +1,4 @@
-"""figures/curves.py: reading metrics.jsonl, labelling members, drawing.
+"""reporting/figures/curves.py: reading metrics.jsonl, labelling members, drawing.
 
 The drawn figures are checked on their matplotlib Axes: the data of each
 plotted line (found by its gid), the axis labels, the legend and the title.
@@ -15,7 +15,7 @@ from experiments import common
 from experiments import music
 from experiments import ptb_bengio
 from experiments import ptb_char
-from figures import curves
+from reporting.figures import curves
 
 
 def write_run(tmp_path, lines, config, result=None, tail=''):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-import distributed
+from training import distributed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,12 +37,12 @@ def test_single_process_needs_nothing():
 SCRIPT = r'''
 import json, sys
 import numpy as np
-import distributed
+from training import distributed
 address, nproc, pid, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 if nproc > 1:
   distributed.initialize(coordinator_address=address, num_processes=nproc, process_id=pid)
 import jax
-import train
+from training import train
 from tests.test_population import population_config
 from tests.test_music_train import random_rolls, toy_music_config
 

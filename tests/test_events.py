@@ -1,11 +1,11 @@
-"""events.py: TensorBoard event files written by hand, read back."""
+"""training/events.py: TensorBoard event files written by hand, read back."""
 
 import glob
 import os
 
 import pytest
 
-import events
+from training import events
 
 
 def test_crc32c_check_value():
@@ -31,7 +31,7 @@ def test_tensorboard_reads_them(tmp_path):
 
 
 def test_a_run_writes_one_event_file_per_member(tmp_path):
-  import train
+  from training import train
   from experiments import temporal_order_fig7
   config = temporal_order_fig7.get_config('seeds=2,smoke')
   config.model.hidden_size = 8

@@ -1,4 +1,5 @@
-"""executors.py: a sweep's parts on Ray and on Slurm (submitit), retries, missing engines."""
+"""orchestration/executors.py: a sweep's parts on Ray and on Slurm (submitit),
+retries, missing engines."""
 
 import json
 import os
@@ -8,8 +9,8 @@ import sys
 import ml_collections
 import pytest
 
-import executors
-import sweep
+from orchestration import executors
+from orchestration import sweep
 from experiments import temporal_order_sweep
 from tests.test_sweep import fake_unit
 
@@ -163,7 +164,7 @@ def test_a_failing_part_is_retried_then_listed_never_dropped(tmp_path, monkeypat
         failed[p.name] = str(e)
     return failed
 
-  import train
+  from training import train
   monkeypatch.setattr(train, 'train_and_evaluate', attempt)
   monkeypatch.setitem(executors.REGISTRY, 'ray', fake_executor)
   s = sweep.run(c, str(tmp_path))

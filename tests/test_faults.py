@@ -20,11 +20,11 @@ import time
 import numpy as np
 import pytest
 
-import records
-import sweep
-import train
+from training import records
+from orchestration import sweep
+from training import train
 from datasets import _files, music, ptb
-from errors import RunError
+from training.errors import RunError
 from experiments import temporal_order, temporal_order_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -136,7 +136,7 @@ def test_a_torn_result_is_not_finished(run40, tmp_path):
   text = (workdir / 'result.json').read_text()
   (workdir / 'result.json').write_text(text[:len(text) // 2])
   assert sweep.finished(str(workdir)) is None
-  import tables
+  from reporting import tables
   skipped = []
   tables.collect([str(tmp_path)], skipped)
   assert skipped == [(str(workdir), 'result.json is unreadable (cut short or not JSON)')]

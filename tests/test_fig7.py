@@ -1,4 +1,4 @@
-"""figures/fig7.py on hand-written run records: the criterion it states, the
+"""reporting/figures/fig7.py on hand-written run records: the criterion it states, the
 Wilson intervals against hand computations, and what the drawn axes show."""
 
 import json
@@ -7,7 +7,7 @@ import math
 import matplotlib
 import pytest
 
-from figures import fig7
+from reporting.figures import fig7
 
 
 def _run(root, name, init, length, solved, success=None, solved_error=0.01):

@@ -1,4 +1,4 @@
-"""Tests of figures/: Pascanu et al. (2013) Fig. 3 and Fig. 6 from independent math.
+"""Tests of reporting/figures/: Pascanu et al. (2013) Fig. 3 and Fig. 6 from independent math.
 
 The references here are written from the equations alone: fixed points
 checked by substitution, the folds from their closed form
@@ -11,8 +11,8 @@ and its derivatives are known by hand.
 import numpy as np
 import pytest
 
-from figures import dynamics
-from figures import plots
+from reporting.figures import dynamics
+from reporting.figures import plots
 
 W = 5.0
 

@@ -1,12 +1,12 @@
-"""figures/gradient_flow.py: dE/dx_k against central finite differences."""
+"""reporting/figures/gradient_flow.py: dE/dx_k against central finite differences."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import train
+from training import train
 from experiments import temporal_order
-from figures import gradient_flow
+from reporting.figures import gradient_flow
 
 
 def test_state_gradients_match_finite_differences():

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-import train
+from training import train
 from datasets import long_series
 from experiments import long_sequences
 from tasks.long_series import LongSeriesTask, generate

@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import sweep
+from orchestration import sweep
 import tasks
-import train
+from training import train
 from experiments import music_bengio
 from models.rnn import RecurrentNetwork
 

@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-import train
+from training import train
 from datasets import _files
 from experiments import music
 from models.rnn import RecurrentNetwork
@@ -175,7 +175,7 @@ def test_a_member_that_stopped_learning_keeps_its_learning_rate():
 
 def test_new_learning_rates_reach_every_member_of_a_population():
   import optim
-  import population
+  from training import population
   from experiments import temporal_order
   config = temporal_order.get_config('smoke')
   with config.unlocked():

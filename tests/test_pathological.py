@@ -243,7 +243,7 @@ def test_make_task_errors():
 ])
 def test_success_criteria_by_hand(wrong, paper, authors):
   """10,000 sequences of which `wrong` are wrong, against hand-worked
-  verdicts; train.py's rule (error < train.solved_error) gives the same."""
+  verdicts; training/train.py's rule (error < train.solved_error) gives the same."""
   error = wrong / 10_000
   assert pathological.solved(error, 'paper') == paper
   assert pathological.solved(error, 'authors') == authors

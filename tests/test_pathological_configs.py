@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tasks
-import train
+from training import train
 from experiments import pathological, temporal_order, temporal_order_fig7
 
 

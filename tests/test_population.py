@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import population
-import train
+from training import population
+from training import train
 from experiments import temporal_order
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -136,7 +136,7 @@ def test_mesh_puts_members_first_then_data():
 SHARDED_SCRIPT = r'''
 import json, sys
 import jax
-import train
+from training import train
 from tests.test_population import population_config
 seeds, lrs, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 assert len(jax.devices()) == 4, jax.devices()
@@ -168,7 +168,7 @@ def test_sharded_run_equals_unsharded(seeds, lrs, layout, tmp_path):
 def test_one_rule_decides_what_members_may_vary():
   """population.member_hparams: the optimiser's injected numbers and the
   loss weights that are on; the sweep asks the same rule."""
-  import sweep
+  from orchestration import sweep
   config = population_config()
   assert 'optim.momentum' not in population.member_hparams(config)     # plain SGD
   assert not sweep.is_numeric(config, 'optim.momentum', [0.5, 0.9])

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import tables
-import train
+from reporting import tables
+from training import train
 from datasets import _files
 from datasets import ptb
 from experiments import ptb_bengio

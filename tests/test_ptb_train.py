@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import train
+from training import train
 from datasets import _files
 from datasets import ptb
 from experiments import ptb_char

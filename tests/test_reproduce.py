@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-import reproduce
+from orchestration import reproduce
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,12 +65,12 @@ def test_jobs_run_on_two_workers_and_are_skipped_once_finished(tmp_path, monkeyp
 
 
 def test_a_table_sent_to_an_engine_runs_its_jobs_as_parts(tmp_path, monkeypatch):
-  """--executor=ray|slurm: the training jobs become parts of executors.py (a
+  """--executor=ray|slurm: the training jobs become parts of orchestration/executors.py (a
   fake engine here, which runs them in this process), each with the config
   its experiment file gives; finished ones are not sent again."""
-  import executors
+  from orchestration import executors
   import ml_collections
-  import train
+  from training import train
   from experiments import common
   sent = []
 

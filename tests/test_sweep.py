@@ -1,4 +1,4 @@
-"""sweep.py: planning grids and random draws, ranking trials, running and resuming."""
+"""orchestration/sweep.py: planning grids and random draws, ranking trials, running and resuming."""
 
 import json
 import math
@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-import sweep
+from orchestration import sweep
 from experiments import common, temporal_order, temporal_order_sweep
 
 

@@ -1,4 +1,4 @@
-"""tables.py: finished runs placed in the papers' tables, beside the papers' numbers."""
+"""reporting/tables.py: finished runs placed in the papers' tables, beside the papers' numbers."""
 
 import csv
 import io
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-import tables
+from reporting import tables
 from experiments import common
 
 

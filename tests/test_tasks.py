@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tasks
-import train
+from training import train
 from experiments import long_sequences, music, ptb_bengio, ptb_char, temporal_order
 
 PROTOCOL = sorted(set(tasks.Task.__annotations__) |

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-import train
+from training import train
 from experiments import pathological, temporal_order, temporal_order_fig7
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -159,7 +159,7 @@ def test_readme_command_runs_from_the_command_line(tmp_path):
 
 
 def test_fig7_figure_from_population_runs(tmp_path):
-  from figures import fig7
+  from reporting.figures import fig7
   config = temporal_order_fig7.get_config('init=basic_tanh,seeds=2,smoke')
   result = train.train_and_evaluate(config, str(tmp_path / 'basic_tanh_T20'))
   assert result['population'] == 6

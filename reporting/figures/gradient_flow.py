@@ -1,7 +1,7 @@
 """Vanishing gradients made visible: how much of the error at the last step
 reaches each earlier state, during training, with and without Omega.
 
-    python -m figures.gradient_flow OUTDIR [LENGTH] [STEPS]
+    python -m reporting.figures.gradient_flow OUTDIR [LENGTH] [STEPS]
 
 trains SGD, SGD-C and SGD-CR as one population on the temporal order
 problem (``experiments/temporal_order_fig7.py``'s settings: 50 tanh units,
@@ -32,9 +32,9 @@ import numpy as np
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-import population as population_lib  # noqa: E402
-import tables  # noqa: E402
-import train  # noqa: E402
+from reporting import tables  # noqa: E402
+from training import population as population_lib  # noqa: E402
+from training import train  # noqa: E402
 from experiments import temporal_order_fig7  # noqa: E402
 
 METHOD_NAMES = {'sgd': 'SGD', 'sgd-c': 'SGD-C', 'sgd-cr': 'SGD-CR'}
@@ -107,7 +107,7 @@ def plot(data: dict, out: str) -> str:
 
 def main(argv: list[str]) -> None:
   if not argv:
-    sys.exit('usage: python -m figures.gradient_flow OUTDIR [LENGTH] [STEPS]')
+    sys.exit('usage: python -m reporting.figures.gradient_flow OUTDIR [LENGTH] [STEPS]')
   out = argv[0]
   length = int(argv[1]) if len(argv) > 1 else 50
   total = int(argv[2]) if len(argv) > 2 else 8000

@@ -12,14 +12,14 @@ The experiment config declares the sweep in ``config.sweep``:
 - ``workers``: worker processes (0: one per core, each pinned to its core,
   on a CPU; one process on an accelerator);
 - ``executor``: where the parts run: ``local`` (this host's processes), or
-  ``ray`` or ``slurm`` (``executors.py``; ``workers`` there is the number of
+  ``ray`` or ``slurm`` (``orchestration/executors.py``; ``workers`` there is the number of
   parts each group is split into, 0 meaning one);
 - ``retries``: a part that fails is run again this many times (resuming
   from its checkpoints), then listed as failed in ``sweep.md`` and
   ``sweep.json``.
 
 Keys are config paths (``optim.learning_rate``, ``model.hidden_size``).
-Numeric hyperparameters that a population can vary (``population.py``: the
+Numeric hyperparameters that a population can vary (``training/population.py``: the
 Omega and L1 weights, the BPTT clip, and any numeric ``optim`` field) become
 members of one vmapped program; every other key (cell, hidden size,
 initialisation...) changes what is compiled, so its values form separate
@@ -58,10 +58,10 @@ import time
 import ml_collections
 import numpy as np
 
-import executors
-import population as population_lib
-import records
-from errors import RunError
+from orchestration import executors
+from training import population as population_lib
+from training import records
+from training.errors import RunError
 
 DISTRIBUTIONS = ('log_uniform', 'uniform', 'choice')
 
@@ -214,7 +214,7 @@ def _run_unit(config_json: str, workdir: str, core: int | None, parent: int | No
   log = os.open(os.path.join(workdir, 'log.txt'), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
   os.dup2(log, 1)
   os.dup2(log, 2)
-  import train   # JAX starts here: after the affinity and XLA_FLAGS are set
+  from training import train   # JAX starts here: after the affinity and XLA_FLAGS are set
   config = ml_collections.ConfigDict(json.loads(config_json))
   try:
     train.train_and_evaluate(config, workdir)
@@ -305,7 +305,7 @@ def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str
   failed = []
   t0 = time.time()
   if workers == 1:
-    import train
+    from training import train
     for u in todo:
       print(f'  {u.name}: {len(u.rows) or 1} trial(s) ...', flush=True)
       try:
@@ -385,7 +385,7 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
       row = by_row[key]
       if select == 'loss' and m.get('best_valid_loss') is not None:
         # the member's parameters at its lowest validation loss, which the
-        # trainer keeps and scores on test (as tables.py reports them)
+        # trainer keeps and scores on test (as reporting/tables.py reports them)
         row['valid'].append(m['best_valid_loss'])
         row['test'].append(m.get('test_loss_at_best_valid', m['test_loss']))
         row['test_error'].append(m.get('test_error_at_best_valid', m['test_error']))
@@ -440,9 +440,9 @@ def check(config: ml_collections.ConfigDict, data=None) -> None:
   config's (``tasks.make``)."""
   if 'sweep' not in config or not (config.sweep.grid or config.sweep.random):
     raise ValueError('the config declares no sweep: set sweep.grid and/or sweep.random '
-                     '(see sweep.py)')
+                     '(see orchestration/sweep.py)')
   executors.engine(_executor(config))   # a missing Ray or submitit, named in one line
-  import train
+  from training import train
   for unit in plan(config, 1):
     try:
       train.check_config(unit_config(config, unit), data)

@@ -1,8 +1,8 @@
 """Drawing Fig. 3 and Fig. 6 of Pascanu et al. (2013) (matplotlib, Agg).
 
-The numbers come from ``figures.dynamics``; this module only draws them.
-Run ``python -m figures.plots [out_dir]`` to write both PNGs (default
-``figures/out/``); it takes a few seconds on one CPU core.
+The numbers come from ``reporting.figures.dynamics``; this module only draws them.
+Run ``python -m reporting.figures.plots [out_dir]`` to write both PNGs (default
+``reporting/figures/out/``); it takes a few seconds on one CPU core.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402  (installed with matplotlib)
 
-from figures import dynamics  # noqa: E402
+from reporting.figures import dynamics  # noqa: E402
 
 _PAPER = 'Pascanu, Mikolov & Bengio (2013)'
 

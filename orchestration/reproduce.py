@@ -5,7 +5,7 @@
 
 runs every cell of the table at the paper's settings (the experiment
 configs' defaults: their docstrings hold the fidelity tables), then prints
-the table beside the paper's numbers (``tables.py``) and draws each run's
+the table beside the paper's numbers (``reporting/tables.py``) and draws each run's
 learning curves. Each job is an ordinary ``launch.py`` run (or sweep) in
 ``WORKDIR/<target>/<job>`` (``results/pascanu2013_table1/nottingham``), so
 
@@ -18,7 +18,7 @@ learning curves. Each job is an ordinary ``launch.py`` run (or sweep) in
   go on from their last checkpoint;
 - ``--executor=ray|slurm`` (the flags of ``launch.py sweep``) sends the
   whole table to a cluster instead: training jobs as Ray tasks or Slurm
-  jobs, sweeps with their parts there (``executors.py``).
+  jobs, sweeps with their parts there (``orchestration/executors.py``).
 
 ``TARGETS`` below is the registry: what each table or figure runs.
 """
@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository
 SINGLE_THREAD = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
 
 
@@ -47,7 +47,7 @@ class Job:
 
   def finished(self, workdir: str) -> bool:
     """Whether the job has its final record (one that reads whole)."""
-    import sweep
+    from orchestration import sweep
     if self.command == 'sweep':
       return os.path.exists(os.path.join(workdir, 'sweep.json'))
     return sweep.finished(workdir) is not None
@@ -68,7 +68,8 @@ TARGETS = {t.key: t for t in (
            (Job('nottingham', 'experiments/music.py:dataset=nottingham,method=all,seeds=3',
                 minutes=124),
             Job('piano', 'experiments/music.py:dataset=piano,method=all', minutes=26),
-            # more seeds as separate runs (tables.py groups runs differing only in the seed)
+            # more seeds as separate runs (reporting/tables.py groups runs differing
+            # only in the seed)
             Job('piano_seed1', 'experiments/music.py:dataset=piano,method=all,seed=1', minutes=13),
             Job('piano_seed2', 'experiments/music.py:dataset=piano,method=all,seed=2', minutes=8),
             Job('musedata', 'experiments/music.py:dataset=musedata,method=all', minutes=75),
@@ -158,7 +159,7 @@ def describe(target: Target, root: str, workers: int) -> str:
 
 def _start(job: Job, workdir: str, core: int | None) -> subprocess.Popen:
   os.makedirs(workdir, exist_ok=True)
-  cmd = [sys.executable, os.path.join(HERE, 'launch.py')] + (
+  cmd = [sys.executable, os.path.join(ROOT, 'launch.py')] + (
       ['sweep'] if job.command == 'sweep' else []) + [
       f'--config={job.config}', f'--workdir={workdir}']
   if job.command == 'sweep':
@@ -167,7 +168,7 @@ def _start(job: Job, workdir: str, core: int | None) -> subprocess.Popen:
   if core is not None:                         # one single-threaded process per core
     env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' ' + SINGLE_THREAD).strip()
   with open(os.path.join(workdir, 'log.txt'), 'a') as log:
-    proc = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
   if core is not None:     # pinned from here (no preexec_fn: this process runs JAX's threads)
     os.sched_setaffinity(proc.pid, {core})
   return proc
@@ -176,17 +177,17 @@ def _start(job: Job, workdir: str, core: int | None) -> subprocess.Popen:
 def load_config(spec: str):
   """The config of ``experiments/FILE.py[:ARGS]``, as ``--config=`` loads it."""
   path, _, arg = spec.partition(':')
-  module_spec = importlib.util.spec_from_file_location('experiment', os.path.join(HERE, path))
+  module_spec = importlib.util.spec_from_file_location('experiment', os.path.join(ROOT, path))
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
   return module.get_config(arg or None)
 
 
 def run_on_engine(target: Target, folder: str, options, sweep_flags: list[str]) -> list[str]:
-  """The jobs on Ray or Slurm (``executors.py``; ``options``: a config's
+  """The jobs on Ray or Slurm (``orchestration/executors.py``; ``options``: a config's
   ``sweep`` fields): training jobs as parts of one batch, then each sweep,
   whose own parts go to the same engine. Returns the names that failed."""
-  import executors
+  from orchestration import executors
   todo = [j for j in target.jobs if not j.finished(os.path.join(folder, j.name))]
   parts = [executors.Part(j.name, json.dumps(load_config(j.config).to_dict()),
                           os.path.abspath(os.path.join(folder, j.name)))
@@ -198,9 +199,9 @@ def run_on_engine(target: Target, folder: str, options, sweep_flags: list[str]) 
   for job in (j for j in todo if j.command == 'sweep'):
     workdir = os.path.join(folder, job.name)
     os.makedirs(workdir, exist_ok=True)
-    code = subprocess.call([sys.executable, os.path.join(HERE, 'launch.py'), 'sweep',
+    code = subprocess.call([sys.executable, os.path.join(ROOT, 'launch.py'), 'sweep',
                             f'--config={job.config}', f'--workdir={workdir}'] + sweep_flags,
-                           cwd=HERE)
+                           cwd=ROOT)
     if code:
       failed.append(job.name)
   return failed
@@ -261,11 +262,11 @@ def _finish(target: Target, folder: str, failed: list[str]) -> str:
   os.makedirs(folder, exist_ok=True)
   text = ''
   if target.figure == 'curves':      # a paper table: printed beside the paper's numbers
-    import tables
+    from reporting import tables
     text = tables.main([folder])
   finished = [j for j in target.jobs if j.finished(os.path.join(folder, j.name))]
   if target.figure == 'fig7' and finished:
-    from figures import fig7
+    from reporting.figures import fig7
     fig7.main(['fig7', folder])
   if target.figure == 'solved':        # the pathological tasks: solved or not, and when
     for job in target.jobs:
@@ -278,7 +279,7 @@ def _finish(target: Target, folder: str, failed: list[str]) -> str:
                 f' at step {m["solved_at_step"] or result["step"]}, test error '
                 f'{100 * m["test_error"]:.2f}%')
   if target.figure in ('curves', 'solved'):
-    from figures import curves
+    from reporting.figures import curves
     for job in target.jobs:
       workdir = os.path.join(folder, job.name)
       if os.path.exists(os.path.join(workdir, 'metrics.jsonl')):

@@ -2,7 +2,7 @@
 ``experiments/temporal_order_fig7.py``: success rate against sequence length,
 one panel per initialisation, one curve per method.
 
-    python -m figures.fig7 runs/fig7            # writes fig7_success.png and fig7.md there
+    python -m reporting.figures.fig7 runs/fig7    # writes fig7_success.png and fig7.md there
 
 A member counts as a success when its run's criterion says so (``solved``
 in result.json): ``success=paper``, fewer than 1% wrong of 10,000 fresh

@@ -33,8 +33,8 @@ import json
 import math
 import os
 
-import records
-import reproduce
+from orchestration import reproduce
+from training import records
 
 METHOD_LABELS = {'sgd': 'SGD', 'sgd-c': 'SGD+C', 'sgd-cr': 'SGD+CR', 'sgd-cl': 'SGD+CL',
                  'sgd-clr': 'SGD+CLR'}

@@ -51,7 +51,7 @@ def member_hparams(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   computes them) and the optimiser's injected hyperparameters
   (``optim.numeric_hyperparams``: those its chain uses). Everything else is
   structure: it changes the program, so it varies across runs
-  (``population.py``, ``sweep.py`` and the optimiser all read this)."""
+  (``training/population.py``, ``orchestration/sweep.py`` and the optimiser all read this)."""
   loss = tuple(k for k in LOSS_HPARAMS if config.reg[k.partition('.')[2]])
   return loss + tuple(f'optim.{k}' for k in optim.numeric_hyperparams(config.optim))
 

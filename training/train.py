@@ -13,7 +13,7 @@ workdir receives
 The inner loop runs ``log_every`` steps as one ``lax.scan`` inside one
 compiled program, with the data generated on (or read from) the device, so
 Python is touched once per log line, not once per step. Every run is a
-population (``population.py``; one member by default): the members' states
+population (``training/population.py``; one member by default): the members' states
 are stacked and the chunk is ``jax.vmap``ped over them (on one CPU device
 ``lax.map``ped: one after another, ``population.layout``). What differs between
 tasks lives in ``tasks/`` (the interface: ``tasks.Task``).
@@ -39,16 +39,16 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
-import distributed
-import events
 import optim
-import records
-import population
 import tasks
 from models import cells as cells_lib
 from models.rnn import OUTPUTS, RecurrentNetwork
-from errors import RunError
 from optim import omega as omega_lib
+from training import distributed
+from training import events
+from training import population
+from training import records
+from training.errors import RunError
 
 
 # ---------------------------------------------------------------------------
@@ -261,7 +261,7 @@ class MetricWriter:
   (a process other than the main one) it writes nothing.
 
   Each member's numbers also go to TensorBoard event files in
-  ``tensorboard/member<i>/`` beside the file (``events.py``); a resumed run
+  ``tensorboard/member<i>/`` beside the file (``training/events.py``); a resumed run
   starts new ones, and TensorBoard drops the steps a restart repeats.
   """
 

@@ -1,7 +1,7 @@
 """Learning curves of the long-sequence study (Muccino 2019; ``experiments/long_sequences.py``)
 side by side, and a table of final losses.
 
-    python -m figures.long_sequences ROOT [OUT.png]
+    python -m reporting.figures.long_sequences ROOT [OUT.png]
 
 reads every run folder under ``ROOT`` (``config.json`` + ``metrics.jsonl``),
 and draws one column per optimiser (SGD, RMSprop, Adam) with, in each, the
@@ -9,7 +9,7 @@ runs with and without clipping and with and without the chunk-length
 schedule: the training loss (the mean of each epoch's updates; lines that
 span several epochs as logged) on top, the validation loss (whole series, state carried) below, against
 epochs (passes over the training series; an epoch of n chunks per series is
-n updates). Default output ``figures/out/long_sequences.png``. It also
+n updates). Default output ``reporting/figures/out/long_sequences.png``. It also
 prints a Markdown table of each member's last training loss, last
 validation loss, and test loss at the end and at its lowest validation loss
 (from ``result.json``).
@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import optim  # noqa: E402
-from figures.curves import read_metrics  # noqa: E402
+from reporting.figures.curves import read_metrics  # noqa: E402
 
 OPTIMIZERS = ('sgd', 'rmsprop', 'adam')
 TITLES = {'sgd': 'SGD', 'rmsprop': 'RMSprop', 'adam': 'Adam'}
@@ -150,8 +150,8 @@ def table(root: str) -> str:
 
 def main(argv: list[str]) -> None:
   if not argv:
-    sys.exit('usage: python -m figures.long_sequences ROOT [OUT.png]')
-  out = argv[1] if len(argv) > 1 else os.path.join('figures', 'out', 'long_sequences.png')
+    sys.exit('usage: python -m reporting.figures.long_sequences ROOT [OUT.png]')
+  out = argv[1] if len(argv) > 1 else os.path.join('reporting', 'figures', 'out', 'long_sequences.png')
   print(plot(argv[0], out))
   print(table(argv[0]))
 

@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 
-from errors import RunError
+from training.errors import RunError
 
 LOCK_FILE = 'lock'
 _UMASK = os.umask(0o22)

@@ -2,7 +2,7 @@
 
     python launch.py sweep --config=... --workdir=DIR --executor=local|ray|slurm
 
-- ``local`` (``sweep.py``): processes on this host, one per core. Needs
+- ``local`` (``orchestration/sweep.py``): processes on this host, one per core. Needs
   nothing more; the default.
 - ``ray``: every part is a Ray task (``sweep.cpus_per_part`` CPUs,
   ``sweep.gpus_per_part`` GPUs, a fresh worker process each), on a Ray
@@ -19,7 +19,7 @@ the workdir and the repository must be at the same path on every machine (a
 shared filesystem), with the same Python environment. The command that
 started the sweep waits for its parts and then ranks them; interrupting it
 (Ctrl-C) stops its Ray tasks or cancels its Slurm jobs, and running it again
-resumes: finished parts are not rerun. ``sweep.py`` retries failed parts.
+resumes: finished parts are not rerun. ``orchestration/sweep.py`` retries failed parts.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import time
 
 import ml_collections
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository
 INSTALL = 'pip install -r requirements-cluster.txt'
 FORWARDED_ENV = ('RNNOPT_DATA',)   # read by the parts (datasets/_files.py)
 
@@ -80,7 +80,7 @@ def _part_function():
       sys.path.insert(0, root)
     if os.path.isdir(cwd):
       os.chdir(cwd)                 # relative paths in the config mean what they meant
-    import sweep
+    from orchestration import sweep
     try:
       sweep._run_unit(config_json, workdir, None)
     except BaseException:
@@ -192,6 +192,6 @@ def run_slurm(parts: list[Part], options: ml_collections.ConfigDict, workdir: st
   return failed
 
 
-# The engines, by the name of sweep.executor ('local' is sweep.py's process pool).
+# The engines, by the name of sweep.executor ('local' is orchestration/sweep.py's process pool).
 REGISTRY = {'local': None, 'ray': run_ray, 'slurm': run_slurm}
 PACKAGES = {'ray': 'ray', 'slurm': 'submitit'}

@@ -1,7 +1,7 @@
 """Learning curves and gradient norms of finished or running runs, from their
 ``metrics.jsonl``: one PNG per workdir.
 
-    python -m figures.curves runs/music/nottingham_all [more workdirs...]
+    python -m reporting.figures.curves runs/music/nottingham_all [more workdirs...]
 
 writes ``curves.png`` into each workdir with three panels, one colour per
 population member (per method when the population also varies the seed:
@@ -49,8 +49,8 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
 import optim  # noqa: E402
-import population as population_lib  # noqa: E402
-import tables  # noqa: E402
+from reporting import tables  # noqa: E402
+from training import population as population_lib  # noqa: E402
 from datasets import pathological  # noqa: E402
 
 SEED_STYLES = ('-', '--', ':', '-.')    # line style of each seed, up to 4 seeds
@@ -360,7 +360,7 @@ def plot_run(workdir: str, out: str | None = None) -> str:
 
 def main(argv: list[str]) -> None:
   if not argv:
-    sys.exit('usage: python -m figures.curves WORKDIR [WORKDIR...]')
+    sys.exit('usage: python -m reporting.figures.curves WORKDIR [WORKDIR...]')
   for workdir in argv:
     if not os.path.exists(os.path.join(workdir, 'metrics.jsonl')):
       sys.exit(f'{workdir}: no metrics.jsonl (not a run folder)')
