@@ -158,8 +158,9 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch
 
 def test_a_second_process_on_a_workdir_is_refused_naming_the_holder(tmp_path):
   holder = subprocess.Popen(
-      [sys.executable, '-c', 'import records, sys, time; records.WorkdirLock(sys.argv[1]); '
-       'print("held", flush=True); time.sleep(60)', str(tmp_path)],
+      [sys.executable, '-c', 'import sys, time; from training import records; '
+       'records.WorkdirLock(sys.argv[1]); print("held", flush=True); time.sleep(60)',
+       str(tmp_path)],
       cwd=ROOT, stdout=subprocess.PIPE, text=True)
   try:
     assert holder.stdout.readline().strip() == 'held'
@@ -402,7 +403,8 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
 def test_killing_a_sweep_parent_ends_its_workers(tmp_path):
-  code = ('import sys, sweep; from experiments import temporal_order_sweep as t; '
+  code = ('import sys; from orchestration import sweep; '
+          'from experiments import temporal_order_sweep as t; '
           'c = t.get_config("smoke,workers=2"); c.sweep.grid = (); '
           'c.train.num_steps = 100000; c.train.log_every = 20; c.train.eval_every = 100000; '
           'sweep.run(c, sys.argv[1])')
