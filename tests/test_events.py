@@ -30,6 +30,7 @@ def test_tensorboard_reads_them(tmp_path):
   assert [(e.step, e.value) for e in acc.Scalars('train/loss')] == [(10, 1.0), (20, 2.0)]
 
 
+@pytest.mark.slow
 def test_a_run_writes_one_event_file_per_member(tmp_path):
   from training import train
   from experiments import temporal_order_fig7

@@ -106,6 +106,7 @@ def test_training_carries_state_across_chunks(tmp_path):
   assert np.isfinite(result['members'][0]['test_loss'])
 
 
+@pytest.mark.slow
 def test_music_smoke_on_the_real_corpus(tmp_path):
   data = _files.resolve_data_dir(None)
   if not (data / 'music' / 'JSB Chorales.pickle').exists():
@@ -173,6 +174,7 @@ def test_a_member_that_stopped_learning_keeps_its_learning_rate():
   assert used[:8] == [1.0] * 8 and used[8] == 0.5
 
 
+@pytest.mark.slow
 def test_new_learning_rates_reach_every_member_of_a_population():
   import optim
   from training import population
@@ -202,6 +204,7 @@ def test_companion_rows_swap_the_cell_and_keep_the_techniques():
     music.get_config('cell=foo')
 
 
+@pytest.mark.slow
 def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(monkeypatch, tmp_path):
   """A truncation length that grows during training (``train.chunk_schedule``)
   on piano-rolls: each phase reads the pieces in its own chunk length from the

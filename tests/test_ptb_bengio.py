@@ -237,6 +237,7 @@ def write_corpus(root, rng):
     (root / 'ptb' / ptb.file_name('char', split)).write_text(ptb.words_to_chars(text))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('level', ['word', 'char'])
 def test_smoke_trains_on_a_synthetic_corpus(tmp_path, level, capsys, monkeypatch):
   monkeypatch.setattr(ptb, 'MD5', {})     # a synthetic corpus: no known checksums

@@ -229,6 +229,7 @@ def test_configs_match_the_paper():
     ptb_char.get_config('ahead=2')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arg', ['ahead=5,batch=4', 'ahead=1,method=all,batch=4'])
 def test_smoke_config_trains_on_a_synthetic_corpus(tmp_path, arg, monkeypatch):
   monkeypatch.setattr(ptb, 'MD5', {})     # a synthetic corpus: no known checksums
@@ -250,6 +251,7 @@ def test_smoke_config_trains_on_a_synthetic_corpus(tmp_path, arg, monkeypatch):
   assert valid and all(r['count'] == len(corpus['valid']) - ahead and 'bpc' in r for r in valid)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_ptb_smoke_on_the_real_corpus(tmp_path):
   data = _files.resolve_data_dir(None)

@@ -64,6 +64,7 @@ def test_jobs_run_on_two_workers_and_are_skipped_once_finished(tmp_path, monkeyp
   assert sizes == {n: (folder / n / 'log.txt').stat().st_size for n in 'ab'}
 
 
+@pytest.mark.slow
 def test_a_table_sent_to_an_engine_runs_its_jobs_as_parts(tmp_path, monkeypatch):
   """--executor=ray|slurm: the training jobs become parts of orchestration/executors.py (a
   fake engine here, which runs them in this process), each with the config

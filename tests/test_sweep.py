@@ -121,6 +121,7 @@ def test_trials_are_ranked_and_reported_at_their_lowest_validation_loss(tmp_path
   assert (s['best']['valid'], s['best']['test'], s['best']['test_error']) == (0.15, 0.18, 0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('workers', [1, 2])
 def test_a_sweep_runs_resumes_and_ranks(tmp_path, workers, capsys):
   c = temporal_order_sweep.get_config(f'smoke,workers={workers}')

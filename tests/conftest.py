@@ -1,0 +1,46 @@
+"""Test-session setup: cheaper XLA compiles, shared by every test process.
+
+Most of the suite's time is XLA compiling small programs that then run for a
+fraction of a second. Two settings, for tests only (runs are compiled as
+usual):
+
+- ``--xla_backend_optimization_level=0``: LLVM without its optimisation
+  passes. A temporal-order train chunk compiles in 6 s instead of 10 s and
+  runs in 0.18 s instead of 0.07 s; the everyday suite (``-m "not slow"``, two
+  xdist workers, idle 2-core AMD EPYC) fell from 263 s to 172 s. The programs
+  compute the same thing, so every reference and equivalence test holds.
+- A persistent compilation cache: each ``train_and_evaluate`` builds fresh
+  jitted functions, so two runs of one config compile twice, and every
+  subprocess (the command-line tests) starts cold. Keyed by the program text,
+  the cache turns the repeats into disk reads (135 s -> 82 s for one test of
+  four runs of one config).
+
+The cache lives in a fresh temporary folder per session, named through the
+environment so that pytest-xdist workers and the tests' subprocesses share
+it, and is removed when the session that made it ends. Set
+``RNNOPT_TEST_JAX_CACHE`` yourself to keep a cache between sessions.
+"""
+
+import atexit
+import os
+import shutil
+import tempfile
+
+import jax
+
+_VAR = 'RNNOPT_TEST_JAX_CACHE'
+
+if _VAR not in os.environ:           # the first process of the session (not an xdist worker)
+  os.environ[_VAR] = tempfile.mkdtemp(prefix='rnnopt-jax-cache-')
+  atexit.register(shutil.rmtree, os.environ[_VAR], ignore_errors=True)
+
+# Before any backend starts; subprocesses read the same settings from the environment.
+_FAST = '--xla_backend_optimization_level=0'
+if _FAST not in os.environ.get('XLA_FLAGS', ''):
+  os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {_FAST}".strip()
+os.environ['JAX_COMPILATION_CACHE_DIR'] = os.environ[_VAR]
+os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '-1'
+jax.config.update('jax_compilation_cache_dir', os.environ[_VAR])
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
