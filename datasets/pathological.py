@@ -128,6 +128,10 @@ def _check_length(length, max_length):
         f'length {length} outside [{MIN_LENGTH}, max_length={max_length}]')
 
 
+# The addition problem's variants (``Addition.variant``).
+ADDITION_VARIANTS = ('pascanu2013', 'bai2018')
+
+
 @dataclasses.dataclass(frozen=True)
 class Addition:
   """Addition problem (supplementary, "Addition problem").
@@ -138,21 +142,40 @@ class Addition:
   (1-indexed, sharing the end T'/10); our choice, 0-indexed and disjoint:
   i in [0, T'/10 - 1], j in [T'/10, T'/2 - 1]. The target (u_i + u_j) / 2 is
   scored once, at the sequence's last step T' - 1; inputs are zero after it.
+
+  ``variant='bai2018'``: the adding problem of Bai, Kolter & Koltun (2018,
+  sec. 5 and their public code, adding_problem/utils.py): every sequence of
+  the batch has the length T itself (P = max_length), i and j are two
+  distinct positions uniform over the whole sequence [0, T - 1], and the
+  target is the sum u_i + u_j (squared error: their MSE), scored at the last
+  step T - 1. Predicting 1 everywhere has MSE Var(u_i + u_j) = 1/6.
+  Addition only (``Multiplication`` keeps the paper's variant).
   """
+  variant: str = 'pascanu2013'     # ADDITION_VARIANTS
   input_size: ClassVar[int] = 2
   output_size: ClassVar[int] = 1
   kind: ClassVar[str] = 'regression'
+
+  def __post_init__(self):
+    if self.variant not in ADDITION_VARIANTS:
+      raise ValueError(f'task.kwargs.variant={self.variant!r} is not one of '
+                       f'{", ".join(ADDITION_VARIANTS)}')
+    if self.variant != 'pascanu2013' and type(self) is not Addition:
+      raise ValueError(f'variant={self.variant!r} is an addition problem; '
+                       f'{type(self).__name__} has the paper\'s variant only')
 
   @staticmethod
   def combine(u_i, u_j):
     return (u_i + u_j) / 2
 
   def padded_length(self, max_length: int) -> int:
-    return 11 * max_length // 10
+    return max_length if self.variant == 'bai2018' else 11 * max_length // 10
 
   def sample(self, key, batch_size, length, max_length):
     """Returns inputs [P, B, 2], targets [P, B] float32, mask [P, B]."""
     _check_length(length, max_length)
+    if self.variant == 'bai2018':
+      return self._sample_bai(key, batch_size, length, max_length)
     k_length, k_first, k_second, k_values = jax.random.split(key, 4)
     padded = self.padded_length(max_length)
     t = _time(padded)
@@ -167,6 +190,22 @@ class Addition:
     markers = ((t == first) | (t == second)).astype(jnp.float32)
     inputs = jnp.stack([values, markers], axis=-1)
     return _batch(inputs, self.combine(u_i, u_j), t == lengths - 1)
+
+
+  def _sample_bai(self, key, batch_size, length, max_length):
+    k_first, k_second, k_values = jax.random.split(key, 3)
+    t = _time(self.padded_length(max_length))
+    first = _uniform_int(k_first, 0, length - 1, (batch_size,))
+    # a second position uniform over the other T - 1: distinct, the pair uniform
+    second = _uniform_int(k_second, 0, length - 2, (batch_size,))
+    second = second + (second >= first)
+    values = jax.random.uniform(k_values, (t.shape[0], batch_size))
+    values = jnp.where(t < length, values, 0.0)
+    u_i = jnp.sum(jnp.where(t == first, values, 0.0), axis=0)
+    u_j = jnp.sum(jnp.where(t == second, values, 0.0), axis=0)
+    markers = ((t == first) | (t == second)).astype(jnp.float32)
+    inputs = jnp.stack([values, markers], axis=-1)
+    return _batch(inputs, u_i + u_j, t == length - 1)
 
 
 @dataclasses.dataclass(frozen=True)

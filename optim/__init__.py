@@ -1,5 +1,6 @@
 """Optimisation: gradient transforms, schedules and the config-built chain."""
 
+from optim.chain import accumulate_steps
 from optim.chain import clips
 from optim.chain import default_config
 from optim.chain import make_optimizer

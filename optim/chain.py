@@ -3,14 +3,15 @@
 ``make_optimizer(cfg, total_steps)`` turns an ``optim`` config (see
 ``default_config``) into one ``optax.GradientTransformation``::
 
-    skip_large_updates(                      # if guard_max_norm > 0; on a skip,
-                                             # shrink w_rec if guard_shrink > 0
-        inject_hyperparams(
-            chain(clip(clip_value),          # if clip_value > 0
-                  clip_by_global_norm(clip_norm)       # if clip_norm > 0, or
-                  | clip_by_global_norm_auto(...),     # if auto_steps > 0
-                  add_decayed_weights(weight_decay),   # if > 0, not adamw
-                  <optimiser name>(learning_rate * lr_scale(count), ...))))
+    MultiSteps(                                  # if accumulate_steps > 1
+        skip_large_updates(                      # if guard_max_norm > 0; on a skip,
+                                                 # shrink w_rec if guard_shrink > 0
+            inject_hyperparams(
+                chain(clip(clip_value),          # if clip_value > 0
+                      clip_by_global_norm(clip_norm)       # if clip_norm > 0, or
+                      | clip_by_global_norm_auto(...),     # if auto_steps > 0
+                      add_decayed_weights(weight_decay),   # if > 0, not adamw
+                      <optimiser name>(learning_rate * lr_scale(count), ...)))))
 
 Structure and numbers are kept apart. The config's strings and integer fields
 (``name``, ``schedule``, which clips are on, ...) decide what is compiled.
@@ -27,6 +28,18 @@ program::
     updates, states = jax.vmap(opt.update)(grads, states, params)
 
 Skipped updates (guard) advance no count: schedules run on applied updates.
+
+Gradient accumulation (``accumulate_steps = k > 1``, ``optax.MultiSteps``):
+every call of ``update`` is one micro-batch; the chain returns zero updates
+for k - 1 calls and, at the k-th, applies everything inside it (guard,
+clipping, optimiser) once to the mean of the k gradients, so k micro-batches
+of B sequences make the update of one batch of k B (exactly so when every
+micro-batch's loss is a mean over as many scored steps; the mean is
+unweighted). Every count inside the chain (the learning-rate schedule and
+its ``warmup_steps``, the momentum schedule, ``clip_norm_auto_steps``, the
+guard's ``skipped``) counts updates, not micro-batches; ``total_steps`` too.
+The accumulator and the micro-batch count live in the state, so a
+checkpoint taken between two updates resumes where it was.
 """
 
 from __future__ import annotations
@@ -106,6 +119,10 @@ def default_config() -> ml_collections.ConfigDict:
   # RMSProp squared-gradient decay rate and epsilon.
   cfg.rmsprop_decay = 0.9
   cfg.rmsprop_eps = 1e-8
+  # Gradient accumulation: one update per this many micro-batches (training
+  # steps), on the mean of their gradients (optax.MultiSteps); 1 = off.
+  # Structure (an integer), never a population member.
+  cfg.accumulate_steps = 1
   return cfg
 
 
@@ -120,10 +137,20 @@ def _check(cfg: ml_collections.ConfigDict) -> None:
                 'guard_max_norm', 'guard_shrink'):
     if cfg[field] < 0:
       raise ValueError(f'optim.{field}={cfg[field]!r} must be >= 0')
+  accumulate_steps(cfg)
   if cfg.clip_norm > 0 and cfg.clip_norm_auto_steps > 0:
     raise ValueError(
         'optim.clip_norm and optim.clip_norm_auto_steps are both set; '
         'choose a fixed or an automatic threshold')
+
+
+def accumulate_steps(cfg: ml_collections.ConfigDict) -> int:
+  """``optim.accumulate_steps`` checked (an integer >= 1; absent: 1): the
+  micro-batches per update."""
+  k = cfg.get('accumulate_steps', 1)
+  if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    raise ValueError(f'optim.accumulate_steps={k!r} must be an integer >= 1 (1: no accumulation)')
+  return k
 
 
 def numeric_hyperparams(cfg: ml_collections.ConfigDict) -> dict[str, float]:
@@ -158,7 +185,8 @@ def make_optimizer(
   Args:
     cfg: an ``optim`` config with the fields of ``default_config`` (read
       once; later changes to ``cfg`` do not affect the result).
-    total_steps: number of updates of the run (sets the cosine decay).
+    total_steps: number of updates of the run (sets the cosine decay); with
+      ``accumulate_steps = k`` that is the number of micro-batches // k.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``. Its ``update`` needs
@@ -229,4 +257,10 @@ def make_optimizer(
     on_skip = (transforms.shrink_recurrent(float(cfg.guard_shrink))
                if cfg.guard_shrink > 0 else None)
     opt = transforms.skip_large_updates(opt, float(cfg.guard_max_norm), on_skip)
+  accumulate = accumulate_steps(cfg)
+  if accumulate > 1:
+    # Outermost, so that the guard and the clipping see the accumulated
+    # (mean) gradient, as they would see the gradient of the large batch.
+    multi = optax.MultiSteps(opt, accumulate)
+    opt = optax.GradientTransformationExtraArgs(multi.init, multi.update)
   return opt

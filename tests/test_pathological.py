@@ -251,3 +251,50 @@ def test_success_criteria_by_hand(wrong, paper, authors):
     assert (error < pathological.SUCCESS_CRITERIA[name]) == verdict
   with pytest.raises(ValueError, match='not one of'):
     pathological.solved(error, 'lenient')
+
+
+@pytest.mark.parametrize('length,max_length', [(600, 600), (40, 50)])
+def test_bai2018_adding_problem_against_numpy(length, max_length):
+  """Bai, Kolter & Koltun (2018): length T for every sequence, two distinct
+  marked positions anywhere in it, the target their sum, scored at T - 1."""
+  task = pathological.make_task('addition', variant='bai2018')
+  assert task.padded_length(max_length) == max_length
+  b = 256
+  batch = jax.device_get(task.sample(jax.random.key(3), b, length, max_length))
+  x, y, mask = (np.asarray(batch[k], np.float64) for k in ('inputs', 'targets', 'mask'))
+  assert x.shape == (max_length, b, 2)
+  values, markers = x[..., 0], x[..., 1]
+  assert np.all((values[:length] >= 0) & (values[:length] < 1))
+  assert np.all(x[length:] == 0)
+  for s in range(b):
+    marked = np.flatnonzero(markers[:, s])
+    assert len(marked) == 2 and marked.max() < length
+    assert set(np.unique(markers[:, s])) == {0.0, 1.0}
+    np.testing.assert_allclose(y[length - 1, s], values[marked, s].sum(), rtol=1e-6)
+  expected_mask = np.zeros((max_length, b))
+  expected_mask[length - 1] = 1
+  np.testing.assert_array_equal(mask, expected_mask)
+  assert np.all(y[mask == 0] == 0)
+
+
+def test_bai2018_positions_cover_the_whole_sequence_and_predicting_one_has_mse_one_sixth():
+  task = pathological.make_task('addition', variant='bai2018')
+  batch = jax.device_get(task.sample(jax.random.key(4), 20_000, 20, 20))
+  markers = np.asarray(batch['inputs'][..., 1])
+  first = np.argmax(markers, axis=0)                  # the earlier of the two
+  last = 19 - np.argmax(markers[::-1], axis=0)
+  assert np.all(first < last)
+  assert (first >= 10).any() and (last < 10).any()   # not one per half
+  # every position is marked about equally often (2 of 20)
+  np.testing.assert_allclose(markers.mean(axis=1), 0.1, atol=0.01)
+  # The study quotes about 0.1767 for predicting 1; the closed form is Var = 1/6.
+  mse_of_one = np.mean((np.asarray(batch['targets'][-1], np.float64) - 1.0) ** 2)
+  assert mse_of_one == pytest.approx(1 / 6, abs=0.005)
+
+
+def test_addition_variants_are_checked():
+  with pytest.raises(ValueError, match='variant'):
+    pathological.make_task('addition', variant='bai')
+  with pytest.raises(ValueError, match='Multiplication'):
+    pathological.make_task('multiplication', variant='bai2018')
+  assert pathological.make_task('addition').variant == 'pascanu2013'

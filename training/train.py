@@ -17,6 +17,17 @@ population (``training/population.py``; one member by default): the members' sta
 are stacked and the chunk is ``jax.vmap``ped over them (on one CPU device
 ``lax.map``ped: one after another, ``population.layout``). What differs between
 tasks lives in ``tasks/`` (the interface: ``tasks.Task``).
+
+Steps and updates. A step is one batch: ``train.num_steps``, ``task.epochs``,
+``log_every``, ``eval_every``, ``chunk_schedule`` and the data's index count
+steps. With gradient accumulation (``optim.accumulate_steps = k``) a step is
+one micro-batch and the parameters change at every k-th step (the optimiser
+chain holds the accumulated gradient), so a run of ``num_steps`` steps makes
+``num_steps // k`` updates (a last, incomplete accumulation is never
+applied); the optimiser's own counts (learning-rate schedule, warm-up,
+momentum schedule) and Omega's per-step schedule count updates. The logged
+``grad_norm`` and ``clipped`` are each micro-batch's, before accumulation.
+Validation between two updates scores the parameters of the last update.
 """
 
 from __future__ import annotations
@@ -117,6 +128,7 @@ class Trainer:
   mesh: Any = None        # shard each member's batch over the mesh's 'data' axis
   step_offset: int = 0    # the step at which the task's data start (a chunk-schedule phase)
   halving: bool = False   # the optimiser ends in optim.halve_on_rise (it needs loss, epoch)
+  accumulate_steps: int = 1   # optim.accumulate_steps: micro-batches per update
 
   def initial_carry(self, params, batch_size: int):
     """Zero states of every layer [B, S] (replaced by the initial state on reset)."""
@@ -181,8 +193,11 @@ class Trainer:
       om, g_omega = jax.value_and_grad(omega_lib.omega, argnums=1)(
           cells, state.params, aux, g_probes, self.omega_form)
       unit = 'epoch' if self.omega_steps_per_epoch else 'step'
+      # t counts updates (a step is a micro-batch when gradients accumulate);
+      # epochs count batches, so the epoch unit reads the step itself
+      count = state.step if unit == 'epoch' else state.step // self.accumulate_steps
       alpha = optim.regularizer_weight(state.hp['omega_alpha'], self.omega_schedule, unit,
-                                       self.omega_steps_per_epoch)(state.step)
+                                       self.omega_steps_per_epoch)(count)
       g_params = jax.tree.map(lambda g, o: g + alpha * o, g_params, g_omega)
     carry = jax.lax.stop_gradient(aux['carry']) if self.task.carries else ()
     return g_params, dict(loss=loss, l1=l1, omega=om, outputs=outputs, carry=carry,
@@ -482,7 +497,8 @@ def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Trainer:
   if needs_epochs and not task.steps_per_epoch:
     raise ValueError(f'{", ".join(needs_epochs)} counts epochs, and task {config.task.name!r} '
                      'draws fresh data every step (no epochs)')
-  optimizer = optim.make_optimizer(config.optim, num_steps(config, task))
+  accumulate = optim.accumulate_steps(config.optim)
+  optimizer = optim.make_optimizer(config.optim, num_steps(config, task) // accumulate)
   halving = bool(config.train.get('halve_lr_on_rise'))
   if halving:    # per member, in the optimiser state (checkpointed and vmapped with it)
     optimizer = optax.chain(optimizer, optim.halve_on_rise(
@@ -492,7 +508,7 @@ def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Trainer:
   return Trainer(model=model, optimizer=optimizer, task=task, mesh=mesh,
                omega_steps_per_epoch=per_epoch,
                loss_reduction=config.train.get('loss_reduction', 'mean'), halving=halving,
-               **_structure_flags(config))
+               accumulate_steps=accumulate, **_structure_flags(config))
 
 
 class BestOnValid:
@@ -904,7 +920,8 @@ def _summarise(run: _Run, config, pop, mesh, evaluate, writer, step: int, total_
   for i in range(pop.size):
     writer.write(dict(step=step, split='test', member=i, **test[i]))
     why = diverged_why(test[i]['loss'], float(run.last_loss[i]), bool(run.nonfinite[i]),
-                       int(skipped[i]), run.solved_at[i] or step)
+                       int(skipped[i]),    # the guard counts updates
+                       (run.solved_at[i] or step) // config.optim.get('accumulate_steps', 1))
     members.append(dict(
         hparams=pop.labels[i], test_loss=test[i]['loss'], test_error=test[i]['error'],
         test_count=test[i]['count'],
