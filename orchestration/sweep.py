@@ -18,7 +18,11 @@ The experiment config declares the sweep in ``config.sweep``:
   from its checkpoints), then listed as failed in ``sweep.md`` and
   ``sweep.json``.
 
-Keys are config paths (``optim.learning_rate``, ``model.hidden_size``).
+Keys are config paths (``optim.learning_rate``, ``model.hidden_size``). A
+grid key of several paths joined by ``+`` sets them together, one tuple of
+values per grid point: ``('model.num_layers+model.hidden_size', ((1, 256),
+(2, 160)))`` pairs each depth with its own width (a width at a fixed number
+of parameters) instead of crossing them.
 Numeric hyperparameters that a population can vary (``training/population.py``: the
 Omega and L1 weights, the BPTT clip, and any numeric ``optim`` field) become
 members of one vmapped program; every other key (cell, hidden size,
@@ -89,7 +93,23 @@ def _get(config, key: str):
   return node
 
 
+def _paths(key: str, value=None) -> list[tuple[str, object]]:
+  """A grid key's (path, value) pairs: one for a path, one per path for
+  paths joined by '+' (whose value is a tuple, one value per path)."""
+  paths = key.split('+')
+  if len(paths) == 1:
+    return [(key, value)]
+  if value is not None and (not isinstance(value, (tuple, list)) or len(value) != len(paths)):
+    raise ValueError(f'sweep key {key!r} sets {len(paths)} fields together: each value must be '
+                     f'a tuple of {len(paths)}, not {value!r}')
+  return list(zip(paths, value if value is not None else [None] * len(paths)))
+
+
 def _set(config, key: str, value) -> None:
+  if '+' in key:
+    for path, v in _paths(key, value):
+      _set(config, path, v)
+    return
   *path, last = key.split('.')
   node = config
   for part in path:
@@ -136,7 +156,8 @@ def draw(random: tuple, trials: int, seed: int) -> list[dict]:
 def _slug(structural) -> str:
   if not structural:
     return 'all'
-  text = '_'.join(f'{k.split(".")[-1]}-{v}' for k, v in structural)
+  text = '_'.join(f'{k.split(".")[-1]}-{v}' for key, value in structural
+                  for k, v in _paths(key, value))
   return re.sub(r'[^A-Za-z0-9_.-]+', '', text)
 
 
@@ -146,9 +167,12 @@ def plan(config: ml_collections.ConfigDict, workers: int) -> list[Unit]:
   grid = [tuple(g) for g in s.grid]
   random = [tuple(r) for r in s.random]
   for key, values in grid:
-    _get(config, key)
+    for path, _ in _paths(key):
+      _get(config, path)
     if not values:
       raise ValueError(f'sweep.grid {key!r} has no values')
+    for v in values:
+      _paths(key, v)
   for spec in random:
     _get(config, spec[0])
   if random and s.trials < 1:

@@ -57,6 +57,13 @@ class PaperTable:
   alternative_source: str = ''
   method_labels: dict = dataclasses.field(default_factory=lambda: METHOD_LABELS)
   result_key: str = 'test_loss'   # the member's number in result.json
+  row_result_keys: dict = dataclasses.field(default_factory=dict)   # row -> its own result_key
+  paper_label: str = 'paper'      # the column of the published numbers
+  number_format: str = '.2f'      # how the numbers are printed
+
+  def result_key_of(self, row: str) -> str:
+    """The member's number in result.json for ``row`` (a companion row: its base row's)."""
+    return self.row_result_keys.get(row.partition('/')[0], self.result_key)
 
 
 PAPER = {t.key: t for t in (
@@ -118,6 +125,27 @@ PAPER = {t.key: t for t in (
         rows={'char': {'sgd': None, 'sgd-c': None, 'sgd-cl': None, 'sgd-clr': None}},
         row_names={'char': 'PTB characters'},
         result_key='test_bpc'),
+    # Bai, Kolter, Koltun (2018) Table 1 (published_numbers.md): their LSTM, GRU
+    # and TCN at the sizes of the row names. Our runs (experiments/modern.py,
+    # declared with the cell as the method) fill the column of their cell.
+    PaperTable(
+        key='bai2018',
+        title=('Bai, Kolter, Koltun (2018), Table 1: GRU and LSTM with a modern recipe at the '
+               "study's sizes, test"),
+        metric=('per row: MSE (adding), NLL per frame in nats (music), bits per character '
+                '(PTB); lower is better'),
+        source='arXiv:1803.01271, Table 1 (their TCN, LSTM, GRU; their generic RNN not shown)',
+        rows={'adding600': {'lstm': 0.164, 'gru': 5.3e-5, 'tcn': 5.8e-5},
+              'jsb': {'lstm': 8.45, 'gru': 8.43, 'tcn': 8.10},
+              'nottingham': {'lstm': 3.29, 'gru': 3.46, 'tcn': 3.07},
+              'ptb_char': {'lstm': 1.36, 'gru': 1.37, 'tcn': 1.31}},
+        row_names={'adding600': 'adding problem T=600, MSE (70K)',
+                   'jsb': 'JSB Chorales, NLL (300K)', 'nottingham': 'Nottingham, NLL (1M)',
+                   'ptb_char': 'PTB characters, bpc (3M)'},
+        method_labels={'lstm': 'LSTM', 'gru': 'GRU', 'tcn': 'TCN (study only)'},
+        row_result_keys={'ptb_char': 'test_bpc'},
+        paper_label="study's (Table 1)",
+        number_format='.3g'),
 )}
 
 
@@ -253,7 +281,7 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
       except (ValueError, KeyError, IndexError) as e:
         skip(workdir, f'its members do not match its declared methods: {e}')
         continue
-      key = PAPER[table].result_key
+      key = PAPER[table].result_key_of(row)
       valid = _best_valid(workdir, {'test_bpc': 'bpc', 'test_ppl': 'ppl'}.get(key, 'loss'))
       for i, (m, method) in enumerate(zip(result['members'], methods)):
         hp = m.get('hparams', {})
@@ -267,8 +295,8 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
   return cells
 
 
-def _fmt(x, digits=2):
-  return '-' if x is None else f'{x:.{digits}f}'
+def _fmt(x, spec='.2f'):
+  return '-' if x is None else f'{x:{spec}}'
 
 
 def rows_of(cells: list[Cell]) -> list[dict]:
@@ -334,39 +362,42 @@ def markdown(rows: list[dict], base: str = '.') -> str:
     alt = bool(table.alternative)
     parts.append(f'### {table.title}\n\n{table.metric}; paper: {table.source}'
                  + (f'; alternative: {table.alternative_source}' if alt else '') + '.\n')
-    head = ['row', 'method', 'paper'] + (['paper (alt.)'] if alt else []) + [
-        'ours (at best valid)', 'ours - paper', 'ours, final parameters',
+    f = table.number_format
+    fmt = lambda x: _fmt(x, f)
+    paper = table.paper_label
+    head = ['row', 'method', paper] + ([f'{paper} (alt.)'] if alt else []) + [
+        'ours (at best valid)', f'ours - {paper}', 'ours, final parameters',
         'our best valid (step)', 'run']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in mine:
       if r['paper'] is None and r['ours'] is None:
         continue              # neither the paper's number nor a run of ours (in the CSV)
-      valid = '-' if r['best_valid'] is None else f'{r["best_valid"]:.2f} ({r["best_valid_step"]})'
+      valid = '-' if r['best_valid'] is None else f'{r["best_valid"]:{f}} ({r["best_valid_step"]})'
       link = os.path.relpath(r['run'], base) if r['run'] else ''
       run = f'[{os.path.basename(link)}]({link}) member {r["member"]}' if link else ''
       if r['selected'] is False:
         continue              # another run of this cell was selected (all are in the CSV)
       label = table.method_labels[r['method']] + (
           f' (best of {r["candidates"]} on valid)' if r['selected'] else '')
-      ours, final = _fmt(r['ours']), _fmt(r['final'])
+      ours, final = fmt(r['ours']), fmt(r['final'])
       diff = None if r['diff'] is None else r['diff']
       if r.get('seeds', 1) > 1:     # one line per trial: the mean over its seeds
         if not r['first_of_trial']:
           continue
-        ours = (f'{r["trial_mean"]:.2f} ± {r["trial_sd"]:.2f} (mean of {r["seeds"]} seeds, '
-                f'{r["trial_min"]:.2f}-{r["trial_max"]:.2f})')
-        final = _fmt(r['trial_final'])
+        ours = (f'{r["trial_mean"]:{f}} ± {r["trial_sd"]:{f}} (mean of {r["seeds"]} seeds, '
+                f'{r["trial_min"]:{f}}-{r["trial_max"]:{f}})')
+        final = fmt(r['trial_final'])
         diff = None if r['paper'] is None else r['trial_mean'] - r['paper']
-        valid = _fmt(r['trial_valid'])
+        valid = fmt(r['trial_valid'])
         links = [os.path.relpath(x, base) for x in r['trial_runs']]
         run = (f'[{os.path.basename(link)}]({link}) {r["seeds"]} members' if len(links) == 1 else
                ', '.join(f'[{os.path.basename(x)}]({x})' for x in links) + ' (one seed each)')
-      cells = [row_name(table, r['row']), label, _fmt(r['paper'])]
+      cells = [row_name(table, r['row']), label, fmt(r['paper'])]
       if alt:
-        cells.append(_fmt(r['paper_alternative']))
+        cells.append(fmt(r['paper_alternative']))
       if r['diverged']:
         ours += ' (diverged)'
-      cells += [ours, '-' if diff is None else f'{diff:+.2f}', final, valid, run]
+      cells += [ours, '-' if diff is None else f'{diff:+{f}}', final, valid, run]
       lines.append('| ' + ' | '.join(cells) + ' |')
     parts.append('\n'.join(lines) + '\n')
   return '\n'.join(parts)

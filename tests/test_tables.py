@@ -144,7 +144,8 @@ def test_markdown_and_csv_written(tmp_path, capsys):
   rows = list(csv.DictReader(io.StringIO((tmp_path / 'tables.csv').read_text())))
   mine = [r for r in rows if r['ours']]
   assert len(mine) == 1 and float(mine[0]['diff']) == pytest.approx(0.26)
-  assert len(rows) == 9 + 6 + 4 * 8 + 4 + 4   # Pascanu Tables 1, 2; Bengio Table 1, 2 words, chars
+  # Pascanu Tables 1, 2; Bengio Table 1, 2 words, chars; Bai et al. Table 1
+  assert len(rows) == 9 + 6 + 4 * 8 + 4 + 4 + 12
 
 
 def test_missing_folder_is_named(tmp_path):
@@ -224,3 +225,43 @@ def test_seeds_run_in_separate_folders_are_one_trial(tmp_path):
   text = tables.markdown(got, base=str(tmp_path))
   assert '7.60 ± 0.14 (mean of 2 seeds' in text
   assert '[piano](piano), [piano_seed1](piano_seed1) (one seed each)' in text
+
+
+def test_bai2018_runs_fill_the_column_of_their_cell(tmp_path):
+  from experiments import modern
+  runs = tmp_path / 'runs'
+  jsb = modern.get_config('dataset=jsb,cell=gru')
+  fake_run(str(runs / 'jsb_gru'), jsb, [8.30],
+           [dict(step=s, split='valid', member=0, loss=v) for s, v in ((10, 8.9), (20, 8.6))])
+  ptb = modern.get_config('dataset=ptb_char,cell=lstm')
+  fake_run(str(runs / 'ptb_lstm'), ptb, [0.97], [dict(step=5, split='valid', member=0, loss=0.98,
+                                                      bpc=1.41)], test_bpc=1.40)
+  add = modern.get_config('dataset=adding600,cell=lstm')
+  fake_run(str(runs / 'add_lstm'), add, [1.2e-4])
+  fake_run(str(runs / 'smoke'), modern.get_config('dataset=jsb,cell=lstm,smoke'), [9.0])
+  skipped = []
+  rows = tables.rows_of(tables.collect([str(runs)], skipped))
+  assert [os.path.basename(r) for r, _ in skipped] == ['smoke']
+  mine = {(r['row'], r['method']): r for r in rows if r['table'] == 'bai2018'}
+  # Every cell of the study's table is there, numbers typed from published_numbers.md.
+  assert len(mine) == 12
+  assert (mine['jsb', 'gru']['paper'], mine['jsb', 'lstm']['paper'], mine['jsb', 'tcn']['paper']) \
+      == (8.43, 8.45, 8.10)
+  assert mine['adding600', 'gru']['paper'] == 5.3e-5
+  assert mine['nottingham', 'lstm']['paper'] == 3.29
+  assert mine['ptb_char', 'tcn']['paper'] == 1.31
+  # Ours in the column of the cell type; PTB reports bits per character.
+  assert mine['jsb', 'gru']['ours'] == 8.30 and mine['jsb', 'gru']['diff'] == pytest.approx(-0.13)
+  assert mine['jsb', 'gru']['best_valid'] == 8.6
+  assert mine['jsb', 'lstm']['ours'] is None and mine['jsb', 'tcn']['ours'] is None
+  assert mine['ptb_char', 'lstm']['ours'] == 1.40 and mine['ptb_char', 'lstm']['best_valid'] == 1.41
+  assert mine['adding600', 'lstm']['ours'] == 1.2e-4
+  assert not any(r['ours'] is not None for (row, m), r in mine.items() if m == 'tcn')
+  text = tables.markdown(rows, base=str(runs))
+  section = text[text.index('Bai, Kolter, Koltun'):]
+  assert "| row | method | study's (Table 1) | ours (at best valid) | ours - study's (Table 1)" \
+      in section
+  assert '| JSB Chorales, NLL (300K) | GRU | 8.43 | 8.3 | -0.13 |' in section
+  assert '| adding problem T=600, MSE (70K) | LSTM | 0.164 | 0.00012 |' in section
+  assert '| adding problem T=600, MSE (70K) | GRU | 5.3e-05 | - |' in section
+  assert '| PTB characters, bpc (3M) | TCN (study only) | 1.31 | - |' in section

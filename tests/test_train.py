@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 
 from training import train
-from experiments import pathological, temporal_order, temporal_order_fig7
+from experiments import modern, pathological, temporal_order, temporal_order_fig7
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = ([('temporal_order', f'method={m},smoke') for m in ('sgd', 'sgd-c', 'sgd-cr')] +
            [('pathological', f'problem={p},smoke') for p in pathological.SETTINGS] +
-           [('temporal_order_fig7', 'seeds=1,smoke')])
+           [('temporal_order_fig7', 'seeds=1,smoke')] +
+           [('modern', f'dataset=adding600,cell={c},smoke') for c in modern.CELLS])
 # The everyday suite trains one of them (all three methods' terms: SGD-CR); CI trains all.
 CONFIGS = [c if c == ('temporal_order', 'method=sgd-cr,smoke')
            else pytest.param(*c, marks=pytest.mark.slow) for c in CONFIGS]
 MODULES = {'temporal_order': temporal_order, 'pathological': pathological,
-           'temporal_order_fig7': temporal_order_fig7}
+           'temporal_order_fig7': temporal_order_fig7, 'modern': modern}
 TRAIN_KEYS = {'step', 'split', 'loss', 'error', 'grad_norm', 'clipped', 'spectral_radius',
               'omega', 'skipped', 'steps_per_s'}
 

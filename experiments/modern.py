@@ -1,0 +1,221 @@
+r"""A modern recipe for GRUs and LSTMs on the tasks of Bai, Kolter, Koltun
+(2018), "An empirical evaluation of generic convolutional and recurrent
+networks for sequence modeling" (arXiv:1803.01271), Table 1: JSB Chorales,
+Nottingham, Penn Treebank characters and the adding problem at T = 600,
+each at no more parameters than the study's models.
+
+The recipe is what practitioners use today (``../shared/references``:
+hafner2017_tips_for_training_rnns.txt, "Hafner"; rnn_training_in_practice.txt,
+"practice"): Adam with a linear warm-up and cosine decay, global-norm
+clipping at 1, the gate biases (LSTM forget 1, GRU reset -1), orthogonal
+recurrent and Glorot input weights, layer norm on each input of every gate
+mapping, variational recurrent dropout (or zoneout), a learned initial
+state, stacked layers whose outputs are summed, early stopping on
+validation. Omega (``omega=``) and gradient accumulation (``accumulate=``)
+are there for the search; off by default. The study's numbers
+(``reporting/tables.py``, table ``bai2018``; published_numbers.md):
+
+| task (metric) | size | LSTM | GRU | TCN |
+|---|---|---|---|---|
+| adding problem T=600 (MSE) | 70K | 0.164 | 5.3e-5 | 5.8e-5 |
+| JSB Chorales (NLL per frame) | 300K | 8.45 | 8.43 | 8.10 |
+| Nottingham (NLL per frame) | 1M | 3.29 | 3.46 | 3.07 |
+| PTB char (bpc) | 3M | 1.36 | 1.37 | 1.31 |
+
+Fidelity ("study" = Bai et al. 2018 and their public code; "ours" = this
+file's defaults):
+
+| setting | study | ours | source |
+|---|---|---|---|
+| music data, splits | JSB Chorales and Nottingham piano-rolls (Boulanger-Lewandowski et al. 2012), their train/valid/test | the same corpora and splits (``datasets/music.py``) | study sec. 5.4 |
+| music metric | NLL per frame (nats, summed over the 88 keys), test | the same, whole test pieces, state carried across chunks | study sec. 5.4, Table 1 |
+| music examples per update | one piece, the whole piece back-propagated | ``batch`` pieces (8) in chunks of ``chunk`` frames (JSB 100, Nottingham 200), state carried within a piece | study's code (music_test.py); ours: Hafner (truncated BPTT, state kept) |
+| PTB char data, metric | PTB characters, bits per character on test | Mikolov's ptb.char files (50 symbols), bpc over the whole test stream as one unbroken stream | study sec. 5.5 |
+| PTB char examples per update | 32 streams, sequences of 400 (the first 80 as context) | 32 streams, windows of 200 with the state carried | study's code (char_cnn_test.py); ours: Hafner |
+| adding data | T = 600, two channels: u ~ U[0, 1) and two markers at distinct positions anywhere; target u_i + u_j | the same (``task.kwargs.variant='bai2018'``, ``datasets/pathological.py``) | study sec. 5.1; study's code (adding_problem/utils.py) |
+| adding metric | MSE on 1,000 test sequences (predicting 1: "about 0.1767") | MSE (the test loss) on 10,000 fresh test sequences; predicting 1 gives Var = 1/6 = 0.1667 (tested), not 0.1767 | study sec. 5.1 |
+| adding training set | 50,000 sequences drawn once, batch 32 | fresh sequences every step, batch 32 | study's code (add_test.py); ours: the pathological tasks' generator |
+| size | JSB 300K, Nottingham 1M, PTB char 3M, adding 70K parameters | the widest model of ``layers`` layers within the budget (``budget``, ``param_count``; tested) | study Table 1 |
+| cells | LSTM and GRU, "standard regularizers", grid search over optimizer, recurrent dropout, learning rate, clipping, forget-gate bias | LSTM / GRU, forget bias 1 / reset bias -1, layer norm, learned initial state | study sec. 4; Hafner |
+| optimiser | grid-searched (Adam among them) | Adam, lr 1e-3, warm-up then cosine decay to 0 over the budget | practice ("a short warm-up and a gentle cosine decay") |
+| clipping | grid-searched | global norm 1 | practice ("0.5-1.0") |
+| layers | not stated per task | 2, outputs summed (adding: 1) | Hafner ("stack two or three smaller layers ... sum the outputs") |
+| regularisation | recurrent dropout (grid-searched) | variational recurrent dropout: JSB 0.25, Nottingham 0.1, PTB 0.1, adding 0 (fresh data cannot be overfit) | Hafner; practice |
+| stopping, selection | not stated | early stopping on validation (``patience``), test at the lowest validation loss | practice |
+| search | grid search per task | random search on validation: ``python launch.py sweep`` (below) | issue 13 |
+
+Commands (one cell of the table each; a GRU fills the study's GRU column,
+an LSTM its LSTM column):
+
+    python launch.py --config=experiments/modern.py:dataset=jsb,cell=gru --workdir=runs/modern/jsb_gru
+    python launch.py --config=experiments/modern.py:dataset=adding600,cell=lstm --workdir=runs/modern/add_lstm
+    python launch.py table --workdir=runs/modern
+
+The random search (``config.sweep``): learning rate log-uniform in
+[3e-4, 3e-3] (``trials`` draws: members of one vmapped program), and as
+groups (each its own program) the depth at the budget, 1, 2 or 3 layers of
+the widest width that fits (``model.num_layers+model.hidden_size``: the two
+fields set together), times recurrent dropout {0, 0.1, 0.25} (adding: 0):
+
+    python launch.py sweep --config=experiments/modern.py:dataset=nottingham,cell=gru,trials=8 \
+        --workdir=runs/modern_sweep/nottingham_gru
+
+Arguments: ``dataset=jsb|nottingham|ptb_char|adding600``, ``cell=gru|lstm``,
+``layers=N`` (default 2; adding 1), ``width=N`` (0: the widest within the
+budget; a wider one is refused), ``lr=``, ``dropout=`` (recurrent),
+``zoneout=``, ``clip=``, ``warmup=`` (updates), ``batch=``, ``chunk=``,
+``epochs=`` (corpora), ``steps=`` (adding), ``patience=`` (validations),
+``omega=`` (Omega's weight, 0 = off), ``accumulate=`` (micro-batches per
+update), ``seed=``, ``seeds=N`` (N seeds as one population), ``trials=``
+(random draws of the sweep), ``smoke``. The corpora are read from
+``data_dir`` (``--config.data_dir=DIR``), else $RNNOPT_DATA, else
+~/.cache/rnnopt. No run of this file has been made yet: runtimes and
+results are to be measured.
+"""
+
+from experiments import common
+
+# The study's parameter budgets (Table 1, "size").
+BUDGETS = {'jsb': 300_000, 'nottingham': 1_000_000, 'ptb_char': 3_000_000,
+           'adding600': 70_000}
+# dataset: (inputs, outputs) of the model
+SHAPES = {'jsb': (88, 88), 'nottingham': (88, 88), 'ptb_char': (50, 50), 'adding600': (2, 1)}
+# dataset: (layers, recurrent dropout, batch, chunk, warm-up updates, epochs or steps,
+#           patience in validations)
+DEFAULTS = {'jsb': (2, 0.25, 8, 100, 100, 300, 20),
+            'nottingham': (2, 0.1, 8, 200, 200, 150, 20),
+            'ptb_char': (2, 0.1, 32, 200, 500, 30, 3),
+            'adding600': (1, 0.0, 32, 0, 500, 20_000, 10)}
+CELLS = ('gru', 'lstm')
+GATES = {'gru': 3, 'lstm': 4}
+LAYERS = (1, 2, 3)               # the depths of the search
+DROPOUTS = (0.0, 0.1, 0.25)      # the recurrent dropouts of the search
+WIDTH_MULTIPLE = 8               # widths are multiples of 8 (accelerator tiles)
+
+
+def param_count(cell: str, layers: int, width: int, inputs: int, outputs: int,
+                layer_norm: bool = True, learned_initial_state: bool = True) -> int:
+  """Parameters of ``models.rnn.RecurrentNetwork`` with ``layers`` layers of
+  ``width`` units (outputs summed, so every layer is ``width`` wide) and a
+  linear head: per layer W_in [D, G H], W_rec [H, G H], b [G H] (GRU also
+  b_rec_n [H]), layer-norm gains 2 G H, initial state [S]; head [H, O] + [O]."""
+  g, h = GATES[cell], width
+  total = 0
+  for i in range(layers):
+    d = inputs if i == 0 else h
+    total += d * g * h + h * g * h + g * h + (h if cell == 'gru' else 0)
+    total += 2 * g * h if layer_norm else 0
+    total += (2 * h if cell == 'lstm' else h) if learned_initial_state else 0
+  return total + h * outputs + outputs
+
+
+def widest(dataset: str, cell: str, layers: int) -> int:
+  """The widest width (a multiple of ``WIDTH_MULTIPLE``) whose model is
+  within the dataset's budget."""
+  inputs, outputs = SHAPES[dataset]
+  width = WIDTH_MULTIPLE
+  while param_count(cell, layers, width + WIDTH_MULTIPLE, inputs, outputs) <= BUDGETS[dataset]:
+    width += WIDTH_MULTIPLE
+  return width
+
+
+def get_config(arg: str | None = None):
+  a = common.parse_arg(arg, dataset='jsb', cell='gru', layers=0, width=0, lr=1e-3,
+                       dropout=-1.0, zoneout=0.0, clip=1.0, warmup=-1, batch=0, chunk=0,
+                       epochs=0, steps=0, patience=-1, omega=0.0, accumulate=1, seed=0,
+                       seeds=1, trials=8, smoke=False)
+  if a.dataset not in BUDGETS:
+    raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(BUDGETS)}')
+  if a.cell not in CELLS:
+    raise ValueError(f'cell={a.cell!r} is not one of {", ".join(CELLS)}')
+  layers, dropout, batch, chunk, warmup, budget, patience = DEFAULTS[a.dataset]
+  layers = a.layers or layers
+  width = a.width or widest(a.dataset, a.cell, layers)
+  size = param_count(a.cell, layers, width, *SHAPES[a.dataset])
+  if size > BUDGETS[a.dataset] and not a.smoke:
+    raise ValueError(f'{layers} layers of width={width} make {size:,} parameters, over the '
+                     f"study's {BUDGETS[a.dataset]:,} for {a.dataset}; at most "
+                     f'width={widest(a.dataset, a.cell, layers)}')
+
+  c = common.base_config()
+  c.seed = a.seed
+  c.data_dir = ''                    # '' = $RNNOPT_DATA, else ~/.cache/rnnopt
+  c.task.batch_size = a.batch or batch
+  if a.dataset == 'adding600':
+    c.task.name = 'addition'
+    c.task.kwargs = {'variant': 'bai2018'}   # Bai et al.'s adding problem
+    c.task.min_length = c.task.max_length = 600
+    c.train.num_steps = a.steps or budget
+    c.train.log_every = 100
+    c.train.eval_every = 1_000
+    c.train.eval_sequences = 2_000
+    c.train.test_sequences = 10_000
+    c.train.eval_batch_size = 1_000
+  else:
+    if a.dataset == 'ptb_char':
+      c.task.name = 'ptb_char'
+      c.task.kwargs = {'ahead': 1}
+      c.task.eval_streams = 1        # valid/test scored as one unbroken stream
+    else:
+      c.task.name = 'music'
+      c.task.kwargs = {'dataset': a.dataset}
+      c.task.shuffle = True          # a new order of the pieces every epoch, per seed
+    c.task.chunk = a.chunk or chunk  # truncated BPTT window, state carried
+    c.task.epochs = a.epochs or budget
+    c.train.num_steps = 0            # 0: task.epochs epochs (at most)
+    c.train.log_every = 50
+    c.train.eval_every = 0           # validation at the end of every epoch
+
+  common.apply_cell(c, a.cell)       # tanh, orthogonal/Glorot init, gate biases
+  c.model.hidden_size = width
+  c.model.num_layers = layers
+  c.model.sum_layer_outputs = True
+  c.model.layer_norm = True
+  c.model.learned_initial_state = True
+  c.model.recurrent_dropout = dropout if a.dropout < 0 else a.dropout
+  c.model.zoneout = a.zoneout
+
+  c.optim.name = 'adam'
+  c.optim.learning_rate = a.lr
+  c.optim.schedule = 'warmup_cosine'
+  c.optim.warmup_steps = warmup if a.warmup < 0 else a.warmup
+  c.optim.final_lr_fraction = 0.0
+  c.optim.clip_norm = a.clip
+  c.optim.accumulate_steps = a.accumulate
+  c.reg.omega_alpha = a.omega        # 0: off
+  if a.seeds > 1:                    # seeds seed, seed + 1, ... as members of one program
+    c.population.seeds = tuple(range(a.seed, a.seed + a.seeds))
+  c.train.stop_when_solved = False
+  c.train.patience = patience if a.patience < 0 else a.patience
+  c.train.patience_min_delta = 0.0 if a.dataset == 'adding600' else 0.001
+
+  # The random search: lr as members, depth at the budget and dropout as groups.
+  depths = tuple((n, widest(a.dataset, a.cell, n)) for n in LAYERS)
+  c.sweep.grid = (('model.num_layers+model.hidden_size', depths),
+                  ('model.recurrent_dropout', (0.0,) if a.dataset == 'adding600' else DROPOUTS))
+  c.sweep.random = (('optim.learning_rate', 'log_uniform', 3e-4, 3e-3),)
+  c.sweep.trials = a.trials
+  c.sweep.seeds = (a.seed,)
+  c.sweep.select = 'loss'            # validation loss (for PTB the same order as bpc)
+
+  if a.smoke:
+    c.smoke = True
+    c.model.hidden_size = a.width or 16
+    c.optim.warmup_steps = 5
+    c.train.num_steps = 60
+    c.train.log_every = 20
+    c.train.eval_every = 60
+    if a.dataset == 'adding600':
+      c.task.min_length = c.task.max_length = 50
+      c.train.eval_sequences = c.train.test_sequences = 200
+      c.train.eval_batch_size = 100
+    else:
+      c.task.chunk = min(c.task.chunk, 50)
+      c.task.epochs = 1
+    if a.dataset == 'ptb_char':
+      c.task.eval_streams = 256
+    c.sweep.grid = (('model.num_layers+model.hidden_size', ((1, 16), (2, 16))),
+                    ('model.recurrent_dropout', (0.0, 0.1)))
+    c.sweep.trials = min(a.trials, 2)
+  common.declare_paper(c, 'bai2018', a.dataset, a.cell, companion=False)
+  return c

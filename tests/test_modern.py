@@ -1,0 +1,104 @@
+"""experiments/modern.py: the default models fit the study's parameter
+budgets, the arguments are checked, the sweep pairs depth with width, and
+each dataset's smoke config trains (on toy corpora of the real shapes)."""
+
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import modern
+from orchestration import sweep
+from training import train
+
+DATASETS = tuple(modern.BUDGETS)
+
+
+def built_param_count(config) -> int:
+  """Parameters of the model the trainer builds from ``config``, counted
+  from its initialised shapes (nothing computed)."""
+  inputs, outputs = modern.SHAPES[config.paper.row]
+  task = types.SimpleNamespace(model_kwargs={}, output_size=outputs)
+  model = train.make_model(config, task)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((3, 2, inputs)))
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes['params']))
+
+
+@pytest.mark.parametrize('dataset', DATASETS)
+@pytest.mark.parametrize('cell', modern.CELLS)
+def test_default_models_are_within_the_study_budget(dataset, cell):
+  config = modern.get_config(f'dataset={dataset},cell={cell}')
+  n = built_param_count(config)
+  assert n == modern.param_count(cell, config.model.num_layers, config.model.hidden_size,
+                                 *modern.SHAPES[dataset])
+  assert n <= modern.BUDGETS[dataset]
+  # the widest that fits: one more tile of width is over the budget
+  wider = modern.param_count(cell, config.model.num_layers,
+                             config.model.hidden_size + modern.WIDTH_MULTIPLE,
+                             *modern.SHAPES[dataset])
+  assert wider > modern.BUDGETS[dataset]
+  assert (config.paper.table, config.paper.row, config.paper.methods) == (
+      'bai2018', dataset, (cell,))
+
+
+@pytest.mark.parametrize('cell', modern.CELLS)
+def test_every_depth_of_the_search_is_within_the_budget(cell):
+  for dataset in DATASETS:
+    config = modern.get_config(f'dataset={dataset},cell={cell}')
+    units = sweep.plan(config, 1)
+    assert len({u.group for u in units}) == len(modern.LAYERS) * (
+        1 if dataset == 'adding600' else len(modern.DROPOUTS))
+    for u in units:
+      c = sweep.unit_config(config, u)
+      (key, (layers, width)), _ = u.structural
+      assert (c.model.num_layers, c.model.hidden_size) == (layers, width)
+      assert built_param_count(c) <= modern.BUDGETS[dataset]
+      assert u.hparams == ('optim.learning_rate',) and len(u.rows) == config.sweep.trials
+
+
+def test_the_adding_sweep_passes_the_checks():
+  sweep.check(modern.get_config('dataset=adding600,cell=lstm,trials=2'))
+
+
+def test_joined_sweep_keys_need_one_value_per_field():
+  config = modern.get_config('dataset=adding600')
+  config.sweep.grid = (('model.num_layers+model.hidden_size', ((1, 8), (2,))),)
+  with pytest.raises(ValueError, match='tuple of 2'):
+    sweep.plan(config, 1)
+  config.sweep.grid = (('model.num_layers+model.widht', ((1, 8),)),)
+  with pytest.raises(ValueError, match='not a config field'):
+    sweep.plan(config, 1)
+
+
+def test_arguments_are_checked():
+  with pytest.raises(ValueError, match='over the study'):
+    modern.get_config('dataset=jsb,width=400')
+  with pytest.raises(ValueError, match='dataset'):
+    modern.get_config('dataset=piano')
+  with pytest.raises(ValueError, match='cell'):
+    modern.get_config('cell=rnn')
+  c = modern.get_config('dataset=adding600')
+  assert c.task.kwargs.variant == 'bai2018' and c.task.min_length == c.task.max_length == 600
+
+
+def toy_data(dataset: str, rng):
+  if dataset == 'ptb_char':
+    ids = lambda n: rng.integers(0, 50, n).astype(np.int32)
+    return {'train': ids(40_000), 'valid': ids(6_000), 'test': ids(6_000)}, 50
+  rolls = lambda lengths: [(rng.random((n, 88)) < 0.05).astype(np.uint8) for n in lengths]
+  return {'train': rolls([40, 70, 55, 60, 45, 80, 50, 65, 42, 58]), 'valid': rolls([30, 50]),
+          'test': rolls([44])}
+  
+
+@pytest.mark.slow
+@pytest.mark.parametrize('dataset', DATASETS)
+def test_smoke_config_trains(dataset, tmp_path):
+  config = modern.get_config(f'dataset={dataset},cell=lstm,smoke')
+  data = None if dataset == 'adding600' else toy_data(dataset, np.random.default_rng(0))
+  train.check_config(config, data)
+  result = train.train_and_evaluate(config, str(tmp_path), data=data)
+  assert result['step'] == config.train.num_steps and result['smoke']
+  member = result['members'][0]
+  assert np.isfinite(member['test_loss']) and not member['diverged']
