@@ -29,12 +29,12 @@ file's defaults):
 |---|---|---|---|
 | music data, splits | JSB Chorales and Nottingham piano-rolls (Boulanger-Lewandowski et al. 2012), their train/valid/test | the same corpora and splits (``datasets/music.py``) | study sec. 5.4 |
 | music metric | NLL per frame (nats, summed over the 88 keys), test | the same, whole test pieces, state carried across chunks | study sec. 5.4, Table 1 |
-| music examples per update | one piece, the whole piece back-propagated | ``batch`` pieces (8) in chunks of ``chunk`` frames (JSB 100, Nottingham 200), state carried within a piece | study's code (music_test.py); ours: Hafner (truncated BPTT, state kept) |
+| music examples per update | one piece, the whole piece back-propagated | ``batch`` pieces (8) in chunks of ``chunk`` frames (JSB 100, Nottingham 200), state carried within a piece | study's TCN code (music_test.py; the RNN baselines' scripts are not public); ours: Hafner (truncated BPTT, state kept) |
 | PTB char data, metric | PTB characters, bits per character on test | Mikolov's ptb.char files (50 symbols), bpc over the whole test stream as one unbroken stream | study sec. 5.5 |
-| PTB char examples per update | 32 streams, sequences of 400 (the first 80 as context) | 32 streams, windows of 200 with the state carried | study's code (char_cnn_test.py); ours: Hafner |
+| PTB char examples per update | 32 streams, sequences of 400 (the first 80 as context) | 32 streams, windows of 200 with the state carried | study's TCN code (char_cnn_test.py); ours: Hafner |
 | adding data | T = 600, two channels: u ~ U[0, 1) and two markers at distinct positions anywhere; target u_i + u_j | the same (``task.kwargs.variant='bai2018'``, ``datasets/pathological.py``) | study sec. 5.1; study's code (adding_problem/utils.py) |
 | adding metric | MSE on 1,000 test sequences (predicting 1: "about 0.1767") | MSE (the test loss) on 10,000 fresh test sequences; predicting 1 gives Var = 1/6 = 0.1667 (tested), not 0.1767 | study sec. 5.1 |
-| adding training set | 50,000 sequences drawn once, batch 32 | fresh sequences every step, batch 32 | study's code (add_test.py); ours: the pathological tasks' generator |
+| adding training set | 50,000 sequences drawn once, batch 32 | fresh sequences every step, batch 32 | study's TCN code (add_test.py); ours: the pathological tasks' generator |
 | size | JSB 300K, Nottingham 1M, PTB char 3M, adding 70K parameters | the widest model of ``layers`` layers within the budget (``budget``, ``param_count``; tested) | study Table 1 |
 | cells | LSTM and GRU, "standard regularizers", grid search over optimizer, recurrent dropout, learning rate, clipping, forget-gate bias | LSTM / GRU, forget bias 1 / reset bias -1, layer norm, learned initial state | study sec. 4; Hafner |
 | optimiser | grid-searched (Adam among them) | Adam, lr 1e-3, warm-up then cosine decay to 0 over the budget | practice ("a short warm-up and a gentle cosine decay") |
