@@ -116,6 +116,14 @@ TARGETS = {t.key: t for t in (
                      command='sweep')
                  for level in ('word', 'char') for m in ('sgd', 'sgd-c', 'sgd-cl', 'sgd-clr')),
            figure='curves'),
+    Target('bai2018',
+           'Bai, Kolter, Koltun (2018) Table 1, recurrent rows: GRU and LSTM with the modern '
+           'recipe (experiments/modern.py), each a random search selected on validation',
+           tuple(Job(f'{d}_{cell}', f'experiments/modern.py:dataset={d},cell={cell}',
+                     command='sweep')
+                 for d in ('adding600', 'jsb', 'nottingham', 'ptb_char')
+                 for cell in ('gru', 'lstm')),
+           figure='curves'),
 )}
 
 
