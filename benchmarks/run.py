@@ -10,7 +10,8 @@ What is timed is the trainer's own compiled chunk, the program
 the peer's shapes (``benchmarks.workloads`` says which config each workload
 is and how it differs from the peer's model).
 
-Workloads: the seven of ``benchmarks.workloads`` and
+Workloads: the nine of ``benchmarks.workloads`` (two of them the char-LMs
+computing in bfloat16) and
 ``population_torder_tanh_h50``: ``members`` temporal-order runs, each with
 its own seed and learning rate (``workloads.population_config``), trained as
 ONE program, both vmapped and mapped (``population.layout`` 'vmap' and

@@ -16,14 +16,17 @@ PyTorch peer's workload of the same name (``../shared/bench/README.md``):
                              softmax every step                              ``batch=32,method=sgd-c``,
                                                                              512 units, chunk 150
   ``charlm_gru_h512``        the same with a GRU                     32,150  the same, ``cell=gru``
+  ``charlm_lstm_h512_bf16``  ``charlm_lstm_h512`` computing in       32,150  the same,
+                             bfloat16, float32 parameters                    ``compute_dtype=bfloat16``
+  ``charlm_gru_h512_bf16``   the same with a GRU                     32,150  the same, ``cell=gru``
   ``music_sigmoid_h300_b1``  the music RNN at the papers' shape      1, 200  ``music.py:method=sgd-c``
   ``ptb_sigmoid_h500_b1``    Pascanu et al.'s PTB characters: 500    1, 200  ``ptb_char.py:method=sgd-c``
                              sigmoid units without biases
   =========================  ======================================  ======  =========================
 
-The overrides set only shapes and the peer's learning rate and clipping
+The overrides set only shapes, the peer's learning rate and clipping
 threshold (SGD with global-norm clipping, as the peer; the numbers do not
-change the speed). Everything else is the experiment's: initialisation,
+change the speed) and, for the ``_bf16`` workloads, the compute dtype. Everything else is the experiment's: initialisation,
 the overflow guard, the objective (``ptb_char.py`` differentiates the cost
 summed over the window, ``loss_reduction='sum_over_time'``; the peer the
 mean), the carried state and the per-step metrics the trainer computes.
@@ -40,8 +43,10 @@ experiments' own:
 - music pieces have one unscored last frame (no next frame to predict):
   the step is computed, and counted, all the same.
 
-No bfloat16 workloads (``charlm_*_bf16``): the models compute in float32
-only.
+The ``_bf16`` workloads are the char-LMs with ``model.compute_dtype=
+'bfloat16'`` (``models.rnn``: float32 parameters, optimiser state and loss;
+bfloat16 products and recurrence). The peer runs these names in float32,
+so their ratio to the peer compares our bfloat16 with PyTorch's float32.
 
 Data: the trainer's own path (``tasks``), on synthetic data of the same
 shapes, so no corpus is needed. The temporal order task draws fresh
@@ -153,6 +158,12 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload('charlm_gru_h512', ptb_char, 'cell=gru,batch=32,method=sgd-c',
              (('task.chunk', 150), ('model.hidden_size', 512)) + _peer_optim(1.0, 5.0),
              steps=15),
+    Workload('charlm_lstm_h512_bf16', ptb_char, 'cell=lstm,batch=32,method=sgd-c',
+             (('task.chunk', 150), ('model.hidden_size', 512),
+              ('model.compute_dtype', 'bfloat16')) + _peer_optim(1.0, 5.0), steps=15),
+    Workload('charlm_gru_h512_bf16', ptb_char, 'cell=gru,batch=32,method=sgd-c',
+             (('task.chunk', 150), ('model.hidden_size', 512),
+              ('model.compute_dtype', 'bfloat16')) + _peer_optim(1.0, 5.0), steps=15),
     # The papers' own shapes; the configs' learning rates and thresholds are the peer's.
     Workload('music_sigmoid_h300_b1', music, 'method=sgd-c', (), steps=40),
     Workload('ptb_sigmoid_h500_b1', ptb_char, 'method=sgd-c', (), steps=30),

@@ -30,6 +30,12 @@ Cells (``CELLS``):
   (the tip in Hafner 2017).
 
 Row-vector convention: ``h @ W`` with ``W`` of shape [in, out].
+
+Dtypes: the cells compute in the dtype of what they are given. A network
+that computes in bfloat16 (``models.rnn``, ``model.compute_dtype``) passes
+``cast(params, bfloat16)`` and bfloat16 states; the cells keep their
+constants (leak rates) in that dtype and their layer-norm statistics in
+float32.
 """
 
 from __future__ import annotations
@@ -48,6 +54,12 @@ ACTIVATIONS: dict[str, Callable] = {
     'sigmoid': jax.nn.sigmoid,
     'relu': jax.nn.relu,
 }
+
+
+def cast(params: Params, dtype) -> Params:
+  """``params`` with every floating-point array in ``dtype`` (a no-op at its own dtype)."""
+  return jax.tree.map(
+      lambda p: p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) else p, params)
 
 
 def _slope_from_preactivation(activation: str, pre: jax.Array) -> jax.Array:
@@ -118,10 +130,15 @@ def init_weight(scheme: str, role: str, key, shape) -> jax.Array:
 
 
 def _layer_norm(x: jax.Array, scale: jax.Array, eps: float = 1e-5) -> jax.Array:
-  """Layer norm over the last axis with a gain and no shift (the bias follows)."""
-  mean = x.mean(-1, keepdims=True)
-  var = ((x - mean) ** 2).mean(-1, keepdims=True)
-  return (x - mean) * jax.lax.rsqrt(var + eps) * scale
+  """Layer norm over the last axis with a gain and no shift (the bias follows).
+
+  The statistics are float32 whatever the dtype of ``x`` (a bfloat16 mean of
+  hundreds of terms loses most of its digits); the result has ``x``'s dtype.
+  """
+  x32 = x.astype(jnp.float32)
+  mean = x32.mean(-1, keepdims=True)
+  var = ((x32 - mean) ** 2).mean(-1, keepdims=True)
+  return ((x32 - mean) * jax.lax.rsqrt(var + eps)).astype(x.dtype) * scale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,7 +256,10 @@ class SimpleRNN(Cell):
 
   def _mix(self, prev: jax.Array, new: jax.Array) -> jax.Array:
     a = self.leak()
-    return new if a is None else a * prev + (1.0 - a) * new
+    if a is None:
+      return new
+    a = a.astype(new.dtype)    # the state's dtype (float32 constants would promote it)
+    return a * prev + (1.0 - a) * new
 
   def matmul_operand(self, state):
     return ACTIVATIONS[self.activation](state) if self.preactivation else state

@@ -14,6 +14,17 @@ norm of each input to a gate mapping separately, learned initial state,
 stacked layers whose outputs are summed, feed-forward input layers,
 variational recurrent dropout (one mask per sequence on the recurrent
 input, Gal & Ghahramani 2016) and zoneout (Krueger et al. 2017).
+
+Mixed precision (``compute_dtype='bfloat16'``): the parameters stay float32
+(so do the optimiser's state and every update); they are cast to bfloat16
+where they are used. The input layers, input projections, the recurrence
+forward and backward (its states, gates and carried dE/dstate) and the
+linear head's product run in bfloat16; the head's product returns float32
+(``preferred_element_type``), so the logits, the loss and its softmax
+reductions are float32, and the recurrence sums dE/dW_rec over time and
+batch into float32 (likewise the per-step sums of the other step
+parameters' gradients). The NADE and word-softmax heads compute in float32
+on the bfloat16 hidden states.
 """
 
 from __future__ import annotations
@@ -37,6 +48,9 @@ from models import nade as nade_lib
 # ``RecurrentNetwork``.
 OUTPUTS = ('linear', 'nade', 'class_softmax', 'softmax')
 WORD_OUTPUTS = ('class_softmax', 'softmax')   # outputs are log P(targets) [T, B]
+# What the network computes in (``RecurrentNetwork.compute_dtype``); the
+# parameters are float32 either way.
+COMPUTE_DTYPES = ('float32', 'bfloat16')
 
 
 def temporal_clip(threshold: jax.Array | float | None):
@@ -54,7 +68,8 @@ def temporal_clip(threshold: jax.Array | float | None):
     return x, c
 
   def bwd(c, g):
-    return jnp.clip(g, -c, c), jnp.zeros_like(c)
+    bound = c.astype(g.dtype)      # a float32 bound would promote a bfloat16 cotangent
+    return jnp.clip(g, -bound, bound), jnp.zeros_like(c)
 
   clip.defvjp(fwd, bwd)
   c = jnp.asarray(threshold, jnp.float32)
@@ -67,18 +82,23 @@ UNROLL = 1
 
 def plain_recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
                      probe: jax.Array | None = None, clip: jax.Array | float | None = None,
-                     unroll: int | None = None) -> jax.Array:
+                     unroll: int | None = None, dtype=None) -> jax.Array:
   """All states [T, B, S] of ``cell`` from ``state0`` [B, S] and the input
   projections ``xp`` [T, B, G]: a ``lax.scan`` over ``cell.step``,
   differentiated by plain autodiff. ``probe`` [T, B, S] is added to each new
   state; ``clip`` bounds element-wise the gradient flowing back into each
-  step's input state (``temporal_clip``). ``recurrence`` computes the same with
-  a faster backward pass."""
+  step's input state (``temporal_clip``). ``dtype``: what the steps compute
+  in (default: ``xp``'s); the parameters are cast to it inside each step, so
+  their gradients are summed over the steps in their own dtype. ``recurrence``
+  computes the same with a faster backward pass."""
   clip_fn = temporal_clip(clip)
+  dt = jnp.dtype(dtype or xp.dtype)
+  state0, xp = state0.astype(dt), xp.astype(dt)
+  probe = None if probe is None else probe.astype(dt)
 
   def body(state, xs):
     xp_t, probe_t = xs
-    new = cell.step(params, clip_fn(state), xp_t)
+    new = cell.step(cells_lib.cast(params, dt), clip_fn(state), xp_t)
     if probe_t is not None:
       new = new + probe_t
     return new, new
@@ -88,7 +108,7 @@ def plain_recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Ar
 
 def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
                probe: jax.Array | None = None, clip: jax.Array | float | None = None,
-               unroll: int | None = None) -> jax.Array:
+               unroll: int | None = None, dtype=None) -> jax.Array:
   """``plain_recurrence`` with a hand-written backward pass (BPTT).
 
   Plain autodiff of a scan accumulates dE/dW_rec inside the backward loop,
@@ -102,16 +122,27 @@ def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
   one well-shaped matmul. The forward pass keeps z_t [T, B, G], so the backward
   pass does one matmul per step (dE/dz_t @ W_rec^T) and no recomputation of
   the forward one. Same arguments and result as ``plain_recurrence``.
+
+  In a ``dtype`` narrower than the parameters' (bfloat16 steps, float32
+  parameters) the states, z_t and dE/dstate are in ``dtype``, and the sums
+  over steps of the parameters' gradients are in the parameters' dtype:
+  dE/dW_rec above is one product with float32 results
+  (``preferred_element_type``), never a bfloat16 sum of T*B terms.
   """
   clip = None if clip is None else jnp.asarray(clip, jnp.float32)
-  return _recurrence(cell, unroll or UNROLL)(params, state0, xp, probe, clip)
+  dt = jnp.dtype(dtype or xp.dtype)
+  # Cast outside the custom VJP: autodiff casts the cotangents back.
+  probe = None if probe is None else probe.astype(dt)
+  return _recurrence(cell, unroll or UNROLL, dt.name)(
+      params, state0.astype(dt), xp.astype(dt), probe, clip)
 
 
 @functools.lru_cache(maxsize=None)
-def _recurrence(cell: cells_lib.Cell, unroll: int):
-  """The custom-VJP recurrence of one (hashable) cell."""
+def _recurrence(cell: cells_lib.Cell, unroll: int, dtype: str):
+  """The custom-VJP recurrence of one (hashable) cell, computing in ``dtype``."""
 
   def forward(params, state0, xp, probe, keep_z):
+    params = cells_lib.cast(params, dtype)
     w = params['w_rec']
 
     def body(state, xs):
@@ -135,14 +166,16 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
 
   def run_bwd(res, g_states):
     params, state0, xp, states, zs, probe, clip = res
-    w = params['w_rec']
-    w_t = w.T
+    computed = cells_lib.cast(params, dtype)
+    w_t = computed['w_rec'].T
     prevs = jnp.concatenate([state0[None], states[:-1]], axis=0)
     names = cell.step_param_names()
-    small = {k: params[k] for k in names}    # parameters read inside the step
+    # The parameters read inside the step, in their own dtype: the cast is
+    # inside ``local``, so their per-step gradients are summed in it.
+    small = {k: params[k] for k in names}
 
     def local(small, prev, xp_t, z):
-      return cell.step_from_matmul({**params, **small}, prev, xp_t, z)
+      return cell.step_from_matmul({**computed, **cells_lib.cast(small, dtype)}, prev, xp_t, z)
 
     def body(carry, xs):
       g_next, g_small = carry
@@ -153,7 +186,8 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
       _, pull_operand = jax.vjp(cell.matmul_operand, prev)
       d_prev = d_prev + pull_operand(d_z @ w_t)[0]
       if clip is not None:
-        d_prev = jnp.clip(d_prev, -clip, clip)
+        bound = clip.astype(d_prev.dtype)
+        d_prev = jnp.clip(d_prev, -bound, bound)
       g_small = jax.tree.map(jnp.add, g_small, d_small)
       # Where xp_t and z enter the step only through their sum (no layer
       # norm, not a GRU) they share one cotangent: record it once.
@@ -167,7 +201,8 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
     if d_xp is None:
       d_xp = d_zs
     operands = cell.matmul_operand(prevs)
-    d_w = jnp.einsum('tbh,tbg->hg', operands, d_zs)
+    d_w = jnp.einsum('tbh,tbg->hg', operands, d_zs, preferred_element_type=jnp.float32)
+    d_w = d_w.astype(params['w_rec'].dtype)
     d_params = {k: jnp.zeros_like(v) for k, v in params.items()}
     d_params.update(d_small, w_rec=d_w)
     return (d_params, d_state0, d_xp, g_all,
@@ -245,6 +280,15 @@ class RecurrentNetwork(nn.Module):
   num_classes: int = 30          # word classes (output='class_softmax')
   class_of_word: Sequence[int] = ()   # [V] class of each word id (from the data)
   input_vocab: int = 0           # > 0: inputs are int ids read through W_in rows
+  compute_dtype: str = 'float32' # COMPUTE_DTYPES: what the layers compute in (params: float32)
+
+  @property
+  def dtype(self) -> jnp.dtype:
+    """The compute dtype (``compute_dtype``), checked."""
+    if self.compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f'model.compute_dtype={self.compute_dtype!r} is not one of '
+                       f'{", ".join(COMPUTE_DTYPES)}')
+    return jnp.dtype(self.compute_dtype)
 
   def cells(self) -> list[cells_lib.Cell]:
     common = dict(init_scheme=self.init_scheme, use_bias=self.use_bias, layer_norm=self.layer_norm)
@@ -266,9 +310,10 @@ class RecurrentNetwork(nn.Module):
       raise ValueError(f"model.output={self.output!r} is not one of {', '.join(OUTPUTS)}")
     if self.input_vocab and self.input_layers:
       raise ValueError('model.input_layers read float inputs, not the ids of input_vocab')
-    x = inputs
+    dt = self.dtype
+    x = inputs if self.input_vocab else inputs.astype(dt)
     for i, width in enumerate(self.input_layers):
-      x = nn.tanh(nn.Dense(width, name=f'input_{i}')(x))
+      x = nn.tanh(nn.Dense(width, dtype=dt, name=f'input_{i}')(x))
 
     batch = inputs.shape[1]
     aux: dict[str, list[Any]] = {k: [] for k in ('carry', 'states', 'initial', 'xp', 'hidden')}
@@ -278,13 +323,15 @@ class RecurrentNetwork(nn.Module):
       params = self.param(f'layer_{i}', cell.init, self.input_vocab if ids else x.shape[-1])
       if self.learned_initial_state:
         state0 = jnp.broadcast_to(
-            self.param(f'initial_{i}', nn.initializers.zeros, (cell.state_size,)),
+            self.param(f'initial_{i}', nn.initializers.zeros, (cell.state_size,)).astype(dt),
             (batch, cell.state_size))
       else:
-        state0 = jnp.zeros((batch, cell.state_size), jnp.float32 if ids else x.dtype)
+        state0 = jnp.zeros((batch, cell.state_size), dt)
       if carry is not None:     # go on from the carried state, unless told to reset
-        state0 = carry[i] if reset is None else jnp.where(reset, state0, carry[i])
-      xp = cell.project_ids(params, x) if ids else cell.project(params, x)
+        carried = carry[i].astype(dt)
+        state0 = carried if reset is None else jnp.where(reset, state0, carried)
+      computed = cells_lib.cast(params, dt)      # float32 params, used in the compute dtype
+      xp = cell.project_ids(computed, x) if ids else cell.project(computed, x)
       states = self._scan(cell, params, state0, xp, probes[i] if probes is not None else None,
                           bptt_clip, train)
       hidden = cell.output(states)
@@ -293,6 +340,8 @@ class RecurrentNetwork(nn.Module):
       summed = summed + hidden
       x = hidden
     top = summed if self.sum_layer_outputs else x
+    if self.output != 'linear':     # the NADE and word heads compute in float32
+      top = top.astype(jnp.float32)
     if self.output == 'nade':
       logits, samples = self._nade(top, targets, sample_key, num_samples)
       if samples is not None:
@@ -303,7 +352,8 @@ class RecurrentNetwork(nn.Module):
     w_out = self.param('w_out', lambda k, s: cells_lib.init_weight(self.init_scheme, 'out', k, s),
                        (self.hidden_size, self.output_size))
     b_out = self.param('b_out', nn.initializers.zeros, (self.output_size,))
-    return top @ w_out + b_out, aux
+    # float32 logits from bfloat16 products: the loss and its softmax are float32.
+    return jnp.dot(top, w_out.astype(dt), preferred_element_type=jnp.float32) + b_out, aux
 
   def _word_log_prob(self, top, targets):
     """log P(targets [T, B] | top [T, B, H]) [T, B] under the word softmax."""
@@ -342,11 +392,12 @@ class RecurrentNetwork(nn.Module):
       return recurrence(cell, params, state0, xp, probe, bptt_clip)
     clip = temporal_clip(bptt_clip)
     steps, batch = xp.shape[:2]
+    probe = None if probe is None else probe.astype(xp.dtype)
     drop_mask = zone_mask = None
     if train and self.recurrent_dropout > 0:
       keep = 1.0 - self.recurrent_dropout
-      drop_mask = jax.random.bernoulli(self.make_rng('dropout'), keep,
-                                       (batch, cell.hidden_size)) / keep
+      drop_mask = (jax.random.bernoulli(self.make_rng('dropout'), keep,
+                                        (batch, cell.hidden_size)) / keep).astype(xp.dtype)
     if train and self.zoneout > 0:
       zone_mask = jax.random.bernoulli(self.make_rng('dropout'), self.zoneout,
                                        (steps, batch, cell.state_size))
@@ -357,7 +408,8 @@ class RecurrentNetwork(nn.Module):
       fed = state
       if drop_mask is not None:   # the recurrent input h (the h half of an LSTM state)
         fed = state.at[..., :cell.hidden_size].multiply(drop_mask)
-      new = cell.step(params, fed, xp_t)
+      # Cast inside the step: the parameters' gradients are summed over steps in float32.
+      new = cell.step(cells_lib.cast(params, xp.dtype), fed, xp_t)
       if zone_t is not None:
         new = jnp.where(zone_t, state, new)
       elif self.zoneout > 0:          # evaluation: the expectation of zoneout

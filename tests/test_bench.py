@@ -24,6 +24,9 @@ PEER = {
     'charlm_gru_h512': ('gru', 'tanh', 50, 512, 50, 32, 150),
     'music_sigmoid_h300_b1': ('rnn', 'sigmoid', 88, 300, 88, 1, 200),
     'ptb_sigmoid_h500_b1': ('rnn', 'sigmoid', 50, 500, 50, 1, 200),
+    # the project's bfloat16-compute runs of the char-LMs (the peer runs them in float32)
+    'charlm_lstm_h512_bf16': ('lstm', 'tanh', 50, 512, 50, 32, 150),
+    'charlm_gru_h512_bf16': ('gru', 'tanh', 50, 512, 50, 32, 150),
 }
 GATES = {'rnn': 1, 'gru': 3, 'lstm': 4}
 
@@ -56,6 +59,20 @@ def test_each_workload_has_the_peers_shapes(name):
   assert ('b' in layer) == (name != 'ptb_sigmoid_h500_b1')   # Pascanu et al.: no biases
   assert (w.batch, w.length, w.n_in, w.hidden, w.n_out) == (batch, length, n_in, hidden, n_out)
   assert w.timesteps_per_step == batch * length
+
+
+@pytest.mark.parametrize('name', ['charlm_lstm_h512_bf16', 'charlm_gru_h512_bf16'])
+def test_bf16_workloads_are_their_float32_ones_computing_in_bfloat16(name):
+  """The same config as the float32 workload but model.compute_dtype, and
+  the float32 ones compute in float32."""
+  from training import records
+  twin = name.removesuffix('_bf16')
+  bf16, f32 = wl.WORKLOADS[name].config(), wl.WORKLOADS[twin].config()
+  assert (bf16.model.compute_dtype, f32.model.compute_dtype) == ('bfloat16', 'float32')
+  differ = {k for k, v in records.flatten(bf16.to_dict()).items()
+            if records.flatten(f32.to_dict()).get(k) != v}
+  assert differ == {'model.compute_dtype'}
+  assert '--config.model.compute_dtype=bfloat16' in wl.WORKLOADS[name].command
 
 
 @pytest.mark.parametrize('name', ['music_sigmoid_h300', 'ptb_sigmoid_h500_b1'])
@@ -116,7 +133,7 @@ def test_the_timed_program_trains_as_the_steps_do():
 
 @pytest.mark.slow
 @pytest.mark.parametrize('name', ['torder_tanh_h50', 'music_sigmoid_h300_b1',
-                                  'charlm_gru_h512'])
+                                  'charlm_gru_h512', 'charlm_lstm_h512_bf16'])
 def test_the_benchmark_times_the_trainers_chunk(name, tmp_path):
   """The timed program's first call (the warm-up) trains exactly what
   ``train.train_and_evaluate`` trains in its first chunk: the same loss,

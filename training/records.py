@@ -72,7 +72,8 @@ def flatten(d: dict, prefix: str = '') -> dict:
 # that run's config.json. Absent counts as its value when the value is "off"
 # or, for a field whose default is on (a form, a name), that default.
 _OFF = (None, False, 0, '', [], {})
-_DEFAULTS_ON = {'reg.omega_form': 'squared', 'optim.accumulate_steps': 1}
+_DEFAULTS_ON = {'reg.omega_form': 'squared', 'optim.accumulate_steps': 1,
+                'model.compute_dtype': 'float32'}
 
 
 def is_unset(key: str, value) -> bool:

@@ -53,7 +53,7 @@ import orbax.checkpoint as ocp
 import optim
 import tasks
 from models import cells as cells_lib
-from models.rnn import OUTPUTS, RecurrentNetwork
+from models.rnn import COMPUTE_DTYPES, OUTPUTS, RecurrentNetwork
 from optim import omega as omega_lib
 from training import distributed
 from training import events
@@ -131,9 +131,10 @@ class Trainer:
   accumulate_steps: int = 1   # optim.accumulate_steps: micro-batches per update
 
   def initial_carry(self, params, batch_size: int):
-    """Zero states of every layer [B, S] (replaced by the initial state on reset)."""
+    """Zero states of every layer [B, S] (replaced by the initial state on reset),
+    in the model's compute dtype: the carried state is one of its states."""
     del params
-    return [jnp.zeros((batch_size, c.state_size)) for c in self.model.cells()]
+    return [jnp.zeros((batch_size, c.state_size), self.model.dtype) for c in self.model.cells()]
 
   def apply(self, params, inputs, carry, reset, targets=None, sample_key=None,
             num_samples: int = 1) -> Forward:
@@ -190,8 +191,11 @@ class Trainer:
         state.params, probes, batch, state.hp, dropout_key, state.carry)
     om = jnp.zeros(())
     if self.use_omega:
+      # Omega's ratios in float32 whatever the compute dtype (a no-op in float32).
+      aux32 = {k: jax.tree.map(lambda a: a.astype(jnp.float32), aux[k])
+               for k in ('initial', 'states', 'xp')}
       om, g_omega = jax.value_and_grad(omega_lib.omega, argnums=1)(
-          cells, state.params, aux, g_probes, self.omega_form)
+          cells, state.params, aux32, g_probes, self.omega_form)
       unit = 'epoch' if self.omega_steps_per_epoch else 'step'
       # t counts updates (a step is a micro-batch when gradients accumulate);
       # epochs count batches, so the epoch unit reads the step itself
@@ -400,6 +404,9 @@ def check_config(config: ml_collections.ConfigDict, data=None) -> Any:
                      f"{', '.join(cells_lib.ACTIVATIONS)}")
   if m.get('output', 'linear') not in OUTPUTS:
     raise ValueError(f"model.output={m.output!r} is not one of {', '.join(OUTPUTS)}")
+  if m.get('compute_dtype', 'float32') not in COMPUTE_DTYPES:
+    raise ValueError(f'model.compute_dtype={m.compute_dtype!r} is not one of '
+                     f'{", ".join(COMPUTE_DTYPES)}')
   t = config.task
   if not 1 <= t.min_length <= t.max_length:
     raise ValueError(f'task.min_length={t.min_length} and task.max_length={t.max_length} '
