@@ -12,7 +12,8 @@ is and how it differs from the peer's model).
 
 Workloads: the nine of ``benchmarks.workloads`` (two of them the char-LMs
 computing in bfloat16) and
-``population_torder_tanh_h50``: ``members`` temporal-order runs, each with
+``population_<workload>`` for the temporal-order shape and the papers' two
+B = 1 shapes (``POPULATIONS``): ``members`` runs of the workload, each with
 its own seed and learning rate (``workloads.population_config``), trained as
 ONE program, both vmapped and mapped (``population.layout`` 'vmap' and
 'map'), against the same members trained one after another (one compiled
@@ -75,8 +76,11 @@ from training import population
 from training import train
 from benchmarks import workloads as wl
 
+# Populations at the temporal-order shape and at the papers' own B = 1 shapes.
+POPULATIONS = {f'population_{n}': n
+               for n in ('torder_tanh_h50', 'music_sigmoid_h300_b1', 'ptb_sigmoid_h500_b1')}
 POPULATION = 'population_torder_tanh_h50'
-ALL = tuple(wl.WORKLOADS) + (POPULATION,)
+ALL = tuple(wl.WORKLOADS) + tuple(POPULATIONS)
 PEER_CONFIGS = ('default', 'passive', 'threads1')
 LAYOUTS = ('vmap', 'map')      # population.layout: how the population's chunk runs its members
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,7 +95,7 @@ class Options:
   workloads: tuple[str, ...] = ALL
   steps: int | None = None       # timed optimiser steps per round (None: the workload's)
   rounds: int = 5                # timed rounds; medians are reported
-  members: int = 8               # population size of POPULATION
+  members: int = 8               # population size of the POPULATIONS workloads
   seed: int = 0
   peer: bool = False             # alternate with the PyTorch peer
   peer_configs: tuple[str, ...] = PEER_CONFIGS
@@ -264,10 +268,11 @@ def bench_workload(args, name: str) -> list[dict]:
   return records
 
 
-def bench_population(args) -> list[dict]:
-  """``members`` temporal-order runs as one program, vmapped and mapped
-  (``population.layout``), against the same members one after another."""
-  w = wl.WORKLOADS['torder_tanh_h50']
+def bench_population(args, name: str = POPULATION) -> list[dict]:
+  """``members`` runs of the workload ``POPULATIONS[name]`` as one program,
+  vmapped and mapped (``population.layout``), against the same members one
+  after another."""
+  w = wl.WORKLOADS[POPULATIONS[name]]
   steps = args.steps or w.steps
   config = wl.population_config(w.config(), args.members, args.seed)
   together = {how: _Timed(wl.trainer_chunk(wl.with_layout(config, how)), steps)
@@ -299,7 +304,7 @@ def bench_population(args) -> list[dict]:
   command = ' '.join([w.command] + [f'"--config.population.{k}={tuple(pc[k])}"'
                                     for k in ('seeds', 'hparams', 'rows')])
   return [dict(
-      workload=POPULATION, framework='jax', layout=how,
+      workload=name, framework='jax', layout=how,
       config=f'{command} --config.population.layout={how}', members=p,
       steps=steps, rounds=args.rounds,
       auto_layout=population.layout(together[how].mesh),   # what a run picks here
@@ -318,7 +323,7 @@ def main(options: Options = Options()) -> list[dict]:
   args = options.validated()
   records = []
   for name in args.workloads:
-    new = bench_population(args) if name == POPULATION else bench_workload(args, name)
+    new = bench_population(args, name) if name in POPULATIONS else bench_workload(args, name)
     for rec in new:
       _emit(rec)
     records.extend(new)

@@ -33,7 +33,8 @@ GATES = {'rnn': 1, 'gru': 3, 'lstm': 4}
 
 def test_the_workloads_are_the_peers():
   assert set(wl.WORKLOADS) == set(PEER)
-  assert run.ALL == tuple(wl.WORKLOADS) + (run.POPULATION,)
+  assert run.ALL == tuple(wl.WORKLOADS) + tuple(run.POPULATIONS)
+  assert set(run.POPULATIONS.values()) <= set(wl.WORKLOADS)
 
 
 @pytest.mark.parametrize('name', sorted(PEER))
@@ -190,6 +191,17 @@ def test_records_of_a_workload_and_a_population(capsys):
     assert r['timesteps_per_s'] > 0 and r['sequential_timesteps_per_s'] > 0
     assert r['speedup'] > 0 and r['compile_s'] > 0 and r['auto_layout'] in ('vmap', 'map')
   assert layouts[0]['sequential_timesteps_per_s'] == layouts[1]['sequential_timesteps_per_s']
+
+
+@pytest.mark.slow
+def test_a_population_at_the_papers_b1_music_shape():
+  records = run.main(run.Options(workloads=('population_music_sigmoid_h300_b1',),
+                                 steps=2, rounds=1, members=2))
+  assert [r['layout'] for r in records] == ['vmap', 'map']
+  for r in records:
+    assert r['workload'] == 'population_music_sigmoid_h300_b1' and r['members'] == 2
+    assert r['config'].startswith(wl.WORKLOADS['music_sigmoid_h300_b1'].command)
+    assert r['speedup'] > 0
 
 
 @pytest.mark.parametrize('options, message', [
