@@ -11,7 +11,7 @@ the peer's shapes (``benchmarks.workloads`` says which config each workload
 is and how it differs from the peer's model).
 
 Workloads: the nine of ``benchmarks.workloads`` (two of them the char-LMs
-computing in bfloat16) and
+with bfloat16 products) and
 ``population_<workload>`` for the temporal-order shape and the papers' two
 B = 1 shapes (``POPULATIONS``): ``members`` runs of the workload, each with
 its own seed and learning rate (``workloads.population_config``), trained as

@@ -16,8 +16,8 @@ PyTorch peer's workload of the same name (``../shared/bench/README.md``):
                              softmax every step                              ``batch=32,method=sgd-c``,
                                                                              512 units, chunk 150
   ``charlm_gru_h512``        the same with a GRU                     32,150  the same, ``cell=gru``
-  ``charlm_lstm_h512_bf16``  ``charlm_lstm_h512`` computing in       32,150  the same,
-                             bfloat16, float32 parameters                    ``compute_dtype=bfloat16``
+  ``charlm_lstm_h512_bf16``  ``charlm_lstm_h512`` with bfloat16      32,150  the same,
+                             operands of every product                       ``compute_dtype=bfloat16``
   ``charlm_gru_h512_bf16``   the same with a GRU                     32,150  the same, ``cell=gru``
   ``music_sigmoid_h300_b1``  the music RNN at the papers' shape      1, 200  ``music.py:method=sgd-c``
   ``ptb_sigmoid_h500_b1``    Pascanu et al.'s PTB characters: 500    1, 200  ``ptb_char.py:method=sgd-c``
@@ -44,9 +44,12 @@ experiments' own:
   the step is computed, and counted, all the same.
 
 The ``_bf16`` workloads are the char-LMs with ``model.compute_dtype=
-'bfloat16'`` (``models.rnn``: float32 parameters, optimiser state and loss;
-bfloat16 products and recurrence). The peer runs these names in float32,
-so their ratio to the peer compares our bfloat16 with PyTorch's float32.
+'bfloat16'`` (``models.rnn``, "Mixed precision": every matrix product takes
+bfloat16 operands and returns float32, forward and backward; parameters,
+states, gates, loss and gradients are float32). The peer runs these names
+in float32, so their ratio to the peer compares our bfloat16 products with
+PyTorch's float32. There is no bfloat16 twin of the B=1 workloads: XLA's
+CPU matrix-vector products are slower with bfloat16 operands.
 
 Data: the trainer's own path (``tasks``), on synthetic data of the same
 shapes, so no corpus is needed. The temporal order task draws fresh

@@ -81,8 +81,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.output = 'linear'          # linear | nade (RNN-NADE, music) | class_softmax | softmax (words)
   c.model.nade_hidden = 150          # NADE hidden units (output='nade')
   c.model.num_classes = 30           # frequency classes of the word softmax (output='class_softmax')
-  c.model.compute_dtype = 'float32'  # float32 | bfloat16: what the layers compute in; the
-                                     #   parameters, optimiser state and loss stay float32
+  c.model.compute_dtype = 'float32'  # float32 | bfloat16: the operands of every matrix product
+                                     #   (results, states, loss, parameters: float32)
 
   c.optim = optim.default_config()
 

@@ -31,16 +31,20 @@ Cells (``CELLS``):
 
 Row-vector convention: ``h @ W`` with ``W`` of shape [in, out].
 
-Dtypes: the cells compute in the dtype of what they are given. A network
-that computes in bfloat16 (``models.rnn``, ``model.compute_dtype``) passes
-``cast(params, bfloat16)`` and bfloat16 states; the cells keep their
-constants (leak rates) in that dtype and their layer-norm statistics in
-float32.
+Dtypes: parameters, states, gates and every element-wise operation are
+float32. A cell's ``matmul_dtype`` is the dtype of its matrix products'
+operands: 'float32' (the default: plain ``x @ w``) or 'bfloat16', where each
+product takes bfloat16 operands and returns float32 (``matmul``, whose
+gradient's products are bfloat16 x bfloat16 -> float32 too). That is the
+one form of bfloat16 XLA's CPU backend runs faster than float32 (on a CPU
+with AVX512-BF16; bfloat16 results and bfloat16 element-wise work are
+slower than float32 there), and it keeps the rounding to the operands.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax
@@ -56,10 +60,56 @@ ACTIVATIONS: dict[str, Callable] = {
 }
 
 
-def cast(params: Params, dtype) -> Params:
-  """``params`` with every floating-point array in ``dtype`` (a no-op at its own dtype)."""
-  return jax.tree.map(
-      lambda p: p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) else p, params)
+# The dtypes a matrix product's operands may have (``Cell.matmul_dtype``).
+MATMUL_DTYPES = ('float32', 'bfloat16')
+
+
+def _dot(x: jax.Array, w: jax.Array, dims) -> jax.Array:
+  return jax.lax.dot_general(x, w, (dims, ((), ())), preferred_element_type=jnp.float32)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def mixed_dot(x: jax.Array, w: jax.Array, dtype: str) -> jax.Array:
+  """``x [..., K] @ w [K, N]`` -> float32 [..., N] with both operands cast to ``dtype``.
+
+  The backward pass's two products are of the same form (``dtype`` operands,
+  float32 results): dE/dx = dE/dy @ w^T and dE/dw = x^T @ dE/dy summed over
+  the leading axes; the cotangents come back in the dtypes of ``x`` and ``w``.
+  Plain autodiff of a cast-then-multiply would instead return ``dtype``
+  results from the backward products.
+  """
+  return _mixed_dot_fwd(x, w, dtype)[0]
+
+
+def _mixed_dot_fwd(x, w, dtype):
+  return _dot(x.astype(dtype), w.astype(dtype), ((x.ndim - 1,), (0,))), (x, w)
+
+
+def _mixed_dot_bwd(dtype, res, g):
+  x, w = res
+  xc, wc, gc = x.astype(dtype), w.astype(dtype), g.astype(dtype)
+  lead = tuple(range(x.ndim - 1))
+  d_x = _dot(gc, wc, ((g.ndim - 1,), (1,)))          # [..., N] x [K, N] -> [..., K]
+  d_w = _dot(xc, gc, (lead, lead))                   # [..., K] x [..., N] -> [K, N]
+  # The barrier keeps XLA from folding a transpose of a cotangent (that of a
+  # transposed operand, ``matmul(g, w.T)``) into its product: XLA's CPU
+  # backend has no kernel for the folded bfloat16 x bfloat16 -> float32
+  # product ("Unsupported element type for DotThunk").
+  d_x, d_w = jax.lax.optimization_barrier(d_x), jax.lax.optimization_barrier(d_w)
+  return d_x.astype(x.dtype), d_w.astype(w.dtype)
+
+
+mixed_dot.defvjp(_mixed_dot_fwd, _mixed_dot_bwd)
+
+
+def matmul(x: jax.Array, w: jax.Array, dtype: str = 'float32') -> jax.Array:
+  """``x [..., K] @ w [K, N]`` with operands in ``dtype`` (``MATMUL_DTYPES``):
+  exactly ``x @ w`` in float32, else ``mixed_dot`` (a float32 result)."""
+  if dtype == 'float32':
+    return x @ w
+  if dtype not in MATMUL_DTYPES:
+    raise ValueError(f'matmul dtype {dtype!r} is not one of {", ".join(MATMUL_DTYPES)}')
+  return mixed_dot(x, w, dtype)
 
 
 def _slope_from_preactivation(activation: str, pre: jax.Array) -> jax.Array:
@@ -130,15 +180,10 @@ def init_weight(scheme: str, role: str, key, shape) -> jax.Array:
 
 
 def _layer_norm(x: jax.Array, scale: jax.Array, eps: float = 1e-5) -> jax.Array:
-  """Layer norm over the last axis with a gain and no shift (the bias follows).
-
-  The statistics are float32 whatever the dtype of ``x`` (a bfloat16 mean of
-  hundreds of terms loses most of its digits); the result has ``x``'s dtype.
-  """
-  x32 = x.astype(jnp.float32)
-  mean = x32.mean(-1, keepdims=True)
-  var = ((x32 - mean) ** 2).mean(-1, keepdims=True)
-  return ((x32 - mean) * jax.lax.rsqrt(var + eps)).astype(x.dtype) * scale
+  """Layer norm over the last axis with a gain and no shift (the bias follows)."""
+  mean = x.mean(-1, keepdims=True)
+  var = ((x - mean) ** 2).mean(-1, keepdims=True)
+  return (x - mean) * jax.lax.rsqrt(var + eps) * scale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +193,7 @@ class Cell:
   init_scheme: str = 'default'   # one of INITS
   use_bias: bool = True
   layer_norm: bool = False   # normalise u W_in and h W_rec separately (Ba et al. 2016)
+  matmul_dtype: str = 'float32'   # MATMUL_DTYPES: the products' operands (results: float32)
 
   gates: int = 1             # G = gates * hidden_size
   state_factor: int = 1      # S = state_factor * hidden_size
@@ -173,8 +219,12 @@ class Cell:
       params['ln_rec'] = jnp.ones((g,))
     return params
 
+  def matmul(self, x: jax.Array, w: jax.Array) -> jax.Array:
+    """``x @ w`` with operands in ``matmul_dtype``: every product of the cell."""
+    return matmul(x, w, self.matmul_dtype)
+
   def project(self, params: Params, inputs: jax.Array) -> jax.Array:
-    return self.after_input_matmul(params, inputs @ params['w_in'])
+    return self.after_input_matmul(params, self.matmul(inputs, params['w_in']))
 
   def project_ids(self, params: Params, ids: jax.Array) -> jax.Array:
     """``project`` of one-hot inputs given their int ids [T, B]: rows of W_in."""
@@ -189,7 +239,7 @@ class Cell:
     return xp
 
   def recurrent(self, params: Params, h: jax.Array) -> jax.Array:
-    return self._after_matmul(params, h @ params['w_rec'])
+    return self._after_matmul(params, self.matmul(h, params['w_rec']))
 
   def _after_matmul(self, params: Params, z: jax.Array) -> jax.Array:
     return _layer_norm(z, params['ln_rec']) if self.layer_norm else z
@@ -197,7 +247,7 @@ class Cell:
   # The step split at its recurrent matmul, which lets ``models.rnn.recurrence``
   # accumulate dE/dW_rec as one matmul after the backward pass instead of one
   # outer product per step:
-  #     step(p, s, x) == step_from_matmul(p, s, x, matmul_operand(s) @ p['w_rec']).
+  #     step(p, s, x) == step_from_matmul(p, s, x, matmul(matmul_operand(s), p['w_rec'])).
 
   def matmul_operand(self, state: jax.Array) -> jax.Array:
     """What multiplies W_rec in a step: [B, S] -> [B, H]."""
@@ -205,7 +255,7 @@ class Cell:
 
   def step_from_matmul(self, params: Params, state: jax.Array, xp_t: jax.Array,
                        z: jax.Array) -> jax.Array:
-    """The step given ``z = matmul_operand(state) @ W_rec`` [B, G]; reads no W_rec."""
+    """The step given ``z = matmul(matmul_operand(state), W_rec)`` [B, G]; reads no W_rec."""
     raise NotImplementedError
 
   def step_param_names(self) -> tuple[str, ...]:
@@ -215,7 +265,7 @@ class Cell:
   def step(self, params: Params, state: jax.Array, xp_t: jax.Array) -> jax.Array:
     """One step: state [B, S], xp_t [B, G] -> state [B, S]."""
     return self.step_from_matmul(params, state, xp_t,
-                                 self.matmul_operand(state) @ params['w_rec'])
+                                 self.matmul(self.matmul_operand(state), params['w_rec']))
 
   def output(self, state: jax.Array) -> jax.Array:
     return state[..., :self.hidden_size]
@@ -256,10 +306,7 @@ class SimpleRNN(Cell):
 
   def _mix(self, prev: jax.Array, new: jax.Array) -> jax.Array:
     a = self.leak()
-    if a is None:
-      return new
-    a = a.astype(new.dtype)    # the state's dtype (float32 constants would promote it)
-    return a * prev + (1.0 - a) * new
+    return new if a is None else a * prev + (1.0 - a) * new
 
   def matmul_operand(self, state):
     return ACTIVATIONS[self.activation](state) if self.preactivation else state
@@ -281,10 +328,10 @@ class SimpleRNN(Cell):
     prev = jax.lax.stop_gradient(prev)
     w = params['w_rec']
     if self.preactivation:
-      carried = (g @ w.T) * _slope_from_preactivation(self.activation, prev)
+      carried = self.matmul(g, w.T) * _slope_from_preactivation(self.activation, prev)
     else:
-      pre = jax.lax.stop_gradient(prev @ w + xp_t)
-      carried = (g * _slope_from_preactivation(self.activation, pre)) @ w.T
+      pre = jax.lax.stop_gradient(self.matmul(prev, w) + xp_t)
+      carried = self.matmul(g * _slope_from_preactivation(self.activation, pre), w.T)
     a = self.leak()
     return carried if a is None else a * g + (1.0 - a) * carried
 

@@ -15,16 +15,30 @@ stacked layers whose outputs are summed, feed-forward input layers,
 variational recurrent dropout (one mask per sequence on the recurrent
 input, Gal & Ghahramani 2016) and zoneout (Krueger et al. 2017).
 
-Mixed precision (``compute_dtype='bfloat16'``): the parameters stay float32
-(so do the optimiser's state and every update); they are cast to bfloat16
-where they are used. The input layers, input projections, the recurrence
-forward and backward (its states, gates and carried dE/dstate) and the
-linear head's product run in bfloat16; the head's product returns float32
-(``preferred_element_type``), so the logits, the loss and its softmax
-reductions are float32, and the recurrence sums dE/dW_rec over time and
-batch into float32 (likewise the per-step sums of the other step
-parameters' gradients). The NADE and word-softmax heads compute in float32
-on the bfloat16 hidden states.
+Mixed precision (``compute_dtype='bfloat16'``): bfloat16 operands, float32
+everything else. Every matrix product of the input layers, the input
+projections, the recurrence (forward: h_{t-1} W_rec; its hand-written
+backward: dE/dz_t W_rec^T and the one dE/dW_rec product) and the linear head
+casts its two operands to bfloat16 and returns float32
+(``models.cells.matmul``; the products of the gradients that autodiff
+takes through them are of the same form, ``models.cells.mixed_dot``).
+Parameters, optimiser state, states, gates, every element-wise operation,
+the carried state, the loss and the gradients are float32. The NADE and
+word-softmax heads and the one-hot rows of ``input_vocab`` are float32 as in
+``compute_dtype='float32'``, which is plain float32 throughout (the same
+program, bit for bit, as before the option existed).
+
+Why this form: XLA's CPU backend (measured on an AMD EPYC with AVX512-BF16,
+one thread) multiplies bfloat16 operands into a float32 result about twice as
+fast as float32 ([32, 512] x [512, 2048]: 583 us against 1096 us), but is
+slower than float32 when the result is bfloat16 (1922 us) and for bfloat16
+element-wise work; a first design with bfloat16 states and gates trained
+the char-LMs at 0.3-0.4x float32's speed, this one at 1.2x (LSTM 1.18x,
+GRU 1.25x; ``benchmarks``). At batch 1 (the papers' runs) it gains little
+or nothing (music RNN 1.00x, PTB RNN 1.09x) although an isolated bfloat16
+matrix-vector product is slower than float32's ([1, 500] x [500, 500]: 299
+us against 67 us): it is allowed, but keep float32 there, where it only
+adds rounding.
 """
 
 from __future__ import annotations
@@ -68,8 +82,7 @@ def temporal_clip(threshold: jax.Array | float | None):
     return x, c
 
   def bwd(c, g):
-    bound = c.astype(g.dtype)      # a float32 bound would promote a bfloat16 cotangent
-    return jnp.clip(g, -bound, bound), jnp.zeros_like(c)
+    return jnp.clip(g, -c, c), jnp.zeros_like(c)
 
   clip.defvjp(fwd, bwd)
   c = jnp.asarray(threshold, jnp.float32)
@@ -82,23 +95,18 @@ UNROLL = 1
 
 def plain_recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
                      probe: jax.Array | None = None, clip: jax.Array | float | None = None,
-                     unroll: int | None = None, dtype=None) -> jax.Array:
+                     unroll: int | None = None) -> jax.Array:
   """All states [T, B, S] of ``cell`` from ``state0`` [B, S] and the input
   projections ``xp`` [T, B, G]: a ``lax.scan`` over ``cell.step``,
   differentiated by plain autodiff. ``probe`` [T, B, S] is added to each new
   state; ``clip`` bounds element-wise the gradient flowing back into each
-  step's input state (``temporal_clip``). ``dtype``: what the steps compute
-  in (default: ``xp``'s); the parameters are cast to it inside each step, so
-  their gradients are summed over the steps in their own dtype. ``recurrence``
-  computes the same with a faster backward pass."""
+  step's input state (``temporal_clip``). ``recurrence`` computes the same
+  with a faster backward pass."""
   clip_fn = temporal_clip(clip)
-  dt = jnp.dtype(dtype or xp.dtype)
-  state0, xp = state0.astype(dt), xp.astype(dt)
-  probe = None if probe is None else probe.astype(dt)
 
   def body(state, xs):
     xp_t, probe_t = xs
-    new = cell.step(cells_lib.cast(params, dt), clip_fn(state), xp_t)
+    new = cell.step(params, clip_fn(state), xp_t)
     if probe_t is not None:
       new = new + probe_t
     return new, new
@@ -108,7 +116,7 @@ def plain_recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Ar
 
 def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
                probe: jax.Array | None = None, clip: jax.Array | float | None = None,
-               unroll: int | None = None, dtype=None) -> jax.Array:
+               unroll: int | None = None) -> jax.Array:
   """``plain_recurrence`` with a hand-written backward pass (BPTT).
 
   Plain autodiff of a scan accumulates dE/dW_rec inside the backward loop,
@@ -123,31 +131,24 @@ def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
   pass does one matmul per step (dE/dz_t @ W_rec^T) and no recomputation of
   the forward one. Same arguments and result as ``plain_recurrence``.
 
-  In a ``dtype`` narrower than the parameters' (bfloat16 steps, float32
-  parameters) the states, z_t and dE/dstate are in ``dtype``, and the sums
-  over steps of the parameters' gradients are in the parameters' dtype:
-  dE/dW_rec above is one product with float32 results
-  (``preferred_element_type``), never a bfloat16 sum of T*B terms.
+  All three products (z_t, dE/dz_t W_rec^T, dE/dW_rec) take their operands in
+  ``cell.matmul_dtype`` and return float32.
   """
   clip = None if clip is None else jnp.asarray(clip, jnp.float32)
-  dt = jnp.dtype(dtype or xp.dtype)
-  # Cast outside the custom VJP: autodiff casts the cotangents back.
-  probe = None if probe is None else probe.astype(dt)
-  return _recurrence(cell, unroll or UNROLL, dt.name)(
-      params, state0.astype(dt), xp.astype(dt), probe, clip)
+  return _recurrence(cell, unroll or UNROLL)(params, state0, xp, probe, clip)
 
 
 @functools.lru_cache(maxsize=None)
-def _recurrence(cell: cells_lib.Cell, unroll: int, dtype: str):
-  """The custom-VJP recurrence of one (hashable) cell, computing in ``dtype``."""
+def _recurrence(cell: cells_lib.Cell, unroll: int):
+  """The custom-VJP recurrence of one (hashable) cell."""
+  operand_dtype = cell.matmul_dtype      # cast W_rec once, outside the loops
 
   def forward(params, state0, xp, probe, keep_z):
-    params = cells_lib.cast(params, dtype)
-    w = params['w_rec']
+    w = params['w_rec'].astype(operand_dtype)
 
     def body(state, xs):
       xp_t, probe_t = xs
-      z = cell.matmul_operand(state) @ w
+      z = cell.matmul(cell.matmul_operand(state), w)
       new = cell.step_from_matmul(params, state, xp_t, z)
       if probe_t is not None:
         new = new + probe_t
@@ -166,16 +167,13 @@ def _recurrence(cell: cells_lib.Cell, unroll: int, dtype: str):
 
   def run_bwd(res, g_states):
     params, state0, xp, states, zs, probe, clip = res
-    computed = cells_lib.cast(params, dtype)
-    w_t = computed['w_rec'].T
+    w_t = params['w_rec'].astype(operand_dtype).T
     prevs = jnp.concatenate([state0[None], states[:-1]], axis=0)
     names = cell.step_param_names()
-    # The parameters read inside the step, in their own dtype: the cast is
-    # inside ``local``, so their per-step gradients are summed in it.
-    small = {k: params[k] for k in names}
+    small = {k: params[k] for k in names}    # parameters read inside the step
 
     def local(small, prev, xp_t, z):
-      return cell.step_from_matmul({**computed, **cells_lib.cast(small, dtype)}, prev, xp_t, z)
+      return cell.step_from_matmul({**params, **small}, prev, xp_t, z)
 
     def body(carry, xs):
       g_next, g_small = carry
@@ -184,10 +182,9 @@ def _recurrence(cell: cells_lib.Cell, unroll: int, dtype: str):
       _, pull = jax.vjp(local, small, prev, xp_t, z)
       d_small, d_prev, d_xp, d_z = pull(g)
       _, pull_operand = jax.vjp(cell.matmul_operand, prev)
-      d_prev = d_prev + pull_operand(d_z @ w_t)[0]
+      d_prev = d_prev + pull_operand(cell.matmul(d_z, w_t))[0]
       if clip is not None:
-        bound = clip.astype(d_prev.dtype)
-        d_prev = jnp.clip(d_prev, -bound, bound)
+        d_prev = jnp.clip(d_prev, -clip, clip)
       g_small = jax.tree.map(jnp.add, g_small, d_small)
       # Where xp_t and z enter the step only through their sum (no layer
       # norm, not a GRU) they share one cotangent: record it once.
@@ -200,9 +197,9 @@ def _recurrence(cell: cells_lib.Cell, unroll: int, dtype: str):
         body, init, (g_states, prevs, xp, zs), reverse=True, unroll=unroll)
     if d_xp is None:
       d_xp = d_zs
-    operands = cell.matmul_operand(prevs)
-    d_w = jnp.einsum('tbh,tbg->hg', operands, d_zs, preferred_element_type=jnp.float32)
-    d_w = d_w.astype(params['w_rec'].dtype)
+    operands = cell.matmul_operand(prevs).astype(operand_dtype)
+    d_w = jnp.einsum('tbh,tbg->hg', operands, d_zs.astype(operand_dtype),
+                     preferred_element_type=jnp.float32)
     d_params = {k: jnp.zeros_like(v) for k, v in params.items()}
     d_params.update(d_small, w_rec=d_w)
     return (d_params, d_state0, d_xp, g_all,
@@ -280,18 +277,19 @@ class RecurrentNetwork(nn.Module):
   num_classes: int = 30          # word classes (output='class_softmax')
   class_of_word: Sequence[int] = ()   # [V] class of each word id (from the data)
   input_vocab: int = 0           # > 0: inputs are int ids read through W_in rows
-  compute_dtype: str = 'float32' # COMPUTE_DTYPES: what the layers compute in (params: float32)
+  compute_dtype: str = 'float32' # COMPUTE_DTYPES: the products' operands (all else float32)
 
   @property
-  def dtype(self) -> jnp.dtype:
-    """The compute dtype (``compute_dtype``), checked."""
+  def matmul_dtype(self) -> str:
+    """The dtype of every product's operands (``compute_dtype``), checked."""
     if self.compute_dtype not in COMPUTE_DTYPES:
       raise ValueError(f'model.compute_dtype={self.compute_dtype!r} is not one of '
                        f'{", ".join(COMPUTE_DTYPES)}')
-    return jnp.dtype(self.compute_dtype)
+    return self.compute_dtype
 
   def cells(self) -> list[cells_lib.Cell]:
-    common = dict(init_scheme=self.init_scheme, use_bias=self.use_bias, layer_norm=self.layer_norm)
+    common = dict(init_scheme=self.init_scheme, use_bias=self.use_bias, layer_norm=self.layer_norm,
+                  matmul_dtype=self.matmul_dtype)
     if self.cell in ('rnn', 'rnn_preact'):
       common.update(activation=self.activation, leaky_fraction=self.leaky_fraction,
                     leak_range=tuple(self.leak_range))
@@ -310,10 +308,14 @@ class RecurrentNetwork(nn.Module):
       raise ValueError(f"model.output={self.output!r} is not one of {', '.join(OUTPUTS)}")
     if self.input_vocab and self.input_layers:
       raise ValueError('model.input_layers read float inputs, not the ids of input_vocab')
-    dt = self.dtype
-    x = inputs if self.input_vocab else inputs.astype(dt)
+    dt = self.matmul_dtype
+    # The input layers' products in ``dt`` (nn.Dense contracts x's last axis with
+    # the kernel's first); float32 keeps Flax's own product.
+    dense_dot = {} if dt == 'float32' else dict(
+        dot_general=lambda x, w, dims, precision=None: cells_lib.matmul(x, w, dt))
+    x = inputs
     for i, width in enumerate(self.input_layers):
-      x = nn.tanh(nn.Dense(width, dtype=dt, name=f'input_{i}')(x))
+      x = nn.tanh(nn.Dense(width, name=f'input_{i}', **dense_dot)(x))
 
     batch = inputs.shape[1]
     aux: dict[str, list[Any]] = {k: [] for k in ('carry', 'states', 'initial', 'xp', 'hidden')}
@@ -323,15 +325,13 @@ class RecurrentNetwork(nn.Module):
       params = self.param(f'layer_{i}', cell.init, self.input_vocab if ids else x.shape[-1])
       if self.learned_initial_state:
         state0 = jnp.broadcast_to(
-            self.param(f'initial_{i}', nn.initializers.zeros, (cell.state_size,)).astype(dt),
+            self.param(f'initial_{i}', nn.initializers.zeros, (cell.state_size,)),
             (batch, cell.state_size))
       else:
-        state0 = jnp.zeros((batch, cell.state_size), dt)
+        state0 = jnp.zeros((batch, cell.state_size), jnp.float32 if ids else x.dtype)
       if carry is not None:     # go on from the carried state, unless told to reset
-        carried = carry[i].astype(dt)
-        state0 = carried if reset is None else jnp.where(reset, state0, carried)
-      computed = cells_lib.cast(params, dt)      # float32 params, used in the compute dtype
-      xp = cell.project_ids(computed, x) if ids else cell.project(computed, x)
+        state0 = carry[i] if reset is None else jnp.where(reset, state0, carry[i])
+      xp = cell.project_ids(params, x) if ids else cell.project(params, x)
       states = self._scan(cell, params, state0, xp, probes[i] if probes is not None else None,
                           bptt_clip, train)
       hidden = cell.output(states)
@@ -340,8 +340,6 @@ class RecurrentNetwork(nn.Module):
       summed = summed + hidden
       x = hidden
     top = summed if self.sum_layer_outputs else x
-    if self.output != 'linear':     # the NADE and word heads compute in float32
-      top = top.astype(jnp.float32)
     if self.output == 'nade':
       logits, samples = self._nade(top, targets, sample_key, num_samples)
       if samples is not None:
@@ -352,8 +350,7 @@ class RecurrentNetwork(nn.Module):
     w_out = self.param('w_out', lambda k, s: cells_lib.init_weight(self.init_scheme, 'out', k, s),
                        (self.hidden_size, self.output_size))
     b_out = self.param('b_out', nn.initializers.zeros, (self.output_size,))
-    # float32 logits from bfloat16 products: the loss and its softmax are float32.
-    return jnp.dot(top, w_out.astype(dt), preferred_element_type=jnp.float32) + b_out, aux
+    return cells_lib.matmul(top, w_out, dt) + b_out, aux
 
   def _word_log_prob(self, top, targets):
     """log P(targets [T, B] | top [T, B, H]) [T, B] under the word softmax."""
@@ -392,12 +389,11 @@ class RecurrentNetwork(nn.Module):
       return recurrence(cell, params, state0, xp, probe, bptt_clip)
     clip = temporal_clip(bptt_clip)
     steps, batch = xp.shape[:2]
-    probe = None if probe is None else probe.astype(xp.dtype)
     drop_mask = zone_mask = None
     if train and self.recurrent_dropout > 0:
       keep = 1.0 - self.recurrent_dropout
-      drop_mask = (jax.random.bernoulli(self.make_rng('dropout'), keep,
-                                        (batch, cell.hidden_size)) / keep).astype(xp.dtype)
+      drop_mask = jax.random.bernoulli(self.make_rng('dropout'), keep,
+                                       (batch, cell.hidden_size)) / keep
     if train and self.zoneout > 0:
       zone_mask = jax.random.bernoulli(self.make_rng('dropout'), self.zoneout,
                                        (steps, batch, cell.state_size))
@@ -408,8 +404,7 @@ class RecurrentNetwork(nn.Module):
       fed = state
       if drop_mask is not None:   # the recurrent input h (the h half of an LSTM state)
         fed = state.at[..., :cell.hidden_size].multiply(drop_mask)
-      # Cast inside the step: the parameters' gradients are summed over steps in float32.
-      new = cell.step(cells_lib.cast(params, xp.dtype), fed, xp_t)
+      new = cell.step(params, fed, xp_t)
       if zone_t is not None:
         new = jnp.where(zone_t, state, new)
       elif self.zoneout > 0:          # evaluation: the expectation of zoneout

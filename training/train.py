@@ -131,10 +131,9 @@ class Trainer:
   accumulate_steps: int = 1   # optim.accumulate_steps: micro-batches per update
 
   def initial_carry(self, params, batch_size: int):
-    """Zero states of every layer [B, S] (replaced by the initial state on reset),
-    in the model's compute dtype: the carried state is one of its states."""
+    """Zero states of every layer [B, S] (replaced by the initial state on reset)."""
     del params
-    return [jnp.zeros((batch_size, c.state_size), self.model.dtype) for c in self.model.cells()]
+    return [jnp.zeros((batch_size, c.state_size)) for c in self.model.cells()]
 
   def apply(self, params, inputs, carry, reset, targets=None, sample_key=None,
             num_samples: int = 1) -> Forward:
@@ -191,11 +190,8 @@ class Trainer:
         state.params, probes, batch, state.hp, dropout_key, state.carry)
     om = jnp.zeros(())
     if self.use_omega:
-      # Omega's ratios in float32 whatever the compute dtype (a no-op in float32).
-      aux32 = {k: jax.tree.map(lambda a: a.astype(jnp.float32), aux[k])
-               for k in ('initial', 'states', 'xp')}
       om, g_omega = jax.value_and_grad(omega_lib.omega, argnums=1)(
-          cells, state.params, aux32, g_probes, self.omega_form)
+          cells, state.params, aux, g_probes, self.omega_form)
       unit = 'epoch' if self.omega_steps_per_epoch else 'step'
       # t counts updates (a step is a micro-batch when gradients accumulate);
       # epochs count batches, so the epoch unit reads the step itself
