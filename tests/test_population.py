@@ -78,7 +78,7 @@ def test_population_gives_the_numbers_of_separate_runs(tmp_path):
 def test_members_in_sequence_give_the_numbers_of_the_vmapped_population():
   """population.layout: 'map' (lax.map, the CPU default) and 'vmap' run the
   same chunk: the same losses and parameters, member by member."""
-  config = population_config(seeds=(0, 1), lrs=(0.01, 0.3), steps=40)
+  config = population_config(seeds=(0, 1), lrs=(0.01, 0.05), steps=40)
   steps = train.build(config)
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, 1, jax.devices()[:1])
@@ -90,10 +90,12 @@ def test_members_in_sequence_give_the_numbers_of_the_vmapped_population():
     state, metrics = chunk(state, 20)
     out[how] = (metrics['loss'], state.params)
   assert out['map'][0].shape == (4, 20)
-  np.testing.assert_allclose(out['map'][0], out['vmap'][0], rtol=1e-5)
   # vmap batches each product and lax.map does not, so the sums round in another
-  # order; after 20 updates that moves a weight by a few 1e-6 (seen on an AMD
-  # EPYC), so each array is compared at 1e-4 of its own largest entry.
+  # order. At lr 0.05 that moves a loss by 2e-7 and a weight by 1e-6 of its
+  # array's largest entry after 20 updates (AMD EPYC, compiled as the tests
+  # compile); at lr 0.3 the rounding grew to 1e-3 of a weight, so the rows keep
+  # to small rates. Members differ at the first digit (own seeds).
+  np.testing.assert_allclose(out['map'][0], out['vmap'][0], rtol=1e-5)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(
                    a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max())),
                out['map'][1], out['vmap'][1])
