@@ -225,6 +225,7 @@ def test_parameters_and_optimizer_state_stay_float32():
   assert all(changed)
 
 
+@pytest.mark.slow   # the float32 population equivalence stays in the everyday set
 def test_a_bf16_population_trains_as_its_members_alone():
   """Two members vmapped in one program against each run alone (same compute dtype)."""
   config = _charlm(seeds=(0, 1), layout='vmap')
