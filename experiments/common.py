@@ -101,7 +101,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.population.seeds = ()            # empty: the single seed above
   c.population.hparams = ()
   c.population.rows = ()
-  c.population.layout = 'auto'       # vmap | map (members in sequence) | auto: map on one CPU
+  c.population.layout = 'auto'       # vmap | map (members in sequence) | auto: map on one CPU at B > 1
 
   # `python launch.py sweep` (orchestration/sweep.py): grids and random search over any
   # config field; numeric ones become population members.

@@ -83,6 +83,8 @@ def test_members_in_sequence_give_the_numbers_of_the_vmapped_population():
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, 1, jax.devices()[:1])
   assert population.layout(mesh) == 'map'
+  assert population.layout(mesh, batch_size=config.task.batch_size) == 'map'
+  assert population.layout(mesh, batch_size=1) == 'vmap'   # B = 1: the members' products batched
   out = {}
   for how in ('vmap', 'map'):
     state = train.init_population(steps, pop, mesh)

@@ -116,25 +116,30 @@ def make_mesh(population_size: int, batch_size: int, devices=None) -> Mesh:
 LAYOUTS = ('auto', 'vmap', 'map')
 
 
-def layout(mesh: Mesh, requested: str = 'auto') -> str:
+def layout(mesh: Mesh, requested: str = 'auto', batch_size: int | None = None) -> str:
   """How a population's training chunk runs over its members: 'vmap' (one
   batched program: each matrix product gets a member axis) or 'map'
   (``lax.map``: one member after another, inside one compiled program).
 
-  'auto' picks 'map' on a single CPU device, where a vmapped product of
-  per-member weights is a batch of small products that XLA's CPU backend
-  runs slower than the same products one after another (at the papers' B = 1
-  shapes, a first contended measurement had 15 vmapped members at about 0.7x
-  the speed of 15 in sequence and mapped ones at 1.0x; ``launch.py bench``
-  reports both layouts), and 'vmap' everywhere else (an accelerator, or
-  members spread over devices).
+  'auto' picks 'vmap' everywhere (an accelerator, members spread over
+  devices) except on a single CPU device with more than one sequence per
+  member (``batch_size`` > 1), where it picks 'map'. Measured with
+  ``launch.py bench`` on an idle 2-core AMD EPYC (RESULTS.md), 8 members
+  against the same 8 runs in sequence:
+
+  - at the papers' B = 1 shapes, vmap turns the members' matrix-vector
+    products into one matrix product: 1.22x (music) and 1.49x (PTB), where
+    map gives 1.10x and 0.99x;
+  - at the temporal-order shape (B = 20) the two are within the machine's
+    noise of each other and of the sequence (vmap 0.93-1.04, map 0.92-0.98
+    over two sessions), and map compiles to the smaller program.
   """
   if requested not in LAYOUTS:
     raise ValueError(f'population.layout={requested!r} is not one of {", ".join(LAYOUTS)}')
   if requested != 'auto':
     return requested
   single_cpu = math.prod(mesh.devices.shape) == 1 and mesh.devices.flat[0].platform == 'cpu'
-  return 'map' if single_cpu else 'vmap'
+  return 'map' if single_cpu and batch_size != 1 else 'vmap'
 
 
 def over_members(fn, how: str):
