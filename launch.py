@@ -18,7 +18,8 @@ r"""The command line of rnnopt. The only place that reads flags.
         --num_processes=N --process_id=I
 
 Rerunning the same training command resumes from the workdir's last
-checkpoint. ``bench`` measures training throughput (``benchmarks/run.py``); ``sweep`` runs the grid or random search the config declares
+checkpoint; ``--branch_from=DIR[@STEP]`` starts a new workdir from another
+run's checkpoint (its config may change what leaves the state's shape alone). ``bench`` measures training throughput (``benchmarks/run.py``); ``sweep`` runs the grid or random search the config declares
 (``orchestration/sweep.py``), its parts on this host's processes, on Ray or on Slurm
 (``orchestration/executors.py``); ``reproduce`` runs a paper table end to end
 (``orchestration/reproduce.py``); ``table``
@@ -43,6 +44,9 @@ _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file, e.g. experiments/temporal_order.py[:ARGS].',
     lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for metrics, checkpoints and results.')
+_BRANCH_FROM = flags.DEFINE_string(
+    'branch_from', None, 'Train: start a new workdir from another run\'s checkpoint, DIR or '
+    'DIR@STEP (e.g. to change its learning-rate schedule from there); recorded in config.json.')
 
 _BENCH_WORKLOADS = flags.DEFINE_list(
     'workloads', None, 'bench: workloads to time (default: all; see benchmarks/run.py).')
@@ -188,7 +192,8 @@ def main(argv):
     if command == 'sweep':
       sweep.run(config, _WORKDIR.value)
     else:
-      train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, origin=origin(), data=data)
+      train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, origin=origin(), data=data,
+                               branch_from=_BRANCH_FROM.value)
   except RunError as e:
     sys.exit(f'error: {e}')
   except KeyboardInterrupt:

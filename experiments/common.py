@@ -149,6 +149,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.checkpoint_every_s = 60.0  # seconds between checkpoints
   c.train.halve_lr_on_rise = False   # corpora: halve the lr after an epoch whose train loss rose
   c.train.halve_lr_on_valid = False  # ... whose validation loss rose instead (needs eval_every=0)
+  # '' | 'rnnlm': Mikolov's RNNLM schedule on the validation loss (needs eval_every=0):
+  #   once an epoch improves validation by less than anneal_min_improvement (relative),
+  #   halve the lr after every epoch; the next such epoch stops the member; an epoch
+  #   whose validation rose returns the member to its best parameters (training/train.py)
+  c.train.anneal = ''
+  c.train.anneal_min_improvement = 0.003   # RNNLM's -min-improvement 1.003
   # mean | sum_over_time: the cost that is clipped (training/train.py)
   c.train.loss_reduction = 'mean'
   # Truncation-length schedule for tasks read in chunks with carried state

@@ -37,6 +37,7 @@ Fidelity (supp. = the supplementary's "Language modelling"):
 | learning rate | next: 0.001 (SGD), 0.01 (SGD+C), 0.05 (SGD+CR); 5th ahead: 0.1 without Omega, 0.05 with | same, constant; 5th-ahead SGD (not in the paper): 0.001 | supp. |
 | Omega | next: 0.01 constant; 5th ahead: 0.05 on 1/t | same, t in epochs | supp. |
 | initialisation | not stated; the model is "(Mikolov et al., 2012)", whose RNNLM toolkit draws each weight as a sum of three U(-0.1, 0.1) (std 0.1) | all weights N(0, 0.1) (``init=mikolov``, default; scheme 'basic_tanh'); ``init=authors``: N(0, 0.01), the authors' RNN.py sigmoid scheme, which learns far slower here (RESULTS.md) | supp. (model); RNNLM's initNet (scale) |
+| learning-rate schedule | not stated | constant (default); ``schedule=rnnlm``: the RNNLM toolkit's (Mikolov et al. 2012's model): once an epoch gains less than 0.3% on validation, halve the rate after every epoch, stop at the next such epoch | our choice; RNNLM's ``trainNet`` |
 | stopping | not stated | until validation stops improving: a member stops 2 epochs after its best, at most ``epochs`` (20) | our choice |
 | selection | not stated | test at each member's lowest validation | our choice |
 | evaluation | test entropy in bits per character | the whole test stream, one unbroken stream | sec. 4.2 |
@@ -49,7 +50,7 @@ shared with other jobs): ``method=all`` at B = 1, about 14 updates/s, so 30
 minutes an epoch; scoring valid or test as one unbroken stream takes about
 9 s. ``smoke`` finishes in about 10 s.
 
-Arguments: ``ahead=1|5``, ``method=sgd|sgd-c|sgd-cr|all`` (default sgd-cr;
+Arguments: ``ahead=1|5``, ``schedule=constant|rnnlm`` (above), ``method=sgd|sgd-c|sgd-cr|all`` (default sgd-cr;
 ``all``: the three as members of one population, one program, with their own
 learning rates), ``init=mikolov|authors`` (above), ``epochs=N``, ``batch=B``, ``seed=N``, ``cell=rnn|gru|lstm`` (the companion
 rows: a GRU or LSTM of the same width, same techniques), ``smoke`` (tiny model,
@@ -64,6 +65,8 @@ CLIP = 45.0            # on the gradient of the window's summed cost
 # init: weights N(0, 0.1), the scale of Mikolov's RNNLM (the paper's model), or
 # N(0, 0.01), the authors' pathological-task code's sigmoid scheme
 INITS = {'mikolov': 'basic_tanh', 'authors': 'sigmoid'}
+# schedule: the learning rate's, -> train.anneal ('': constant)
+SCHEDULES = {'constant': '', 'rnnlm': 'rnnlm'}
 # ahead: ({method: learning rate}, Omega weight, Omega schedule)
 SETTINGS = {
     1: ({'sgd': 0.001, 'sgd-c': 0.01, 'sgd-cr': 0.05}, 0.01, 'constant'),
@@ -73,9 +76,11 @@ SETTINGS = {
 
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, ahead=1, method='sgd-cr', epochs=20, batch=1, seed=0,
-                       cell='rnn', init='mikolov', smoke=False)
+                       cell='rnn', init='mikolov', schedule='constant', smoke=False)
   if a.ahead not in SETTINGS:
     raise ValueError(f'ahead={a.ahead} is not one of {", ".join(map(str, SETTINGS))}')
+  if a.schedule not in SCHEDULES:
+    raise ValueError(f'schedule={a.schedule!r} is not one of {", ".join(SCHEDULES)}')
   if a.init not in INITS:
     raise ValueError(f'init={a.init!r} is not one of {", ".join(INITS)}')
   lrs, alpha, schedule = SETTINGS[a.ahead]
@@ -111,6 +116,7 @@ def get_config(arg: str | None = None):
   c.train.log_every = 500
   c.train.eval_every = 0             # validation at the end of every epoch
   c.train.patience = 2               # until validation stops improving (2 epochs without)
+  c.train.anneal = SCHEDULES[a.schedule]
   c.train.num_steps = 0              # 0: task.epochs epochs
   if a.smoke:
     c.smoke = True

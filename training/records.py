@@ -73,7 +73,7 @@ def flatten(d: dict, prefix: str = '') -> dict:
 # or, for a field whose default is on (a form, a name), that default.
 _OFF = (None, False, 0, '', [], {})
 _DEFAULTS_ON = {'reg.omega_form': 'squared', 'optim.accumulate_steps': 1,
-                'model.compute_dtype': 'float32'}
+                'model.compute_dtype': 'float32', 'train.anneal_min_improvement': 0.003}
 
 
 def is_unset(key: str, value) -> bool:

@@ -497,6 +497,19 @@ def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Trainer:
     raise ValueError('train.halve_lr_on_valid compares the validation loss of one epoch with the '
                      'last: it needs train.halve_lr_on_rise=True and train.eval_every=0 (validation '
                      'at the end of every epoch)')
+  if config.train.get('anneal', '') not in ANNEALS:
+    raise ValueError(f"train.anneal={config.train.anneal!r} is not one of "
+                     f"{', '.join(repr(a) for a in ANNEALS)}")
+  if config.train.get('anneal') and (config.train.get('halve_lr_on_rise') or
+                                     config.train.eval_every not in (0, task.steps_per_epoch)):
+    raise ValueError(f'train.anneal={config.train.anneal!r} judges the validation loss of each '
+                     'epoch: it needs train.eval_every=0 (validation at the end of every epoch) '
+                     'and cannot be combined with train.halve_lr_on_rise')
+  if not config.train.get('anneal_min_improvement', 0.0) >= 0:
+    raise ValueError(f'train.anneal_min_improvement={config.train.anneal_min_improvement!r} '
+                     'must be >= 0')
+  if config.train.get('anneal'):
+    needs_epochs.append(f'train.anneal={config.train.anneal!r}')
   if needs_epochs and not task.steps_per_epoch:
     raise ValueError(f'{", ".join(needs_epochs)} counts epochs, and task {config.task.name!r} '
                      'draws fresh data every step (no epochs)')
@@ -579,6 +592,45 @@ SAFE_TO_CHANGE = ('train.num_steps', 'task.epochs', 'train.log_every', 'train.ev
 # (config.paper), do not change what it computes.
 SAFE_PREFIXES = ('sweep.', 'paper.')
 _BUDGET = ('train.num_steps', 'task.epochs')
+# train.anneal: '' (off) or 'rnnlm' (``rnnlm_anneal``).
+ANNEALS = ('', 'rnnlm')
+
+
+def rnnlm_anneal(losses, previous, annealing, min_improvement: float = 0.003):
+  """One validation of Mikolov's RNNLM learning-rate schedule (the RNNLM
+  toolkit's ``trainNet``; the schedule of the model Pascanu et al. 2013 take
+  for Penn Treebank, Mikolov et al. 2012), member by member.
+
+  An epoch is *short* when its validation loss ``L`` is not below
+  ``previous / (1 + min_improvement)`` (RNNLM: ``logp * 1.003 < llogp``;
+  a loss that is not finite is short). The first short epoch starts the
+  annealing; from then on the learning rate is halved after every epoch,
+  and the next short epoch stops the member. An epoch whose loss rose above
+  the previous one returns the member to its best parameters (RNNLM
+  restores its saved weights).
+
+  Args:
+    losses: [P] this epoch's validation losses.
+    previous: [P] the previous epoch's (inf before the first).
+    annealing: [P] bool, whether each member is annealing already.
+    min_improvement: the relative improvement an epoch must make.
+
+  Returns:
+    (halve, stop, rose, annealing), each [P] bool: halve the learning rate,
+    stop the member, return it to its best parameters, and whether it
+    anneals from now on.
+  """
+  losses = np.asarray(losses, np.float64)
+  previous = np.asarray(previous, np.float64)
+  annealing = np.asarray(annealing, bool)
+  short = ~(losses * (1.0 + min_improvement) <= previous)
+  stop = short & annealing
+  annealing = annealing | short
+  halve = annealing & ~stop
+  rose = ~(losses <= previous)
+  return halve, stop, rose, annealing
+
+
 # A member whose loss (nats per scored step) leaves this range has diverged:
 # no task here starts above a few hundred nats per step.
 DIVERGED_LOSS = 1e6
@@ -606,22 +658,68 @@ def _config_json(config: ml_collections.ConfigDict) -> str:
   return config.to_json_best_effort(indent=2) + '\n'
 
 
+def _started(workdir: str) -> bool:
+  folder = os.path.join(workdir, 'checkpoints')
+  return os.path.isdir(folder) and any(n.isdigit() for n in os.listdir(folder))
+
+
+def _branch(config: ml_collections.ConfigDict, workdir: str, source: str) -> dict:
+  """Starts ``workdir`` from another run's checkpoint: ``source`` is
+  ``DIR`` (its latest checkpoint) or ``DIR@STEP``. Copies that checkpoint
+  and the source's metrics up to it, so that the new run's records hold its
+  whole history; returns what ``config.json`` records under
+  ``origin.branched_from`` (the source, the step, and the fields the new
+  config changes). The configs may differ in anything that leaves the train
+  state's structure as it was (a learning-rate schedule, patience, ...)."""
+  import shutil
+  folder, _, at = source.partition('@')
+  ckpts = os.path.join(folder, 'checkpoints')
+  steps = sorted(int(n) for n in os.listdir(ckpts) if n.isdigit()) if os.path.isdir(ckpts) else []
+  if not steps:
+    raise RunError(f'--branch_from={source}: {folder} has no checkpoint to start from')
+  if at and (not at.isdigit() or int(at) not in steps):
+    raise RunError(f'--branch_from={source}: no checkpoint at step {at!r} in {folder} '
+                   f'(it has {", ".join(map(str, steps))})')
+  step = int(at) if at else steps[-1]
+  old = records.read_json(os.path.join(folder, 'config.json'))
+  if not isinstance(old, dict):
+    raise RunError(f'--branch_from={source}: {folder}/config.json is missing or unreadable')
+  if _started(workdir):
+    raise RunError(f'{workdir} holds a run already; --branch_from starts a new workdir '
+                   '(rerun without it to resume this one)')
+  shutil.copytree(os.path.join(ckpts, str(step)), os.path.join(workdir, 'checkpoints', str(step)))
+  metrics = os.path.join(folder, 'metrics.jsonl')
+  if os.path.exists(metrics):
+    with open(metrics) as f:
+      keep = [line for line in f if _keep_line(line, step, retest=True)]   # not its test
+    records.write_atomic(os.path.join(workdir, 'metrics.jsonl'), ''.join(keep))
+  changed = config_changes({k: v for k, v in old.items() if k != 'origin'},
+                           json.loads(_config_json(config)))
+  return dict(workdir=folder, step=step, changed=changed)
+
+
 def _open_workdir(config: ml_collections.ConfigDict, workdir: str,
-                  origin: dict | None = None) -> records.WorkdirLock:
+                  origin: dict | None = None, branch_from: str | None = None
+                  ) -> records.WorkdirLock:
   """Creates and locks the workdir, refuses a rerun under another config, and
   writes config.json (atomically; only once nothing differs), with ``origin``
-  (what made the config; not compared) under the key 'origin'."""
+  (what made the config; not compared) under the key 'origin'. With
+  ``branch_from``, a new workdir first gets another run's checkpoint (``_branch``)."""
   records.make_folder(workdir)
   lock = records.WorkdirLock(workdir)
   try:
     path = os.path.join(workdir, 'config.json')
     text = _config_json(config)
+    if branch_from:
+      origin = dict(origin or {}, branched_from=_branch(config, workdir, branch_from))
     old = records.read_json(path)
     if isinstance(old, dict):
-      origin = origin or old.get('origin')
+      before = old.get('origin') or {}
+      origin = origin or before
+      if 'branched_from' in before:    # a branched run resumed: still where it came from
+        origin = dict(origin, branched_from=before['branched_from'])
       old = {k: v for k, v in old.items() if k != 'origin'}
-    started = (os.path.isdir(os.path.join(workdir, 'checkpoints'))
-               and any(n.isdigit() for n in os.listdir(os.path.join(workdir, 'checkpoints'))))
+    started = _started(workdir) and not branch_from
     if started and old is None:
       raise RunError(f'{path} is missing or unreadable, so this rerun cannot be checked '
                      f'against the run it would resume; restore it, or use a new workdir')
@@ -670,22 +768,25 @@ class _Interrupt:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None,
-                       origin: dict | None = None, data=None) -> dict:
+                       origin: dict | None = None, data=None,
+                       branch_from: str | None = None) -> dict:
   """Trains every member until it solves the task or ``train.num_steps``.
 
   ``origin`` (``launch.origin``: the experiment file with its arguments and
   the overrides) is recorded in ``config.json`` under the key ``origin``.
   ``data``: the task's arrays in place of the config's (``tasks.make``).
-  A resumed run must be given the same.
+  A resumed run must be given the same. ``branch_from`` (``DIR`` or
+  ``DIR@STEP``): a new run that starts from another run's checkpoint
+  (``_branch``); rerun without it to resume.
   Returns the final result (also written to ``workdir/result.json``). Raises
   RunError (one line) for a workdir that is in use, unwritable or holds a
   run of another config, and when interrupted (after saving a checkpoint).
   """
   main = distributed.is_main()    # one process writes the files and prints (several hosts)
-  lock = _open_workdir(config, workdir, origin) if main else None
+  lock = _open_workdir(config, workdir, origin, branch_from) if main else None
   try:
     with _Interrupt() as interrupt:
-      return _train_and_evaluate(config, workdir, devices, main, interrupt, data)
+      return _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_from)
   finally:
     if lock is not None:
       lock.release()
@@ -701,6 +802,14 @@ class _Run:
   nonfinite: np.ndarray        # per member: whether its training loss was ever NaN or inf
   elapsed: float               # seconds trained before this process started
   last_loss: np.ndarray        # per member: its last training loss (for the divergence verdict)
+  # train.anneal: per member, whether it anneals, and its previous validation loss
+  annealing: np.ndarray = None
+  anneal_previous: np.ndarray = None
+
+  @property
+  def anneal_meta(self) -> dict:
+    return {'annealing': self.annealing.tolist(),
+            'previous': [float(x) for x in self.anneal_previous]}
 
   @property
   def size(self) -> int:
@@ -721,8 +830,12 @@ class _Run:
         distributed.to_host(optim.inspect(self.state.opt_state).get('skipped', 0)), (size,))
 
 
-def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt) -> _Run:
-  """The run from its latest checkpoint, or a fresh one."""
+def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, branched: bool = False
+                     ) -> _Run:
+  """The run from its latest checkpoint, or a fresh one. ``branched``: the
+  checkpoint is another run's (``--branch_from``), so the numbers that live
+  in the state (learning rate, clipping threshold, Omega's weight, ...) are
+  set from this config, as a fresh run's are."""
   state = init_population(trainer, pop, mesh)
   min_delta = config.train.get('patience_min_delta', 0.0)
   best = BestOnValid(state.params, pop.size, min_delta=min_delta)
@@ -731,12 +844,21 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt) -> _Run:
     restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
         state=ocp.args.StandardRestore(state), best=ocp.args.StandardRestore(best.params),
         meta=ocp.args.JsonRestore()))
-    state, meta = restored.state, restored.meta
+    fresh, state, meta = state, restored.state, restored.meta
     best = BestOnValid(restored.best, pop.size, meta.get('best'), min_delta)
+    if branched:
+      state = state.replace(hp=fresh.hp, opt_state=optim.set_hyperparams(state.opt_state, **{
+          name: optax.tree_utils.tree_get(fresh.opt_state, name)
+          for name in optim.numeric_hyperparams(config.optim)}))
+  anneal = meta.get('anneal', {})
   return _Run(state=state, best=best,
               solved_at=list(meta.get('solved_at', [None] * pop.size)),
               nonfinite=np.asarray(meta.get('nonfinite', [False] * pop.size), bool),
-              elapsed=meta.get('elapsed', 0.0), last_loss=np.zeros(pop.size))
+              elapsed=meta.get('elapsed', 0.0), last_loss=np.zeros(pop.size),
+              annealing=np.asarray(anneal.get('annealing', [False] * pop.size), bool),
+              # with no record of its own (a branch from a run without the schedule),
+              # the first epoch is compared with the best validation so far
+              anneal_previous=np.asarray(anneal.get('previous', best.loss), np.float64))
 
 
 def _checkpoints(workdir: str) -> ocp.CheckpointManager:
@@ -750,7 +872,8 @@ def _save(ckpt, run: _Run, wall: float) -> None:
   ckpt.save(run.step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(run.state), best=ocp.args.StandardSave(run.best.params),
       meta=ocp.args.JsonSave({'elapsed': wall, 'solved_at': run.solved_at,
-                              'best': run.best.meta, 'nonfinite': run.nonfinite.tolist()})))
+                              'best': run.best.meta, 'nonfinite': run.nonfinite.tolist(),
+                              'anneal': run.anneal_meta})))
 
 
 def _chunks(config, trainer: Trainer, mesh, main: bool):
@@ -779,7 +902,7 @@ def _train_records(run: _Run, m: dict, step: int, rate, size: int, halving: bool
   """One metrics line per member for the chunk that ended at ``step``."""
   w_rec = distributed.to_host(run.state.params['layer_0']['w_rec'])
   skipped = run.skipped(size)
-  # the rate each member's next update uses (with the halving rule: it changes)
+  # the rate each member's next update uses (with a halving or annealing rule: it changes)
   lrs = (distributed.to_host(optim.inspect(run.state.opt_state)['learning_rate'])
          if halving else None)
   return [dict(step=step, split='train', member=i,
@@ -818,8 +941,9 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
   """Scores the validation split; keeps each member's best parameters; stops
   the members that solved the task (``stop_when_solved``) or stopped
   improving (``patience``); with ``halve_lr_on_valid``, applies the halving
-  rule to the validation loss."""
+  rule to the validation loss, and with ``anneal``, its schedule."""
   valid = evaluate(run.state.params, 'valid', step)
+  judged = np.asarray(distributed.to_host(run.state.active), bool)   # before this one's stops
   run.best.update(run.state.params, valid, step)
   for i, v in enumerate(valid):
     writer.write(dict(step=step, split='valid', member=i, **v))
@@ -830,6 +954,8 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
     done |= np.asarray([s is not None for s in run.solved_at])
   if tc.get('patience', 0):   # early stopping: no better validation for `patience` times
     done |= run.best.since >= tc.patience
+  if tc.get('anneal'):
+    done |= _anneal(run, [v['loss'] for v in valid], judged, tc)
   run.stop(done)
   if tc.get('halve_lr_on_rise') and tc.get('halve_lr_on_valid'):
     run.state = run.state.replace(opt_state=optim.halve_if_rose(
@@ -838,7 +964,28 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
   return valid
 
 
-def _train_and_evaluate(config, workdir, devices, main, interrupt, data) -> dict:
+def _anneal(run: _Run, losses, judged: np.ndarray, tc) -> np.ndarray:
+  """``rnnlm_anneal`` applied to the members that were training: halves
+  their learning rates, returns those whose loss rose to their best
+  parameters; returns which members it stops."""
+  halve, stop, rose, annealing = rnnlm_anneal(
+      losses, run.anneal_previous, run.annealing, tc.get('anneal_min_improvement', 0.003))
+  halve, stop, rose = halve & judged, stop & judged, rose & judged
+  run.annealing = np.where(judged, annealing, run.annealing)
+  run.anneal_previous = np.where(judged, np.asarray(losses, np.float64), run.anneal_previous)
+  state = run.state
+  if halve.any():
+    lr = optax.tree_utils.tree_get(state.opt_state, 'learning_rate')
+    state = state.replace(opt_state=optim.set_hyperparams(
+        state.opt_state, learning_rate=lr * jnp.asarray(np.where(halve, 0.5, 1.0), lr.dtype)))
+  if rose.any():
+    back = lambda now, best: jnp.where(rose.reshape((-1,) + (1,) * (now.ndim - 1)), best, now)
+    state = state.replace(params=jax.tree.map(back, state.params, run.best.params))
+  run.state = state
+  return stop
+
+
+def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_from) -> dict:
   version = code_version()    # at the start: the code that trains is the code that counts
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
@@ -852,7 +999,9 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data) -> dict
 
   ckpt = _checkpoints(workdir)
   resumed = ckpt.latest_step() is not None
-  run = _restore_or_init(config, trainer, pop, mesh, ckpt)
+  # a branch's first start: no checkpoint of its own after the copied one
+  branched = bool(branch_from) and len(ckpt.all_steps()) == 1
+  run = _restore_or_init(config, trainer, pop, mesh, ckpt, branched)
   step = run.step
   if resumed and main:
     print(f'Resumed from step {step} in {workdir}', flush=True)
@@ -876,7 +1025,8 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data) -> dict
             eval_every - step % eval_every)
     compiling = (phase_at(phases, step)[0], n) not in shapes    # a new static shape compiles
     shapes.add((phase_at(phases, step)[0], n))
-    train_recs = _run_chunk(run, chunk(step), n, compiling, pace, writer, trainer.halving)
+    train_recs = _run_chunk(run, chunk(step), n, compiling, pace, writer,
+                            trainer.halving or bool(tc.get('anneal')))
     step = run.step
     valid = None      # shown on the lines where validation ran, and only there
     if step % eval_every == 0 or step >= total_steps:

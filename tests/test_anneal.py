@@ -1,0 +1,189 @@
+"""``train.anneal='rnnlm'`` (Mikolov's RNNLM learning-rate schedule on the
+validation loss) and ``--branch_from`` (a new run from another run's
+checkpoint): the rule against hand-worked epochs, its effect on a population's
+state, and a real run replayed from its own logged validation losses in plain
+Python."""
+
+import json
+import math
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optim
+from experiments import music
+from tests.test_music_train import toy_corpus
+from training import train
+from training.errors import RunError
+
+
+def test_the_rule_on_hand_worked_epochs():
+  # One member, min_improvement 0.003: 1.9 * 1.003 = 1.9057 <= 2.0 (enough);
+  # 1.899 * 1.003 = 1.9047 > 1.9 (short: annealing starts, halve); 1.80 is
+  # enough but annealing goes on (halve); 1.799 * 1.003 > 1.80 (short again: stop).
+  previous, annealing = np.array([math.inf]), np.array([False])
+  expected = [  # (loss, halve, stop, rose)
+      (2.0, False, False, False), (1.9, False, False, False), (1.899, True, False, False),
+      (1.80, True, False, False), (1.799, False, True, False)]
+  for loss, *want in expected:
+    halve, stop, rose, annealing = train.rnnlm_anneal([loss], previous, annealing, 0.003)
+    assert [bool(halve[0]), bool(stop[0]), bool(rose[0])] == want, loss
+    previous = np.array([loss])
+
+
+def test_the_rule_member_by_member():
+  previous = np.array([2.0, 2.0, 2.0, 2.0])
+  annealing = np.array([False, False, True, True])
+  losses = [1.5, 2.1, 1.5, float('nan')]
+  halve, stop, rose, annealing = train.rnnlm_anneal(losses, previous, annealing, 0.003)
+  np.testing.assert_array_equal(halve, [False, True, True, False])
+  np.testing.assert_array_equal(stop, [False, False, False, True])    # NaN is short
+  np.testing.assert_array_equal(rose, [False, True, False, True])     # NaN counts as a rise
+  np.testing.assert_array_equal(annealing, [False, True, True, True])
+
+
+@flax.struct.dataclass
+class _State:
+  params: dict
+  opt_state: optax.OptState
+  active: jax.Array
+
+
+def test_a_validation_halves_rates_and_returns_risen_members_to_their_best():
+  opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+  params = {'w': jnp.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])}     # 3 members
+  opt_state = optim.set_hyperparams(jax.vmap(opt.init)(params),
+                                    learning_rate=jnp.array([0.1, 0.2, 0.4]))
+  best = train.BestOnValid({'w': jnp.array([[9.0, 9.0], [8.0, 8.0], [7.0, 7.0]])}, 3)
+  run = train._Run(state=_State(params, opt_state, jnp.array([True, True, False])), best=best,
+                   solved_at=[None] * 3, nonfinite=np.zeros(3, bool), elapsed=0.0,
+                   last_loss=np.zeros(3), annealing=np.array([True, False, True]),
+                   anneal_previous=np.array([2.0, 2.0, 2.0]))
+  tc = ml_config(anneal='rnnlm', anneal_min_improvement=0.003)
+  # member 0 anneals and improved: halve; member 1 rose: back to its best,
+  # starts annealing (halve); member 2 is not training: untouched
+  stop = train._anneal(run, [1.0, 2.5, 2.5], np.array([True, True, False]), tc)
+  np.testing.assert_array_equal(stop, [False, False, False])
+  np.testing.assert_allclose(optax.tree_utils.tree_get(run.state.opt_state, 'learning_rate'),
+                             [0.05, 0.1, 0.4])
+  np.testing.assert_array_equal(run.state.params['w'], [[1, 1], [8, 8], [3, 3]])
+  np.testing.assert_array_equal(run.annealing, [True, True, True])
+  np.testing.assert_array_equal(run.anneal_previous, [1.0, 2.5, 2.0])
+
+
+def ml_config(**fields):
+  import ml_collections
+  return ml_collections.ConfigDict(fields)
+
+
+def annealed_music_config(epochs: int = 10):
+  config = music.get_config('smoke,method=all')
+  with config.unlocked():
+    config.task.chunk = 5
+    config.task.epochs = epochs
+    config.train.num_steps = 0
+    config.train.halve_lr_on_rise = False
+    config.train.log_every = 7            # one line an epoch (7 steps)
+    config.train.eval_every = 0
+    config.train.anneal = 'rnnlm'
+    config.train.anneal_min_improvement = 0.01
+  return config
+
+
+def replay(valid: list[float], lr0: float, min_improvement: float):
+  """The schedule in plain Python: the rate each epoch trains with, and the
+  number of validations before the member stops (None: it never does)."""
+  rates, lr, annealing, previous = [lr0], lr0, False, math.inf
+  for e, loss in enumerate(valid):
+    short = not loss * (1 + min_improvement) <= previous
+    if short and annealing:
+      return rates, e + 1
+    annealing |= short
+    if annealing:
+      lr /= 2
+    rates.append(lr)
+    previous = loss
+  return rates, None
+
+
+def test_a_run_follows_the_schedule_replayed_from_its_validation_losses(tmp_path):
+  config = annealed_music_config()
+  train.train_and_evaluate(config, str(tmp_path), data=toy_corpus(7, [12, 7, 9]))
+  rows = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+  stops = 0
+  for i in sorted({r['member'] for r in rows}):
+    valid = [r['loss'] for r in rows if r['split'] == 'valid' and r['member'] == i]
+    train_rows = [r for r in rows if r['split'] == 'train' and r['member'] == i]
+    rates, stopped = replay(valid, train_rows[0]['learning_rate'], 0.01)
+    # each epoch's train line (written before its validation) logs the rate it trained with
+    for e, r in enumerate(train_rows[:len(rates)]):
+      assert r['learning_rate'] == pytest.approx(rates[e]), (i, e)
+    if stopped is not None:      # (a stopped member is still validated, never trained)
+      stops += 1
+      assert train_rows[stopped - 1]['active'], i
+      assert all(not r['active'] for r in train_rows[stopped:]), i
+    else:
+      assert len(valid) == config.task.epochs, i
+  assert stops > 0 and any(r['learning_rate'] < train_rows[0]['learning_rate']
+                           for r in rows if r['split'] == 'train')
+
+
+def test_anneal_needs_validation_every_epoch():
+  config = annealed_music_config()
+  with config.unlocked():
+    config.train.eval_every = 14
+  with pytest.raises(ValueError, match='anneal'):
+    train.build(config, data=toy_corpus(0, [12, 7]))
+  with config.unlocked():
+    config.train.eval_every = 0
+    config.train.anneal = 'cosine'
+  with pytest.raises(ValueError, match="'rnnlm'"):
+    train.build(config, data=toy_corpus(0, [12, 7]))
+
+
+def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
+  rolls = toy_corpus(3, [12, 7, 9])
+  config = music.get_config('smoke')
+  with config.unlocked():
+    config.task.chunk = 5
+    config.task.epochs = 2             # 7 steps an epoch: a checkpoint at 14
+    config.train.num_steps = 0
+    config.train.halve_lr_on_rise = False
+    config.train.log_every = 7
+    config.train.eval_every = 0
+  source, branch = str(tmp_path / 'source'), str(tmp_path / 'branch')
+  train.train_and_evaluate(config, source, data=rolls)
+  longer = config.copy_and_resolve_references()
+  with longer.unlocked():
+    longer.task.epochs = 4
+    longer.train.anneal = 'rnnlm'                               # logs the rate
+    longer.optim.learning_rate = config.optim.learning_rate / 4
+  train.train_and_evaluate(longer, branch, data=rolls, branch_from=source + '@14')
+  got = json.load(open(tmp_path / 'branch' / 'config.json'))['origin']['branched_from']
+  assert got == dict(workdir=source, step=14, changed=['optim.learning_rate', 'train.anneal'])
+  rows = [json.loads(l) for l in open(tmp_path / 'branch' / 'metrics.jsonl')]
+  src = [json.loads(l) for l in open(tmp_path / 'source' / 'metrics.jsonl')]
+  # the source's records up to its checkpoint, then the branch's own
+  assert [r for r in rows if r['step'] <= 14] == [r for r in src if r['split'] != 'test']
+  first = [r for r in rows if r['split'] == 'train' and r['step'] == 21]
+  # the new config's rate, not the one in the source's checkpoint
+  assert first[0]['learning_rate'] == pytest.approx(config.optim.learning_rate / 4)
+  # with no schedule record in the source, the first epoch is judged against its best
+  best = min(r['loss'] for r in src if r['split'] == 'valid')
+  valid21 = [r['loss'] for r in rows if r['split'] == 'valid' and r['step'] == 21][0]
+  second = [r for r in rows if r['split'] == 'train' and r['step'] == 28][0]
+  halved = not valid21 * 1.003 <= best
+  assert second['learning_rate'] == pytest.approx(first[0]['learning_rate'] / (2 if halved else 1))
+  assert json.load(open(tmp_path / 'branch' / 'result.json'))['step'] > 14
+  # the branch's origin survives a rerun (which resumes it)
+  train.train_and_evaluate(longer, branch, data=rolls)
+  assert json.load(open(tmp_path / 'branch' / 'config.json'))['origin']['branched_from'] == got
+  with pytest.raises(RunError, match='holds a run already'):
+    train.train_and_evaluate(longer, branch, data=rolls, branch_from=source)
+  with pytest.raises(RunError, match='no checkpoint at step'):
+    train.train_and_evaluate(longer, str(tmp_path / 'other'), data=rolls,
+                             branch_from=source + '@3')
