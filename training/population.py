@@ -182,6 +182,11 @@ def batch_sharding(mesh: Mesh, ndim: int) -> NamedSharding:
   return NamedSharding(mesh, P(None, 'data', *([None] * (ndim - 2))))
 
 
+def carry_sharding(mesh: Mesh) -> NamedSharding:
+  """Stacked carried states [P, B, S]: members over 'pop', the batch over 'data'."""
+  return NamedSharding(mesh, P('pop', 'data'))
+
+
 def describe(mesh: Mesh) -> str:
   return (f"{math.prod(mesh.devices.shape)} device(s) of {mesh.devices.flat[0].platform}: "
           f"pop={mesh.shape['pop']} x data={mesh.shape['data']}")

@@ -578,7 +578,10 @@ def init_population(trainer: Trainer, pop: population.Population, mesh) -> Train
   """The members' states stacked on a leading axis, placed on the mesh."""
   keys = jax.vmap(jax.random.key)(jnp.asarray(pop.seeds))
   init = jax.jit(jax.vmap(trainer.init), out_shardings=population.member_sharding(mesh))
-  return init(keys, pop.loss_hp, pop.opt_hp)
+  state = init(keys, pop.loss_hp, pop.opt_hp)
+  # the carried states [P, B, S] are sharded on B as the training chunk leaves
+  # them, so that its compiled program takes its own output
+  return state.replace(carry=jax.device_put(state.carry, population.carry_sharding(mesh)))
 
 
 # Fields a rerun may change: how long the run goes on and how often it reports
