@@ -155,35 +155,69 @@ def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
     config.train.halve_lr_on_rise = False
     config.train.log_every = 7
     config.train.eval_every = 0
+    config.train.anneal = 'rnnlm'      # logs the rate; every epoch after the first
+    config.train.anneal_min_improvement = 100.0   # is short: halved at 14
+  lr = config.optim.learning_rate
+  source = str(tmp_path / 'source')
+  train.train_and_evaluate(config, source, data=rolls)
+  src = [json.loads(l) for l in open(tmp_path / 'source' / 'metrics.jsonl')]
+
+  def branch(name, **fields):
+    c = config.copy_and_resolve_references()
+    with c.unlocked():
+      c.task.epochs = 4
+      for k, v in fields.items():
+        c.optim[k] = v
+    train.train_and_evaluate(c, str(tmp_path / name), data=rolls, branch_from=source + '@14')
+    rows = [json.loads(l) for l in open(tmp_path / name / 'metrics.jsonl')]
+    first = [r for r in rows if r['split'] == 'train' and r['step'] == 21][0]
+    origin = json.load(open(tmp_path / name / 'config.json'))['origin']['branched_from']
+    return c, rows, first, origin
+
+  # nothing changed but the budget: the rate goes on as the source's schedule left it
+  _, rows, first, origin = branch('same')
+  assert origin == dict(workdir=source, step=14, changed=[])
+  assert first['learning_rate'] == pytest.approx(lr / 2)
+  # the source's records up to its checkpoint (not its test), then the branch's own
+  assert [r for r in rows if r['step'] <= 14] == [r for r in src if r['split'] != 'test']
+  # a new rate: the config's, not the one in the source's checkpoint
+  longer, rows, first, origin = branch('new_rate', learning_rate=lr / 8)
+  assert origin['changed'] == ['optim.learning_rate']
+  assert first['learning_rate'] == pytest.approx(lr / 8)
+  assert json.load(open(tmp_path / 'new_rate' / 'result.json'))['step'] > 14
+  # the branch's origin survives a rerun (which resumes it)
+  train.train_and_evaluate(longer, str(tmp_path / 'new_rate'), data=rolls)
+  assert json.load(open(tmp_path / 'new_rate' / 'config.json'))['origin']['branched_from'] == origin
+  with pytest.raises(RunError, match='holds a run already'):
+    train.train_and_evaluate(longer, str(tmp_path / 'new_rate'), data=rolls, branch_from=source)
+  with pytest.raises(RunError, match='no checkpoint at step'):
+    train.train_and_evaluate(longer, str(tmp_path / 'other'), data=rolls,
+                             branch_from=source + '@3')
+
+
+def test_a_branch_judges_its_first_epoch_against_the_best_when_the_source_had_no_schedule(
+    tmp_path):
+  rolls = toy_corpus(3, [12, 7, 9])
+  config = music.get_config('smoke')
+  with config.unlocked():
+    config.task.chunk = 5
+    config.task.epochs = 2
+    config.train.num_steps = 0
+    config.train.halve_lr_on_rise = False
+    config.train.log_every = 7
+    config.train.eval_every = 0
   source, branch = str(tmp_path / 'source'), str(tmp_path / 'branch')
   train.train_and_evaluate(config, source, data=rolls)
   longer = config.copy_and_resolve_references()
   with longer.unlocked():
     longer.task.epochs = 4
-    longer.train.anneal = 'rnnlm'                               # logs the rate
-    longer.optim.learning_rate = config.optim.learning_rate / 4
-  train.train_and_evaluate(longer, branch, data=rolls, branch_from=source + '@14')
-  got = json.load(open(tmp_path / 'branch' / 'config.json'))['origin']['branched_from']
-  assert got == dict(workdir=source, step=14, changed=['optim.learning_rate', 'train.anneal'])
-  rows = [json.loads(l) for l in open(tmp_path / 'branch' / 'metrics.jsonl')]
+    longer.train.anneal = 'rnnlm'
+  train.train_and_evaluate(longer, branch, data=rolls, branch_from=source)
   src = [json.loads(l) for l in open(tmp_path / 'source' / 'metrics.jsonl')]
-  # the source's records up to its checkpoint, then the branch's own
-  assert [r for r in rows if r['step'] <= 14] == [r for r in src if r['split'] != 'test']
-  first = [r for r in rows if r['split'] == 'train' and r['step'] == 21]
-  # the new config's rate, not the one in the source's checkpoint
-  assert first[0]['learning_rate'] == pytest.approx(config.optim.learning_rate / 4)
-  # with no schedule record in the source, the first epoch is judged against its best
+  rows = [json.loads(l) for l in open(tmp_path / 'branch' / 'metrics.jsonl')]
   best = min(r['loss'] for r in src if r['split'] == 'valid')
   valid21 = [r['loss'] for r in rows if r['split'] == 'valid' and r['step'] == 21][0]
-  second = [r for r in rows if r['split'] == 'train' and r['step'] == 28][0]
+  lr = {r['step']: r['learning_rate'] for r in rows if r['split'] == 'train' and r['step'] > 14}
   halved = not valid21 * 1.003 <= best
-  assert second['learning_rate'] == pytest.approx(first[0]['learning_rate'] / (2 if halved else 1))
-  assert json.load(open(tmp_path / 'branch' / 'result.json'))['step'] > 14
-  # the branch's origin survives a rerun (which resumes it)
-  train.train_and_evaluate(longer, branch, data=rolls)
-  assert json.load(open(tmp_path / 'branch' / 'config.json'))['origin']['branched_from'] == got
-  with pytest.raises(RunError, match='holds a run already'):
-    train.train_and_evaluate(longer, branch, data=rolls, branch_from=source)
-  with pytest.raises(RunError, match='no checkpoint at step'):
-    train.train_and_evaluate(longer, str(tmp_path / 'other'), data=rolls,
-                             branch_from=source + '@3')
+  assert lr[21] == pytest.approx(config.optim.learning_rate)
+  assert lr[28] == pytest.approx(lr[21] / (2 if halved else 1))

@@ -833,12 +833,14 @@ class _Run:
         distributed.to_host(optim.inspect(self.state.opt_state).get('skipped', 0)), (size,))
 
 
-def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, branched: bool = False
+def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, changed: list | None = None
                      ) -> _Run:
-  """The run from its latest checkpoint, or a fresh one. ``branched``: the
-  checkpoint is another run's (``--branch_from``), so the numbers that live
-  in the state (learning rate, clipping threshold, Omega's weight, ...) are
-  set from this config, as a fresh run's are."""
+  """The run from its latest checkpoint, or a fresh one. ``changed``: the
+  checkpoint is another run's (``--branch_from``), and these are the config
+  fields this run changes; the numbers in the state that they set (a
+  learning rate, a clipping threshold, Omega's weight; any of them when
+  ``population.*`` changed) are set from this config, and every other
+  number goes on as the other run left it (a rate its schedule halved)."""
   state = init_population(trainer, pop, mesh)
   min_delta = config.train.get('patience_min_delta', 0.0)
   best = BestOnValid(state.params, pop.size, min_delta=min_delta)
@@ -849,10 +851,15 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, branched: bool =
         meta=ocp.args.JsonRestore()))
     fresh, state, meta = state, restored.state, restored.meta
     best = BestOnValid(restored.best, pop.size, meta.get('best'), min_delta)
-    if branched:
-      state = state.replace(hp=fresh.hp, opt_state=optim.set_hyperparams(state.opt_state, **{
-          name: optax.tree_utils.tree_get(fresh.opt_state, name)
-          for name in optim.numeric_hyperparams(config.optim)}))
+    if changed:
+      every = any(k.startswith('population.') for k in changed)
+      opt = [n for n in optim.numeric_hyperparams(config.optim) if every or f'optim.{n}' in changed]
+      state = state.replace(
+          hp={k: fresh.hp[k] if every or f'reg.{k}' in changed else v
+              for k, v in state.hp.items()},
+          opt_state=optim.set_hyperparams(state.opt_state, **{
+              n: optax.tree_utils.tree_get(fresh.opt_state, n) for n in opt}) if opt
+          else state.opt_state)
   anneal = meta.get('anneal', {})
   return _Run(state=state, best=best,
               solved_at=list(meta.get('solved_at', [None] * pop.size)),
@@ -1002,9 +1009,10 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
 
   ckpt = _checkpoints(workdir)
   resumed = ckpt.latest_step() is not None
-  # a branch's first start: no checkpoint of its own after the copied one
-  branched = bool(branch_from) and len(ckpt.all_steps()) == 1
-  run = _restore_or_init(config, trainer, pop, mesh, ckpt, branched)
+  # a branch's first start: the fields it changes
+  changed = (records.read_json(os.path.join(workdir, 'config.json')) or {}).get(
+      'origin', {}).get('branched_from', {}).get('changed') if branch_from else None
+  run = _restore_or_init(config, trainer, pop, mesh, ckpt, changed)
   step = run.step
   if resumed and main:
     print(f'Resumed from step {step} in {workdir}', flush=True)
