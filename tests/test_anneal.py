@@ -145,6 +145,7 @@ def test_anneal_needs_validation_every_epoch():
     train.build(config, data=toy_corpus(0, [12, 7]))
 
 
+@pytest.mark.slow   # three short runs end to end
 def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
   rolls = toy_corpus(3, [12, 7, 9])
   config = music.get_config('smoke')
@@ -195,6 +196,7 @@ def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
                              branch_from=source + '@3')
 
 
+@pytest.mark.slow   # two short runs end to end
 def test_a_branch_judges_its_first_epoch_against_the_best_when_the_source_had_no_schedule(
     tmp_path):
   rolls = toy_corpus(3, [12, 7, 9])
