@@ -36,6 +36,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -674,7 +675,6 @@ def _branch(config: ml_collections.ConfigDict, workdir: str, source: str) -> dic
   ``origin.branched_from`` (the source, the step, and the fields the new
   config changes). The configs may differ in anything that leaves the train
   state's structure as it was (a learning-rate schedule, patience, ...)."""
-  import shutil
   folder, _, at = source.partition('@')
   ckpts = os.path.join(folder, 'checkpoints')
   steps = sorted(int(n) for n in os.listdir(ckpts) if n.isdigit()) if os.path.isdir(ckpts) else []
