@@ -5,6 +5,7 @@ r"""The command line of rnnopt. The only place that reads flags.
         --workdir=DIR --config.optim.learning_rate=0.02
 
     python launch.py bench [--peer] [--workloads=NAME,...] [--steps=N] [--rounds=N]
+    python launch.py bench --profile [--workloads=NAME,...]     # time per XLA operation
     python launch.py sweep --config=experiments/temporal_order_sweep.py --workdir=DIR
     python launch.py sweep --config=... --workdir=SHARED_DIR --executor=ray [--ray_address=auto]
     python launch.py sweep --config=... --workdir=SHARED_DIR --executor=slurm \
@@ -55,6 +56,9 @@ _BENCH_STEPS = flags.DEFINE_integer(
 _BENCH_ROUNDS = flags.DEFINE_integer('rounds', 5, 'bench: timed rounds (medians are reported).')
 _BENCH_MEMBERS = flags.DEFINE_integer('members', 8, 'bench: population size.')
 _BENCH_PEER = flags.DEFINE_bool('peer', False, 'bench: alternate with the PyTorch peer.')
+_BENCH_PROFILE = flags.DEFINE_bool(
+    'profile', False, 'bench: where an update\'s time goes, per XLA operation (jax.profiler), '
+    'instead of timing (benchmarks/profile.py).')
 _BENCH_PEER_CONFIGS = flags.DEFINE_list(
     'peer_configs', None, 'bench: peer configurations (default, passive, threads1).')
 _BENCH_PEER_PYTHON = flags.DEFINE_string(
@@ -84,6 +88,15 @@ COMMANDS = ('train', 'sweep', 'bench', 'table', 'reproduce')
 
 def bench():
   from benchmarks import run   # imports JAX
+  if _BENCH_PROFILE.value:
+    from benchmarks import profile
+    names = _BENCH_WORKLOADS.value or ['ptb_sigmoid_h500_b1']
+    unknown = [n for n in names if n not in profile.wl.WORKLOADS]
+    if unknown:
+      sys.exit(f'bench error: cannot profile {", ".join(unknown)}; choose among '
+               f'{", ".join(profile.wl.WORKLOADS)}')
+    profile.main(names, _BENCH_STEPS.value, _BENCH_ROUNDS.value)
+    return
   options = run.Options(rounds=_BENCH_ROUNDS.value, steps=_BENCH_STEPS.value,
                         members=_BENCH_MEMBERS.value, peer=_BENCH_PEER.value,
                         peer_python=_BENCH_PEER_PYTHON.value)
