@@ -7,7 +7,8 @@ The experiment config declares the sweep in ``config.sweep``:
 - ``grid``: ``((key, (v1, v2, ...)), ...)``: every combination of the values;
 - ``random``: ``((key, 'log_uniform', low, high), (key, 'uniform', low, high),
   (key, 'choice', (v1, v2, ...)), ...)``: ``trials`` draws, each a trial
-  (Bengio et al. 2013 sample their hyperparameters log-uniformly);
+  (Bengio et al. 2013 sample their hyperparameters log-uniformly, the
+  number of hidden units among them);
 - ``seeds``: every trial is trained with each of these seeds;
 - ``workers``: worker processes (0: one per core, each pinned to its core,
   on a CPU; one process on an accelerator);
@@ -27,7 +28,10 @@ Numeric hyperparameters that a population can vary (``training/population.py``: 
 Omega and L1 weights, the BPTT clip, and any numeric ``optim`` field) become
 members of one vmapped program; every other key (cell, hidden size,
 initialisation...) changes what is compiled, so its values form separate
-groups. A group's members are split into one *unit* per worker; each unit is
+groups. A structural key may be drawn too (``'choice'`` only): each trial
+then trains in the group of its draw, so a random search of ``trials``
+trials stays ``trials`` runs, as the papers' random searches are, rather
+than ``trials`` per grid point. A group's members are split into one *unit* per worker; each unit is
 an ordinary run (``train.train_and_evaluate``) in its own folder,
 ``DIR/<group>/part<j>``, with its own checkpoints, so an interrupted sweep
 resumes where it stopped when the same command is run again.
@@ -180,19 +184,29 @@ def plan(config: ml_collections.ConfigDict, workers: int) -> list[Unit]:
   trials = draw(random, s.trials, s.seed) if random else [{}]
   structural = [(k, v) for k, v in grid if not is_numeric(config, k, v)]
   numeric_grid = [(k, v) for k, v in grid if is_numeric(config, k, v)]
+  numeric_random = [spec[0] for spec in random
+                    if is_numeric(config, spec[0], [t[spec[0]] for t in trials])]
+  # A drawn key that changes what is compiled (hidden units, leaky fraction...)
+  # puts each trial in the group of its draw: the trials are still ``trials``.
+  drawn_structural = [spec[0] for spec in random if spec[0] not in numeric_random]
   for spec in random:
-    if not is_numeric(config, spec[0], [t[spec[0]] for t in trials]):
-      raise ValueError(f'sweep.random {spec[0]!r}: only numeric hyperparameters that a '
-                       f'population can vary are drawn ({", ".join(population_lib.LOSS_HPARAMS)}, '
-                       'optim.<float field>); put structural choices in sweep.grid')
-  hparams = tuple(k for k, _ in numeric_grid) + tuple(spec[0] for spec in random)
-  rows = []
-  for combo in itertools.product(*[v for _, v in numeric_grid]):
-    for t in trials:
-      rows.append(tuple(combo) + tuple(t[spec[0]] for spec in random))
+    if spec[0] in drawn_structural and spec[1] != 'choice':
+      raise ValueError(f'sweep.random {spec[0]!r} changes what is compiled (only '
+                       f'{", ".join(population_lib.LOSS_HPARAMS)} and optim.<float field> vary '
+                       "within one program): draw it with 'choice' from a tuple of values")
+  hparams = tuple(k for k, _ in numeric_grid) + tuple(numeric_random)
+  by_draw: dict[tuple, list] = {}          # structural draw -> its trials, in drawn order
+  for t in trials:
+    by_draw.setdefault(tuple((k, t[k]) for k in drawn_structural), []).append(t)
+  for draw_part, its_trials in by_draw.items():
+    rows = [tuple(combo) + tuple(t[k] for k in numeric_random)
+            for combo in itertools.product(*[v for _, v in numeric_grid]) for t in its_trials]
+    by_draw[draw_part] = rows if hparams else rows[:1]   # without numbers, one member
   units = []
-  for g, combo in enumerate(itertools.product(*[v for _, v in structural])):
-    values = tuple((k, v) for (k, _), v in zip(structural, combo))
+  groups = [(tuple(zip([k for k, _ in structural], combo)) + draw_part, rows)
+            for combo in itertools.product(*[v for _, v in structural])
+            for draw_part, rows in by_draw.items()]
+  for g, (values, rows) in enumerate(groups):
     name = f'g{g:02d}_{_slug(values)}'
     parts = np.array_split(np.arange(len(rows)), min(workers, len(rows)))
     for j, idx in enumerate(parts):

@@ -155,10 +155,15 @@ def test_sweep_check_accepts_every_method(toy_corpus):
   for method in music_bengio.METHODS:
     config = music_bengio.get_config(f'method={method},smoke')
     sweep.check(config, toy_corpus)
-    full = music_bengio.get_config(f'method={method},trials=5')
+    full = music_bengio.get_config(f'method={method},trials=16')
     units = sweep.plan(full, 1)
-    assert len(units) == (12 if 'l' in method.split('-')[-1] else 4)
-    assert all(len(u.rows) == 5 for u in units)
+    # 16 trials in all, each in the group of the sizes it drew
+    assert sum(len(u.rows) for u in units) == 16
+    leaky = 'l' in method.split('-')[-1]
+    for u in units:
+      drawn = dict(u.structural)
+      assert drawn['model.hidden_size'] in (100, 200, 300, 400)
+      assert ('model.leaky_fraction' in drawn) == leaky
     keys = set(units[0].hparams)
     assert 'optim.learning_rate' in keys
     assert ('optim.momentum' in keys) == method.endswith('m')

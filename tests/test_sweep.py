@@ -34,6 +34,28 @@ def test_structural_choices_are_groups_numbers_are_members():
   assert c.model.cell == 'rnn'                            # the sweep's config is untouched
 
 
+def test_drawn_structural_keys_put_each_trial_in_the_group_of_its_draw():
+  random = (('optim.learning_rate', 'log_uniform', 1e-3, 1e-1),
+            ('model.hidden_size', 'choice', (8, 16, 32)))
+  c = config_with(grid=(('reg.omega_alpha', (1.0, 4.0)),), random=random, trials=7)
+  draws = sweep.draw(random, 7, c.sweep.seed)       # the trials, drawn independently
+  units = sweep.plan(c, workers=1)
+  sizes = [d['model.hidden_size'] for d in draws]
+  assert [dict(u.structural)['model.hidden_size'] for u in units] == list(dict.fromkeys(sizes))
+  assert len({u.group for u in units}) == len(units)
+  for u in units:
+    h = dict(u.structural)['model.hidden_size']
+    mine = [d['optim.learning_rate'] for d in draws if d['model.hidden_size'] == h]
+    assert u.hparams == ('reg.omega_alpha', 'optim.learning_rate')
+    assert list(u.rows) == [(a, lr) for a in (1.0, 4.0) for lr in mine]
+    assert sweep.unit_config(c, u).model.hidden_size == h
+  # 7 trials in all (x 2 grid points), not 7 per hidden size
+  assert sum(len(u.rows) for u in units) == 7 * 2
+  # only structural draws: one member per group
+  only = config_with(random=(('model.hidden_size', 'choice', (8, 16)),), trials=5)
+  assert all(len(u.rows) == 1 and u.hparams == () for u in sweep.plan(only, workers=1))
+
+
 def test_members_are_split_over_workers_without_loss():
   c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=5)
   units = sweep.plan(c, workers=2)
@@ -60,7 +82,7 @@ def test_log_uniform_draws_have_the_closed_form_moments():
 @pytest.mark.parametrize('kwargs, message', [
     (dict(grid=(('model.cel', ('rnn',)),)), "'model.cel' is not a config field"),
     (dict(random=(('model.hidden_size', 'uniform', 10, 20),), trials=2),
-     'only numeric hyperparameters'),
+     "changes what is compiled .* draw it with 'choice'"),
     (dict(random=(('optim.learning_rate', 'log_uniform', 0.0, 1.0),), trials=2), 'both > 0'),
     (dict(random=(('optim.learning_rate', 'normal', 0.0, 1.0),), trials=2), 'is not one of'),
     (dict(random=(('optim.learning_rate', 'uniform', 0.1, 1.0),)), 'trials < 1'),
