@@ -140,8 +140,13 @@ def reproduce(targets: list[str]):
     except ValueError as e:
       sys.exit(f'config error: {e}')
   for key in targets:
-    reproduce_lib.run(key, _WORKDIR.value or 'results', options=options,
-                      sweep_flags=flags_given)
+    try:
+      reproduce_lib.run(key, _WORKDIR.value or 'results', options=options,
+                        sweep_flags=flags_given)
+    except RunError as e:
+      sys.exit(f'error: {e}')
+    except KeyboardInterrupt:
+      sys.exit('interrupted: rerun the same command to resume')
 
 
 def sweep_config(config):

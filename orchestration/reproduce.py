@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from training.errors import RunError
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository
 SINGLE_THREAD = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
 
@@ -260,8 +262,15 @@ def run(key: str, root: str, workers: int | None = None, options=None,
               f' after {(time.time() - t0) / 60:.1f} min', flush=True)
   except KeyboardInterrupt:
     for proc in running:
-      proc.terminate()        # each run checkpoints; rerun the command to resume
-    raise
+      proc.terminate()        # each run stops after its chunk and saves a checkpoint
+    for proc in running:
+      try:
+        proc.wait(timeout=600)
+      except subprocess.TimeoutExpired:
+        proc.kill()
+    names = ', '.join(job.name for job, _ in running.values())
+    raise RunError(f'{key}: interrupted; ' + (f'{names} saved a checkpoint; ' if names else '')
+                   + 'rerun the same command to resume') from None
   return _finish(target, folder, failed)
 
 

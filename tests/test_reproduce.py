@@ -96,3 +96,37 @@ def test_a_table_sent_to_an_engine_runs_its_jobs_as_parts(tmp_path, monkeypatch)
   assert sent == ['a'] and (folder / 'result.json').exists()
   reproduce.run(target.key, str(tmp_path), options=options)
   assert sent == ['a']
+
+
+_INTERRUPTED = r'''
+import sys
+from orchestration import reproduce
+from training.errors import RunError
+target = reproduce.Target('toy.long', 'one long run', (
+    reproduce.Job('a', 'experiments/temporal_order.py:length=20,steps=10000000'),))
+reproduce.TARGETS[target.key] = target
+try:
+  reproduce.run(target.key, sys.argv[1], workers=1)
+except RunError as e:
+  sys.exit(f'error: {e}')
+'''
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_jobs_at_a_checkpoint_in_one_line(tmp_path):
+  import signal
+  import time
+  proc = subprocess.Popen([sys.executable, '-c', _INTERRUPTED, str(tmp_path)], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  log = tmp_path / 'toy_long' / 'a' / 'log.txt'
+  deadline = time.time() + 300
+  while time.time() < deadline and not (log.exists() and '%]' in log.read_text()):
+    time.sleep(1.0)               # the job is training
+  proc.send_signal(signal.SIGINT)
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 1
+  assert err.strip().splitlines() == [
+      'error: toy.long: interrupted; a saved a checkpoint; rerun the same command to resume']
+  steps = [int(p.name) for p in (tmp_path / 'toy_long' / 'a' / 'checkpoints').iterdir()
+           if p.name.isdigit()]
+  assert steps and max(steps) > 0
