@@ -204,3 +204,46 @@ def test_auto_layout_on_one_cpu_device():
   assert population.layout(mesh, batch_size=1, threads=1) == 'map'
   assert population.layout(mesh, batch_size=20, threads=2) == 'map'
   assert population.layout(mesh, 'vmap', batch_size=20, threads=1) == 'vmap'   # as asked
+
+
+@pytest.mark.parametrize('how', ['map', 'vmap'])
+def test_a_stopped_member_only_counts_its_steps(how):
+  """Trainer.train_chunk: a member with active False is not trained (mapped,
+  its steps are not computed at all); its state moves only its step, and its
+  metrics score nothing. The member beside it trains as it would alone."""
+  config = population_config(seeds=(0,), lrs=(0.01, 0.02))
+  steps = train.build(config)
+  pop = population.make_population(config)
+  mesh = population.make_mesh(pop.size, 1, jax.devices()[:1])
+  state = train.init_population(steps, pop, mesh)
+  state = state.replace(active=jnp.array([True, False]))
+  second = lambda state: jax.tree.map(
+      lambda x: np.asarray(jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+                           else x)[1], state)
+  before = second(state)
+  chunk = jax.jit(population.over_members(steps.train_chunk, how), static_argnums=1)
+  state, metrics = chunk(state, 7)
+  after = second(state)
+  assert int(after.step) == int(before.step) + 7
+  jax.tree.map(np.testing.assert_array_equal, before.replace(step=after.step), after)
+  assert not np.any(np.asarray(metrics['active'])[1])
+  assert np.all(np.asarray(metrics['scored'])[1] == 0)
+  assert np.all(np.asarray(metrics['scored'])[0] > 0)
+  alone = steps.init(jax.random.key(0), {k: v[0] for k, v in pop.loss_hp.items()},
+                     {k: v[0] for k, v in pop.opt_hp.items()})
+  alone, solo = jax.jit(steps.train_chunk, static_argnums=1)(alone, 7)
+  np.testing.assert_allclose(np.asarray(metrics['loss'])[0], solo['loss'], rtol=1e-5)
+
+
+def test_a_stopped_members_lines_say_so_and_its_verdict_stands(tmp_path):
+  config = population_config(seeds=(0,), lrs=(0.01, float('inf')), steps=60)
+  with config.unlocked():
+    config.optim.guard_max_norm = 0.0      # the second member blows up in its first chunk
+  result = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert [m['diverged'] for m in result['members']] == [False, True]
+  lines = [json.loads(l) for l in open(tmp_path / 'run' / 'metrics.jsonl')]
+  second = [r for r in lines if r['split'] == 'train' and r['member'] == 1]
+  assert len(second) >= 2 and not second[0].get('stopped')
+  assert all(r['stopped'] and 'loss' not in r and not r['active'] for r in second[1:])
+  first = [r for r in lines if r['split'] == 'train' and r['member'] == 0]
+  assert all(np.isfinite(r['loss']) and not r.get('stopped') for r in first)

@@ -33,6 +33,7 @@ Validation between two updates scores the parameters of the last update.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -230,7 +231,24 @@ class Trainer:
                          carry=keep(out['carry'], state.carry)), metrics
 
   def train_chunk(self, state: TrainState, num_steps: int):
-    """``num_steps`` training steps of one member as one scan; per-step metrics."""
+    """``num_steps`` training steps of one member as one scan; per-step metrics.
+
+    A member that has stopped (``active`` False: solved, out of patience, or
+    diverged) only counts the steps: its steps would change nothing but the
+    step number, so they are not computed. Members mapped one after another
+    (``population.layout='map'``) skip that work; vmapped, both branches run
+    (a select) and the result is the same. Its metrics are zeros, with
+    nothing scored and ``active`` False."""
+    train = functools.partial(self._train_steps, num_steps=num_steps)
+
+    def stopped(state):
+      metrics = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                             jax.eval_shape(train, state)[1])
+      return state.replace(step=state.step + num_steps), metrics
+
+    return jax.lax.cond(state.active, train, stopped, state)
+
+  def _train_steps(self, state: TrainState, num_steps: int):
     def one(state, _):
       k_drop = jax.random.split(jax.random.fold_in(state.key, state.step))[1]
       # The member's data: the task derives them from its key and the step
@@ -247,8 +265,11 @@ class Trainer:
 # The run.
 
 def spectral_radius(w_rec) -> float:
-  """Spectral radius of a layer's W_rec [H, G] (the largest over gate blocks)."""
+  """Spectral radius of a layer's W_rec [H, G] (the largest over gate blocks);
+  NaN for a matrix that is not finite (a member that diverged)."""
   w = np.asarray(w_rec, np.float64)
+  if not np.all(np.isfinite(w)):
+    return float('nan')
   h = w.shape[0]
   return float(max(np.max(np.abs(np.linalg.eigvals(w[:, i:i + h])))
                    for i in range(0, w.shape[1], h)))
@@ -907,15 +928,21 @@ def _chunks(config, trainer: Trainer, mesh, main: bool):
   return chunk, phases
 
 
-def _train_records(run: _Run, m: dict, step: int, rate, size: int, halving: bool
-                   ) -> list[dict]:
-  """One metrics line per member for the chunk that ended at ``step``."""
+def _train_records(run: _Run, m: dict, step: int, rate, size: int, halving: bool,
+                   was_active=None) -> list[dict]:
+  """One metrics line per member for the chunk that ended at ``step``. A
+  member that had stopped before the chunk trained no step of it
+  (``Trainer.train_chunk``): its line says so (``stopped``) and has no loss."""
   w_rec = distributed.to_host(run.state.params['layer_0']['w_rec'])
   skipped = run.skipped(size)
   # the rate each member's next update uses (with a halving or annealing rule: it changes)
   lrs = (distributed.to_host(optim.inspect(run.state.opt_state)['learning_rate'])
          if halving else None)
-  return [dict(step=step, split='train', member=i,
+  was_active = np.ones(size, bool) if was_active is None else was_active
+  return [dict(step=step, split='train', member=i, active=False, stopped=True,
+               skipped=int(skipped[i]), steps_per_s=rate)
+          if not was_active[i] else
+          dict(step=step, split='train', member=i,
                loss=float(scored_mean(m['loss'][i], m['scored'][i])),
                error=float(np.mean(m['error'][i])),
                grad_norm=float(np.mean(m['grad_norm'][i])),
@@ -934,12 +961,13 @@ def _run_chunk(run: _Run, chunk, n: int, compiling: bool, pace: _Pace, writer,
   were not finite and each member's last loss, and writes (and returns) one
   metrics line per member."""
   t0 = time.time()
+  was_active = np.asarray(distributed.to_host(run.state.active), bool)   # before: donated
   run.state, m = chunk(run.state, n)
   m = distributed.to_host(m)
   step = run.step
   pace.chunk(step, n, time.time() - t0, compiling)
-  run.nonfinite |= ~np.all(np.isfinite(np.asarray(m['loss'], np.float64)), axis=-1)
-  train_recs = _train_records(run, m, step, pace.rate, run.size, halving)
+  run.nonfinite |= was_active & ~np.all(np.isfinite(np.asarray(m['loss'], np.float64)), axis=-1)
+  train_recs = _train_records(run, m, step, pace.rate, run.size, halving, was_active)
   run.last_loss = np.array([r['loss'] if np.sum(m['scored'][i]) else run.last_loss[i]
                             for i, r in enumerate(train_recs)])
   for r in train_recs:
@@ -1157,13 +1185,13 @@ def _progress_line(step, total, records, valid, solved_at, wall, eta=None,
   left = '' if eta is None or step >= total else f', ETA {"<=" if may_stop_early else ""}{_duration(eta)}'
   head = f'[{step:>8d}/{total} {100 * step / max(total, 1):3.0f}%]'
   tail = f' | {pace}, {_duration(wall)}{left}'
-  if len(records) == 1:
+  if len(records) == 1 and 'loss' in records[0]:
     rec = records[0]
     v = f' | valid loss {valid[0]["loss"]:.4f}{_error(valid[0]["error"])}' if valid else ''
     return (f'{head} loss {rec["loss"]:.4f}{_error(rec["error"])} '
             f'|g| {rec["grad_norm"]:.3g} clip {rec["clipped"]:.2f} skipped {rec["skipped"]} '
             f'omega {rec["omega"]:.3g} rho {rec["spectral_radius"]:.2f}{v}{tail}')
-  losses = [r['loss'] for r in records]
+  losses = [r['loss'] for r in records if 'loss' in r] or [float('nan')]
   active = sum(r['active'] for r in records)
   solved = sum(s is not None for s in solved_at)
   skipped = max(r['skipped'] for r in records)
