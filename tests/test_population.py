@@ -239,6 +239,7 @@ def test_a_stopped_members_lines_say_so_and_its_verdict_stands(tmp_path):
   config = population_config(seeds=(0,), lrs=(0.01, float('inf')), steps=60)
   with config.unlocked():
     config.optim.guard_max_norm = 0.0      # the second member blows up in its first chunk
+    config.train.eval_every = 20           # three validations
   result = train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert [m['diverged'] for m in result['members']] == [False, True]
   lines = [json.loads(l) for l in open(tmp_path / 'run' / 'metrics.jsonl')]
@@ -247,3 +248,36 @@ def test_a_stopped_members_lines_say_so_and_its_verdict_stands(tmp_path):
   assert all(r['stopped'] and 'loss' not in r and not r['active'] for r in second[1:])
   first = [r for r in lines if r['split'] == 'train' and r['member'] == 0]
   assert all(np.isfinite(r['loss']) and not r.get('stopped') for r in first)
+  # validation: the stopped member is scored once (the first validation of
+  # this process), the other every time
+  valid = [r['member'] for r in lines if r['split'] == 'valid']
+  assert valid.count(0) == 3 and valid.count(1) == 1
+
+
+def test_validation_scores_the_members_still_training():
+  """train._validate_members: the active members (and any never scored) are
+  scored, gathered and padded to a power of two; a stopped member keeps its
+  last numbers."""
+  import types
+  seen = []
+
+  def evaluate(params, split, step):
+    seen.append(np.asarray(params['w']).tolist())
+    return [dict(loss=float(w), error=0.0) for w in np.asarray(params['w'])]
+
+  run = types.SimpleNamespace(state=types.SimpleNamespace(params={'w': jnp.arange(5.0) * 10}),
+                              last_valid=None)
+  active = np.array([True, False, True, False, False])
+  valid, scored = train._validate_members(run, evaluate, 0, active)
+  assert seen[-1] == [0, 10, 20, 30, 40]          # never scored: all of them
+  assert scored.all() and [v['loss'] for v in valid] == [0, 10, 20, 30, 40]
+  run.state.params = {'w': jnp.arange(5.0) * 10 + 1}   # the active ones trained on
+  valid, scored = train._validate_members(run, evaluate, 1, active)
+  assert seen[-1] == [1, 21]                        # members 0 and 2 only
+  assert scored.tolist() == [True, False, True, False, False]
+  assert [v['loss'] for v in valid] == [1, 10, 21, 30, 40]
+  valid, _ = train._validate_members(run, evaluate, 2, np.array([False, False, True, False, False]))
+  assert seen[-1] == [21]
+  run.last_valid = [None, dict(loss=0.0, error=0.0), None, None, dict(loss=0.0, error=0.0)]
+  train._validate_members(run, evaluate, 3, np.array([True, False, False, False, False]))
+  assert seen[-1] == [1, 21, 31, 1]                 # 3 members padded to 4

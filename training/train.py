@@ -829,6 +829,9 @@ class _Run:
   # train.anneal: per member, whether it anneals, and its previous validation loss
   annealing: np.ndarray = None
   anneal_previous: np.ndarray = None
+  # per member: its last validation numbers in this process (a stopped member's
+  # parameters no longer change, so they stand; None: score it)
+  last_valid: list = None
 
   @property
   def anneal_meta(self) -> dict:
@@ -980,11 +983,12 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
   the members that solved the task (``stop_when_solved``) or stopped
   improving (``patience``); with ``halve_lr_on_valid``, applies the halving
   rule to the validation loss, and with ``anneal``, its schedule."""
-  valid = evaluate(run.state.params, 'valid', step)
   judged = np.asarray(distributed.to_host(run.state.active), bool)   # before this one's stops
+  valid, scored = _validate_members(run, evaluate, step, judged)
   run.best.update(run.state.params, valid, step)
   for i, v in enumerate(valid):
-    writer.write(dict(step=step, split='valid', member=i, **v))
+    if scored[i]:               # a stopped member's line would repeat its last one
+      writer.write(dict(step=step, split='valid', member=i, **v))
     if v['error'] < tc.solved_error and run.solved_at[i] is None:
       run.solved_at[i] = step
   done = np.zeros(len(valid), bool)
@@ -1000,6 +1004,32 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
         run.state.opt_state, np.asarray([v['loss'] for v in valid], np.float32),
         distributed.to_host(run.state.active)))
   return valid
+
+
+def _validate_members(run: _Run, evaluate, step: int, active: np.ndarray
+                      ) -> tuple[list[dict], np.ndarray]:
+  """Each member's validation numbers, and which were scored now: the
+  members still training (and any not yet scored in this process); a
+  stopped member keeps its last numbers. The members scored are gathered
+  into a population padded to a power of two, so that the validation
+  program compiles for a few sizes only."""
+  size = len(active)
+  if run.last_valid is None:
+    run.last_valid = [None] * size
+  todo = active | np.array([v is None for v in run.last_valid])
+  idx = np.flatnonzero(todo)
+  if len(idx) == size:
+    fresh = evaluate(run.state.params, 'valid', step)
+  elif len(idx):
+    padded = 1 << (len(idx) - 1).bit_length()
+    take = jnp.asarray(np.concatenate([idx, np.full(padded - len(idx), idx[0])]))
+    fresh = evaluate(jax.tree.map(lambda x: jnp.take(x, take, axis=0), run.state.params),
+                     'valid', step)[:len(idx)]
+    fresh = [fresh[list(idx).index(i)] if todo[i] else run.last_valid[i] for i in range(size)]
+  else:
+    fresh = list(run.last_valid)
+  run.last_valid = list(fresh)
+  return fresh, todo
 
 
 def _anneal(run: _Run, losses, judged: np.ndarray, tc) -> np.ndarray:
