@@ -185,11 +185,12 @@ def declared(config: dict) -> dict:
 
 
 def member_method(config: dict, paper: dict, hparams: dict) -> str:
-  """The declared method of a run's member: that of the population row whose
+  """The declared method of a run's member: the run's one method (a sweep's
+  members are trials of one method), or that of the population row whose
   numbers are the member's (``hparams`` in result.json)."""
   pop = config.get('population') or {}
   names, rows = list(pop.get('hparams') or ()), list(pop.get('rows') or ())
-  if not names:
+  if not names or len(paper['methods']) == 1:
     return paper['methods'][0]
   for row, method in zip(rows, paper['methods']):
     if all(math.isclose(float(hparams[n]), float(v), rel_tol=1e-6)

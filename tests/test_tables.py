@@ -179,6 +179,21 @@ def test_bengio_music_rows_and_the_trial_selected_on_validation(tmp_path):
   assert 'RNN (SGD+C) |' not in text          # no paper number and no run: not printed
 
 
+def test_a_sweep_groups_trials_of_one_method_as_population_members(tmp_path):
+  """A sweep's group: one declared method, its trials as population rows (learning
+  rates). Every member is a trial of that method; the lowest validation wins."""
+  from experiments import music_bengio
+  c = music_bengio.get_config('dataset=jsb,method=c')
+  c.population.hparams = ('optim.learning_rate',)
+  c.population.rows = ((0.1,), (0.01,), (0.001,))
+  fake_run(str(tmp_path / 'g00'), c, [9.0, 8.8, 9.5],
+           [dict(step=10, split='valid', member=i, loss=v) for i, v in enumerate((8.9, 8.7, 9.4))])
+  rows = [r for r in tables.rows_of(tables.collect([str(tmp_path)])) if r['ours'] is not None]
+  assert sorted((r['ours'], r['selected']) for r in rows) == [(8.8, True), (9.0, False),
+                                                              (9.5, False)]
+  assert {r['method'] for r in rows} == {'c'}
+
+
 def test_seeds_of_one_trial_are_averaged_with_their_spread(tmp_path):
   """Three seeds x three methods in one run: each cell is the mean of its
   three seeds, with the sample standard deviation and the range."""
