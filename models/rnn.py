@@ -401,10 +401,12 @@ class RecurrentNetwork(nn.Module):
     def body(state, xs):
       xp_t, probe_t, zone_t = xs
       state = clip(state)
-      fed = state
-      if drop_mask is not None:   # the recurrent input h (the h half of an LSTM state)
-        fed = state.at[..., :cell.hidden_size].multiply(drop_mask)
-      new = cell.step(params, fed, xp_t)
+      if drop_mask is None:
+        new = cell.step(params, state, xp_t)
+      else:   # the operand of the recurrent product only (Gal and Ghahramani 2016);
+        # the state that a GRU's z, a leaky unit or an LSTM's cell carries over is whole
+        z = cell.matmul(cell.matmul_operand(state) * drop_mask, params['w_rec'])
+        new = cell.step_from_matmul(params, state, xp_t, z)
       if zone_t is not None:
         new = jnp.where(zone_t, state, new)
       elif self.zoneout > 0:          # evaluation: the expectation of zoneout

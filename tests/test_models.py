@@ -161,6 +161,26 @@ def test_recurrent_dropout_is_one_mask_per_sequence():
   assert (h[1:][:, dead] == 0).all() and (h[1:][:, ~dead] != 0).all()
 
 
+@pytest.mark.parametrize('cell', ['gru', 'rnn_leaky'])
+def test_recurrent_dropout_leaves_the_carried_state_whole(cell):
+  """Dropout masks the operand of the recurrent product only. A GRU whose
+  update gate is shut (z = 1) carries its state over unchanged, dropout or
+  not; so does a leaky unit whose a_i is 1. Scaling the carried state by
+  the mask / keep made it grow by 1 / keep a step (1e9 in 100 steps)."""
+  u = jnp.ones((T, B, D))
+  kw = (dict(cell='gru') if cell == 'gru' else
+        dict(cell='rnn', leaky_fraction=1.0, leak_range=(1.0, 1.0)))   # h' = h
+  model = RecurrentNetwork(output_size=O, hidden_size=16, recurrent_dropout=0.5, **kw)
+  params = model.init(jax.random.key(0), u)['params']
+  layer = params['layer_0']
+  if cell == 'gru':
+    layer['b'] = layer['b'].at[16:32].set(100.0)       # z = sigmoid(100) = 1
+  h0 = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (B, 16)), jnp.float32)
+  _, aux = model.apply({'params': params}, u, carry=[h0], train=True,
+                       rngs={'dropout': jax.random.key(1)})
+  np.testing.assert_allclose(aux['states'][0][-1], h0, rtol=1e-6, atol=1e-6)
+
+
 def test_zoneout_keeps_previous_state_and_uses_expectation_at_eval():
   u = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
   model = RecurrentNetwork(output_size=O, hidden_size=32, zoneout=0.3)
