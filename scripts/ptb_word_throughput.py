@@ -13,13 +13,17 @@ words per update), plus the time of one valid pass over the whole stream.
 
 import argparse
 import json
+import os
+import sys
 import time
 
 import jax
 import numpy as np
 
-from training import train
-from experiments import ptb_bengio
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from training import train  # noqa: E402
+from experiments import ptb_bengio  # noqa: E402
 
 
 def measure(softmax: str, batch: int, steps: int, rounds: int) -> dict:
