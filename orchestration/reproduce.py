@@ -64,6 +64,16 @@ class Target:
                               # 'fig7': Fig. 7; 'solved': whether each member solved its task
 
 
+# Wall minutes measured here (one pinned core of the AMD EPYC VM, the other
+# core busy) for jobs of the comprehensions below; the rest are not measured yet.
+MEASURED_MINUTES = {
+    # Fig. 7, before members stopped on solving skipped their steps
+    'smart_tanh_T25': 7, 'smart_tanh_T50': 20,
+    # Bengio Table 1, JSB rows (16 trials each; sgd and c before stopped
+    # members skipped their steps)
+    'jsb_sgd': 16, 'jsb_c': 15, 'jsb_cl': 13, 'jsb_crm': 8,
+}
+
 TARGETS = {t.key: t for t in (
     Target('pascanu2013.table1',
            'Pascanu et al. (2013) Table 1: polyphonic music, SGD / SGD+C / SGD+CR',
@@ -89,7 +99,8 @@ TARGETS = {t.key: t for t in (
            'Pascanu et al. (2013) Fig. 7: temporal order, rate of success against length, '
            'three initialisations, SGD / SGD-C / SGD-CR x 5 seeds, 50,000 updates a member',
            tuple(Job(f'{init}_T{length}',
-                     f'experiments/temporal_order_fig7.py:init={init},length={length}')
+                     f'experiments/temporal_order_fig7.py:init={init},length={length}',
+                     minutes=MEASURED_MINUTES.get(f'{init}_T{length}'))
                  for init in ('smart_tanh', 'basic_tanh', 'sigmoid')
                  for length in (25, 50, 100, 200)),
            figure='fig7'),
@@ -108,7 +119,7 @@ TARGETS = {t.key: t for t in (
            'Bengio et al. (2013) Table 1: polyphonic music, RNN and RNN-NADE rows, each row '
            'a random search of 16 trials selected on validation',
            tuple(Job(f'{d}_{m}', f'experiments/music_bengio.py:dataset={d},method={m},trials=16',
-                     command='sweep')
+                     command='sweep', minutes=MEASURED_MINUTES.get(f'{d}_{m}'))
                  for d in ('jsb', 'nottingham', 'piano', 'musedata')
                  for m in ('sgd', 'c', 'cl', 'clr', 'crm')
                  + (('nade-sgd', 'nade-cr', 'nade-crm') if d in ('jsb', 'nottingham') else ())),
@@ -162,8 +173,8 @@ def describe(target: Target, root: str, workers: int) -> str:
   unknown = [j.name for j in todo if j.minutes is None]
   if len(unknown) < len(todo):
     lines.append(f'Expected: about {max(_plan(todo, workers)):.0f} min of wall time for the '
-                 'measured jobs (one core each, measured on a 2-core Intel Xeon; a resumed '
-                 'job needs less)')
+                 'measured jobs (one core each, measured on this project\'s 2-core VMs; a '
+                 'resumed job needs less)')
   if unknown:
     lines.append(f'Not measured yet: {", ".join(unknown)}')
   return '\n'.join(lines)
