@@ -46,6 +46,7 @@ from typing import Any, NamedTuple
 
 import flax
 import jax
+import jax.extend
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -239,11 +240,17 @@ class Trainer:
     (``population.layout='map'``) skip that work; vmapped, both branches run
     (a select) and the result is the same. Its metrics are zeros, with
     nothing scored and ``active`` False."""
-    train = functools.partial(self._train_steps, num_steps=num_steps)
+    # Traced once: the branch that trains replays this trace, and the branch
+    # that does not takes its metrics' shapes from it.
+    traced, shapes = jax.make_jaxpr(
+        functools.partial(self._train_steps, num_steps=num_steps), return_shape=True)(state)
+
+    def train(state):
+      out = jax.extend.core.jaxpr_as_fun(traced)(*jax.tree.leaves(state))
+      return jax.tree.unflatten(jax.tree.structure(shapes), out)
 
     def stopped(state):
-      metrics = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
-                             jax.eval_shape(train, state)[1])
+      metrics = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes[1])
       return state.replace(step=state.step + num_steps), metrics
 
     return jax.lax.cond(state.active, train, stopped, state)
