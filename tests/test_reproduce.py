@@ -99,7 +99,10 @@ def test_a_table_sent_to_an_engine_runs_its_jobs_as_parts(tmp_path, monkeypatch)
 
 
 _INTERRUPTED = r'''
+import signal
 import sys
+signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a terminal (pytest-xdist
+                                                           # workers start children ignoring it)
 from orchestration import reproduce
 from training.errors import RunError
 target = reproduce.Target('toy.long', 'one long run', (
