@@ -68,7 +68,7 @@ class Target:
 # core busy) for jobs of the comprehensions below; the rest are not measured yet.
 MEASURED_MINUTES = {
     # Fig. 7, before members stopped on solving skipped their steps
-    'smart_tanh_T25': 7, 'smart_tanh_T50': 20,
+    'smart_tanh_T25': 7, 'smart_tanh_T50': 20, 'smart_tanh_T100': 25,
     # Bengio Table 1, JSB rows (16 trials each; sgd and c before stopped
     # members skipped their steps)
     'jsb_sgd': 16, 'jsb_c': 15, 'jsb_cl': 13, 'jsb_crm': 8,
