@@ -67,7 +67,7 @@ class Target:
 # Wall minutes measured here (one pinned core of the AMD EPYC VM, the other
 # core busy) for jobs of the comprehensions below; the rest are not measured yet.
 MEASURED_MINUTES = {
-    # Fig. 7, before members stopped on solving skipped their steps
+    # Fig. 7 (T = 25 and 50 before solved members skipped their steps, T = 100 after)
     'smart_tanh_T25': 7, 'smart_tanh_T50': 20, 'smart_tanh_T100': 25,
     # Bengio Table 1, JSB rows (16 trials each; sgd and c before stopped
     # members skipped their steps)
