@@ -69,7 +69,7 @@ import numpy as np
 from orchestration import executors
 from training import population as population_lib
 from training import records
-from training.errors import RunError
+from training.errors import Interrupted, RunError
 
 DISTRIBUTIONS = ('log_uniform', 'uniform', 'choice')
 
@@ -348,6 +348,8 @@ def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str
       print(f'  {u.name}: {len(u.rows) or 1} trial(s) ...', flush=True)
       try:
         train.train_and_evaluate(unit_config(config, u), os.path.join(workdir, u.name))
+      except Interrupted as e:  # Ctrl-C: the unit saved its checkpoint; the sweep stops
+        raise RunError(f'sweep interrupted in {u.name}: {e}') from None
       except Exception as e:   # retried, then listed as failed, by run()
         failed.append(u.name)
         print(f'  {u.name}: FAILED ({type(e).__name__}: {e})', flush=True)

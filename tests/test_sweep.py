@@ -160,3 +160,22 @@ def test_a_sweep_runs_resumes_and_ranks(tmp_path, workers, capsys):
   again = sweep.run(c, str(tmp_path))       # every unit done: nothing reruns
   assert f'{workers} already done' in capsys.readouterr().out
   assert again['trials'] == first['trials']
+
+
+def test_an_interrupted_unit_stops_a_one_worker_sweep(tmp_path, monkeypatch):
+  """Ctrl-C in a unit (which saves its checkpoint and raises Interrupted) stops
+  the sweep: the next unit does not start and nothing is retried."""
+  from training import train
+  from training.errors import Interrupted, RunError
+  c = config_with(grid=(('model.cell', ('rnn', 'gru')),))
+  c.sweep.retries = 2
+  started = []
+
+  def fake(config, workdir, *args, **kwargs):
+    started.append(workdir)
+    raise Interrupted('interrupted (SIGINT) at step 3 of 60; the checkpoint is saved')
+
+  monkeypatch.setattr(train, 'train_and_evaluate', fake)
+  with pytest.raises(RunError, match='sweep interrupted in g00_cell-rnn/part0'):
+    sweep._run_local(c, str(tmp_path), sweep.plan(c, 1), workers=1)
+  assert len(started) == 1

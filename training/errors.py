@@ -10,3 +10,8 @@ class RunError(Exception):
   """A problem with the user's input, files or machine, not with rnnopt:
   a changed config on rerun, a workdir in use or unwritable, a data file
   that is missing or not the original, an interrupted run."""
+
+
+class Interrupted(RunError):
+  """The run was stopped by Ctrl-C or SIGTERM after saving its checkpoint:
+  whatever runs it (a sweep, a reproduce command) stops too."""

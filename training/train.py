@@ -62,7 +62,7 @@ from training import distributed
 from training import events
 from training import population
 from training import records
-from training.errors import RunError
+from training.errors import Interrupted, RunError
 
 
 # ---------------------------------------------------------------------------
@@ -1119,7 +1119,7 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
     if interrupt.signal:
       ckpt.wait_until_finished()
       writer.close()
-      raise RunError(f'interrupted ({interrupt.signal}) at step {step} of {total_steps}; the '
+      raise Interrupted(f'interrupted ({interrupt.signal}) at step {step} of {total_steps}; the '
                      f'checkpoint is saved: rerun the same command to resume from step {step}')
   ckpt.wait_until_finished()
   if step < total_steps and main:
