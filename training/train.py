@@ -939,7 +939,7 @@ def _chunks(config, trainer: Trainer, mesh, main: bool):
 
 
 def _train_records(run: _Run, m: dict, step: int, rate, size: int, halving: bool,
-                   was_active=None) -> list[dict]:
+                   was_active: np.ndarray) -> list[dict]:
   """One metrics line per member for the chunk that ended at ``step``. A
   member that had stopped before the chunk trained no step of it
   (``Trainer.train_chunk``): its line says so (``stopped``) and has no loss."""
@@ -948,7 +948,6 @@ def _train_records(run: _Run, m: dict, step: int, rate, size: int, halving: bool
   # the rate each member's next update uses (with a halving or annealing rule: it changes)
   lrs = (distributed.to_host(optim.inspect(run.state.opt_state)['learning_rate'])
          if halving else None)
-  was_active = np.ones(size, bool) if was_active is None else was_active
   return [dict(step=step, split='train', member=i, active=False, stopped=True,
                skipped=int(skipped[i]), steps_per_s=rate)
           if not was_active[i] else
@@ -1030,9 +1029,9 @@ def _validate_members(run: _Run, evaluate, step: int, active: np.ndarray
   elif len(idx):
     padded = 1 << (len(idx) - 1).bit_length()
     take = jnp.asarray(np.concatenate([idx, np.full(padded - len(idx), idx[0])]))
-    fresh = evaluate(jax.tree.map(lambda x: jnp.take(x, take, axis=0), run.state.params),
-                     'valid', step)[:len(idx)]
-    fresh = [fresh[list(idx).index(i)] if todo[i] else run.last_valid[i] for i in range(size)]
+    scored = dict(zip(idx.tolist(), evaluate(
+        jax.tree.map(lambda x: jnp.take(x, take, axis=0), run.state.params), 'valid', step)))
+    fresh = [scored.get(i, run.last_valid[i]) for i in range(size)]
   else:
     fresh = list(run.last_valid)
   run.last_valid = list(fresh)
