@@ -52,14 +52,15 @@ an LSTM its LSTM column):
     python launch.py --config=experiments/modern.py:dataset=adding600,cell=lstm --workdir=runs/modern/add_lstm
     python launch.py table --workdir=runs/modern
 
-The random search (``config.sweep``): learning rate log-uniform in
-[3e-4, 3e-3] (``trials`` draws: members of one vmapped program), and as
-groups (each its own program) the depth at the budget, 1, 2 or 3 layers of
-the widest width that fits (``model.num_layers+model.hidden_size``: the two
-fields set together), times recurrent dropout {0, 0.1, 0.25} (adding: 0):
+The random search (``config.sweep``), ``trials`` trials (default 16) in
+all: each draws a learning rate log-uniform in [3e-4, 3e-3], a depth at the
+budget, 1, 2 or 3 layers of the widest width that fits
+(``model.num_layers+model.hidden_size``: the two fields drawn together),
+and a recurrent dropout from {0, 0.1, 0.25} (adding: 0). Trials that drew
+the same depth and dropout train as members of one vmapped program:
 
-    python launch.py sweep --config=experiments/modern.py:dataset=nottingham,cell=gru,trials=8 \
-        --workdir=runs/modern_sweep/nottingham_gru
+    python launch.py sweep --config=experiments/modern.py:dataset=jsb,cell=gru \
+        --workdir=results/modern_sweep/jsb_gru
 
 Arguments: ``dataset=jsb|nottingham|ptb_char|adding600``, ``cell=gru|lstm``,
 ``layers=N`` (default 2; adding 1), ``width=N`` (0: the widest within the
@@ -124,7 +125,7 @@ def get_config(arg: str | None = None):
   a = common.parse_arg(arg, dataset='jsb', cell='gru', layers=0, width=0, lr=1e-3,
                        dropout=-1.0, zoneout=0.0, clip=1.0, wd=0.01, warmup=-1, batch=0, chunk=0,
                        epochs=0, steps=0, patience=-1, omega=0.0, accumulate=1, seed=0,
-                       seeds=1, trials=8, smoke=False)
+                       seeds=1, trials=16, smoke=False)
   if a.dataset not in BUDGETS:
     raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(BUDGETS)}')
   if a.cell not in CELLS:
@@ -191,11 +192,15 @@ def get_config(arg: str | None = None):
   c.train.patience = patience if a.patience < 0 else a.patience
   c.train.patience_min_delta = 0.0 if a.dataset == 'adding600' else 0.001
 
-  # The random search: lr as members, depth at the budget and dropout as groups.
+  # The random search: every trial draws its learning rate, its depth (at the
+  # widest width within the budget) and its recurrent dropout; trials that
+  # drew the same depth and dropout are members of one program.
   depths = tuple((n, widest(a.dataset, a.cell, n)) for n in LAYERS)
-  c.sweep.grid = (('model.num_layers+model.hidden_size', depths),
-                  ('model.recurrent_dropout', (0.0,) if a.dataset == 'adding600' else DROPOUTS))
-  c.sweep.random = (('optim.learning_rate', 'log_uniform', 3e-4, 3e-3),)
+  c.sweep.grid = ()
+  c.sweep.random = (('optim.learning_rate', 'log_uniform', 3e-4, 3e-3),
+                    ('model.num_layers+model.hidden_size', 'choice', depths))
+  if a.dataset != 'adding600':       # fresh data cannot be overfit: no dropout
+    c.sweep.random += (('model.recurrent_dropout', 'choice', DROPOUTS),)
   c.sweep.trials = a.trials
   c.sweep.seeds = (a.seed,)
   c.sweep.select = 'loss'            # validation loss (for PTB the same order as bpc)
@@ -216,8 +221,9 @@ def get_config(arg: str | None = None):
       c.task.epochs = 1
     if a.dataset == 'ptb_char':
       c.task.eval_streams = 256
-    c.sweep.grid = (('model.num_layers+model.hidden_size', ((1, 16), (2, 16))),
-                    ('model.recurrent_dropout', (0.0, 0.1)))
-    c.sweep.trials = min(a.trials, 2)
+    c.sweep.random = (('optim.learning_rate', 'log_uniform', 3e-4, 3e-3),
+                      ('model.num_layers+model.hidden_size', 'choice', ((1, 16), (2, 16))),
+                      ('model.recurrent_dropout', 'choice', (0.0, 0.1)))
+    c.sweep.trials = min(a.trials, 4)
   common.declare_paper(c, 'bai2018', a.dataset, a.cell, companion=False)
   return c

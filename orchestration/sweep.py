@@ -178,7 +178,14 @@ def plan(config: ml_collections.ConfigDict, workers: int) -> list[Unit]:
     for v in values:
       _paths(key, v)
   for spec in random:
-    _get(config, spec[0])
+    for path, _ in _paths(spec[0]):
+      _get(config, path)
+    if '+' in spec[0]:
+      if spec[1] != 'choice':
+        raise ValueError(f"sweep.random {spec[0]!r} sets several fields together: draw it "
+                         "with 'choice' from a tuple of value tuples")
+      for v in (spec[2] if len(spec) == 3 else ()):
+        _paths(spec[0], v)
   if random and s.trials < 1:
     raise ValueError('sweep.random is set but sweep.trials < 1')
   trials = draw(random, s.trials, s.seed) if random else [{}]

@@ -48,14 +48,19 @@ def test_every_depth_of_the_search_is_within_the_budget(cell):
   for dataset in DATASETS:
     config = modern.get_config(f'dataset={dataset},cell={cell}')
     units = sweep.plan(config, 1)
-    assert len({u.group for u in units}) == len(modern.LAYERS) * (
+    assert sum(len(u.rows) for u in units) == config.sweep.trials     # trials in all
+    assert len({u.group for u in units}) <= len(modern.LAYERS) * (
         1 if dataset == 'adding600' else len(modern.DROPOUTS))
+    depths = set()
     for u in units:
       c = sweep.unit_config(config, u)
-      (key, (layers, width)), _ = u.structural
+      layers, width = dict(u.structural)['model.num_layers+model.hidden_size']
+      depths.add(layers)
       assert (c.model.num_layers, c.model.hidden_size) == (layers, width)
+      assert width == modern.widest(dataset, cell, layers)
       assert built_param_count(c) <= modern.BUDGETS[dataset]
-      assert u.hparams == ('optim.learning_rate',) and len(u.rows) == config.sweep.trials
+      assert u.hparams == ('optim.learning_rate',)
+    assert depths == set(modern.LAYERS)     # 16 draws of 3 depths reach every one here
 
 
 def test_the_adding_sweep_passes_the_checks():

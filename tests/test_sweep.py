@@ -56,6 +56,25 @@ def test_drawn_structural_keys_put_each_trial_in_the_group_of_its_draw():
   assert all(len(u.rows) == 1 and u.hparams == () for u in sweep.plan(only, workers=1))
 
 
+def test_joined_keys_may_be_drawn_together():
+  """A depth drawn with its own width: the two fields are set as a pair."""
+  pairs = ((1, 8), (2, 16))
+  random = (('optim.learning_rate', 'log_uniform', 1e-3, 1e-1),
+            ('model.num_layers+model.hidden_size', 'choice', pairs))
+  c = config_with(random=random, trials=6)
+  draws = sweep.draw(random, 6, c.sweep.seed)
+  units = sweep.plan(c, workers=1)
+  assert sum(len(u.rows) for u in units) == 6
+  for u in units:
+    pair = dict(u.structural)['model.num_layers+model.hidden_size']
+    uc = sweep.unit_config(c, u)
+    assert (uc.model.num_layers, uc.model.hidden_size) == pair
+    assert [r[0] for r in u.rows] == [d['optim.learning_rate'] for d in draws
+                                     if d['model.num_layers+model.hidden_size'] == pair]
+  assert {u.group.split('_', 1)[1] for u in units} <= {'num_layers-1_hidden_size-8',
+                                                       'num_layers-2_hidden_size-16'}
+
+
 def test_members_are_split_over_workers_without_loss():
   c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=5)
   units = sweep.plan(c, workers=2)
@@ -85,6 +104,12 @@ def test_log_uniform_draws_have_the_closed_form_moments():
      "changes what is compiled .* draw it with 'choice'"),
     (dict(random=(('optim.learning_rate', 'log_uniform', 0.0, 1.0),), trials=2), 'both > 0'),
     (dict(random=(('optim.learning_rate', 'normal', 0.0, 1.0),), trials=2), 'is not one of'),
+    (dict(random=(('model.num_layers+model.hidden_siz', 'choice', ((1, 8),)),), trials=2),
+     "'model.hidden_siz' is not a config field"),
+    (dict(random=(('model.num_layers+model.hidden_size', 'choice', ((1, 8, 3),)),), trials=2),
+     'sets 2 fields together'),
+    (dict(random=(('model.num_layers+model.hidden_size', 'uniform', 1, 2),), trials=2),
+     'sets several fields together'),
     (dict(random=(('optim.learning_rate', 'uniform', 0.1, 1.0),)), 'trials < 1'),
     (dict(), 'declares no sweep'),
     (dict(grid=(('model.cell', ('rnn', 'lstmm')),)), "sweep group g01_cell-lstmm: model.cell='lstmm'"),
