@@ -71,6 +71,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.init_scheme = 'smart_tanh' # sigmoid | basic_tanh | smart_tanh | orthogonal | default
   c.model.use_bias = True
   c.model.layer_norm = False         # normalise u W_in and h W_rec separately
+  c.model.gate_bias = True           # LSTM forget bias 1, GRU reset bias -1 (False: 0)
   c.model.leaky_fraction = 0.0       # fraction of leaky-integration units (Bengio et al. 3.2)
   c.model.leak_range = (0.02, 0.2)   # their a_i ~ U(leak_range)
   c.model.input_layers = ()          # widths of feed-forward tanh layers before the recurrence

@@ -69,7 +69,10 @@ budget; a wider one is refused), ``lr=``, ``dropout=`` (recurrent),
 ``epochs=`` (corpora), ``steps=`` (adding), ``patience=`` (validations),
 ``omega=`` (Omega's weight, 0 = off), ``accumulate=`` (micro-batches per
 update), ``seed=``, ``seeds=N`` (N seeds as one population), ``trials=``
-(random draws of the sweep), ``smoke``. The corpora are read from
+(random draws of the sweep), and, to take one ingredient out (the
+ablation, ``launch.py reproduce bai2018.ablation``): ``ln=0`` (no layer
+norm), ``h0=0`` (a zero initial state), ``gate_bias=0`` (zero gate biases),
+``schedule=constant`` (no warm-up or decay), ``smoke``. The corpora are read from
 ``data_dir`` (``--config.data_dir=DIR``), else $RNNOPT_DATA, else
 ~/.cache/rnnopt. No run of this file has been made yet: runtimes and
 results are to be measured.
@@ -125,7 +128,8 @@ def get_config(arg: str | None = None):
   a = common.parse_arg(arg, dataset='jsb', cell='gru', layers=0, width=0, lr=1e-3,
                        dropout=-1.0, zoneout=0.0, clip=1.0, wd=0.01, warmup=-1, batch=0, chunk=0,
                        epochs=0, steps=0, patience=-1, omega=0.0, accumulate=1, seed=0,
-                       seeds=1, trials=16, smoke=False)
+                       seeds=1, trials=16, ln=True, h0=True, gate_bias=True,
+                       schedule='warmup_cosine', smoke=False)
   if a.dataset not in BUDGETS:
     raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(BUDGETS)}')
   if a.cell not in CELLS:
@@ -172,16 +176,17 @@ def get_config(arg: str | None = None):
   c.model.hidden_size = width
   c.model.num_layers = layers
   c.model.sum_layer_outputs = True
-  c.model.layer_norm = True
-  c.model.learned_initial_state = True
+  c.model.layer_norm = a.ln
+  c.model.learned_initial_state = a.h0
+  c.model.gate_bias = a.gate_bias
   c.model.recurrent_dropout = dropout if a.dropout < 0 else a.dropout
   c.model.zoneout = a.zoneout
 
   c.optim.name = 'adamw' if a.wd > 0 else 'adam'
   c.optim.weight_decay = a.wd
   c.optim.learning_rate = a.lr
-  c.optim.schedule = 'warmup_cosine'
-  c.optim.warmup_steps = warmup if a.warmup < 0 else a.warmup
+  c.optim.schedule = a.schedule      # 'constant': the ablation's fixed rate
+  c.optim.warmup_steps = (warmup if a.warmup < 0 else a.warmup) if a.schedule != 'constant' else 0
   c.optim.final_lr_fraction = 0.0
   c.optim.clip_norm = a.clip
   c.optim.accumulate_steps = a.accumulate

@@ -265,6 +265,7 @@ class RecurrentNetwork(nn.Module):
   init_scheme: str = 'default'   # models.cells.INITS
   use_bias: bool = True
   layer_norm: bool = False
+  gate_bias: bool = True         # LSTM forget-gate bias 1, GRU reset-gate bias -1 (False: 0)
   leaky_fraction: float = 0.0
   leak_range: tuple[float, float] = (0.02, 0.2)
   input_layers: Sequence[int] = ()
@@ -297,6 +298,13 @@ class RecurrentNetwork(nn.Module):
       raise ValueError(f'model.leaky_fraction is for rnn and rnn_preact cells, not {self.cell!r}')
     if self.cell == 'rnn_preact' and self.recurrent_dropout:
       raise ValueError('model.recurrent_dropout needs a cell whose state is h, not rnn_preact')
+    if self.cell == 'lstm':
+      common.update(forget_bias=1.0 if self.gate_bias else 0.0)
+    elif self.cell == 'gru':
+      common.update(reset_bias=-1.0 if self.gate_bias else 0.0)
+    elif not self.gate_bias:
+      raise ValueError(f'model.gate_bias=False is for gated cells (lstm, gru); {self.cell!r} '
+                       'has no gates')
     return [cells_lib.make_cell(self.cell, self.hidden_size, **common, **(
         {'leak_seed': i} if self.cell in ('rnn', 'rnn_preact') else {}))
             for i in range(self.num_layers)]

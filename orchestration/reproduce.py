@@ -61,7 +61,9 @@ class Target:
   title: str
   jobs: tuple[Job, ...]
   figure: str = ''            # 'curves': a paper table and each run's learning curves;
-                              # 'fig7': Fig. 7; 'solved': whether each member solved its task
+                              # 'fig7': Fig. 7; 'solved': whether each member solved its task;
+                              # 'ablation': the table of reporting/ablation.py
+  labels: tuple[str, ...] = ()   # 'ablation': each job's row label (the first job: the reference)
 
 
 # Wall minutes measured here (one pinned core of the AMD EPYC VM, the other
@@ -73,6 +75,19 @@ MEASURED_MINUTES = {
     # members skipped their steps)
     'jsb_sgd': 16, 'jsb_c': 15, 'jsb_cl': 13, 'jsb_crm': 8,
 }
+
+# bai2018.ablation: (job, what it adds to modern.py's arguments, row label)
+ABLATION = (
+    ('full', '', 'the recipe (experiments/modern.py defaults)'),
+    ('no_layer_norm', ',ln=0', 'no layer norm'),
+    ('no_dropout', ',dropout=0', 'no recurrent dropout'),
+    ('no_learned_h0', ',h0=0', 'zero initial state, not learned'),
+    ('no_gate_bias', ',gate_bias=0', 'forget-gate bias 0, not 1'),
+    ('no_clipping', ',clip=0', 'no gradient clipping'),
+    ('no_weight_decay', ',wd=0', 'Adam, no decoupled weight decay'),
+    ('no_schedule', ',schedule=constant', 'constant learning rate, no warm-up or decay'),
+    ('one_layer', ',layers=1', 'one layer at the budget, not two summed'),
+)
 
 TARGETS = {t.key: t for t in (
     Target('pascanu2013.table1',
@@ -139,6 +154,12 @@ TARGETS = {t.key: t for t in (
                  for d in ('adding600', 'jsb', 'nottingham', 'ptb_char')
                  for cell in ('gru', 'lstm')),
            figure='curves'),
+    Target('bai2018.ablation',
+           'The modern recipe on JSB Chorales (LSTM, 300K parameters, 3 seeds a row): the full '
+           'recipe, then each ingredient taken out',
+           tuple(Job(name, f'experiments/modern.py:dataset=jsb,cell=lstm,seeds=3{args}')
+                 for name, args, _ in ABLATION),
+           figure='ablation', labels=tuple(label for _, _, label in ABLATION)),
 )}
 
 
@@ -244,6 +265,10 @@ def run(key: str, root: str, workers: int | None = None, options=None,
     raise ValueError(f'unknown target {key!r}; one of: {", ".join(TARGETS)}')
   target = TARGETS[key]
   folder = os.path.join(root, key.replace('.', '_'))
+  if target.figure == 'ablation':    # marks the folder: launch.py table prints it as one
+    from reporting import ablation
+    ablation.write_marker(folder, target.title, list(zip([j.name for j in target.jobs],
+                                                         target.labels)), target.jobs[0].name)
   if options is not None and options.executor != 'local':
     print(describe(target, folder, 1).split('Expected')[0].rstrip(), flush=True)
     print(f'On {options.executor}: the jobs run where the engine puts them.', flush=True)
@@ -295,6 +320,10 @@ def _finish(target: Target, folder: str, failed: list[str]) -> str:
     from reporting import tables
     text = tables.main([folder])
   finished = [j for j in target.jobs if j.finished(os.path.join(folder, j.name))]
+  if target.figure == 'ablation':
+    from reporting import ablation
+    text = ablation.main(folder)
+    print(text)
   if target.figure == 'fig7' and finished:
     from reporting.figures import fig7
     fig7.main(['fig7', folder])

@@ -34,6 +34,7 @@ import math
 import os
 
 from orchestration import reproduce
+from reporting import ablation
 from training import records
 
 METHOD_LABELS = {'sgd': 'SGD', 'sgd-c': 'SGD+C', 'sgd-cr': 'SGD+CR', 'sgd-cl': 'SGD+CL',
@@ -418,12 +419,18 @@ def main(roots: list[str]) -> str:
   missing = [r for r in roots if not os.path.isdir(r)]
   if missing:
     raise FileNotFoundError(f'no such folder: {", ".join(missing)}')
+  # An ablation's runs are variants of one cell, not candidates for it: they
+  # get a table of their own (reporting/ablation.py).
+  ablations = [r for r in roots if ablation.is_ablation(r)]
+  papers = [r for r in roots if r not in ablations]
   skipped: list = []
-  rows = rows_of(collect(roots, skipped))
-  text = markdown(rows, base=roots[0])
+  rows = rows_of(collect(papers, skipped)) if papers else []
+  text = markdown(rows, base=roots[0]) if papers else ''
   if skipped:
     text += f'\nRuns left out ({len(skipped)}):\n\n' + ''.join(
         f'- {os.path.relpath(run, roots[0])}: {why}\n' for run, why in skipped)
+  for r in ablations:
+    text += ('\n' if text else '') + ablation.main(r)
   with open(os.path.join(roots[0], 'tables.md'), 'w') as f:
     f.write(text)
   with open(os.path.join(roots[0], 'tables.csv'), 'w', newline='') as f:

@@ -74,6 +74,21 @@ def test_gate_bias_initialisation():
   np.testing.assert_array_equal(gru['b'][8:], 0.0)
 
 
+@pytest.mark.parametrize('cell', ['lstm', 'gru'])
+def test_gate_bias_can_be_removed(cell):
+  """``gate_bias=False`` (the ablation's): every bias starts at zero."""
+  u = jnp.zeros((3, 2, 4))
+  biases = {}
+  for on in (True, False):
+    model = RecurrentNetwork(output_size=2, cell=cell, hidden_size=8, gate_bias=on)
+    biases[on] = np.asarray(model.init(jax.random.key(0), u)['params']['layer_0']['b'])
+  gate = np.s_[8:16] if cell == 'lstm' else np.s_[:8]
+  np.testing.assert_array_equal(biases[True][gate], 1.0 if cell == 'lstm' else -1.0)
+  np.testing.assert_array_equal(biases[False], 0.0)
+  with pytest.raises(ValueError, match='gate_bias=False is for gated cells'):
+    RecurrentNetwork(output_size=2, cell='rnn', gate_bias=False).init(jax.random.key(0), u)
+
+
 def test_smart_tanh_init_is_sparse_with_radius_095():
   w = np.asarray(cells_lib.init_weight('smart_tanh', 'rec', jax.random.key(3), (50, 50)))
   assert (np.count_nonzero(w, axis=0) == 15).all()            # 15 incoming weights per unit

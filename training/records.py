@@ -73,13 +73,16 @@ def flatten(d: dict, prefix: str = '') -> dict:
 # or, for a field whose default is on (a form, a name), that default.
 _OFF = (None, False, 0, '', [], {})
 _DEFAULTS_ON = {'reg.omega_form': 'squared', 'optim.accumulate_steps': 1,
-                'model.compute_dtype': 'float32', 'train.anneal_min_improvement': 0.003}
+                'model.compute_dtype': 'float32', 'train.anneal_min_improvement': 0.003,
+                'model.gate_bias': True}
 
 
 def is_unset(key: str, value) -> bool:
   """Whether a config field at ``value`` is what a run recorded before the
   field existed did (off, or its default where that is on)."""
-  return value in _OFF or _DEFAULTS_ON.get(key, object()) == value
+  if key in _DEFAULTS_ON:          # off is a setting of its own here (gate_bias=False)
+    return _DEFAULTS_ON[key] == value
+  return value in _OFF
 
 
 def read_json(path: str):
