@@ -29,8 +29,10 @@ import dataclasses
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 from training.errors import RunError
@@ -280,6 +282,10 @@ def run(key: str, root: str, workers: int | None = None, options=None,
   queue.sort(key=lambda j: -(j.minutes or 0.0))      # longest first
   free, running, failed = list(range(workers)), {}, []
   t0 = time.time()
+  # `kill PID` (SIGTERM) stops the jobs as Ctrl-C does: a command started in
+  # the background (`nohup ... &`) ignores SIGINT, so TERM is how it is stopped.
+  previous = (signal.signal(signal.SIGTERM, _raise_interrupt)
+              if threading.current_thread() is threading.main_thread() else None)
   try:
     while queue or running:
       while queue and free:
@@ -307,7 +313,14 @@ def run(key: str, root: str, workers: int | None = None, options=None,
     names = ', '.join(job.name for job, _ in running.values())
     raise RunError(f'{key}: interrupted; ' + (f'{names} saved a checkpoint; ' if names else '')
                    + 'rerun the same command to resume') from None
+  finally:
+    if previous is not None:
+      signal.signal(signal.SIGTERM, previous)
   return _finish(target, folder, failed)
+
+
+def _raise_interrupt(signum, frame):
+  raise KeyboardInterrupt
 
 
 def _finish(target: Target, folder: str, failed: list[str]) -> str:

@@ -101,8 +101,10 @@ def test_a_table_sent_to_an_engine_runs_its_jobs_as_parts(tmp_path, monkeypatch)
 _INTERRUPTED = r'''
 import signal
 import sys
-signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a terminal (pytest-xdist
-                                                           # workers start children ignoring it)
+if sys.argv[2] == 'terminal':   # Ctrl-C in a terminal (pytest-xdist workers start children ignoring it)
+  signal.signal(signal.SIGINT, signal.default_int_handler)
+else:                           # `nohup ... &`: a background job ignores SIGINT; `kill` sends TERM
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
 from orchestration import reproduce
 from training.errors import RunError
 target = reproduce.Target('toy.long', 'one long run', (
@@ -117,16 +119,17 @@ except RunError as e:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_jobs_at_a_checkpoint_in_one_line(tmp_path):
+@pytest.mark.parametrize('how', ['terminal', 'background'])
+def test_ctrl_c_or_kill_stops_the_jobs_at_a_checkpoint_in_one_line(tmp_path, how):
   import signal
   import time
-  proc = subprocess.Popen([sys.executable, '-c', _INTERRUPTED, str(tmp_path)], cwd=ROOT,
+  proc = subprocess.Popen([sys.executable, '-c', _INTERRUPTED, str(tmp_path), how], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   log = tmp_path / 'toy_long' / 'a' / 'log.txt'
   deadline = time.time() + 300
   while time.time() < deadline and not (log.exists() and '%]' in log.read_text()):
     time.sleep(1.0)               # the job is training
-  proc.send_signal(signal.SIGINT)
+  proc.send_signal(signal.SIGINT if how == 'terminal' else signal.SIGTERM)
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 1
   assert err.strip().splitlines() == [
