@@ -60,7 +60,7 @@ and a recurrent dropout from {0, 0.1, 0.25} (adding: 0). Trials that drew
 the same depth and dropout train as members of one vmapped program:
 
     python launch.py sweep --config=experiments/modern.py:dataset=jsb,cell=gru \
-        --workdir=results/modern_sweep/jsb_gru
+        --workdir=results/bai2018/jsb_gru      # what launch.py reproduce bai2018 runs
 
 Arguments: ``dataset=jsb|nottingham|ptb_char|adding600``, ``cell=gru|lstm``,
 ``layers=N`` (default 2; adding 1), ``width=N`` (0: the widest within the
@@ -74,8 +74,9 @@ ablation, ``launch.py reproduce bai2018.ablation``): ``ln=0`` (no layer
 norm), ``h0=0`` (a zero initial state), ``gate_bias=0`` (zero gate biases),
 ``schedule=constant`` (no warm-up or decay), ``smoke``. The corpora are read from
 ``data_dir`` (``--config.data_dir=DIR``), else $RNNOPT_DATA, else
-~/.cache/rnnopt. No run of this file has been made yet: runtimes and
-results are to be measured.
+~/.cache/rnnopt. RESULTS.md has our runs, their results and wall times
+(JSB searched and ablated; Nottingham, PTB characters and adding not yet
+at the study's numbers or not run).
 """
 
 from experiments import common

@@ -298,10 +298,10 @@ class RecurrentNetwork(nn.Module):
       raise ValueError(f'model.leaky_fraction is for rnn and rnn_preact cells, not {self.cell!r}')
     if self.cell == 'rnn_preact' and self.recurrent_dropout:
       raise ValueError('model.recurrent_dropout needs a cell whose state is h, not rnn_preact')
-    if self.cell == 'lstm':
-      common.update(forget_bias=1.0 if self.gate_bias else 0.0)
+    if self.cell == 'lstm':      # the cells' own defaults, or 0
+      common.update(forget_bias=cells_lib.LSTM.forget_bias if self.gate_bias else 0.0)
     elif self.cell == 'gru':
-      common.update(reset_bias=-1.0 if self.gate_bias else 0.0)
+      common.update(reset_bias=cells_lib.GRU.reset_bias if self.gate_bias else 0.0)
     elif not self.gate_bias:
       raise ValueError(f'model.gate_bias=False is for gated cells (lstm, gru); {self.cell!r} '
                        'has no gates')
