@@ -55,8 +55,8 @@ def rows_of(folder: str) -> tuple[dict, list[dict]]:
                best_steps=[], steps=None, wall_time_s=None)
     if result and result.get('members'):
       members = result['members']
-      tests = [m['test_loss_at_best_valid'] for m in members]
-      row.update(test=_mean_sd(tests)[0], sd=_mean_sd(tests)[1], members=len(members),
+      test, sd = _mean_sd([m['test_loss_at_best_valid'] for m in members])
+      row.update(test=test, sd=sd, members=len(members),
                  valid=_mean_sd([m['best_valid_loss'] for m in members])[0],
                  best_steps=[m['best_valid_step'] for m in members],
                  steps=result.get('step'), wall_time_s=result.get('wall_time_s'),
