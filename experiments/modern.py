@@ -65,7 +65,8 @@ the same depth and dropout train as members of one vmapped program:
 Arguments: ``dataset=jsb|nottingham|ptb_char|adding600``, ``cell=gru|lstm``,
 ``layers=N`` (default 2; adding 1), ``width=N`` (0: the widest within the
 budget; a wider one is refused), ``lr=``, ``dropout=`` (recurrent),
-``zoneout=``, ``clip=``, ``wd=`` (AdamW's decoupled weight decay), ``warmup=`` (updates), ``batch=``, ``chunk=``,
+``ff_dropout=`` (dropout on each layer's input and the head's input:
+the feed-forward connections, ``model.dropout``), ``zoneout=``, ``clip=``, ``wd=`` (AdamW's decoupled weight decay), ``warmup=`` (updates), ``batch=``, ``chunk=``,
 ``epochs=`` (corpora), ``steps=`` (adding), ``patience=`` (validations),
 ``omega=`` (Omega's weight, 0 = off), ``accumulate=`` (micro-batches per
 update), ``seed=``, ``seeds=N`` (N seeds as one population), ``trials=``
@@ -127,7 +128,7 @@ def widest(dataset: str, cell: str, layers: int) -> int:
 
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, dataset='jsb', cell='gru', layers=0, width=0, lr=1e-3,
-                       dropout=-1.0, zoneout=0.0, clip=1.0, wd=0.01, warmup=-1, batch=0, chunk=0,
+                       dropout=-1.0, ff_dropout=0.0, zoneout=0.0, clip=1.0, wd=0.01, warmup=-1, batch=0, chunk=0,
                        epochs=0, steps=0, patience=-1, omega=0.0, accumulate=1, seed=0,
                        seeds=1, trials=16, ln=True, h0=True, gate_bias=True,
                        schedule='warmup_cosine', smoke=False)
@@ -182,6 +183,7 @@ def get_config(arg: str | None = None):
   c.model.gate_bias = a.gate_bias
   c.model.recurrent_dropout = dropout if a.dropout < 0 else a.dropout
   c.model.zoneout = a.zoneout
+  c.model.dropout = a.ff_dropout
 
   c.optim.name = 'adamw' if a.wd > 0 else 'adam'
   c.optim.weight_decay = a.wd

@@ -13,7 +13,9 @@ Practitioners' options (Hafner 2017; see ``../shared/references``): layer
 norm of each input to a gate mapping separately, learned initial state,
 stacked layers whose outputs are summed, feed-forward input layers,
 variational recurrent dropout (one mask per sequence on the recurrent
-input, Gal & Ghahramani 2016) and zoneout (Krueger et al. 2017).
+input, Gal & Ghahramani 2016), zoneout (Krueger et al. 2017), and dropout on
+the non-recurrent connections (``dropout``: each layer's input and the
+head's input, a fresh mask at every step; Zaremba et al. 2014).
 
 Mixed precision (``compute_dtype='bfloat16'``): bfloat16 operands, float32
 everything else. Every matrix product of the input layers, the input
@@ -224,6 +226,10 @@ class RecurrentNetwork(nn.Module):
   ``probes`` (list per layer of [T, B, S], zeros) are added to the states so
   that their gradient is dE/dx_t for every t (what Omega needs);
   ``bptt_clip`` clips the gradient flowing back through each state.
+  ``dropout`` (training only) zeroes each unit of every layer's input and
+  of the head's input with that probability, a fresh mask at every step,
+  and scales the rest by 1 / (1 - dropout); the recurrent connections are
+  ``recurrent_dropout``'s.
 
   ``output='nade'`` (Bengio, Boulanger-Lewandowski, Pascanu 2013, sec. 3.3;
   Boulanger-Lewandowski et al. 2012) replaces the linear head by a NADE over
@@ -273,6 +279,7 @@ class RecurrentNetwork(nn.Module):
   learned_initial_state: bool = False
   recurrent_dropout: float = 0.0
   zoneout: float = 0.0
+  dropout: float = 0.0           # on each layer's input and the head's input (not the recurrence)
   output: str = 'linear'         # OUTPUTS
   nade_hidden: int = 150         # NADE hidden units (output='nade')
   num_classes: int = 30          # word classes (output='class_softmax')
@@ -316,6 +323,10 @@ class RecurrentNetwork(nn.Module):
       raise ValueError(f"model.output={self.output!r} is not one of {', '.join(OUTPUTS)}")
     if self.input_vocab and self.input_layers:
       raise ValueError('model.input_layers read float inputs, not the ids of input_vocab')
+    for name in ('dropout', 'recurrent_dropout', 'zoneout'):
+      if not 0.0 <= getattr(self, name) < 1.0:
+        raise ValueError(f'model.{name}={getattr(self, name)} is not a probability in [0, 1)')
+    drop = nn.Dropout(self.dropout, deterministic=not train or not self.dropout)
     dt = self.matmul_dtype
     # The input layers' products in ``dt`` (nn.Dense contracts x's last axis with
     # the kernel's first); float32 keeps Flax's own product.
@@ -330,6 +341,8 @@ class RecurrentNetwork(nn.Module):
     summed = 0.0
     for i, cell in enumerate(self.cells()):
       ids = i == 0 and self.input_vocab > 0
+      if not ids:               # word ids: their rows of W_in are the embedding, not dropped
+        x = drop(x)
       params = self.param(f'layer_{i}', cell.init, self.input_vocab if ids else x.shape[-1])
       if self.learned_initial_state:
         state0 = jnp.broadcast_to(
@@ -347,7 +360,7 @@ class RecurrentNetwork(nn.Module):
         aux[k].append(v)
       summed = summed + hidden
       x = hidden
-    top = summed if self.sum_layer_outputs else x
+    top = drop(summed if self.sum_layer_outputs else x)
     if self.output == 'nade':
       logits, samples = self._nade(top, targets, sample_key, num_samples)
       if samples is not None:

@@ -196,6 +196,55 @@ def test_recurrent_dropout_leaves_the_carried_state_whole(cell):
   np.testing.assert_allclose(aux['states'][0][-1], h0, rtol=1e-6, atol=1e-6)
 
 
+def test_dropout_on_layer_and_head_inputs_a_fresh_mask_each_step():
+  """``dropout``: each unit of a layer's input and of the head's input is
+  either zeroed or scaled by 1 / keep, with masks that change over time; the
+  recurrence itself is untouched, and evaluation is the plain network. The
+  dropped inputs are recovered from the projections by least squares
+  (W_in [D, H] and W_out [H, O] have full row rank), not read from the model."""
+  rng = np.random.default_rng(0)
+  t, b, d, h, o = 40, 3, 4, 6, 9
+  u = jnp.asarray(rng.uniform(0.5, 1.5, (t, b, d)), jnp.float32)
+  model = RecurrentNetwork(output_size=o, hidden_size=h, dropout=0.5)
+  params = model.init(jax.random.key(0), u)['params']
+  layer = params['layer_0']
+  out, aux = model.apply({'params': params}, u, train=True, rngs={'dropout': jax.random.key(1)})
+  # the layer's input, recovered from its projection x W_in + b
+  xp = np.asarray(aux['xp'][0]) - np.asarray(layer['b'])
+  seen = np.linalg.lstsq(np.asarray(layer['w_in']).T, xp.reshape(-1, h).T, rcond=None)[0].T
+  seen = seen.reshape(t, b, d)
+  dropped = np.isclose(seen, 0.0, atol=1e-4)
+  np.testing.assert_allclose(seen[~dropped], 2.0 * np.asarray(u)[~dropped], rtol=1e-4)
+  assert 0.4 < dropped.mean() < 0.6
+  assert len({m.tobytes() for m in dropped}) > t // 2        # fresh masks over time
+  # the states follow the plain recurrence of that projection (recurrence not dropped)
+  cell = model.cells()[0]
+  prev = np.zeros((b, h), np.float32)
+  for s in range(t):
+    prev = np.asarray(cell.step(layer, prev, aux['xp'][0][s]))
+    np.testing.assert_allclose(aux['states'][0][s], prev, rtol=1e-4, atol=1e-6)
+  # the head's input, recovered from the outputs
+  top = np.linalg.lstsq(np.asarray(params['w_out']).T,
+                        (np.asarray(out) - np.asarray(params['b_out'])).reshape(-1, o).T,
+                        rcond=None)[0].T.reshape(t, b, h)
+  hidden = np.asarray(aux['hidden'][0])
+  off = np.isclose(top, 0.0, atol=1e-4)
+  assert (off | np.isclose(top, 2.0 * hidden, rtol=1e-3, atol=1e-4)).all()
+  clear = np.abs(hidden) > 1e-2                 # units whose drop is unambiguous
+  assert 0.4 < off[clear].mean() < 0.6
+  # evaluation: the network without dropout
+  plain = RecurrentNetwork(output_size=o, hidden_size=h)
+  np.testing.assert_allclose(model.apply({'params': params}, u)[0],
+                             plain.apply({'params': params}, u)[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize('field', ['dropout', 'recurrent_dropout', 'zoneout'])
+def test_dropout_probabilities_are_checked(field):
+  model = RecurrentNetwork(output_size=O, hidden_size=8, **{field: 1.0})
+  with pytest.raises(ValueError, match=f'model.{field}=1.0 is not a probability'):
+    model.init(jax.random.key(0), jnp.ones((T, B, D)))
+
+
 def test_zoneout_keeps_previous_state_and_uses_expectation_at_eval():
   u = np.random.default_rng(0).normal(size=(T, B, D)).astype(np.float32)
   model = RecurrentNetwork(output_size=O, hidden_size=32, zoneout=0.3)
