@@ -39,8 +39,15 @@ Three computations of the same probabilities (``method``):
   classes of equal token share (PTB, C = 30, N = 1,280: ~1/15 of 'dense';
   measured on one CPU core with H = 200, forward and backward take 0.06-0.09 s
   against 0.53 s for 'dense' and 0.55 s for the full softmax),
-  memory O(tile S + N H). Its backward pass is written by hand
-  (``jax.custom_vjp``) with the same tiles. Classes of at most
+  memory O(tile S + N H). The tile follows the positions per class
+  (``tile_rows``): at the paper's one window of 40 words an update, a
+  tile of 32 rows scored some 30 times the rows needed. Its backward pass
+  is written by hand (``jax.custom_vjp``) with the same tiles, into one
+  gradient buffer. With both (2026-12-02, AMD EPYC, one core, the other
+  jobs paused, ``scripts/ptb_word_throughput.py --batch=1``), a whole
+  training update of the 200-unit word model at B = 1 takes 11-12 ms
+  instead of 20, and a validation pass 1.7-1.9 s instead of 5-7; at
+  B = 32 it is unchanged (50 ms). Classes of at most
   ``SMALL_CLASS`` words are scored densely instead (one small matmul, no
   loop). What ``models.rnn`` trains with.
 
@@ -68,7 +75,8 @@ from models import cells as cells_lib
 
 Params = dict
 METHODS = ('dense', 'gather', 'sorted', 'full')
-TILE = 32            # rows of a tile of positions in method 'sorted'
+TILE = 32            # most rows of a tile of positions in method 'sorted' (tile_rows)
+MIN_TILE = 4         # fewest
 SMALL_CLASS = 64     # method 'sorted' scores classes of at most this many words densely
 
 
@@ -210,14 +218,15 @@ def _sorted_log_norm(w, b, structure: ClassStructure, h, c):
     log_norm = jnp.where(r2 < num_small, dense, log_norm)
   if num_small < len(sizes):
     big = jnp.where(r2 >= num_small, r2 - num_small, len(sizes) - num_small)   # sentinel: small
-    tiled = class_log_normalizer(h2, w[:, small_words:], b[small_words:], big,
-                                 sizes[classes[num_small:]])
+    tiled = class_log_normalizer(h2, w, b, big, sizes[classes[num_small:]],
+                                 offset=small_words)
     log_norm = jnp.where(r2 >= num_small, tiled, log_norm)
   return log_norm.reshape(lead)
 
 
 def class_log_normalizer(h: jax.Array, w: jax.Array, b: jax.Array, cls: jax.Array,
-                         sizes: Sequence[int], tile: int = TILE) -> jax.Array:
+                         sizes: Sequence[int], tile: int | None = None,
+                         offset: int = 0) -> jax.Array:
   """``log sum_{v in class cls[n]} exp(h[n] w[:, v] + b[v])`` for every position.
 
   Method 'sorted' of the module docstring: positions sorted by class, each
@@ -226,23 +235,43 @@ def class_log_normalizer(h: jax.Array, w: jax.Array, b: jax.Array, cls: jax.Arra
   Args:
     h: [N, H] hidden states.
     w: [H, V] word weights in class order: class c owns the columns
-      ``sum(sizes[:c]) .. sum(sizes[:c + 1]) - 1``.
+      ``offset + sum(sizes[:c]) .. offset + sum(sizes[:c + 1]) - 1``; the
+      columns before ``offset`` are not read (their gradient is 0).
     b: [V] word biases, same order.
     cls: int [N], the class of each position's target; C marks a position
       to skip (its result is 0 and its gradient 0).
     sizes: the C class sizes (static).
-    tile: rows per tile.
+    tile: rows per tile; None: ``tile_rows(N, C)``.
+    offset: the first column of class 0 (static).
 
   Returns:
     [N] log-normalisers (nats). Differentiable in h, w, b (hand-written VJP).
   """
-  return _class_log_normalizer(tuple(int(s) for s in sizes), int(tile))(h, w, b, cls)
+  tile = tile_rows(h.shape[0], len(sizes)) if tile is None else tile
+  return _class_log_normalizer(tuple(int(s) for s in sizes), int(tile), int(offset))(h, w, b, cls)
+
+
+def tile_rows(positions: int, num_classes: int) -> int:
+  """Rows per tile of method 'sorted': about the positions a class gets when
+  they spread evenly over the classes (a power of two in [MIN_TILE, TILE]).
+
+  A class with any position costs at least one tile of its S words (the
+  tile's padding rows are scored too), so at one window of 40 words and 30
+  classes a tile of 32 scores some 30 times the rows it needs."""
+  share = -(-positions // max(num_classes, 1))
+  return int(min(TILE, max(MIN_TILE, 1 << max(share - 1, 0).bit_length())))
 
 
 @functools.lru_cache(maxsize=None)
-def _class_log_normalizer(sizes: tuple[int, ...], tile: int):
-  """The custom-VJP normaliser for one static class layout."""
-  starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+def _class_log_normalizer(sizes: tuple[int, ...], tile: int, offset: int):
+  """The custom-VJP normaliser for one static class layout.
+
+  The loops read each class's block of ``w`` with a static slice inside
+  their bodies and write its gradient into one [H, V] buffer carried through
+  all of them (updated in place): a block sliced outside a loop, or a
+  gradient per class joined at the end, is a copy of the whole matrix per
+  call, which at one window an update cost more than the products."""
+  starts = (offset + np.concatenate([[0], np.cumsum(sizes)[:-1]])).astype(int)
   num_classes = len(sizes)
 
   def layout(h, cls):
@@ -261,17 +290,20 @@ def _class_log_normalizer(sizes: tuple[int, ...], tile: int):
       return offsets[c] + j * tile, j * tile + jnp.arange(tile) < count
     return (count + tile - 1) // tile, at
 
+  def block(a, s0, size):
+    """Class block of w [H, V] or b [V]: the columns s0 .. s0 + size - 1."""
+    return jax.lax.slice_in_dim(a, s0, s0 + size, axis=a.ndim - 1)
+
   def forward(h, w, b, cls):
     n, perm, counts, offsets, rows = layout(h, cls)
     out = jnp.zeros((n + tile,), h.dtype)
     for c, (s0, size) in enumerate(zip(starts, sizes)):
-      wc, bc = w[:, s0:s0 + size], b[s0:s0 + size]
       trips, at = tiles(c, counts, offsets)
 
-      def body(j, out, wc=wc, bc=bc, at=at):
+      def body(j, out, s0=s0, size=size, at=at):
         start, valid = at(j)
         x = jax.lax.dynamic_slice_in_dim(rows, start, tile)
-        lse = jax.nn.logsumexp(x @ wc + bc, axis=-1)
+        lse = jax.nn.logsumexp(x @ block(w, s0, size) + block(b, s0, size), axis=-1)
         old = jax.lax.dynamic_slice_in_dim(out, start, tile)
         return jax.lax.dynamic_update_slice_in_dim(out, jnp.where(valid, lse, old), start, 0)
 
@@ -291,15 +323,14 @@ def _class_log_normalizer(sizes: tuple[int, ...], tile: int):
     w, b, perm, counts, offsets, rows, out = res
     n = perm.shape[0]
     gs = jnp.concatenate([g[perm], jnp.zeros((tile,), g.dtype)])
-    d_rows = jnp.zeros_like(rows)
-    d_w, d_b = [], []
+    carry = (jnp.zeros_like(rows), jnp.zeros_like(w), jnp.zeros_like(b))
     for c, (s0, size) in enumerate(zip(starts, sizes)):
-      wc, bc = w[:, s0:s0 + size], b[s0:s0 + size]
       trips, at = tiles(c, counts, offsets)
 
-      def body(j, carry, wc=wc, bc=bc, at=at):
-        d_rows, d_wc, d_bc = carry
+      def body(j, carry, s0=s0, size=size, at=at):
+        d_rows, d_w, d_b = carry
         start, valid = at(j)
+        wc, bc = block(w, s0, size), block(b, s0, size)
         x = jax.lax.dynamic_slice_in_dim(rows, start, tile)
         lse = jax.lax.dynamic_slice_in_dim(out, start, tile)
         gj = jnp.where(valid, jax.lax.dynamic_slice_in_dim(gs, start, tile), 0.0)
@@ -307,14 +338,13 @@ def _class_log_normalizer(sizes: tuple[int, ...], tile: int):
         p = jnp.where(valid[:, None], jnp.exp(x @ wc + bc - lse[:, None]), 0.0) * gj[:, None]
         d_x = jax.lax.dynamic_slice_in_dim(d_rows, start, tile) + p @ wc.T
         return (jax.lax.dynamic_update_slice_in_dim(d_rows, d_x, start, 0),
-                d_wc + x.T @ p, d_bc + jnp.sum(p, 0))
+                jax.lax.dynamic_update_slice_in_dim(d_w, block(d_w, s0, size) + x.T @ p, s0, 1),
+                jax.lax.dynamic_update_slice_in_dim(d_b, block(d_b, s0, size) + p.sum(0), s0, 0))
 
-      d_rows, d_wc, d_bc = jax.lax.fori_loop(
-          0, trips, body, (d_rows, jnp.zeros_like(wc), jnp.zeros_like(bc)))
-      d_w.append(d_wc)
-      d_b.append(d_bc)
+      carry = jax.lax.fori_loop(0, trips, body, carry)
+    d_rows, d_w, d_b = carry
     d_h = jnp.zeros((n, rows.shape[1]), rows.dtype).at[perm].set(d_rows[:n])
-    return d_h, jnp.concatenate(d_w, 1), jnp.concatenate(d_b), None
+    return d_h, d_w, d_b, None
 
   run.defvjp(run_fwd, run_bwd)
   return run
@@ -350,7 +380,7 @@ def log_prob(params: Params, structure: ClassStructure, h: jax.Array, words: jax
     target = _take(z, jnp.asarray(structure.index_in_class)[words])
   elif method == 'sorted':
     w, b = params['w_word'], params['b_word']
-    target = jnp.einsum('...h,...h->...', h, w.T[words]) + b[words]
+    target = jnp.einsum('...h,h...->...', h, jnp.take(w, words, axis=1)) + b[words]
     log_norm = _sorted_log_norm(w, b, structure, h, c)
   else:
     raise ValueError(f"method={method!r} is not 'dense', 'gather' or 'sorted'")

@@ -93,6 +93,46 @@ def test_one_class_is_the_full_softmax_and_its_gradient():
   np.testing.assert_allclose(grads[1], delta @ w.T, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('tile', [1, 4, 32, None])
+def test_class_log_normalizer_against_numpy_at_every_tile_and_offset(tile):
+  """Each position's log-normaliser over its own class's block (classes
+  after ``offset`` columns that are never read), its gradients against the
+  softmax within the class, and skipped positions (class C) at 0."""
+  rng = np.random.default_rng(5)
+  sizes, offset, hidden, n = (3, 70, 9), 4, 5, 23
+  v = offset + sum(sizes)
+  w = rng.normal(size=(hidden, v))
+  b = rng.normal(size=v)
+  h = rng.normal(size=(n, hidden))
+  cls = rng.integers(0, len(sizes) + 1, n)            # len(sizes): skip the position
+  g = rng.normal(size=n)
+  starts = offset + np.concatenate([[0], np.cumsum(sizes)[:-1]])
+  want, d_w, d_b, d_h = np.zeros(n), np.zeros_like(w), np.zeros_like(b), np.zeros_like(h)
+  for i, c in enumerate(cls):
+    if c == len(sizes):
+      continue
+    cols = slice(starts[c], starts[c] + sizes[c])
+    z = h[i] @ w[:, cols] + b[cols]
+    want[i] = np.log(np.exp(z - z.max()).sum()) + z.max()
+    p = np.exp(z - want[i]) * g[i]
+    d_w[:, cols] += np.outer(h[i], p)
+    d_b[cols] += p
+    d_h[i] = w[:, cols] @ p
+  f32 = lambda a: jnp.asarray(a, jnp.float32)
+  f = lambda h, w, b: cs.class_log_normalizer(h, w, b, jnp.asarray(cls), sizes, tile, offset)
+  np.testing.assert_allclose(f(f32(h), f32(w), f32(b)), want, rtol=1e-5, atol=1e-5)
+  grads = jax.grad(lambda *a: jnp.sum(f32(g) * f(*a)), argnums=(0, 1, 2))(f32(h), f32(w), f32(b))
+  for got, ref in zip(grads, (d_h, d_w, d_b)):
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_tile_rows_follow_the_positions_per_class():
+  assert cs.tile_rows(40, 30) == cs.MIN_TILE        # the paper's B = 1: 40 words, 30 classes
+  assert cs.tile_rows(320, 30) == 16
+  assert cs.tile_rows(1280, 30) == cs.TILE
+  assert cs.tile_rows(1, 30) == cs.MIN_TILE
+
+
 def test_sorted_method_matches_dense_in_value_and_gradient_under_vmap():
   """Classes not in id order (a permuted vocabulary), two members vmapped."""
   rng = np.random.default_rng(2)
