@@ -75,7 +75,8 @@ MEASURED_MINUTES = {
     'smart_tanh_T25': 7, 'smart_tanh_T50': 20, 'smart_tanh_T100': 25,
     # Bengio Table 1, JSB rows (16 trials each; sgd and c before stopped
     # members skipped their steps)
-    'jsb_sgd': 16, 'jsb_c': 15, 'jsb_cl': 13, 'jsb_crm': 8,
+    'jsb_sgd': 16, 'jsb_c': 15, 'jsb_cl': 13, 'jsb_clr': 13, 'jsb_crm': 8,
+    'nottingham_c': 118,
 }
 
 # bai2018.ablation: (job, what it adds to modern.py's arguments, row label)
