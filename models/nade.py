@@ -103,8 +103,12 @@ def nade_logits(params: Params, cond_bv: jax.Array, cond_bh: jax.Array,
   """Logits ``l_d`` of ``p(v_d = 1 | v_<d)`` for every key, ``[..., D]``.
 
   Teacher-forced: the NADE hidden pre-activations of all keys at once,
-  ``a_d = b_h + sum_{k<d} v_k W[k]``, as an exclusive cumulative sum over
-  the key axis (no loop over keys); memory ``[..., D, Hn]``.
+  ``a_d = b_h + sum_{k<d} v_k W[k]``, as one product of the frame masked by
+  a strictly lower-triangular [D, D] matrix with W (no loop over keys);
+  memory ``[..., D, Hn]`` and ``[..., D, D]``. That is O(D^2 Hn) flops
+  against a cumulative sum's O(D Hn), but at D = 88 the product is faster:
+  the value and gradient of a JSB update ([100, 1, 88, 150]) took 25 ms
+  against 47 ms with ``jnp.cumsum`` (one core of the AMD EPYC VM, 2026-12-02).
 
   Args:
     params: needs ``'w' [D, Hn]`` and ``'v' [Hn, D]``.
@@ -115,8 +119,8 @@ def nade_logits(params: Params, cond_bv: jax.Array, cond_bh: jax.Array,
   """
   w, vw = params['w'], params['v']
   v = v.astype(w.dtype)
-  contrib = v[..., :, None] * w                                 # [..., D, Hn]
-  before = jnp.cumsum(contrib, axis=-2) - contrib               # sum over k < d
+  lower = jnp.tril(jnp.ones((w.shape[0], w.shape[0]), w.dtype), -1)   # [d, k]: 1 where k < d
+  before = jnp.einsum('dk,...k,kj->...dj', lower, v, w)        # sum over k < d of v_k W[k]
   a = cond_bh[..., None, :] + before
   return cond_bv + jnp.einsum('...dj,jd->...d', jax.nn.sigmoid(a), vw)
 
