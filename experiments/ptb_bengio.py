@@ -89,7 +89,10 @@ so an epoch (2,904 updates) takes 75-105 s, and scoring valid or test as
 one unbroken stream about 5 s; the full softmax (``softmax=full``) 3.5k
 words/s at B = 8 (2.5x slower) and 3.8k at B = 32, where the class softmax
 makes 21k (5.5x). The run ``level=word,method=sgd-c,epochs=14`` took 25
-minutes. Characters (500 units, B = 32 x 150): about 0.15 s per update, some
+minutes. At the default, one window an update (B = 1): 11-12 ms an update
+on an idle core of the AMD EPYC VM (``scripts/ptb_word_throughput.py
+--batch=1``, 2026-12-02), about 4.5 minutes an epoch of 23,000 updates, and
+1.7-1.9 s to score the validation stream. Characters (500 units, B = 32 x 150): about 0.15 s per update, some
 3 minutes per epoch (1,045 updates). ``method=all`` costs about its number
 of members times one run. ``smoke`` finishes in seconds.
 
