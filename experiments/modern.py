@@ -41,7 +41,7 @@ file's defaults):
 | weight decay | not stated | decoupled (AdamW), 0.01 x lr a step (``wd=``; 0 = plain Adam) | practice ("a touch of weight decay") |
 | clipping | grid-searched | global norm 1 | practice ("0.5-1.0") |
 | layers | not stated per task | 2, outputs summed (adding: 1) | Hafner ("stack two or three smaller layers ... sum the outputs") |
-| regularisation | recurrent dropout (grid-searched) | variational recurrent dropout: JSB 0.25, Nottingham 0.1, PTB 0.1, adding 0 (fresh data cannot be overfit) | Hafner; practice |
+| regularisation | recurrent dropout (grid-searched) | variational recurrent dropout: JSB 0.25, Nottingham 0.1, PTB 0.1, adding 0 (fresh data cannot be overfit); dropout between layers (``ff_dropout=``) off by default for now, though it gave the best JSB and Nottingham runs (RESULTS.md) | Hafner; practice |
 | stopping, selection | not stated | early stopping on validation (``patience``), test at the lowest validation loss | practice |
 | search | grid search per task | random search on validation: ``python launch.py sweep`` (below) | issue 13 |
 
