@@ -41,7 +41,7 @@ file's defaults):
 | weight decay | not stated | decoupled (AdamW), 0.01 x lr a step (``wd=``; 0 = plain Adam) | practice ("a touch of weight decay") |
 | clipping | grid-searched | global norm 1 | practice ("0.5-1.0") |
 | layers | not stated per task | 2, outputs summed (adding: 1) | Hafner ("stack two or three smaller layers ... sum the outputs") |
-| regularisation | recurrent dropout (grid-searched) | variational recurrent dropout: JSB 0.25, Nottingham 0.1, PTB 0.1, adding 0 (fresh data cannot be overfit); dropout between layers (``ff_dropout=``) off by default for now, though it gave the best JSB and Nottingham runs (RESULTS.md) | Hafner; practice |
+| regularisation | recurrent dropout (grid-searched) | variational recurrent dropout: JSB 0.25, Nottingham 0.25, PTB 0.1, adding 0 (fresh data cannot be overfit); dropout between layers (``ff_dropout=``, a fresh mask every step): JSB and Nottingham 0.3 (the best single runs on both, RESULTS.md), PTB 0 (not measured yet), adding 0 | Hafner; practice ("dropout on inputs and between layers"); Zaremba et al. 2014 |
 | stopping, selection | not stated | early stopping on validation (``patience``), test at the lowest validation loss | practice |
 | search | grid search per task | random search on validation: ``python launch.py sweep`` (below) | issue 13 |
 
@@ -56,8 +56,9 @@ The random search (``config.sweep``), ``trials`` trials (default 16) in
 all: each draws a learning rate log-uniform in [3e-4, 3e-3], a depth at the
 budget, 1, 2 or 3 layers of the widest width that fits
 (``model.num_layers+model.hidden_size``: the two fields drawn together),
-and a recurrent dropout from {0, 0.1, 0.25} (adding: 0). Trials that drew
-the same depth and dropout train as members of one vmapped program:
+a recurrent dropout from {0, 0.1, 0.25} and a dropout between layers from
+{0, 0.25, 0.5} (adding: neither). Trials that drew the same depth and
+dropouts train as members of one program:
 
     python launch.py sweep --config=experiments/modern.py:dataset=jsb,cell=gru \
         --workdir=results/bai2018/jsb_gru      # what launch.py reproduce bai2018 runs
@@ -66,7 +67,7 @@ Arguments: ``dataset=jsb|nottingham|ptb_char|adding600``, ``cell=gru|lstm``,
 ``layers=N`` (default 2; adding 1), ``width=N`` (0: the widest within the
 budget; a wider one is refused), ``lr=``, ``dropout=`` (recurrent),
 ``ff_dropout=`` (dropout on each layer's input and the head's input:
-the feed-forward connections, ``model.dropout``), ``zoneout=``, ``clip=``, ``wd=`` (AdamW's decoupled weight decay), ``warmup=`` (updates), ``batch=``, ``chunk=``,
+the feed-forward connections, ``model.dropout``; 0 = off), ``zoneout=``, ``clip=``, ``wd=`` (AdamW's decoupled weight decay), ``warmup=`` (updates), ``batch=``, ``chunk=``,
 ``epochs=`` (corpora), ``steps=`` (adding), ``patience=`` (validations),
 ``omega=`` (Omega's weight, 0 = off), ``accumulate=`` (micro-batches per
 update), ``seed=``, ``seeds=N`` (N seeds as one population), ``trials=``
@@ -87,16 +88,17 @@ BUDGETS = {'jsb': 300_000, 'nottingham': 1_000_000, 'ptb_char': 3_000_000,
            'adding600': 70_000}
 # dataset: (inputs, outputs) of the model
 SHAPES = {'jsb': (88, 88), 'nottingham': (88, 88), 'ptb_char': (50, 50), 'adding600': (2, 1)}
-# dataset: (layers, recurrent dropout, batch, chunk, warm-up updates, epochs or steps,
-#           patience in validations)
-DEFAULTS = {'jsb': (2, 0.25, 8, 100, 100, 300, 20),
-            'nottingham': (2, 0.1, 8, 200, 200, 150, 20),
-            'ptb_char': (2, 0.1, 32, 200, 500, 30, 3),
-            'adding600': (1, 0.0, 32, 0, 500, 20_000, 10)}
+# dataset: (layers, recurrent dropout, dropout between layers, batch, chunk,
+#           warm-up updates, epochs or steps, patience in validations)
+DEFAULTS = {'jsb': (2, 0.25, 0.3, 8, 100, 100, 300, 20),
+            'nottingham': (2, 0.25, 0.3, 8, 200, 200, 150, 20),
+            'ptb_char': (2, 0.1, 0.0, 32, 200, 500, 30, 3),
+            'adding600': (1, 0.0, 0.0, 32, 0, 500, 20_000, 10)}
 CELLS = ('gru', 'lstm')
 GATES = {'gru': 3, 'lstm': 4}
 LAYERS = (1, 2, 3)               # the depths of the search
 DROPOUTS = (0.0, 0.1, 0.25)      # the recurrent dropouts of the search
+FF_DROPOUTS = (0.0, 0.25, 0.5)   # the search's dropouts between layers
 WIDTH_MULTIPLE = 8               # widths are multiples of 8 (accelerator tiles)
 
 
@@ -128,7 +130,7 @@ def widest(dataset: str, cell: str, layers: int) -> int:
 
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, dataset='jsb', cell='gru', layers=0, width=0, lr=1e-3,
-                       dropout=-1.0, ff_dropout=0.0, zoneout=0.0, clip=1.0, wd=0.01, warmup=-1, batch=0, chunk=0,
+                       dropout=-1.0, ff_dropout=-1.0, zoneout=0.0, clip=1.0, wd=0.01, warmup=-1, batch=0, chunk=0,
                        epochs=0, steps=0, patience=-1, omega=0.0, accumulate=1, seed=0,
                        seeds=1, trials=16, ln=True, h0=True, gate_bias=True,
                        schedule='warmup_cosine', smoke=False)
@@ -136,7 +138,7 @@ def get_config(arg: str | None = None):
     raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(BUDGETS)}')
   if a.cell not in CELLS:
     raise ValueError(f'cell={a.cell!r} is not one of {", ".join(CELLS)}')
-  layers, dropout, batch, chunk, warmup, budget, patience = DEFAULTS[a.dataset]
+  layers, dropout, ff_dropout, batch, chunk, warmup, budget, patience = DEFAULTS[a.dataset]
   layers = a.layers or layers
   width = a.width or widest(a.dataset, a.cell, layers)
   size = param_count(a.cell, layers, width, *SHAPES[a.dataset])
@@ -183,7 +185,7 @@ def get_config(arg: str | None = None):
   c.model.gate_bias = a.gate_bias
   c.model.recurrent_dropout = dropout if a.dropout < 0 else a.dropout
   c.model.zoneout = a.zoneout
-  c.model.dropout = a.ff_dropout
+  c.model.dropout = ff_dropout if a.ff_dropout < 0 else a.ff_dropout
 
   c.optim.name = 'adamw' if a.wd > 0 else 'adam'
   c.optim.weight_decay = a.wd
@@ -208,7 +210,8 @@ def get_config(arg: str | None = None):
   c.sweep.random = (('optim.learning_rate', 'log_uniform', 3e-4, 3e-3),
                     ('model.num_layers+model.hidden_size', 'choice', depths))
   if a.dataset != 'adding600':       # fresh data cannot be overfit: no dropout
-    c.sweep.random += (('model.recurrent_dropout', 'choice', DROPOUTS),)
+    c.sweep.random += (('model.recurrent_dropout', 'choice', DROPOUTS),
+                       ('model.dropout', 'choice', FF_DROPOUTS))
   c.sweep.trials = a.trials
   c.sweep.seeds = (a.seed,)
   c.sweep.select = 'loss'            # validation loss (for PTB the same order as bpc)

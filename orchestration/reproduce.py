@@ -84,6 +84,7 @@ ABLATION = (
     ('full', '', 'the recipe (experiments/modern.py defaults)'),
     ('no_layer_norm', ',ln=0', 'no layer norm'),
     ('no_dropout', ',dropout=0', 'no recurrent dropout'),
+    ('no_ff_dropout', ',ff_dropout=0', 'no dropout between layers'),
     ('no_learned_h0', ',h0=0', 'zero initial state, not learned'),
     ('no_gate_bias', ',gate_bias=0', 'forget-gate bias 0, not 1'),
     ('no_clipping', ',clip=0', 'no gradient clipping'),

@@ -60,6 +60,7 @@ def test_each_row_of_the_modern_ablation_takes_out_one_ingredient():
       'full': set(),
       'no_layer_norm': {'model.layer_norm'},
       'no_dropout': {'model.recurrent_dropout'},
+      'no_ff_dropout': {'model.dropout'},
       'no_learned_h0': {'model.learned_initial_state'},
       'no_gate_bias': {'model.gate_bias'},
       'no_clipping': {'optim.clip_norm'},
@@ -71,7 +72,7 @@ def test_each_row_of_the_modern_ablation_takes_out_one_ingredient():
   # the reference row is the recipe itself
   assert (full['model.layer_norm'], full['model.learned_initial_state'], full['model.gate_bias'],
           full['optim.schedule']) == (True, True, True, 'warmup_cosine')
-  assert full['optim.clip_norm'] > 0 and full['model.recurrent_dropout'] > 0
+  assert full['optim.clip_norm'] > 0 and full['model.recurrent_dropout'] > 0 and full['model.dropout'] > 0
 
 
 def test_ablation_rows_are_distinct_trials():

@@ -50,7 +50,7 @@ def test_every_depth_of_the_search_is_within_the_budget(cell):
     units = sweep.plan(config, 1)
     assert sum(len(u.rows) for u in units) == config.sweep.trials     # trials in all
     assert len({u.group for u in units}) <= len(modern.LAYERS) * (
-        1 if dataset == 'adding600' else len(modern.DROPOUTS))
+        1 if dataset == 'adding600' else len(modern.DROPOUTS) * len(modern.FF_DROPOUTS))
     depths = set()
     for u in units:
       c = sweep.unit_config(config, u)
@@ -60,6 +60,13 @@ def test_every_depth_of_the_search_is_within_the_budget(cell):
       assert width == modern.widest(dataset, cell, layers)
       assert built_param_count(c) <= modern.BUDGETS[dataset]
       assert u.hparams == ('optim.learning_rate',)
+      drawn = dict(u.structural)
+      if dataset == 'adding600':     # fresh data: neither dropout is searched, both off
+        assert 'model.dropout' not in drawn and c.model.dropout == c.model.recurrent_dropout == 0
+      else:
+        assert (c.model.dropout, c.model.recurrent_dropout) == (
+            drawn['model.dropout'], drawn['model.recurrent_dropout'])
+        assert c.model.dropout in modern.FF_DROPOUTS
     assert depths == set(modern.LAYERS)     # 16 draws of 3 depths reach every one here
 
 
