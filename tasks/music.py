@@ -47,7 +47,10 @@ class MusicTask:
   Table 1), a Monte Carlo mean over ``train.accuracy_samples`` frames drawn
   from the model at every step (default 10; fixed keys from
   ``train.eval_seed``; standard error of a frame's estimate <= 0.5 /
-  sqrt(samples), far less averaged over a split). The error in the
+  sqrt(samples), far less averaged over a split). Splits other than test
+  (validation, scored every epoch and selected on the loss, not the error)
+  draw ``train.valid_accuracy_samples`` instead when it is set (> 0): the
+  sampling is most of a NADE validation pass. The error in the
   training log thresholds the teacher-forced conditionals p(v_d | true
   v_<d), which see the target's lower keys: cheap, optimistic, not the
   evaluation's number.
@@ -117,7 +120,9 @@ class MusicTask:
     'nade', ``apply_fn(params, inputs, carry, reset, targets=, sample_key=,
     num_samples=) -> (outputs, carry, samples [S, T, B, D])`` (``train.Trainer.apply``).
     """
-    samples = int(train_config.get('accuracy_samples', 10)) if train_config is not None else 10
+    tc = train_config if train_config is not None else {}
+    test_samples = int(tc.get('accuracy_samples', 10))
+    other_samples = int(tc.get('valid_accuracy_samples', 0)) or test_samples
     sample_key = eval_key if eval_key is not None else jax.random.key(0)
 
     def score_window(params, split, n, carry):
@@ -126,7 +131,8 @@ class MusicTask:
       if self.kind == 'nade':     # expected accuracy: Monte Carlo over model samples
         outputs, carry, drawn = apply_fn(
             params, batch['inputs'], carry, batch['reset'], targets=batch['targets'],
-            sample_key=jax.random.fold_in(sample_key, n), num_samples=samples)
+            sample_key=jax.random.fold_in(sample_key, n),
+            num_samples=test_samples if split == 'test' else other_samples)
         acc = jnp.mean(nade.frame_accuracy(drawn, batch['targets']), 0)
       else:                       # exact expected accuracy of independent keys
         outputs, carry, _ = apply_fn(params, batch['inputs'], carry, batch['reset'])

@@ -118,6 +118,34 @@ def test_nade_whole_piece_evaluation_equals_direct_computation():
   assert 0.0 <= got['error'] <= 1.0
 
 
+def test_validation_may_draw_fewer_accuracy_samples_than_test():
+  """``train.valid_accuracy_samples`` sets the draws for every split but test;
+  test keeps ``train.accuracy_samples``."""
+  import ml_collections
+  rng = np.random.default_rng(5)
+  rolls = {s: random_rolls(rng, [9, 14]) for s in ('train', 'valid', 'test')}
+  problem = tasks.music.MusicTask('toy', rolls, batch_size=2, chunk=5, output='nade')
+  model = RecurrentNetwork(output_size=88, hidden_size=6, init_scheme='basic_tanh',
+                           output='nade', nade_hidden=4)
+  x = jnp.zeros((5, 2, 88))
+  params = jax.tree.map(lambda a: a[None],
+                        model.init(jax.random.key(1), x, targets=x)['params'])
+  steps = train.Trainer(model=model, optimizer=None, task=problem, use_omega=False,
+                        use_l1=False, use_bptt_clip=False)
+
+  def evaluate(split, **fields):
+    tc = ml_collections.ConfigDict(fields)
+    return problem.evaluator(steps.apply, steps.initial_carry, tc, jax.random.key(0))(
+        params, split)[0]
+
+  mixed = dict(accuracy_samples=8, valid_accuracy_samples=1)
+  assert evaluate('valid', **mixed) == evaluate('valid', accuracy_samples=1)
+  assert evaluate('test', **mixed) == evaluate('test', accuracy_samples=8)
+  # one draw and eight are different estimates of the same expectation
+  assert evaluate('valid', accuracy_samples=1)['error'] != evaluate('valid', accuracy_samples=8)['error']
+  assert evaluate('valid', **mixed)['loss'] == evaluate('valid', accuracy_samples=8)['loss']
+
+
 @pytest.fixture
 def toy_corpus(tmp_path):
   """A tiny piano-roll corpus (``tasks.music.load``'s form), written into tmp_path and
