@@ -200,8 +200,16 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
     if d_xp is None:
       d_xp = d_zs
     operands = cell.matmul_operand(prevs).astype(operand_dtype)
-    d_w = jnp.einsum('tbh,tbg->hg', operands, d_zs.astype(operand_dtype),
-                     preferred_element_type=jnp.float32)
+    d_zs_op = d_zs.astype(operand_dtype)
+    if operand_dtype == 'float32':
+      # as [T B, H] and [T B, G] matrices: from the [T, B, .] arrays XLA's CPU
+      # backend transposed the operand in 3-D, at 0.6x the speed (LSTM 512: 49
+      # against 30 ms); with bfloat16 operands the 3-D form is the faster one
+      operands = operands.reshape(-1, operands.shape[-1])
+      d_zs_op = d_zs_op.reshape(-1, d_zs_op.shape[-1])
+    lead = tuple(range(operands.ndim - 1))
+    d_w = jax.lax.dot_general(operands, d_zs_op, ((lead, lead), ((), ())),
+                              preferred_element_type=jnp.float32)
     d_params = {k: jnp.zeros_like(v) for k, v in params.items()}
     d_params.update(d_small, w_rec=d_w)
     return (d_params, d_state0, d_xp, g_all,

@@ -149,6 +149,14 @@ def test_mixed_dot_rounds_the_operands_only():
   np.testing.assert_array_equal(cells_lib.matmul(x, w), x @ w)
   np.testing.assert_array_equal(jax.jit(jax.grad(lambda w: cells_lib.matmul(x, w).sum()))(w),
                                 jax.jit(jax.grad(lambda w: (x @ w).sum()))(w))
+  # ``matmul`` multiplies a sequence as one [T B, K] matrix: the same products
+  for dtype, rx in (('float32', lambda a: a), ('bfloat16', r)):
+    y, pull = jax.vjp(lambda x, w: cells_lib.matmul(x, w, dtype), x, w)
+    d_x, d_w = pull(g)
+    assert y.shape == (T, B, 40) and d_x.shape == x.shape
+    np.testing.assert_allclose(y, rx(x) @ rx(w), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(d_x, rx(g) @ rx(w).T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(d_w, jnp.einsum('tbk,tbn->kn', rx(x), rx(g)), rtol=1e-5, atol=1e-4)
 
 
 def _dot_types(lowered) -> set[str]:
