@@ -80,7 +80,7 @@ MEASURED_MINUTES = {
     # Bengio Table 1, JSB rows (16 trials each; sgd and c before stopped
     # members skipped their steps)
     'jsb_sgd': 16, 'jsb_c': 15, 'jsb_cl': 13, 'jsb_clr': 13, 'jsb_crm': 8,
-    'nottingham_c': 118,
+    'nottingham_sgd': 197, 'nottingham_c': 118,
 }
 
 # bai2018.ablation: (job, what it adds to modern.py's arguments, row label)
