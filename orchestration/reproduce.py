@@ -74,14 +74,14 @@ MEASURED_MINUTES = {
     # Fig. 7 (T = 25 and 50 before solved members skipped their steps, T = 100 after)
     'smart_tanh_T25': 7, 'smart_tanh_T50': 20, 'smart_tanh_T100': 25,
     # smart tanh T = 200 with the core shared three to five ways; basic tanh
-    # T = 25 resumed at 4,000 (its record times the rest); T = 100 and 200 as
-    # reproduce timed them, on cores shared with two other runs
-    'smart_tanh_T200': 158, 'basic_tanh_T25': 4, 'basic_tanh_T50': 15, 'basic_tanh_T100': 62,
-    'basic_tanh_T200': 114,
+    # T = 25 resumed at 4,000 (its record times the rest); the rest from their
+    # records, on cores shared with two other runs
+    'smart_tanh_T200': 158, 'basic_tanh_T25': 4, 'basic_tanh_T50': 15, 'basic_tanh_T100': 44,
+    'basic_tanh_T200': 51, 'sigmoid_T25': 7,
     # Bengio Table 1, JSB rows (16 trials each; sgd and c before stopped
     # members skipped their steps)
     'jsb_sgd': 16, 'jsb_c': 15, 'jsb_cl': 13, 'jsb_clr': 13, 'jsb_crm': 8,
-    'nottingham_sgd': 197, 'nottingham_c': 118,
+    'nottingham_sgd': 197, 'nottingham_c': 118, 'nottingham_crm': 57,
 }
 
 # bai2018.ablation: (job, what it adds to modern.py's arguments, row label)
@@ -300,17 +300,18 @@ def run(key: str, root: str, workers: int | None = None, options=None,
       while queue and free:
         job, slot = queue.pop(0), free.pop(0)
         core = cores[slot % len(cores)] if cores and workers > 1 else None
-        running[_start(job, os.path.join(folder, job.name), core)] = (job, slot)
+        running[_start(job, os.path.join(folder, job.name), core)] = (job, slot, time.time())
         print(f'  {job.name}: started{f" on core {core}" if core is not None else ""}; '
               f'log in {os.path.join(folder, job.name, "log.txt")}', flush=True)
       time.sleep(1.0)
       for proc in [p for p in running if p.poll() is not None]:
-        job, slot = running.pop(proc)
+        job, slot, started = running.pop(proc)
         free.append(slot)
         if proc.returncode:
           failed.append(job.name)
         print(f'  {job.name}: {"done" if not proc.returncode else f"FAILED (exit {proc.returncode})"}'
-              f' after {(time.time() - t0) / 60:.1f} min', flush=True)
+              f' after {(time.time() - started) / 60:.1f} min (its own time; '
+              f'{(time.time() - t0) / 60:.1f} min since this command started)', flush=True)
   except KeyboardInterrupt:
     for proc in running:
       proc.terminate()        # each run stops after its chunk and saves a checkpoint
@@ -319,7 +320,7 @@ def run(key: str, root: str, workers: int | None = None, options=None,
         proc.wait(timeout=600)
       except subprocess.TimeoutExpired:
         proc.kill()
-    names = ', '.join(job.name for job, _ in running.values())
+    names = ', '.join(job.name for job, _, _ in running.values())
     raise RunError(f'{key}: interrupted; ' + (f'{names} saved a checkpoint; ' if names else '')
                    + 'rerun the same command to resume') from None
   finally:
