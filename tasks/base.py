@@ -105,7 +105,8 @@ def per_step_loss(outputs: jax.Array, batch: dict, kind: str) -> jax.Array:
 
 def windowed_evaluator(score_window: Callable, splits: Mapping[str, tuple[int, int]],
                        initial_carry: Callable,
-                       more: Callable[[float], dict] | None = None) -> Evaluate:
+                       more: Callable[[float], dict] | None = None,
+                       sequences: Mapping[str, np.ndarray] | None = None) -> Evaluate:
   """Scores whole splits read in windows, the state carried from one to the next.
 
   Args:
@@ -118,6 +119,12 @@ def windowed_evaluator(score_window: Callable, splits: Mapping[str, tuple[int, i
     initial_carry: ``(params, batch_size) -> carry``.
     more: ``mean loss -> {name: number}``, further numbers of a split
       (bits per character, perplexity).
+    sequences: split -> int [windows, B], which sequence (piece) column b of
+      window n belongs to (-1: none). Then ``score_window`` returns each sum
+      per column ([B]), and each member's dict also holds
+      ``loss_per_sequence``: the mean over sequences of each sequence's loss
+      per scored step, where ``loss`` pools the steps of all sequences (the
+      two differ when long sequences score worse or better than short ones).
 
   Returns:
     ``evaluate(params [P, ...], split, step=0) -> [dict per member]`` with
@@ -137,12 +144,29 @@ def windowed_evaluator(score_window: Callable, splits: Mapping[str, tuple[int, i
 
   def evaluate(params, split: str, step: int = 0) -> list[dict]:
     del step          # the same windows every time
-    sums = distributed.to_host(fns[split](params))     # each [P, windows]
+    # each [P, windows] (or [P, windows, B] with ``sequences``)
+    sums = [np.asarray(a, np.float64) for a in distributed.to_host(fns[split](params))]
     out = []
-    for loss, errors, count in zip(*(np.sum(np.asarray(a, np.float64), -1) for a in sums)):
+    for p, (loss, errors, count) in enumerate(
+        zip(*(a.reshape(a.shape[0], -1).sum(-1) for a in sums))):
       mean = float(loss) / float(count)
       out.append(dict(loss=mean, error=float(errors) / float(count), count=int(round(count)),
                       **(more(mean) if more is not None else {})))
+      if sequences is not None:
+        out[-1]['loss_per_sequence'] = _mean_per_sequence(sums[0][p], sums[2][p],
+                                                          sequences[split])
     return out
 
   return evaluate
+
+
+def _mean_per_sequence(loss: np.ndarray, count: np.ndarray, ids: np.ndarray) -> float:
+  """The mean over sequences of loss / count, each summed over the windows
+  and columns that ``ids`` [windows, B] assigns to the sequence (-1: none);
+  sequences with nothing scored are left out."""
+  keep = ids >= 0
+  n = int(ids.max()) + 1 if keep.any() else 0
+  loss_s = np.bincount(ids[keep], loss[keep], minlength=n)
+  count_s = np.bincount(ids[keep], count[keep], minlength=n)
+  scored = count_s > 0
+  return float(np.mean(loss_s[scored] / count_s[scored])) if scored.any() else float('nan')

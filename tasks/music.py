@@ -137,12 +137,22 @@ class MusicTask:
       else:                       # exact expected accuracy of independent keys
         outputs, carry, _ = apply_fn(params, batch['inputs'], carry, batch['reset'])
         acc = nade.bernoulli_expected_frame_accuracy(jax.nn.sigmoid(outputs), batch['targets'])
-      return carry, (jnp.sum(per_step_loss(outputs, batch, self.kind) * mask),
-                     jnp.sum((1.0 - acc) * mask), jnp.sum(mask))
+      # sums over the window's frames, per column (piece) [B]
+      return carry, (jnp.sum(per_step_loss(outputs, batch, self.kind) * mask, 0),
+                     jnp.sum((1.0 - acc) * mask, 0), jnp.sum(mask, 0))
 
     # split -> (chunks, pieces per batch): inputs are [chunks, chunk, B, 88]
     shapes = {s: (a[0].shape[0], a[0].shape[2]) for s, a in self.splits.items()}
-    return windowed_evaluator(score_window, shapes, initial_carry)
+    return windowed_evaluator(score_window, shapes, initial_carry,
+                              sequences={s: self.pieces(s) for s in self.splits})
+
+  def pieces(self, split: str) -> np.ndarray:
+    """Which piece column b of chunk n of ``split`` reads: int [chunks, B]
+    (a batch of pieces starts at each reset; empty columns score nothing)."""
+    inputs, _, _, reset = self.splits[split]
+    batch = np.cumsum(np.asarray(reset)) - 1
+    width = inputs.shape[2]
+    return batch[:, None] * width + np.arange(width)[None, :]
 
 
 def load(name: str, data_dir=None) -> dict[str, list[np.ndarray]]:

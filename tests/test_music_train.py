@@ -22,24 +22,29 @@ def random_rolls(rng, lengths):
   return [(rng.random((n, 88)) < 0.05).astype(np.uint8) for n in lengths]
 
 
-def direct_nll(model, params, pieces):
+def direct_nll(model, params, pieces, per_piece=False):
   """Mean over all predicted frames of -log p(frame t+1 | frames <= t), one
-  whole piece at a time: no chunks, no batches, no carried state."""
-  total, frames = 0.0, 0
+  whole piece at a time: no chunks, no batches, no carried state.
+  ``per_piece``: the mean over pieces of each piece's mean instead."""
+  totals, frames = [], []
   for piece in pieces:
+    if len(piece) < 2:          # nothing to predict
+      continue
     x = jnp.asarray(piece[:-1, None, :], jnp.float32)
     logits, _ = model.apply({'params': params}, x)
     y = piece[1:, None, :].astype(np.float64)
     l = np.asarray(logits, np.float64)
-    total += np.sum(np.logaddexp(0, l) - y * l)        # softplus(l) - y l, summed over keys
-    frames += len(piece) - 1
-  return total / frames
+    totals.append(np.sum(np.logaddexp(0, l) - y * l))  # softplus(l) - y l, summed over keys
+    frames.append(len(piece) - 1)
+  if per_piece:
+    return np.mean([t / f for t, f in zip(totals, frames)])
+  return sum(totals) / sum(frames)
 
 
 def test_whole_piece_evaluation_equals_direct_computation():
   rng = np.random.default_rng(0)
   rolls = {'train': random_rolls(rng, [30, 45]), 'valid': random_rolls(rng, [7, 33, 50, 12, 26]),
-           'test': random_rolls(rng, [20])}
+           'test': random_rolls(rng, [20, 1, 41])}     # a 1-frame piece scores nothing
   problem = MusicTask('toy', rolls, batch_size=2, chunk=8)   # many chunks per piece
   model = RecurrentNetwork(output_size=88, cell='gru', hidden_size=16, learned_initial_state=True)
   params = model.init(jax.random.key(0), jnp.zeros((8, 2, 88)))['params']
@@ -53,6 +58,13 @@ def test_whole_piece_evaluation_equals_direct_computation():
   np.testing.assert_allclose(got['loss'], direct_nll(model, params, rolls['valid']), rtol=1e-5)
   np.testing.assert_allclose(1.0 - got['error'],
                              direct_expected_accuracy(model, params, rolls['valid']), rtol=1e-4)
+  # the mean over pieces of each piece's NLL per frame: pieces of 7 to 50
+  # frames weigh alike, so it differs from the pooled mean
+  for split in ('valid', 'test'):
+    got = evaluate(stacked, split)[0]
+    want = direct_nll(model, params, rolls[split], per_piece=True)
+    np.testing.assert_allclose(got['loss_per_sequence'], want, rtol=1e-5)
+    assert abs(want - direct_nll(model, params, rolls[split])) > 1e-4
 
 
 def direct_expected_accuracy(model, params, pieces):
