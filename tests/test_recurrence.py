@@ -96,3 +96,29 @@ def test_custom_vjp_under_vmap_matches_each_member():
     alone = _grads(rnn.plain_recurrence, cell, params, state0, xp, weights, None, None)
     for a, b in zip(jax.tree.leaves(together), jax.tree.leaves(alone)):
       np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-6)
+
+
+def _python_loop(cell, params, state0, xp, probe=None, clip=None):
+  """The states by a Python loop over ``cell.step``: no scan, no gates split
+  apart (``rnn.by_gate``), plain autodiff."""
+  state, states = state0, []
+  for t in range(xp.shape[0]):
+    state = cell.step(params, state, xp[t])
+    states.append(state)
+  return jnp.stack(states)
+
+
+@pytest.mark.parametrize('case', ['lstm', 'lstm_layer_norm', 'gru', 'gru_layer_norm'])
+def test_gated_recurrences_match_a_python_loop_over_the_step(case):
+  # the scans read each gate of xp (and the backward pass each gate of z) as
+  # its own array (rnn.by_gate); the loop reads xp[t] whole
+  cell, params, state0, xp, weights = _setup(*CASES[case])
+  assert isinstance(rnn.by_gate(cell, xp), tuple) and len(rnn.by_gate(cell, xp)) == cell.gates
+  want = _python_loop(cell, params, state0, xp)
+  for recurrence in (rnn.recurrence, rnn.plain_recurrence):
+    np.testing.assert_allclose(recurrence(cell, params, state0, xp), want, rtol=1e-6, atol=1e-6)
+    got = _grads(recurrence, cell, params, state0, xp, weights, None, None)
+    ref = _grads(_python_loop, cell, params, state0, xp, weights, None, None)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
+      scale = float(jnp.max(jnp.abs(b))) + 1e-6
+      np.testing.assert_allclose(a / scale, b / scale, atol=2e-6)
