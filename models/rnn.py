@@ -106,11 +106,17 @@ def by_gate(cell: cells_lib.Cell, a: jax.Array):
   two runs: the GRU's element-wise step at [32, 144] took 160-190 us against
   40 us from separate arrays; whole updates of the adding problem at T = 600
   took 15-20% less for the GRU (144 units) and 13% less for the LSTM (128),
-  and of the 512-unit GRU of the benchmark 15% less; the 512-unit LSTM's
-  updates, dominated by the products, did not change.
+  and of the 512-unit GRU of the benchmark 15% less. The LSTM's backward
+  pass read its state (h, c) the same way: with ``by_part`` too, the
+  512-unit LSTM's updates took 13-15% less.
   From separate arrays the step's slices of the rejoined gates simplify away.
   """
   return tuple(jnp.split(a, cell.gates, axis=-1)) if cell.gates > 1 else a
+
+
+def by_part(cell: cells_lib.Cell, a: jax.Array):
+  """``by_gate`` for states [T, B, S]: the LSTM's (h, c) as two arrays."""
+  return tuple(jnp.split(a, cell.state_factor, axis=-1)) if cell.state_factor > 1 else a
 
 
 def joined(a):
@@ -202,8 +208,7 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
 
     def body(carry, xs):
       g_next, g_small = carry
-      g_out, prev, xp_t, z = xs
-      xp_t, z = joined(xp_t), joined(z)
+      g_out, prev, xp_t, z = (joined(a) for a in xs)
       g = g_out + g_next                       # dE/dstate_t (= dE/dprobe_t)
       _, pull = jax.vjp(local, small, prev, xp_t, z)
       d_small, d_prev, d_xp, d_z = pull(g)
@@ -220,8 +225,8 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
 
     init = (jnp.zeros_like(state0), jax.tree.map(jnp.zeros_like, small))
     (d_state0, d_small), (d_xp, d_zs, g_all) = jax.lax.scan(
-        body, init, (g_states, prevs, by_gate(cell, xp), by_gate(cell, zs)), reverse=True,
-        unroll=unroll)
+        body, init, (by_part(cell, g_states), by_part(cell, prevs), by_gate(cell, xp),
+                     by_gate(cell, zs)), reverse=True, unroll=unroll)
     if d_xp is None:
       d_xp = d_zs
     operands = cell.matmul_operand(prevs).astype(operand_dtype)
