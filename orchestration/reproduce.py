@@ -77,11 +77,12 @@ MEASURED_MINUTES = {
     # T = 25 resumed at 4,000 (its record times the rest); the rest from their
     # records, on cores shared with two other runs
     'smart_tanh_T200': 158, 'basic_tanh_T25': 4, 'basic_tanh_T50': 15, 'basic_tanh_T100': 44,
-    'basic_tanh_T200': 51, 'sigmoid_T25': 7, 'sigmoid_T50': 11,
+    'basic_tanh_T200': 51, 'sigmoid_T25': 7, 'sigmoid_T50': 11, 'sigmoid_T100': 20,
+    'sigmoid_T200': 57,
     # Bengio Table 1, JSB rows (16 trials each; sgd and c before stopped
     # members skipped their steps)
     'jsb_sgd': 16, 'jsb_c': 15, 'jsb_cl': 13, 'jsb_clr': 13, 'jsb_crm': 8,
-    'nottingham_sgd': 197, 'nottingham_c': 118, 'nottingham_crm': 57,
+    'nottingham_sgd': 197, 'nottingham_c': 118, 'nottingham_cl': 77, 'nottingham_crm': 57,
 }
 
 # bai2018.ablation: (job, what it adds to modern.py's arguments, row label)
