@@ -126,18 +126,25 @@ def joined(a):
 
 def plain_recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
                      probe: jax.Array | None = None, clip: jax.Array | float | None = None,
-                     unroll: int | None = None) -> jax.Array:
+                     unroll: int | None = None, drop_mask: jax.Array | None = None) -> jax.Array:
   """All states [T, B, S] of ``cell`` from ``state0`` [B, S] and the input
   projections ``xp`` [T, B, G]: a ``lax.scan`` over ``cell.step``,
   differentiated by plain autodiff. ``probe`` [T, B, S] is added to each new
   state; ``clip`` bounds element-wise the gradient flowing back into each
-  step's input state (``temporal_clip``). ``recurrence`` computes the same
-  with a faster backward pass."""
+  step's input state (``temporal_clip``); ``drop_mask`` [B, H] (recurrent
+  dropout, Gal and Ghahramani 2016: the same mask at every step, already
+  scaled by 1 / keep) multiplies the operand of the recurrent product only.
+  ``recurrence`` computes the same with a faster backward pass."""
   clip_fn = temporal_clip(clip)
 
   def body(state, xs):
     xp_t, probe_t = xs
-    new = cell.step(params, clip_fn(state), joined(xp_t))
+    state = clip_fn(state)
+    operand = cell.matmul_operand(state)
+    if drop_mask is not None:
+      operand = operand * drop_mask
+    new = cell.step_from_matmul(params, state, joined(xp_t),
+                                cell.matmul(operand, params['w_rec']))
     if probe_t is not None:
       new = new + probe_t
     return new, new
@@ -147,7 +154,7 @@ def plain_recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Ar
 
 def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
                probe: jax.Array | None = None, clip: jax.Array | float | None = None,
-               unroll: int | None = None) -> jax.Array:
+               unroll: int | None = None, drop_mask: jax.Array | None = None) -> jax.Array:
   """``plain_recurrence`` with a hand-written backward pass (BPTT).
 
   Plain autodiff of a scan accumulates dE/dW_rec inside the backward loop,
@@ -160,13 +167,15 @@ def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
 
   one well-shaped matmul. The forward pass keeps z_t [T, B, G], so the backward
   pass does one matmul per step (dE/dz_t @ W_rec^T) and no recomputation of
-  the forward one. Same arguments and result as ``plain_recurrence``.
+  the forward one. Same arguments and result as ``plain_recurrence``; with
+  ``drop_mask`` the operand is operand(state_{t-1}) * mask in all three
+  products (the mask is a constant: no gradient flows to it).
 
   All three products (z_t, dE/dz_t W_rec^T, dE/dW_rec) take their operands in
   ``cell.matmul_dtype`` and return float32.
   """
   clip = None if clip is None else jnp.asarray(clip, jnp.float32)
-  return _recurrence(cell, unroll or UNROLL)(params, state0, xp, probe, clip)
+  return _recurrence(cell, unroll or UNROLL)(params, state0, xp, probe, clip, drop_mask)
 
 
 @functools.lru_cache(maxsize=None)
@@ -174,12 +183,16 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
   """The custom-VJP recurrence of one (hashable) cell."""
   operand_dtype = cell.matmul_dtype      # cast W_rec once, outside the loops
 
-  def forward(params, state0, xp, probe, keep_z):
+  def masked_operand(state, mask):
+    operand = cell.matmul_operand(state)
+    return operand if mask is None else operand * mask
+
+  def forward(params, state0, xp, probe, mask, keep_z):
     w = params['w_rec'].astype(operand_dtype)
 
     def body(state, xs):
       xp_t, probe_t = xs
-      z = cell.matmul(cell.matmul_operand(state), w)
+      z = cell.matmul(masked_operand(state, mask), w)
       new = cell.step_from_matmul(params, state, joined(xp_t), z)
       if probe_t is not None:
         new = new + probe_t
@@ -188,16 +201,16 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
     return jax.lax.scan(body, state0, (by_gate(cell, xp), probe), unroll=unroll)[1]
 
   @jax.custom_vjp
-  def run(params, state0, xp, probe, clip):
+  def run(params, state0, xp, probe, clip, mask):
     del clip   # the forward pass is the identity in it
-    return forward(params, state0, xp, probe, keep_z=False)
+    return forward(params, state0, xp, probe, mask, keep_z=False)
 
-  def run_fwd(params, state0, xp, probe, clip):
-    states, zs = forward(params, state0, xp, probe, keep_z=True)
-    return states, (params, state0, xp, states, zs, probe, clip)
+  def run_fwd(params, state0, xp, probe, clip, mask):
+    states, zs = forward(params, state0, xp, probe, mask, keep_z=True)
+    return states, (params, state0, xp, states, zs, probe, clip, mask)
 
   def run_bwd(res, g_states):
-    params, state0, xp, states, zs, probe, clip = res
+    params, state0, xp, states, zs, probe, clip, mask = res
     w_t = params['w_rec'].astype(operand_dtype).T
     prevs = jnp.concatenate([state0[None], states[:-1]], axis=0)
     names = cell.step_param_names()
@@ -212,7 +225,7 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
       g = g_out + g_next                       # dE/dstate_t (= dE/dprobe_t)
       _, pull = jax.vjp(local, small, prev, xp_t, z)
       d_small, d_prev, d_xp, d_z = pull(g)
-      _, pull_operand = jax.vjp(cell.matmul_operand, prev)
+      _, pull_operand = jax.vjp(lambda s: masked_operand(s, mask), prev)
       d_prev = d_prev + pull_operand(cell.matmul(d_z, w_t))[0]
       if clip is not None:
         d_prev = jnp.clip(d_prev, -clip, clip)
@@ -229,7 +242,7 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
                      by_gate(cell, zs)), reverse=True, unroll=unroll)
     if d_xp is None:
       d_xp = d_zs
-    operands = cell.matmul_operand(prevs).astype(operand_dtype)
+    operands = masked_operand(prevs, mask).astype(operand_dtype)
     d_zs_op = d_zs.astype(operand_dtype)
     if operand_dtype == 'float32':
       # as [T B, H] and [T B, G] matrices: from the [T, B, .] arrays XLA's CPU
@@ -243,7 +256,8 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
     d_params = {k: jnp.zeros_like(v) for k, v in params.items()}
     d_params.update(d_small, w_rec=d_w)
     return (d_params, d_state0, d_xp, g_all,
-            None if clip is None else jnp.zeros_like(clip))
+            None if clip is None else jnp.zeros_like(clip),
+            None if mask is None else jnp.zeros_like(mask))
 
   run.defvjp(run_fwd, run_bwd)
   return run
@@ -443,16 +457,15 @@ class RecurrentNetwork(nn.Module):
 
   def _scan(self, cell, params, state0, xp, probe, bptt_clip, train):
     """All states [T, B, S] of one layer; the recurrence is one lax.scan."""
-    use_dropout = train and self.recurrent_dropout > 0
-    if not use_dropout and not self.zoneout:
-      return recurrence(cell, params, state0, xp, probe, bptt_clip)
-    clip = temporal_clip(bptt_clip)
     steps, batch = xp.shape[:2]
     drop_mask = zone_mask = None
     if train and self.recurrent_dropout > 0:
       keep = 1.0 - self.recurrent_dropout
       drop_mask = jax.random.bernoulli(self.make_rng('dropout'), keep,
                                        (batch, cell.hidden_size)) / keep
+    if not self.zoneout:   # the hand-written BPTT, recurrent dropout included
+      return recurrence(cell, params, state0, xp, probe, bptt_clip, drop_mask=drop_mask)
+    clip = temporal_clip(bptt_clip)
     if train and self.zoneout > 0:
       zone_mask = jax.random.bernoulli(self.make_rng('dropout'), self.zoneout,
                                        (steps, batch, cell.state_size))

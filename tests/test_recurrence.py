@@ -122,3 +122,35 @@ def test_gated_recurrences_match_a_python_loop_over_the_step(case):
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
       scale = float(jnp.max(jnp.abs(b))) + 1e-6
       np.testing.assert_allclose(a / scale, b / scale, atol=2e-6)
+
+
+def _python_loop_masked(cell, params, state0, xp, probe=None, clip=None, mask=None):
+  """Recurrent dropout by hand: the recurrent product's operand times ``mask``
+  at every step, a Python loop, plain autodiff."""
+  state, states = state0, []
+  for t in range(xp.shape[0]):
+    z = (cell.matmul_operand(state) * mask) @ params['w_rec']
+    state = cell.step_from_matmul(params, state, xp[t], z)
+    states.append(state)
+  return jnp.stack(states)
+
+
+@pytest.mark.parametrize('case', ['rnn_tanh', 'rnn_leaky', 'lstm', 'lstm_layer_norm', 'gru',
+                                  'gru_layer_norm'])
+def test_recurrent_dropout_in_the_hand_written_backward_pass(case):
+  cell, params, state0, xp, weights = _setup(*CASES[case])
+  mask = jax.random.bernoulli(jax.random.key(9), 0.7, (B, cell.hidden_size)) / 0.7
+  masked = lambda f: (lambda c, p, s, x, probe=None, clip=None:
+                      f(c, p, s, x, probe, clip, mask=mask) if f is _python_loop_masked
+                      else f(c, p, s, x, probe, clip, drop_mask=mask))
+  want = _python_loop_masked(cell, params, state0, xp, mask=mask)
+  # the mask acts: without it the states differ
+  assert float(jnp.max(jnp.abs(rnn.recurrence(cell, params, state0, xp) - want))) > 1e-3
+  ref = _grads(masked(_python_loop_masked), cell, params, state0, xp, weights, None, None)
+  for recurrence in (rnn.recurrence, rnn.plain_recurrence):
+    np.testing.assert_allclose(masked(recurrence)(cell, params, state0, xp), want,
+                               rtol=1e-6, atol=1e-6)
+    got = _grads(masked(recurrence), cell, params, state0, xp, weights, None, None)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
+      scale = float(jnp.max(jnp.abs(b))) + 1e-6
+      np.testing.assert_allclose(a / scale, b / scale, atol=2e-6)
