@@ -15,7 +15,9 @@ stacked layers whose outputs are summed, feed-forward input layers,
 variational recurrent dropout (one mask per sequence on the recurrent
 input, Gal & Ghahramani 2016), zoneout (Krueger et al. 2017), and dropout on
 the non-recurrent connections (``dropout``: each layer's input and the
-head's input, a fresh mask at every step; Zaremba et al. 2014).
+head's input, a fresh mask at every step; Zaremba et al. 2014). Every
+layer's recurrence takes the hand-written backward pass (``recurrence``),
+recurrent dropout included; only zoneout differentiates the scan by autodiff.
 
 Mixed precision (``compute_dtype='bfloat16'``): bfloat16 operands, float32
 everything else. Every matrix product of the input layers, the input
