@@ -101,10 +101,11 @@ trials (``launch.py sweep ...:dataset=jsb,method=c,trials=16``) took 4 min
 at 50 epochs; its best trials had their lowest validation in the last 2 of
 the 50 epochs, still improving, so the budget is now 200 epochs, with the
 patience above stopping each member once it no longer improves. The
-RNN-NADE (``nade-sgd``, JSB, one piece an update): 23 ms an update (some
-6 s an epoch), down from 49 ms when the NADE's running sum over keys was
-``jnp.cumsum`` (``models/nade.py``; both measured 2026-12-02 with the
-other jobs paused).
+RNN-NADE (``nade-sgd``, JSB, one piece an update): 8.6 ms an update (about
+2 s an epoch) with the NADE's sum over keys as a scan over the keys, against
+22.6 ms as one masked product (both measured on 2026-12-03 by the trainer's
+compiled chunk, each core busy with one other run) and 49 ms as
+``jnp.cumsum`` (2026-12-02, other jobs paused; ``models/nade.py``).
 
 Published numbers: Bengio et al.'s Table 1 values were not available to
 us (``published_numbers.md``), so there is nothing to compare against but
