@@ -82,7 +82,11 @@ MEASURED_MINUTES = {
     # Bengio Table 1, JSB rows (16 trials each; sgd and c before stopped
     # members skipped their steps)
     'jsb_sgd': 16, 'jsb_c': 15, 'jsb_cl': 13, 'jsb_clr': 13, 'jsb_crm': 8,
-    'nottingham_sgd': 197, 'nottingham_c': 118, 'nottingham_cl': 77, 'nottingham_crm': 57,
+    'nottingham_sgd': 197, 'nottingham_c': 118, 'nottingham_cl': 77, 'nottingham_clr': 88,
+    'nottingham_crm': 57,
+    # Bai et al., the modern recipe's JSB searches (16 trials each; the GRU's
+    # first units before recurrent dropout took the hand-written backward pass)
+    'jsb_gru': 38, 'jsb_lstm': 32,
 }
 
 # bai2018.ablation: (job, what it adds to modern.py's arguments, row label)
@@ -162,7 +166,7 @@ TARGETS = {t.key: t for t in (
            'Bai, Kolter, Koltun (2018) Table 1, recurrent rows: GRU and LSTM with the modern '
            'recipe (experiments/modern.py), each a random search selected on validation',
            tuple(Job(f'{d}_{cell}', f'experiments/modern.py:dataset={d},cell={cell}',
-                     command='sweep')
+                     command='sweep', minutes=MEASURED_MINUTES.get(f'{d}_{cell}'))
                  for d in ('adding600', 'jsb', 'nottingham', 'ptb_char')
                  for cell in ('gru', 'lstm')),
            figure='curves'),
@@ -196,10 +200,11 @@ def describe(target: Target, root: str, workers: int) -> str:
   """What will run, and how long it took here."""
   lines = [f'{target.title}: {len(target.jobs)} job(s) in {root}, {workers} worker(s)']
   todo = []
+  width = max(len(job.name) for job in target.jobs)
   for job in target.jobs:
     done = job.finished(os.path.join(root, job.name))
     took = f'{job.minutes:.0f} min' if job.minutes is not None else 'not measured yet'
-    lines.append(f'  {job.name:<12} {"done" if done else took:<18} '
+    lines.append(f'  {job.name:<{width}} {"done" if done else took:<16} '
                  f'launch.py {job.command} --config={job.config}')
     if not done:
       todo.append(job)
