@@ -75,6 +75,39 @@ def test_a_validation_halves_rates_and_returns_risen_members_to_their_best():
   np.testing.assert_array_equal(run.anneal_previous, [1.0, 2.5, 2.0])
 
 
+def test_the_restore_rule_on_hand_worked_epochs():
+  # best so far: inf, 2.0, 1.9, 1.9 (2.1 rose), 1.9 (1.9 equal: rose), 1.8, 1.8 (NaN rose)
+  best = np.array([math.inf])
+  expected = [(2.0, False), (1.9, False), (2.1, True), (1.9, True), (1.8, False),
+              (float('nan'), True), (1.85, True)]
+  for loss, want in expected:
+    rose, new_best = train.restore_anneal([loss], best)
+    assert bool(rose[0]) == want, loss
+    assert new_best[0] == (best[0] if want else loss)
+    best = new_best
+
+
+def test_a_restore_validation_halves_and_returns_only_the_members_that_rose():
+  opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+  params = {'w': jnp.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])}     # 3 members
+  opt_state = optim.set_hyperparams(jax.vmap(opt.init)(params),
+                                    learning_rate=jnp.array([0.1, 0.2, 0.4]))
+  best = train.BestOnValid({'w': jnp.array([[9.0, 9.0], [8.0, 8.0], [7.0, 7.0]])}, 3)
+  run = train._Run(state=_State(params, opt_state, jnp.array([True, True, False])), best=best,
+                   solved_at=[None] * 3, nonfinite=np.zeros(3, bool), elapsed=0.0,
+                   last_loss=np.zeros(3), annealing=np.zeros(3, bool),
+                   anneal_previous=np.array([2.0, 2.0, 2.0]))
+  # member 0 improved: untouched; member 1 rose: back to its best, rate halved;
+  # member 2 is not training: untouched though its loss rose
+  stop = train._anneal(run, [1.5, 2.5, 2.5], np.array([True, True, False]),
+                       ml_config(anneal='restore'))
+  np.testing.assert_array_equal(stop, [False, False, False])
+  np.testing.assert_allclose(optax.tree_utils.tree_get(run.state.opt_state, 'learning_rate'),
+                             [0.1, 0.1, 0.4])
+  np.testing.assert_array_equal(run.state.params['w'], [[1, 1], [8, 8], [3, 3]])
+  np.testing.assert_array_equal(run.anneal_previous, [1.5, 2.0, 2.0])
+
+
 def ml_config(**fields):
   import ml_collections
   return ml_collections.ConfigDict(fields)
@@ -130,6 +163,26 @@ def test_a_run_follows_the_schedule_replayed_from_its_validation_losses(tmp_path
       assert len(valid) == config.task.epochs, i
   assert stops > 0 and any(r['learning_rate'] < train_rows[0]['learning_rate']
                            for r in rows if r['split'] == 'train')
+
+
+def test_a_restore_run_halves_after_every_validation_that_did_not_improve(tmp_path):
+  config = annealed_music_config()
+  with config.unlocked():
+    config.train.anneal = 'restore'
+  train.train_and_evaluate(config, str(tmp_path), data=toy_corpus(7, [12, 7, 9]))
+  rows = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+  halvings = 0
+  for i in sorted({r['member'] for r in rows}):
+    valid = [r['loss'] for r in rows if r['split'] == 'valid' and r['member'] == i]
+    train_rows = [r for r in rows if r['split'] == 'train' and r['member'] == i]
+    lr, best = train_rows[0]['learning_rate'], math.inf
+    for e, r in enumerate(train_rows):     # the rate epoch e trained with
+      assert r['learning_rate'] == pytest.approx(lr), (i, e)
+      if valid[e] < best:
+        best = valid[e]
+      else:
+        lr, halvings = lr / 2, halvings + 1
+  assert halvings > 0
 
 
 def test_anneal_needs_validation_every_epoch():

@@ -624,8 +624,8 @@ SAFE_TO_CHANGE = ('train.num_steps', 'task.epochs', 'train.log_every', 'train.ev
 # (config.paper), do not change what it computes.
 SAFE_PREFIXES = ('sweep.', 'paper.')
 _BUDGET = ('train.num_steps', 'task.epochs')
-# train.anneal: '' (off) or 'rnnlm' (``rnnlm_anneal``).
-ANNEALS = ('', 'rnnlm')
+# train.anneal: '' (off), 'rnnlm' (``rnnlm_anneal``) or 'restore' (``restore_anneal``).
+ANNEALS = ('', 'rnnlm', 'restore')
 
 
 def rnnlm_anneal(losses, previous, annealing, min_improvement: float = 0.003):
@@ -661,6 +661,30 @@ def rnnlm_anneal(losses, previous, annealing, min_improvement: float = 0.003):
   halve = annealing & ~stop
   rose = ~(losses <= previous)
   return halve, stop, rose, annealing
+
+
+def restore_anneal(losses, best):
+  """One validation of the halve-and-restore schedule, member by member: a
+  member whose validation loss is not below its best so far returns to its
+  best parameters and halves its learning rate; it never stops by this rule
+  (``train.patience`` does). One reading of Pascanu et al.'s "halved every
+  time the error over an epoch increased" (sec. 5.2), with the error on
+  validation and RNNLM's return to the saved weights; our choice, not theirs.
+
+  Args:
+    losses: [P] this epoch's validation losses.
+    best: [P] each member's lowest validation loss before this one (inf
+      before the first).
+
+  Returns:
+    (rose, best): [P] bool, halve the rate and return to the best
+    parameters; [P] the lowest loss including this one (a loss that is not
+    finite leaves it, and counts as a rise).
+  """
+  losses = np.asarray(losses, np.float64)
+  best = np.asarray(best, np.float64)
+  rose = ~(losses < best)
+  return rose, np.where(rose, best, losses)
 
 
 # A member whose loss (nats per scored step) leaves this range has diverged:
@@ -1039,14 +1063,21 @@ def _validate_members(run: _Run, evaluate, step: int, active: np.ndarray
 
 
 def _anneal(run: _Run, losses, judged: np.ndarray, tc) -> np.ndarray:
-  """``rnnlm_anneal`` applied to the members that were training: halves
-  their learning rates, returns those whose loss rose to their best
-  parameters; returns which members it stops."""
-  halve, stop, rose, annealing = rnnlm_anneal(
-      losses, run.anneal_previous, run.annealing, tc.get('anneal_min_improvement', 0.003))
+  """``rnnlm_anneal`` or ``restore_anneal`` (``tc.anneal``) applied to the
+  members that were training: halves their learning rates, returns those
+  whose loss rose to their best parameters; returns which members it stops.
+  ``run.anneal_previous`` holds the previous validation loss (rnnlm) or the
+  best so far (restore)."""
+  if tc.anneal == 'restore':
+    halve, previous = restore_anneal(losses, run.anneal_previous)
+    rose, stop, annealing = halve, np.zeros_like(halve), run.annealing | halve
+  else:
+    halve, stop, rose, annealing = rnnlm_anneal(
+        losses, run.anneal_previous, run.annealing, tc.get('anneal_min_improvement', 0.003))
+    previous = np.asarray(losses, np.float64)
   halve, stop, rose = halve & judged, stop & judged, rose & judged
   run.annealing = np.where(judged, annealing, run.annealing)
-  run.anneal_previous = np.where(judged, np.asarray(losses, np.float64), run.anneal_previous)
+  run.anneal_previous = np.where(judged, previous, run.anneal_previous)
   state = run.state
   if halve.any():
     lr = optax.tree_utils.tree_get(state.opt_state, 'learning_rate')
