@@ -351,8 +351,11 @@ def _finish(target: Target, folder: str, failed: list[str]) -> str:
   finished = [j for j in target.jobs if j.finished(os.path.join(folder, j.name))]
   if target.figure == 'ablation':
     from reporting import ablation
+    from reporting.figures import ablation as ablation_figure
     text = ablation.main(folder)
     print(text)
+    if any(j.name == target.jobs[0].name for j in finished):    # the reference row
+      print(ablation_figure.draw(folder))
   if target.figure == 'fig7' and finished:
     from reporting.figures import fig7
     fig7.main(['fig7', folder])

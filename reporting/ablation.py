@@ -51,12 +51,13 @@ def rows_of(folder: str) -> tuple[dict, list[dict]]:
   out = []
   for name, label in marker['rows']:
     result = records.read_json(os.path.join(folder, name, 'result.json'))
-    row = dict(name=name, label=label, test=None, sd=None, valid=None, members=0,
+    row = dict(name=name, label=label, test=None, sd=None, tests=[], valid=None, members=0,
                best_steps=[], steps=None, wall_time_s=None)
     if result and result.get('members'):
       members = result['members']
       test, sd = _mean_sd([m['test_loss_at_best_valid'] for m in members])
       row.update(test=test, sd=sd, members=len(members),
+                 tests=[m['test_loss_at_best_valid'] for m in members],
                  valid=_mean_sd([m['best_valid_loss'] for m in members])[0],
                  best_steps=[m['best_valid_step'] for m in members],
                  steps=result.get('step'), wall_time_s=result.get('wall_time_s'),

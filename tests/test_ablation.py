@@ -40,6 +40,20 @@ def test_the_table_gives_mean_spread_and_change_against_the_reference(tmp_path, 
   assert 'Bai' not in text and 'Pascanu' not in text
 
 
+def test_the_figure_is_drawn_from_finished_rows_and_needs_the_reference(tmp_path):
+  from reporting.figures import ablation as figure
+  folder = str(tmp_path / 'abl')
+  ablation.write_marker(folder, 'Toy ablation', [('full', 'the recipe'), ('no_ln', 'no layer norm'),
+                                                 ('no_x', 'not run')], 'full')
+  fake_run(folder, 'no_ln', [8.5, 8.9], [8.4, 8.6])
+  with pytest.raises(ValueError, match="reference row 'full' has not finished"):
+    figure.draw(folder)
+  fake_run(folder, 'full', [8.0, 8.2, 8.4], [7.9, 8.0, 8.1])
+  assert ablation.rows_of(folder)[1][1]['tests'] == [8.5, 8.9]
+  path = figure.draw(folder)
+  assert path == os.path.join(folder, 'ablation.png') and os.path.getsize(path) > 10_000
+
+
 def test_a_bad_marker_is_named(tmp_path):
   with pytest.raises(ValueError, match="reference row 'ful'"):
     ablation.write_marker(str(tmp_path), 't', [('full', 'x')], 'ful')
@@ -97,3 +111,4 @@ def test_an_ablation_target_runs_and_ends_with_its_table(tmp_path, monkeypatch, 
     result = records.read_json(os.path.join(folder, r['name'], 'result.json'))
     assert r['test'] == pytest.approx(result['members'][0]['test_loss_at_best_valid'])
   assert '#### Toy: clipping taken out' in out and '| SGD (`no_clipping`) |' in out
+  assert os.path.exists(os.path.join(folder, 'ablation.png'))
