@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -271,6 +271,30 @@ class Cell:
     """The parameters ``step_from_matmul`` reads."""
     return ('ln_rec',) if self.layer_norm else ()
 
+  # The hand-written BPTT of ``models.rnn.recurrence`` keeps, for each step,
+  # what ``step_residuals`` returns, and takes the step's derivative from it
+  # with ``step_vjp``. By default the residuals are z (one array per gate, see
+  # ``models.rnn.by_gate``) and the derivative is autodiff of
+  # ``step_from_matmul``, which recomputes the step's activations; a cell can
+  # keep its activations instead and give the derivative in closed form (LSTM).
+
+  def step_residuals(self, params: Params, state: jax.Array, xp_t: jax.Array,
+                     z: jax.Array) -> tuple[jax.Array, Any]:
+    """``(step_from_matmul(params, state, xp_t, z), residuals)``."""
+    residuals = tuple(jnp.split(z, self.gates, axis=-1)) if self.gates > 1 else z
+    return self.step_from_matmul(params, state, xp_t, z), residuals
+
+  def step_vjp(self, params: Params, small: Params, prev: jax.Array, xp_t: jax.Array,
+               residuals, g: jax.Array) -> tuple[Params, jax.Array, jax.Array, jax.Array]:
+    """``g^T`` times the derivatives of the step with respect to ``small``
+    (``step_param_names``' parameters), the previous state, ``xp_t`` and z:
+    ``(d_small, d_prev, d_xp_t, d_z)``. Where xp_t and z enter only through
+    their sum, ``d_xp_t is d_z``."""
+    z = jnp.concatenate(residuals, axis=-1) if isinstance(residuals, tuple) else residuals
+    _, pull = jax.vjp(lambda small, prev, xp_t, z: self.step_from_matmul(
+        {**params, **small}, prev, xp_t, z), small, prev, xp_t, z)
+    return pull(g)
+
   def step(self, params: Params, state: jax.Array, xp_t: jax.Array) -> jax.Array:
     """One step: state [B, S], xp_t [B, G] -> state [B, S]."""
     return self.step_from_matmul(params, state, xp_t,
@@ -357,13 +381,41 @@ class LSTM(Cell):
     return jnp.zeros((4 * h,)).at[h:2 * h].set(self.forget_bias)
 
   def step_from_matmul(self, params, state, xp_t, z):
+    return self._gates_and_state(params, state, xp_t, z)[0]
+
+  def _gates_and_state(self, params, state, xp_t, z):
     c = state[..., self.hidden_size:]
     # gate by gate: the slices of xp_t simplify away in the recurrences (rnn.by_gate)
     i, f, g, o = (a + b for a, b in zip(jnp.split(self._after_matmul(params, z), 4, axis=-1),
                                        jnp.split(xp_t, 4, axis=-1)))
-    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-    h = jax.nn.sigmoid(o) * jnp.tanh(c)
-    return jnp.concatenate([h, c], axis=-1)
+    i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+    c = f * c + i * g
+    tanh_c = jnp.tanh(c)
+    return jnp.concatenate([o * tanh_c, c], axis=-1), (i, f, g, o, tanh_c)
+
+  # Without layer norm, the hand-written BPTT keeps the gates' activations and
+  # tanh(c) (5 H a step against z's 4 H) and differentiates the step in closed
+  # form, as cuDNN and PyTorch do: no activation is recomputed backwards. With
+  # layer norm, the default (autodiff from z).
+
+  def step_residuals(self, params, state, xp_t, z):
+    if self.layer_norm:
+      return super().step_residuals(params, state, xp_t, z)
+    return self._gates_and_state(params, state, xp_t, z)
+
+  def step_vjp(self, params, small, prev, xp_t, residuals, g):
+    if self.layer_norm:
+      return super().step_vjp(params, small, prev, xp_t, residuals, g)
+    i, f, gg, o, tanh_c = residuals
+    g_h, g_c = jnp.split(g, 2, axis=-1)
+    d_c = g_c + g_h * o * (1.0 - tanh_c * tanh_c)       # dE/dc_t
+    d_z = jnp.concatenate([d_c * gg * i * (1.0 - i),
+                           d_c * prev[..., self.hidden_size:] * f * (1.0 - f),
+                           d_c * i * (1.0 - gg * gg),
+                           g_h * tanh_c * o * (1.0 - o)], axis=-1)
+    # h_{t-1} reaches the step through z only (the caller adds d_z W_rec^T)
+    d_prev = jnp.concatenate([jnp.zeros_like(g_h), d_c * f], axis=-1)
+    return {}, d_prev, d_z, d_z
 
 
 @dataclasses.dataclass(frozen=True)

@@ -167,9 +167,11 @@ def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
       dE/dW_rec = sum_t operand(state_{t-1})^T dE/dz_t
                 = operand(states)[T*B, H]^T @ dE/dz[T*B, G],
 
-  one well-shaped matmul. The forward pass keeps z_t [T, B, G], so the backward
-  pass does one matmul per step (dE/dz_t @ W_rec^T) and no recomputation of
-  the forward one. Same arguments and result as ``plain_recurrence``; with
+  one well-shaped matmul. The forward pass keeps each step's residuals
+  (``cell.step_residuals``: z_t [T, B, G] by default; the LSTM without layer
+  norm keeps its gate activations and tanh(c_t) and differentiates its step
+  in closed form, ``cell.step_vjp``), so the backward pass does one matmul
+  per step (dE/dz_t @ W_rec^T) and no recomputation of the forward one. Same arguments and result as ``plain_recurrence``; with
   ``drop_mask`` the operand is operand(state_{t-1}) * mask in all three
   products (the mask is a constant: no gradient flows to it).
 
@@ -195,10 +197,13 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
     def body(state, xs):
       xp_t, probe_t = xs
       z = cell.matmul(masked_operand(state, mask), w)
-      new = cell.step_from_matmul(params, state, joined(xp_t), z)
+      if keep_z:
+        new, residuals = cell.step_residuals(params, state, joined(xp_t), z)
+      else:
+        new = cell.step_from_matmul(params, state, joined(xp_t), z)
       if probe_t is not None:
         new = new + probe_t
-      return new, ((new, z) if keep_z else new)
+      return new, ((new, residuals) if keep_z else new)
 
     return jax.lax.scan(body, state0, (by_gate(cell, xp), probe), unroll=unroll)[1]
 
@@ -208,25 +213,22 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
     return forward(params, state0, xp, probe, mask, keep_z=False)
 
   def run_fwd(params, state0, xp, probe, clip, mask):
-    states, zs = forward(params, state0, xp, probe, mask, keep_z=True)
-    return states, (params, state0, xp, states, zs, probe, clip, mask)
+    states, residuals = forward(params, state0, xp, probe, mask, keep_z=True)
+    return states, (params, state0, xp, states, residuals, probe, clip, mask)
 
   def run_bwd(res, g_states):
-    params, state0, xp, states, zs, probe, clip, mask = res
+    params, state0, xp, states, residuals, probe, clip, mask = res
     w_t = params['w_rec'].astype(operand_dtype).T
     prevs = jnp.concatenate([state0[None], states[:-1]], axis=0)
     names = cell.step_param_names()
     small = {k: params[k] for k in names}    # parameters read inside the step
 
-    def local(small, prev, xp_t, z):
-      return cell.step_from_matmul({**params, **small}, prev, xp_t, z)
-
     def body(carry, xs):
       g_next, g_small = carry
-      g_out, prev, xp_t, z = (joined(a) for a in xs)
+      *parts, residuals_t = xs
+      g_out, prev, xp_t = (joined(a) for a in parts)
       g = g_out + g_next                       # dE/dstate_t (= dE/dprobe_t)
-      _, pull = jax.vjp(local, small, prev, xp_t, z)
-      d_small, d_prev, d_xp, d_z = pull(g)
+      d_small, d_prev, d_xp, d_z = cell.step_vjp(params, small, prev, xp_t, residuals_t, g)
       _, pull_operand = jax.vjp(lambda s: masked_operand(s, mask), prev)
       d_prev = d_prev + pull_operand(cell.matmul(d_z, w_t))[0]
       if clip is not None:
@@ -241,7 +243,7 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
     init = (jnp.zeros_like(state0), jax.tree.map(jnp.zeros_like, small))
     (d_state0, d_small), (d_xp, d_zs, g_all) = jax.lax.scan(
         body, init, (by_part(cell, g_states), by_part(cell, prevs), by_gate(cell, xp),
-                     by_gate(cell, zs)), reverse=True, unroll=unroll)
+                     residuals), reverse=True, unroll=unroll)
     if d_xp is None:
       d_xp = d_zs
     operands = masked_operand(prevs, mask).astype(operand_dtype)
