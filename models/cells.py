@@ -190,9 +190,20 @@ def init_weight(scheme: str, role: str, key, shape) -> jax.Array:
 
 def _layer_norm(x: jax.Array, scale: jax.Array, eps: float = 1e-5) -> jax.Array:
   """Layer norm over the last axis with a gain and no shift (the bias follows)."""
-  mean = x.mean(-1, keepdims=True)
-  var = ((x - mean) ** 2).mean(-1, keepdims=True)
-  return (x - mean) * jax.lax.rsqrt(var + eps) * scale
+  return _normalised(x, eps)[0] * scale
+
+
+def _normalised(x: jax.Array, eps: float = 1e-5) -> tuple[jax.Array, jax.Array]:
+  """``((x - mean) / std, 1 / std)`` over the last axis, std with ``eps``."""
+  centred = x - x.mean(-1, keepdims=True)
+  inv_std = jax.lax.rsqrt((centred * centred).mean(-1, keepdims=True) + eps)
+  return centred * inv_std, inv_std
+
+
+def _normalised_vjp(x_hat: jax.Array, inv_std: jax.Array, g: jax.Array) -> jax.Array:
+  """``g^T d x_hat / d x`` for ``x_hat = _normalised(x)[0]``, from its outputs."""
+  return inv_std * (g - g.mean(-1, keepdims=True)
+                    - x_hat * (g * x_hat).mean(-1, keepdims=True))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -381,41 +392,45 @@ class LSTM(Cell):
     return jnp.zeros((4 * h,)).at[h:2 * h].set(self.forget_bias)
 
   def step_from_matmul(self, params, state, xp_t, z):
-    return self._gates_and_state(params, state, xp_t, z)[0]
+    return self._gates_and_state(state, xp_t, self._after_matmul(params, z))[0]
 
-  def _gates_and_state(self, params, state, xp_t, z):
+  def _gates_and_state(self, state, xp_t, z):
+    """The step from z after layer norm: (new state, (i, f, g, o, tanh(c)))."""
     c = state[..., self.hidden_size:]
     # gate by gate: the slices of xp_t simplify away in the recurrences (rnn.by_gate)
-    i, f, g, o = (a + b for a, b in zip(jnp.split(self._after_matmul(params, z), 4, axis=-1),
-                                       jnp.split(xp_t, 4, axis=-1)))
+    i, f, g, o = (a + b for a, b in zip(jnp.split(z, 4, axis=-1), jnp.split(xp_t, 4, axis=-1)))
     i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
     c = f * c + i * g
     tanh_c = jnp.tanh(c)
     return jnp.concatenate([o * tanh_c, c], axis=-1), (i, f, g, o, tanh_c)
 
-  # Without layer norm, the hand-written BPTT keeps the gates' activations and
-  # tanh(c) (5 H a step against z's 4 H) and differentiates the step in closed
-  # form, as cuDNN and PyTorch do: no activation is recomputed backwards. With
-  # layer norm, the default (autodiff from z).
+  # The hand-written BPTT keeps the gates' activations and tanh(c) (5 H a step
+  # against z's 4 H; with layer norm also the normalised z and its 1 / std)
+  # and differentiates the step in closed form, as cuDNN and PyTorch do: no
+  # activation is recomputed backwards.
 
   def step_residuals(self, params, state, xp_t, z):
-    if self.layer_norm:
-      return super().step_residuals(params, state, xp_t, z)
-    return self._gates_and_state(params, state, xp_t, z)
+    if not self.layer_norm:
+      return self._gates_and_state(state, xp_t, z)
+    z_hat, inv_std = _normalised(z)
+    new, acts = self._gates_and_state(state, xp_t, z_hat * params['ln_rec'])
+    return new, acts + (z_hat, inv_std)
 
   def step_vjp(self, params, small, prev, xp_t, residuals, g):
-    if self.layer_norm:
-      return super().step_vjp(params, small, prev, xp_t, residuals, g)
-    i, f, gg, o, tanh_c = residuals
+    i, f, gg, o, tanh_c = residuals[:5]
     g_h, g_c = jnp.split(g, 2, axis=-1)
     d_c = g_c + g_h * o * (1.0 - tanh_c * tanh_c)       # dE/dc_t
-    d_z = jnp.concatenate([d_c * gg * i * (1.0 - i),
+    d_a = jnp.concatenate([d_c * gg * i * (1.0 - i),     # dE/d(gate pre-activations)
                            d_c * prev[..., self.hidden_size:] * f * (1.0 - f),
                            d_c * i * (1.0 - gg * gg),
                            g_h * tanh_c * o * (1.0 - o)], axis=-1)
     # h_{t-1} reaches the step through z only (the caller adds d_z W_rec^T)
     d_prev = jnp.concatenate([jnp.zeros_like(g_h), d_c * f], axis=-1)
-    return {}, d_prev, d_z, d_z
+    if not self.layer_norm:
+      return {}, d_prev, d_a, d_a
+    z_hat, inv_std = residuals[5:]
+    d_small = {'ln_rec': (d_a * z_hat).reshape(-1, d_a.shape[-1]).sum(0)}
+    return d_small, d_prev, d_a, _normalised_vjp(z_hat, inv_std, d_a * params['ln_rec'])
 
 
 @dataclasses.dataclass(frozen=True)
