@@ -452,12 +452,43 @@ class GRU(Cell):
     return super().step_param_names() + ('b_rec_n',)
 
   def step_from_matmul(self, params, state, xp_t, z):
-    xr, xz, xn = jnp.split(xp_t, 3, axis=-1)
-    hr, hz, hn = jnp.split(self._after_matmul(params, z), 3, axis=-1)
+    return self._gates_and_state(params, state, xp_t, self._after_matmul(params, z))[0]
+
+  def _gates_and_state(self, params, state, xp_t, z):
+    """The step from z after layer norm: (new state, (r, u, n, h W_n + b_n))."""
+    xr, xu, xn = jnp.split(xp_t, 3, axis=-1)
+    hr, hu, hn = jnp.split(z, 3, axis=-1)
     r = jax.nn.sigmoid(xr + hr)
-    z = jax.nn.sigmoid(xz + hz)
-    n = jnp.tanh(xn + r * (hn + params['b_rec_n']))
-    return (1.0 - z) * n + z * state
+    u = jax.nn.sigmoid(xu + hu)                  # the update gate
+    m = hn + params['b_rec_n']
+    n = jnp.tanh(xn + r * m)
+    return (1.0 - u) * n + u * state, (r, u, n, m)
+
+  # As the LSTM's: the activations (and with layer norm the normalised z and
+  # 1 / std) are kept, and the step is differentiated in closed form.
+
+  def step_residuals(self, params, state, xp_t, z):
+    if not self.layer_norm:
+      return self._gates_and_state(params, state, xp_t, z)
+    z_hat, inv_std = _normalised(z)
+    new, acts = self._gates_and_state(params, state, xp_t, z_hat * params['ln_rec'])
+    return new, acts + (z_hat, inv_std)
+
+  def step_vjp(self, params, small, prev, xp_t, residuals, g):
+    r, u, n, m = residuals[:4]
+    d_n = g * (1.0 - u) * (1.0 - n * n)          # dE/d(n's pre-activation)
+    d_r = d_n * m * r * (1.0 - r)
+    d_u = g * (prev - n) * u * (1.0 - u)
+    d_m = d_n * r
+    d_xp = jnp.concatenate([d_r, d_u, d_n], axis=-1)
+    d_after = jnp.concatenate([d_r, d_u, d_m], axis=-1)     # dE/d(z after layer norm)
+    flat = lambda a: a.reshape(-1, a.shape[-1]).sum(0)
+    d_small = {'b_rec_n': flat(d_m)}
+    if not self.layer_norm:
+      return d_small, g * u, d_xp, d_after
+    z_hat, inv_std = residuals[4:]
+    d_small['ln_rec'] = flat(d_after * z_hat)
+    return d_small, g * u, d_xp, _normalised_vjp(z_hat, inv_std, d_after * params['ln_rec'])
 
 
 def make_cell(name: str, hidden_size: int, **kwargs) -> Cell:
