@@ -13,6 +13,12 @@ plus ``jvp_t(params, prev [B, S], xp_t, g [B, S]) -> g^T d state_t / d prev``
 for the vanishing-gradient regulariser Omega (Pascanu et al. 2013, eq. 10):
 the error signal ``g = dE/dx_{k+1}`` carried back one step.
 
+and, for the hand-written BPTT of ``models.rnn.recurrence``, the step split
+at its recurrent product (``step_from_matmul``) and its derivative from kept
+residuals (``step_residuals``, ``step_vjp``): by default z and autodiff; the
+LSTM and GRU keep their gate activations and differentiate the step in
+closed form, as cuDNN and PyTorch do.
+
 States are single arrays (the LSTM's is ``concat(h, c)``, S = 2H) so that
 carries, probes and regularisers see one shape. Everything is time-major.
 

@@ -168,9 +168,9 @@ def recurrence(cell: cells_lib.Cell, params, state0: jax.Array, xp: jax.Array,
                 = operand(states)[T*B, H]^T @ dE/dz[T*B, G],
 
   one well-shaped matmul. The forward pass keeps each step's residuals
-  (``cell.step_residuals``: z_t [T, B, G] by default; the LSTM without layer
-  norm keeps its gate activations and tanh(c_t) and differentiates its step
-  in closed form, ``cell.step_vjp``), so the backward pass does one matmul
+  (``cell.step_residuals``: z_t [T, B, G] by default; the LSTM and GRU keep
+  their gate activations, with layer norm also the normalised z_t, and
+  differentiate their step in closed form, ``cell.step_vjp``), so the backward pass does one matmul
   per step (dE/dz_t @ W_rec^T) and no recomputation of the forward one. Same arguments and result as ``plain_recurrence``; with
   ``drop_mask`` the operand is operand(state_{t-1}) * mask in all three
   products (the mask is a constant: no gradient flows to it).
