@@ -53,16 +53,22 @@ class _State:
   active: jax.Array
 
 
-def test_a_validation_halves_rates_and_returns_risen_members_to_their_best():
+def three_members(annealing):
+  """A run of 3 members (rates 0.1, 0.2, 0.4; the third not training), each
+  away from its best parameters, its previous validation loss 2.0."""
   opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
-  params = {'w': jnp.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])}     # 3 members
+  params = {'w': jnp.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])}
   opt_state = optim.set_hyperparams(jax.vmap(opt.init)(params),
                                     learning_rate=jnp.array([0.1, 0.2, 0.4]))
   best = train.BestOnValid({'w': jnp.array([[9.0, 9.0], [8.0, 8.0], [7.0, 7.0]])}, 3)
-  run = train._Run(state=_State(params, opt_state, jnp.array([True, True, False])), best=best,
-                   solved_at=[None] * 3, nonfinite=np.zeros(3, bool), elapsed=0.0,
-                   last_loss=np.zeros(3), annealing=np.array([True, False, True]),
-                   anneal_previous=np.array([2.0, 2.0, 2.0]))
+  return train._Run(state=_State(params, opt_state, jnp.array([True, True, False])), best=best,
+                    solved_at=[None] * 3, nonfinite=np.zeros(3, bool), elapsed=0.0,
+                    last_loss=np.zeros(3), annealing=annealing,
+                    anneal_previous=np.array([2.0, 2.0, 2.0]))
+
+
+def test_a_validation_halves_rates_and_returns_risen_members_to_their_best():
+  run = three_members(annealing=np.array([True, False, True]))
   tc = ml_config(anneal='rnnlm', anneal_min_improvement=0.003)
   # member 0 anneals and improved: halve; member 1 rose: back to its best,
   # starts annealing (halve); member 2 is not training: untouched
@@ -88,15 +94,7 @@ def test_the_restore_rule_on_hand_worked_epochs():
 
 
 def test_a_restore_validation_halves_and_returns_only_the_members_that_rose():
-  opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
-  params = {'w': jnp.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])}     # 3 members
-  opt_state = optim.set_hyperparams(jax.vmap(opt.init)(params),
-                                    learning_rate=jnp.array([0.1, 0.2, 0.4]))
-  best = train.BestOnValid({'w': jnp.array([[9.0, 9.0], [8.0, 8.0], [7.0, 7.0]])}, 3)
-  run = train._Run(state=_State(params, opt_state, jnp.array([True, True, False])), best=best,
-                   solved_at=[None] * 3, nonfinite=np.zeros(3, bool), elapsed=0.0,
-                   last_loss=np.zeros(3), annealing=np.zeros(3, bool),
-                   anneal_previous=np.array([2.0, 2.0, 2.0]))
+  run = three_members(annealing=np.zeros(3, bool))
   # member 0 improved: untouched; member 1 rose: back to its best, rate halved;
   # member 2 is not training: untouched though its loss rose
   stop = train._anneal(run, [1.5, 2.5, 2.5], np.array([True, True, False]),
