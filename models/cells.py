@@ -293,7 +293,9 @@ class Cell:
   # with ``step_vjp``. By default the residuals are z (one array per gate, see
   # ``models.rnn.by_gate``) and the derivative is autodiff of
   # ``step_from_matmul``, which recomputes the step's activations; a cell can
-  # keep its activations instead and give the derivative in closed form (LSTM).
+  # keep its activations instead and give the derivative in closed form (LSTM,
+  # GRU: ``_gates_and_state`` with ``_closed_form_residuals`` and
+  # ``_layer_norm_vjp``).
 
   def step_residuals(self, params: Params, state: jax.Array, xp_t: jax.Array,
                      z: jax.Array) -> tuple[jax.Array, Any]:
@@ -311,6 +313,23 @@ class Cell:
     _, pull = jax.vjp(lambda small, prev, xp_t, z: self.step_from_matmul(
         {**params, **small}, prev, xp_t, z), small, prev, xp_t, z)
     return pull(g)
+
+  def _closed_form_residuals(self, params, state, xp_t, z):
+    """``step_residuals`` of a cell whose ``_gates_and_state(params, state,
+    xp_t, z after layer norm)`` returns (new state, activations): the
+    activations, and with layer norm the normalised z and 1 / std after them."""
+    if not self.layer_norm:
+      return self._gates_and_state(params, state, xp_t, z)
+    z_hat, inv_std = _normalised(z)
+    new, acts = self._gates_and_state(params, state, xp_t, z_hat * params['ln_rec'])
+    return new, acts + (z_hat, inv_std)
+
+  def _layer_norm_vjp(self, params, residuals, d_after):
+    """From ``d_after`` = dE/d(z after layer norm): (dE/d ln_rec, dE/dz), with
+    the normalised z and 1 / std that ``_closed_form_residuals`` put last."""
+    z_hat, inv_std = residuals[-2:]
+    d_scale = (d_after * z_hat).reshape(-1, d_after.shape[-1]).sum(0)
+    return d_scale, _normalised_vjp(z_hat, inv_std, d_after * params['ln_rec'])
 
   def step(self, params: Params, state: jax.Array, xp_t: jax.Array) -> jax.Array:
     """One step: state [B, S], xp_t [B, G] -> state [B, S]."""
@@ -398,9 +417,9 @@ class LSTM(Cell):
     return jnp.zeros((4 * h,)).at[h:2 * h].set(self.forget_bias)
 
   def step_from_matmul(self, params, state, xp_t, z):
-    return self._gates_and_state(state, xp_t, self._after_matmul(params, z))[0]
+    return self._gates_and_state(params, state, xp_t, self._after_matmul(params, z))[0]
 
-  def _gates_and_state(self, state, xp_t, z):
+  def _gates_and_state(self, params, state, xp_t, z):
     """The step from z after layer norm: (new state, (i, f, g, o, tanh(c)))."""
     c = state[..., self.hidden_size:]
     # gate by gate: the slices of xp_t simplify away in the recurrences (rnn.by_gate)
@@ -415,12 +434,7 @@ class LSTM(Cell):
   # and differentiates the step in closed form, as cuDNN and PyTorch do: no
   # activation is recomputed backwards.
 
-  def step_residuals(self, params, state, xp_t, z):
-    if not self.layer_norm:
-      return self._gates_and_state(state, xp_t, z)
-    z_hat, inv_std = _normalised(z)
-    new, acts = self._gates_and_state(state, xp_t, z_hat * params['ln_rec'])
-    return new, acts + (z_hat, inv_std)
+  step_residuals = Cell._closed_form_residuals
 
   def step_vjp(self, params, small, prev, xp_t, residuals, g):
     i, f, gg, o, tanh_c = residuals[:5]
@@ -434,9 +448,8 @@ class LSTM(Cell):
     d_prev = jnp.concatenate([jnp.zeros_like(g_h), d_c * f], axis=-1)
     if not self.layer_norm:
       return {}, d_prev, d_a, d_a
-    z_hat, inv_std = residuals[5:]
-    d_small = {'ln_rec': (d_a * z_hat).reshape(-1, d_a.shape[-1]).sum(0)}
-    return d_small, d_prev, d_a, _normalised_vjp(z_hat, inv_std, d_a * params['ln_rec'])
+    d_scale, d_z = self._layer_norm_vjp(params, residuals, d_a)
+    return {'ln_rec': d_scale}, d_prev, d_a, d_z
 
 
 @dataclasses.dataclass(frozen=True)
@@ -473,12 +486,7 @@ class GRU(Cell):
   # As the LSTM's: the activations (and with layer norm the normalised z and
   # 1 / std) are kept, and the step is differentiated in closed form.
 
-  def step_residuals(self, params, state, xp_t, z):
-    if not self.layer_norm:
-      return self._gates_and_state(params, state, xp_t, z)
-    z_hat, inv_std = _normalised(z)
-    new, acts = self._gates_and_state(params, state, xp_t, z_hat * params['ln_rec'])
-    return new, acts + (z_hat, inv_std)
+  step_residuals = Cell._closed_form_residuals
 
   def step_vjp(self, params, small, prev, xp_t, residuals, g):
     r, u, n, m = residuals[:4]
@@ -488,13 +496,11 @@ class GRU(Cell):
     d_m = d_n * r
     d_xp = jnp.concatenate([d_r, d_u, d_n], axis=-1)
     d_after = jnp.concatenate([d_r, d_u, d_m], axis=-1)     # dE/d(z after layer norm)
-    flat = lambda a: a.reshape(-1, a.shape[-1]).sum(0)
-    d_small = {'b_rec_n': flat(d_m)}
+    d_small = {'b_rec_n': d_m.reshape(-1, d_m.shape[-1]).sum(0)}
     if not self.layer_norm:
       return d_small, g * u, d_xp, d_after
-    z_hat, inv_std = residuals[4:]
-    d_small['ln_rec'] = flat(d_after * z_hat)
-    return d_small, g * u, d_xp, _normalised_vjp(z_hat, inv_std, d_after * params['ln_rec'])
+    d_small['ln_rec'], d_z = self._layer_norm_vjp(params, residuals, d_after)
+    return d_small, g * u, d_xp, d_z
 
 
 def make_cell(name: str, hidden_size: int, **kwargs) -> Cell:
