@@ -141,14 +141,24 @@ def replay(valid: list[float], lr0: float, min_improvement: float):
   return rates, None
 
 
-def test_a_run_follows_the_schedule_replayed_from_its_validation_losses(tmp_path):
+def annealed_run(folder, anneal: str):
+  """Trains ``annealed_music_config`` with ``train.anneal=anneal``; returns the
+  config, its metrics' rows, and per member (validation losses, train rows)."""
   config = annealed_music_config()
-  train.train_and_evaluate(config, str(tmp_path), data=toy_corpus(7, [12, 7, 9]))
-  rows = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+  with config.unlocked():
+    config.train.anneal = anneal
+  train.train_and_evaluate(config, str(folder), data=toy_corpus(7, [12, 7, 9]))
+  rows = [json.loads(l) for l in open(folder / 'metrics.jsonl')]
+  members = [([r['loss'] for r in rows if r['split'] == 'valid' and r['member'] == i],
+              [r for r in rows if r['split'] == 'train' and r['member'] == i])
+             for i in sorted({r['member'] for r in rows})]
+  return config, rows, members
+
+
+def test_a_run_follows_the_schedule_replayed_from_its_validation_losses(tmp_path):
+  config, rows, members = annealed_run(tmp_path, 'rnnlm')
   stops = 0
-  for i in sorted({r['member'] for r in rows}):
-    valid = [r['loss'] for r in rows if r['split'] == 'valid' and r['member'] == i]
-    train_rows = [r for r in rows if r['split'] == 'train' and r['member'] == i]
+  for i, (valid, train_rows) in enumerate(members):
     rates, stopped = replay(valid, train_rows[0]['learning_rate'], 0.01)
     # each epoch's train line (written before its validation) logs the rate it trained with
     for e, r in enumerate(train_rows[:len(rates)]):
@@ -164,15 +174,9 @@ def test_a_run_follows_the_schedule_replayed_from_its_validation_losses(tmp_path
 
 
 def test_a_restore_run_halves_after_every_validation_that_did_not_improve(tmp_path):
-  config = annealed_music_config()
-  with config.unlocked():
-    config.train.anneal = 'restore'
-  train.train_and_evaluate(config, str(tmp_path), data=toy_corpus(7, [12, 7, 9]))
-  rows = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+  _, _, members = annealed_run(tmp_path, 'restore')
   halvings = 0
-  for i in sorted({r['member'] for r in rows}):
-    valid = [r['loss'] for r in rows if r['split'] == 'valid' and r['member'] == i]
-    train_rows = [r for r in rows if r['split'] == 'train' and r['member'] == i]
+  for i, (valid, train_rows) in enumerate(members):
     lr, best = train_rows[0]['learning_rate'], math.inf
     for e, r in enumerate(train_rows):     # the rate epoch e trained with
       assert r['learning_rate'] == pytest.approx(lr), (i, e)
