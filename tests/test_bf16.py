@@ -88,7 +88,8 @@ def test_bf16_gradients_are_close_to_float32(cell, activation):
 @pytest.mark.parametrize('options', [
     dict(layer_norm=True), dict(leaky_fraction=0.5), dict(num_layers=2, sum_layer_outputs=True),
     dict(input_layers=(8,)), dict(learned_initial_state=True), dict(recurrent_dropout=0.25),
-    dict(zoneout=0.1), dict(cell='gru', layer_norm=True), dict(cell='lstm', zoneout=0.1)])
+    dict(zoneout=0.1), dict(cell='gru', layer_norm=True), dict(cell='lstm', zoneout=0.1),
+    dict(cell='lstm', recurrent_dropout=0.25)])
 def test_bf16_gradients_with_the_models_options(options):
   """The options, among them those that take the plain-autodiff scan
   (dropout, zoneout) and the input layers (Flax's Dense with ``mixed_dot``)."""
@@ -99,7 +100,7 @@ def test_bf16_gradients_with_the_models_options(options):
   assert cos > 0.999 and rel < 0.03, (cos, rel)
 
 
-@pytest.mark.parametrize('cell', ['rnn', 'gru'])
+@pytest.mark.parametrize('cell', ['rnn', 'gru', 'lstm'])
 def test_custom_vjp_recurrence_agrees_with_autodiff_in_bf16(cell):
   """The hand-written backward pass against plain autodiff of the same scan
   (through ``mixed_dot``'s backward), both with bfloat16 operands: the same
