@@ -56,6 +56,11 @@ class Job:
       return os.path.exists(os.path.join(workdir, 'sweep.json'))
     return sweep.finished(workdir) is not None
 
+  def started(self, workdir: str) -> bool:
+    """Whether an earlier, unfinished run left something here to resume from
+    (records, checkpoints, a sweep's units; a lock file alone does not count)."""
+    return os.path.isdir(workdir) and any(entry != 'lock' for entry in os.listdir(workdir))
+
 
 @dataclasses.dataclass(frozen=True)
 class Target:
@@ -200,15 +205,24 @@ def default_workers() -> int:
 def describe(target: Target, root: str, workers: int) -> str:
   """What will run, and how long it took here."""
   lines = [f'{target.title}: {len(target.jobs)} job(s) in {root}, {workers} worker(s)']
-  todo = []
-  width = max(len(job.name) for job in target.jobs)
+  todo, resumes, rows = [], [], []
   for job in target.jobs:
-    done = job.finished(os.path.join(root, job.name))
-    took = f'{job.minutes:.0f} min' if job.minutes is not None else 'not measured yet'
-    lines.append(f'  {job.name:<{width}} {"done" if done else took:<16} '
-                 f'launch.py {job.command} --config={job.config}')
-    if not done:
+    workdir = os.path.join(root, job.name)
+    done = job.finished(workdir)
+    status = f'{job.minutes:.0f} min' if job.minutes is not None else 'not measured yet'
+    if done:
+      status = 'done'
+    else:
       todo.append(job)
+      if job.started(workdir):
+        resumes.append(job.name)
+        status += ', resumes'
+    rows.append((job, status))
+  width = max(len(job.name) for job in target.jobs)
+  status_width = max(len(status) for _, status in rows)
+  for job, status in rows:
+    lines.append(f'  {job.name:<{width}} {status:<{status_width}} '
+                 f'launch.py {job.command} --config={job.config}')
   unknown = [j.name for j in todo if j.minutes is None]
   if len(unknown) < len(todo):
     lines.append(f'Expected: about {max(_plan(todo, workers)):.0f} min of wall time for the '
@@ -216,6 +230,8 @@ def describe(target: Target, root: str, workers: int) -> str:
                  'resumed job needs less)')
   if unknown:
     lines.append(f'Not measured yet: {", ".join(unknown)}')
+  if resumes:
+    lines.append(f'Resumes where an earlier run stopped: {", ".join(resumes)}')
   return '\n'.join(lines)
 
 

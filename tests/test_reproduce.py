@@ -137,3 +137,20 @@ def test_ctrl_c_or_kill_stops_the_jobs_at_a_checkpoint_in_one_line(tmp_path, how
   steps = [int(p.name) for p in (tmp_path / 'toy_long' / 'a' / 'checkpoints').iterdir()
            if p.name.isdigit()]
   assert steps and max(steps) > 0
+
+
+def test_the_plan_marks_finished_and_started_jobs(tmp_path):
+  target = reproduce.Target('toy.table', 'three runs', (
+      reproduce.Job('fresh', 'experiments/temporal_order.py:smoke', minutes=3.0),
+      reproduce.Job('half', 'experiments/temporal_order.py:smoke'),
+      reproduce.Job('locked', 'experiments/temporal_order.py:smoke', minutes=2.0)))
+  (tmp_path / 'half' / 'checkpoints').mkdir(parents=True)
+  (tmp_path / 'locked').mkdir()
+  (tmp_path / 'locked' / 'lock').write_text('123\n')     # a lock alone is not a start
+  lines = reproduce.describe(target, str(tmp_path), 1).splitlines()
+  row = {line.split()[0]: line for line in lines[1:4]}
+  assert ' 3 min ' in row['fresh'] and 'resumes' not in row['fresh']
+  assert 'not measured yet, resumes' in row['half']
+  assert 'resumes' not in row['locked']
+  assert lines[-1] == 'Resumes where an earlier run stopped: half'
+  assert 'Expected: about 5 min' in '\n'.join(lines)
