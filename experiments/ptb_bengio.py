@@ -53,6 +53,7 @@ Fidelity (sec. 4.2.1 unless named):
 | grid | lr {0.1, 0.01, 0.001} (characters {0.5, 0.1, 0.01}), clip {30, 50, none}, sigmoid vs rectifier, 0 or 50% leaky | ``config.sweep``: the numbers as members, structure per row | sec. 4.2.1 |
 | leaky factors | "sampled from 0.2 and ..." (cut in our copy) | a_i ~ U(0.02, 0.2) | sec. 3.2 |
 | stopping | not stated | until validation stops improving (patience 2 epochs, at most ``epochs``) | our choice |
+| sweep units | - | one member each (``sweep.part_size=1``): each finishes within a sitting | our choice |
 | selection | best of the grid | the trial with the lowest validation; test there | sec. 4.2.1 |
 | reference | 134 perplexity, 200 units, 30 classes (Mikolov et al. 2011) | quoted beside the word rows | sec. 4.2.1 |
 
@@ -175,6 +176,12 @@ def get_config(arg: str | None = None):
   if clip and a.method != 'all':
     grid.append(('optim.clip_norm', CLIPS))
   c.sweep.grid = tuple(grid)
+  # Each member a unit of its own: a word member takes up to ~90 min of one core
+  # (20 epochs of 4.5 min), so a unit finishes in one sitting and the sweep
+  # resumes unit by unit; one member's checkpoint (two 10k x 200 tables, 16 MB)
+  # is too large to keep beside the records. On a CPU the members of one
+  # program run one after another anyway (population.layout 'map').
+  c.sweep.part_size = 1
 
   if a.smoke:
     c.smoke = True

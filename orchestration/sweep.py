@@ -31,7 +31,10 @@ initialisation...) changes what is compiled, so its values form separate
 groups. A structural key may be drawn too (``'choice'`` only): each trial
 then trains in the group of its draw, so a random search of ``trials``
 trials stays ``trials`` runs, as the papers' random searches are, rather
-than ``trials`` per grid point. A group's members are split into one *unit* per worker; each unit is
+than ``trials`` per grid point. A group's members are split into one *unit* per worker (and
+further where ``part_size`` > 0: no unit of more than ``part_size`` members, so a
+unit of a long run can finish in one sitting and the sweep resumes unit by
+unit); each unit is
 an ordinary run (``train.train_and_evaluate``) in its own folder,
 ``DIR/<group>/part<j>``, with its own checkpoints, so an interrupted sweep
 resumes where it stopped when the same command is run again.
@@ -213,9 +216,15 @@ def plan(config: ml_collections.ConfigDict, workers: int) -> list[Unit]:
   groups = [(tuple(zip([k for k, _ in structural], combo)) + draw_part, rows)
             for combo in itertools.product(*[v for _, v in structural])
             for draw_part, rows in by_draw.items()]
+  part_size = int(s.get('part_size', 0))
+  if part_size < 0:
+    raise ValueError(f'sweep.part_size={part_size} is negative (0: split over the workers)')
   for g, (values, rows) in enumerate(groups):
     name = f'g{g:02d}_{_slug(values)}'
-    parts = np.array_split(np.arange(len(rows)), min(workers, len(rows)))
+    count = min(workers, len(rows))
+    if part_size:              # no unit larger than part_size members
+      count = max(count, -(-len(rows) // part_size))
+    parts = np.array_split(np.arange(len(rows)), count)
     for j, idx in enumerate(parts):
       units.append(Unit(name, values, hparams, tuple(rows[i] for i in idx), j))
   return units
@@ -457,6 +466,12 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
               diverged=sum(t['diverged'] for t in trials))
 
 
+def _percent(error) -> str:
+  """An error rate as a percentage; '-' where the task has none (the word
+  models score log-likelihoods only, their error is NaN)."""
+  return '-' if error is None or not math.isfinite(error) else f'{100 * error:.2f}%'
+
+
 def markdown(summary: dict) -> str:
   lines = [f'Trials ranked on {summary["select"]} (mean over seeds); the best is reported '
            f'on test. {summary["finished_units"]}/{summary["units"]} units finished, '
@@ -468,11 +483,11 @@ def markdown(summary: dict) -> str:
                    for k, v in t['hparams'].items())
     valid = 'diverged' if t['diverged'] else f'{t["valid"]:.4f}'
     lines.append(f'| {r} | {t["unit"].split("/")[0]} | {hp} | {valid} | {t["test"]:.4f} | '
-                 f'{100 * t["test_error"]:.2f}% | {t["unit"]} |')
+                 f'{_percent(t["test_error"])} | {t["unit"]} |')
   if summary['best']:
     b = summary['best']
     lines += ['', f'Best: {b["unit"]} {b["hparams"]}: valid {b["valid"]:.4f}, '
-              f'test {b["test"]:.4f} (error {100 * b["test_error"]:.2f}%).']
+              f'test {b["test"]:.4f} (error {_percent(b["test_error"])}).']
   if summary.get('failed_units'):
     lines += ['', f'FAILED units (no result after their retries; their trials are missing '
               f'above, see their log.txt): {", ".join(summary["failed_units"])}.']

@@ -84,6 +84,18 @@ def test_members_are_split_over_workers_without_loss():
   assert units[0].rows + units[1].rows == whole
 
 
+@pytest.mark.parametrize('workers,part_size,sizes', [
+    (1, 0, [5]), (1, 1, [1, 1, 1, 1, 1]), (1, 2, [2, 2, 1]), (2, 4, [3, 2]), (2, 2, [2, 2, 1])])
+def test_part_size_caps_the_members_of_a_unit(workers, part_size, sizes):
+  c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=5)
+  c.sweep.part_size = part_size
+  units = sweep.plan(c, workers=workers)
+  assert [len(u.rows) for u in units] == sizes
+  assert [u.name for u in units] == [f'g00_all/part{j}' for j in range(len(sizes))]
+  assert sum((u.rows for u in units), ()) == sweep.plan(config_with(
+      random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=5), workers=1)[0].rows
+
+
 def test_log_uniform_draws_have_the_closed_form_moments():
   lo, hi, n = 1e-4, 1e-1, 4000
   draws = sweep.draw((('k', 'log_uniform', lo, hi),), n, seed=1)
@@ -204,3 +216,15 @@ def test_an_interrupted_unit_stops_a_one_worker_sweep(tmp_path, monkeypatch):
   with pytest.raises(RunError, match='sweep interrupted in g00_cell-rnn/part0'):
     sweep._run_local(c, str(tmp_path), sweep.plan(c, 1), workers=1)
   assert len(started) == 1
+
+
+def test_a_task_without_an_error_rate_prints_a_dash_not_nan():
+  trial = dict(unit='g00_all/part0', hparams={'optim.learning_rate': 0.1}, diverged=False,
+               valid=5.0, test=4.9, test_error=float('nan'))
+  text = sweep.markdown(dict(select='loss', trials=[trial], best=trial, units=1,
+                             finished_units=1, diverged=0))
+  assert 'nan' not in text
+  assert '| 4.9000 | - |' in text and '(error -)' in text
+  trial['test_error'] = 0.25
+  assert '| 25.00% |' in sweep.markdown(dict(select='loss', trials=[trial], best=trial, units=1,
+                                              finished_units=1, diverged=0))
