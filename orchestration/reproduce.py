@@ -59,7 +59,9 @@ class Job:
   def started(self, workdir: str) -> bool:
     """Whether an earlier, unfinished run left something here to resume from
     (records, checkpoints, a sweep's units; a lock file alone does not count)."""
-    return os.path.isdir(workdir) and any(entry != 'lock' for entry in os.listdir(workdir))
+    from training import records
+    return os.path.isdir(workdir) and any(entry != records.LOCK_FILE
+                                          for entry in os.listdir(workdir))
 
 
 @dataclasses.dataclass(frozen=True)
