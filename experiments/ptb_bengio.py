@@ -52,7 +52,8 @@ Fidelity (sec. 4.2.1 unless named):
 | order | the text in order | the text in order, state reset once an epoch | sec. 4.2.1 |
 | grid | lr {0.1, 0.01, 0.001} (characters {0.5, 0.1, 0.01}), clip {30, 50, none}, sigmoid vs rectifier, 0 or 50% leaky | ``config.sweep``: the numbers as members, structure per row | sec. 4.2.1 |
 | leaky factors | "sampled from 0.2 and ..." (cut in our copy) | a_i ~ U(0.02, 0.2) | sec. 3.2 |
-| stopping | not stated | until validation stops improving (patience 2 epochs, at most ``epochs``) | our choice |
+| learning-rate schedule | not stated | Mikolov's RNNLM schedule (``schedule=rnnlm``, the default): constant until an epoch improves validation by less than 0.3%, then halved every epoch; ``schedule=constant`` the option | RNNLM, the model of the 134 reference; as ``ptb_char.py`` |
+| stopping | not stated | RNNLM's: the second epoch short of 0.3%; else 2 epochs without a new best, at most ``epochs`` | RNNLM; our choice |
 | sweep units | - | one member each (``sweep.part_size=1``): each finishes within a sitting | our choice |
 | selection | best of the grid | the trial with the lowest validation; test there | sec. 4.2.1 |
 | reference | 134 perplexity, 200 units, 30 classes (Mikolov et al. 2011) | quoted beside the word rows | sec. 4.2.1 |
@@ -60,7 +61,8 @@ Fidelity (sec. 4.2.1 unless named):
 Where the paper is silent (our choices): the cost summed over the window
 (``train.loss_reduction='sum_over_time'``, as Pascanu et al. did for PTB, so
 the thresholds 30/50 act on the window's summed gradient) and averaged over
-the streams; plain SGD at a constant learning rate; hidden units without
+the streams; plain SGD (no momentum) with RNNLM's learning-rate schedule;
+hidden units without
 biases (Mikolov's RNNLM); the 'basic_tanh' initialisation (all weights
 N(0, 0.1), about the scale of RNNLM's; with N(0, 0.01) and B = 32 the loss
 stayed at the unigram level, ~6.57 nats, for the first 300 updates) for sigmoid units and 'smart_tanh' (sparse
@@ -100,7 +102,7 @@ of members times one run. ``smoke`` finishes in seconds.
 Arguments: ``level=word|char``, ``method=`` (above; default sgd-c),
 ``softmax=class|full`` (words), ``epochs=N``, ``batch=B``, ``lr=`` (0: the
 row's default), ``clip=`` (the C rows' threshold, 30 or 50; default 50),
-``l1=``, ``seed=N``, ``smoke``. Data from ``--config.data_dir``, else
+``l1=``, ``schedule=rnnlm|constant``, ``seed=N``, ``smoke``. Data from ``--config.data_dir``, else
 $RNNOPT_DATA, else ~/.cache/rnnopt (``python -m datasets.download ptb``).
 """
 
@@ -116,6 +118,8 @@ METHODS = {
     'sgd-clr': (True, True, True),
 }
 CLIPS = (30.0, 50.0)            # sec. 4.2.1: "cutoff threshold ... of 30, 50 or none"
+# schedule: the learning rate's, -> train.anneal ('': constant)
+SCHEDULES = {'constant': '', 'rnnlm': 'rnnlm'}
 LEAKY_FRACTION = 0.5            # "no leaky units versus 50 of the units"
 # level: (hidden units, window, learning-rate grid, task name, default streams per batch)
 LEVEL_SETTINGS = {
@@ -126,11 +130,13 @@ LEVEL_SETTINGS = {
 
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, level='word', method='sgd-c', softmax='class', epochs=20, batch=0,
-                       lr=0.0, clip=50.0, l1=1e-4, seed=0, smoke=False)
+                       lr=0.0, clip=50.0, l1=1e-4, schedule='rnnlm', seed=0, smoke=False)
   if a.level not in LEVELS:
     raise ValueError(f'level={a.level!r} is not one of {", ".join(LEVELS)}')
   if a.method not in (*METHODS, 'all'):
     raise ValueError(f'method={a.method!r} is not one of {", ".join(METHODS)}, all')
+  if a.schedule not in SCHEDULES:
+    raise ValueError(f'schedule={a.schedule!r} is not one of {", ".join(SCHEDULES)}')
   if a.softmax not in ('class', 'full'):
     raise ValueError(f"softmax={a.softmax!r} is not 'class' or 'full'")
   units, window, lr_grid, task, batch = LEVEL_SETTINGS[a.level]
@@ -166,6 +172,7 @@ def get_config(arg: str | None = None):
   c.train.log_every = 500
   c.train.eval_every = 0             # validation at the end of every epoch
   c.train.patience = 2               # until validation stops improving (2 epochs without)
+  c.train.anneal = SCHEDULES[a.schedule]
 
   if a.method == 'all':    # SGD and SGD+C at both thresholds: numbers only, one program
     c.population.hparams = ('optim.clip_norm',)
@@ -192,6 +199,7 @@ def get_config(arg: str | None = None):
     c.train.num_steps = 40
     c.train.log_every = 20
     c.train.eval_every = 40
+    c.train.anneal = ''              # judged once an epoch; a smoke run has no epoch
     c.sweep.grid = tuple((k, v[:2]) for k, v in grid)
   methods = ('sgd',) + ('sgd-c',) * len(CLIPS) if a.method == 'all' else a.method
   common.declare_paper(c, f'bengio_table2_{a.level}', a.level, methods)

@@ -244,6 +244,11 @@ def test_configs_follow_the_paper():
   assert every.population.rows == ((1e30,), (30.0,), (50.0,))
   with pytest.raises(ValueError, match='method'):
     ptb_bengio.get_config('method=sgd-cr')
+  # RNNLM's schedule (the 134 reference's) unless asked for a constant rate
+  assert (word.train.anneal, char.train.anneal) == ('rnnlm', 'rnnlm')
+  assert ptb_bengio.get_config('schedule=constant').train.anneal == ''
+  with pytest.raises(ValueError, match='schedule'):
+    ptb_bengio.get_config('schedule=cosine')
 
 
 def test_rows_land_in_table2(tmp_path):
