@@ -14,6 +14,8 @@ import optim
 # The methods of Pascanu et al. (2013): plain SGD, SGD with gradient-norm
 # clipping (C), and clipping plus the regulariser Omega (R).
 METHODS = ('sgd', 'sgd-c', 'sgd-cr')
+# Penn Treebank configs' schedule= argument -> train.anneal ('': a constant rate)
+LR_SCHEDULES = {'constant': '', 'rnnlm': 'rnnlm'}
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:

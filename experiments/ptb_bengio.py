@@ -118,8 +118,6 @@ METHODS = {
     'sgd-clr': (True, True, True),
 }
 CLIPS = (30.0, 50.0)            # sec. 4.2.1: "cutoff threshold ... of 30, 50 or none"
-# schedule: the learning rate's, -> train.anneal ('': constant)
-SCHEDULES = {'constant': '', 'rnnlm': 'rnnlm'}
 LEAKY_FRACTION = 0.5            # "no leaky units versus 50 of the units"
 # level: (hidden units, window, learning-rate grid, task name, default streams per batch)
 LEVEL_SETTINGS = {
@@ -135,8 +133,8 @@ def get_config(arg: str | None = None):
     raise ValueError(f'level={a.level!r} is not one of {", ".join(LEVELS)}')
   if a.method not in (*METHODS, 'all'):
     raise ValueError(f'method={a.method!r} is not one of {", ".join(METHODS)}, all')
-  if a.schedule not in SCHEDULES:
-    raise ValueError(f'schedule={a.schedule!r} is not one of {", ".join(SCHEDULES)}')
+  if a.schedule not in common.LR_SCHEDULES:
+    raise ValueError(f'schedule={a.schedule!r} is not one of {", ".join(common.LR_SCHEDULES)}')
   if a.softmax not in ('class', 'full'):
     raise ValueError(f"softmax={a.softmax!r} is not 'class' or 'full'")
   units, window, lr_grid, task, batch = LEVEL_SETTINGS[a.level]
@@ -172,7 +170,7 @@ def get_config(arg: str | None = None):
   c.train.log_every = 500
   c.train.eval_every = 0             # validation at the end of every epoch
   c.train.patience = 2               # until validation stops improving (2 epochs without)
-  c.train.anneal = SCHEDULES[a.schedule]
+  c.train.anneal = common.LR_SCHEDULES[a.schedule]
 
   if a.method == 'all':    # SGD and SGD+C at both thresholds: numbers only, one program
     c.population.hparams = ('optim.clip_norm',)

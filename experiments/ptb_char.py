@@ -65,8 +65,6 @@ CLIP = 45.0            # on the gradient of the window's summed cost
 # init: weights N(0, 0.1), the scale of Mikolov's RNNLM (the paper's model), or
 # N(0, 0.01), the authors' pathological-task code's sigmoid scheme
 INITS = {'mikolov': 'basic_tanh', 'authors': 'sigmoid'}
-# schedule: the learning rate's, -> train.anneal ('': constant)
-SCHEDULES = {'constant': '', 'rnnlm': 'rnnlm'}
 # ahead: ({method: learning rate}, Omega weight, Omega schedule)
 SETTINGS = {
     1: ({'sgd': 0.001, 'sgd-c': 0.01, 'sgd-cr': 0.05}, 0.01, 'constant'),
@@ -79,8 +77,8 @@ def get_config(arg: str | None = None):
                        cell='rnn', init='mikolov', schedule='rnnlm', smoke=False)
   if a.ahead not in SETTINGS:
     raise ValueError(f'ahead={a.ahead} is not one of {", ".join(map(str, SETTINGS))}')
-  if a.schedule not in SCHEDULES:
-    raise ValueError(f'schedule={a.schedule!r} is not one of {", ".join(SCHEDULES)}')
+  if a.schedule not in common.LR_SCHEDULES:
+    raise ValueError(f'schedule={a.schedule!r} is not one of {", ".join(common.LR_SCHEDULES)}')
   if a.init not in INITS:
     raise ValueError(f'init={a.init!r} is not one of {", ".join(INITS)}')
   lrs, alpha, schedule = SETTINGS[a.ahead]
@@ -116,7 +114,7 @@ def get_config(arg: str | None = None):
   c.train.log_every = 500
   c.train.eval_every = 0             # validation at the end of every epoch
   c.train.patience = 2               # until validation stops improving (2 epochs without)
-  c.train.anneal = SCHEDULES[a.schedule]
+  c.train.anneal = common.LR_SCHEDULES[a.schedule]
   c.train.num_steps = 0              # 0: task.epochs epochs
   if a.smoke:
     c.smoke = True
