@@ -5,7 +5,8 @@
 finds every finished run (``result.json``) under the given folders, sorts
 its members into the cells of the papers' tables, and prints each table as
 Markdown: the paper's number, ours, the difference, our best validation
-number and the run that produced the cell. It also writes ``tables.md`` and
+number and the run that produced the cell. A table none of the runs fills is
+left out of the Markdown (the CSV keeps every paper cell). It also writes ``tables.md`` and
 ``tables.csv`` into the first folder.
 
 ``PAPER`` below is the one place the papers' numbers live in the code, each
@@ -361,6 +362,8 @@ def markdown(rows: list[dict], base: str = '.') -> str:
   parts = []
   for table in PAPER.values():
     mine = [r for r in rows if r['table'] == table.key]
+    if not any(r['ours'] is not None for r in mine):
+      continue                # no run of ours in this table (its paper rows stay in the CSV)
     alt = bool(table.alternative)
     parts.append(f'### {table.title}\n\n{table.metric}; paper: {table.source}'
                  + (f'; alternative: {table.alternative_source}' if alt else '') + '.\n')
@@ -402,7 +405,7 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       cells += [ours, '-' if diff is None else f'{diff:+{f}}', final, valid, run]
       lines.append('| ' + ' | '.join(cells) + ' |')
     parts.append('\n'.join(lines) + '\n')
-  return '\n'.join(parts)
+  return '\n'.join(parts) or 'No finished run fills a cell of the papers\' tables.\n'
 
 
 def to_csv(rows: list[dict]) -> str:

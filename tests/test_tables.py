@@ -141,6 +141,8 @@ def test_markdown_and_csv_written(tmp_path, capsys):
   md = (tmp_path / 'tables.md').read_text()
   assert '| MuseData | SGD+CR | 6.99 | 6.97 | 7.25 | +0.26 | 7.25 | - | [m](m) member 0 |' in md
   assert md in capsys.readouterr().out
+  # Only the tables our runs fill are printed.
+  assert 'Table 1: polyphonic music' in md and 'Table 2' not in md and 'Bai' not in md
   rows = list(csv.DictReader(io.StringIO((tmp_path / 'tables.csv').read_text())))
   mine = [r for r in rows if r['ours']]
   assert len(mine) == 1 and float(mine[0]['diff']) == pytest.approx(0.26)
@@ -151,6 +153,10 @@ def test_markdown_and_csv_written(tmp_path, capsys):
 def test_missing_folder_is_named(tmp_path):
   with pytest.raises(FileNotFoundError, match='no such folder'):
     tables.main([str(tmp_path / 'nope')])
+
+
+def test_a_folder_without_runs_says_so(tmp_path):
+  assert tables.main([str(tmp_path)]).startswith('No finished run fills a cell')
 
 
 def test_bengio_music_rows_and_the_trial_selected_on_validation(tmp_path):
