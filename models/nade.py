@@ -99,40 +99,84 @@ def nade_conditional_biases(params: Params, h: jax.Array) -> tuple[jax.Array, ja
 
 
 def nade_logits(params: Params, cond_bv: jax.Array, cond_bh: jax.Array,
-                v: jax.Array) -> jax.Array:
+                v: jax.Array, max_notes: int | None = None) -> jax.Array:
   """Logits ``l_d`` of ``p(v_d = 1 | v_<d)`` for every key, ``[..., D]``.
 
-  Teacher-forced, as a ``lax.scan`` over the D keys that carries the NADE
-  hidden pre-activation ``a [N, Hn]`` of every frame (N: the leading axes,
-  flattened): at key d, ``l_d = b_v[d] + sigmoid(a) . V[:, d]``, then
-  ``a += v_d W[d]`` (the cumulative sum ``a_d = b_h + sum_{k<d} v_k W[k]``).
-  O(D Hn) flops a frame. The value and gradient of a JSB update
-  ([100, 1, 88, 150]) took 7.2 ms this way, against 31 ms as one product of
-  the frame masked by a lower-triangular [D, D] matrix with W (O(D^2 Hn)
-  flops, [..., D, Hn] at once) and 47 ms with ``jnp.cumsum`` over keys
-  (the AMD EPYC VM, one thread; the first two measured side by side in one
-  process on 2026-12-03, the third on 2026-12-02). ``scan``'s ``unroll`` of 4
-  or 8 was slower (15 and 20 ms).
+  Teacher-forced. ``a_d = b_h + sum_{k<d} v_k W[k]`` only changes at the
+  keys that are on, so a frame with m notes has m + 1 distinct NADE hidden
+  states: the segments between its notes. With ``max_notes`` = K >= every
+  frame's number of notes (``_segment_logits``), the K + 1 segment states of
+  every frame are one gather and a cumulative sum over the frame's notes,
+  and their logits for all D keys one [N (K + 1), Hn] x [Hn, D] product;
+  each key reads the segment it lies in. O(K Hn D) flops a frame, no loop
+  over keys. A frame with more than K notes gets NaN logits (loud, never a
+  silently wrong likelihood). ``tasks.music`` sets K from the data.
+
+  Without ``max_notes``: a ``lax.scan`` over the D keys that carries ``a
+  [N, Hn]`` of every frame (N: the leading axes, flattened): at key d,
+  ``l_d = b_v[d] + sigmoid(a) . V[:, d]``, then ``a += v_d W[d]``. O(D Hn)
+  flops a frame, but 88 small sequential steps.
+
+  Measured (the value and gradient of a frame-summed NLL, 100 frames of
+  B = 1, Hn = 150, a 300-unit RNN state; one thread of the AMD EPYC VM,
+  its core shared with a training run, side by side in one process,
+  2026-12-03): the scan 8-12 ms, segments 3-4 ms at K = 9 (Nottingham's
+  most notes in a frame) and 3 ms at K = 4 (JSB's), the rest of that
+  computation 0.5 ms. Of the other forms tried: one product of the frame
+  masked by a lower-triangular [D, D] matrix with W (O(D^2 Hn), [..., D,
+  Hn] at once) 31 ms against the scan's 7.2 on an idle core, ``jnp.cumsum``
+  over all keys 47 ms, the segments with the notes found by ``argsort``
+  instead of counting 8 ms, or with their sums and the keys' reads as masked
+  dense products 4-8 ms; ``scan``'s ``unroll`` of 4 or 8 was slower than 1.
 
   Args:
     params: needs ``'w' [D, Hn]`` and ``'v' [Hn, D]``.
     cond_bv: ``[..., D]`` visible biases.
     cond_bh: ``[..., Hn]`` hidden biases.
-    v: ``[..., D]`` binary frame (any dtype); leading axes broadcast with
-      the biases'.
+    v: ``[..., D]`` frame (binary for a piano-roll; any values work);
+      leading axes broadcast with the biases'.
+    max_notes: most nonzero keys in a frame (static), or None for the scan.
   """
   w, vw = params['w'], params['v']
   batch = jnp.broadcast_shapes(v.shape[:-1], cond_bv.shape[:-1], cond_bh.shape[:-1])
   flat = lambda x: jnp.broadcast_to(x, batch + x.shape[-1:]).reshape(-1, x.shape[-1])
   v = flat(v.astype(w.dtype))
+  if max_notes is None:
+    logits = _scan_logits(w, vw, flat(cond_bh), v)
+  else:
+    logits = _segment_logits(w, vw, flat(cond_bh), v, int(max_notes))
+  return jnp.broadcast_to(cond_bv, batch + cond_bv.shape[-1:]) + logits.reshape(
+      batch + (w.shape[0],))
 
+
+def _scan_logits(w, vw, bh, v):
+  """``sigmoid(a_d) . V[:, d]`` [N, D], a scan over the keys (``nade_logits``)."""
   def key_step(a, xs):
     w_d, v_col_d, v_d = xs                 # W[d] [Hn], V[:, d] [Hn], v_d [N]
     return a + v_d[:, None] * w_d, jax.nn.sigmoid(a) @ v_col_d
 
-  _, logits = jax.lax.scan(key_step, flat(cond_bh), (w, vw.T, v.T))   # [D, N]
-  return jnp.broadcast_to(cond_bv, batch + cond_bv.shape[-1:]) + logits.T.reshape(
-      batch + (w.shape[0],))
+  _, logits = jax.lax.scan(key_step, bh, (w, vw.T, v.T))   # [D, N]
+  return logits.T
+
+
+def _segment_logits(w, vw, bh, v, max_notes: int):
+  """``sigmoid(a_d) . V[:, d]`` [N, D] from the segments between each frame's
+  notes (``nade_logits``); NaN for a frame with more than ``max_notes``."""
+  keys = w.shape[0]
+  on = v != 0
+  count = jnp.cumsum(on, axis=-1)                                       # notes up to key d
+  # the j-th note's key: how many keys hold fewer than j + 1 notes (keys past the last: none)
+  note = (count[:, None, :] <= jnp.arange(max_notes)[:, None]).sum(-1)   # [N, K]
+  present = note < keys
+  note = jnp.minimum(note, keys - 1)
+  value = jnp.where(present, jnp.take_along_axis(v, note, axis=-1), 0.0)
+  steps = w[note] * value[..., None]                                    # [N, K, Hn]
+  a = bh[:, None, :] + jnp.concatenate(
+      [jnp.zeros_like(steps[:, :1]), jnp.cumsum(steps, axis=1)], axis=1)   # [N, K + 1, Hn]
+  per_segment = jax.nn.sigmoid(a) @ vw                                  # [N, K + 1, D]
+  segment = jnp.minimum(count - on, max_notes)                          # notes below key d
+  logits = jnp.take_along_axis(per_segment, segment[:, None, :], axis=1)[:, 0, :]
+  return jnp.where(count[:, -1:] > max_notes, jnp.nan, logits)
 
 
 def bernoulli_log_prob(logits: jax.Array, v: jax.Array) -> jax.Array:
@@ -143,12 +187,13 @@ def bernoulli_log_prob(logits: jax.Array, v: jax.Array) -> jax.Array:
 
 
 def nade_log_prob(params: Params, cond_bv: jax.Array, cond_bh: jax.Array,
-                  v: jax.Array) -> jax.Array:
+                  v: jax.Array, max_notes: int | None = None) -> jax.Array:
   """Exact ``log p(v) = sum_d log p(v_d | v_<d)`` in nats, ``[...]``.
 
-  Shapes as in ``nade_logits``; the result has the broadcast leading shape.
+  Shapes (and ``max_notes``) as in ``nade_logits``; the result has the
+  broadcast leading shape.
   """
-  return bernoulli_log_prob(nade_logits(params, cond_bv, cond_bh, v), v)
+  return bernoulli_log_prob(nade_logits(params, cond_bv, cond_bh, v, max_notes), v)
 
 
 def nade_sample(params: Params, cond_bv: jax.Array, cond_bh: jax.Array,

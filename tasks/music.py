@@ -17,6 +17,13 @@ from tasks.base import per_step_loss, windowed_evaluator
 OUTPUTS = ('bernoulli', 'nade')
 
 
+def max_notes(rolls: dict) -> int:
+  """The most notes in any frame of any split (at least 1): what
+  ``models.nade.nade_logits`` needs to score frames without a scan."""
+  return max([1] + [int((np.asarray(p) != 0).sum(-1).max(initial=0)) for pieces in rolls.values()
+                    for p in pieces])
+
+
 class MusicTask:
   """Next-frame prediction on 88-key piano-rolls, truncated BPTT.
 
@@ -42,7 +49,9 @@ class MusicTask:
   ``output='nade'`` (kind 'nade'): the model is an RNN-NADE
   (``models.rnn.RecurrentNetwork(output='nade')``) whose outputs are the
   teacher-forced NADE logits of the targets, so the loss is the exact NADE
-  negative log-likelihood per frame. Validation and test error are then
+  negative log-likelihood per frame (computed from the segments between a
+  frame's notes, ``model_kwargs['nade_max_notes']`` the data's most notes in
+  a frame: ``max_notes``). Validation and test error are then
   1 - the *expected* frame accuracy under the model (Bengio et al. 2013,
   Table 1), a Monte Carlo mean over ``train.accuracy_samples`` frames drawn
   from the model at every step (default 10; fixed keys from
@@ -70,6 +79,8 @@ class MusicTask:
     self.kind = output
     self.name = name
     self.data = rolls
+    if output == 'nade':      # the NADE scores each frame from the segments between its notes
+      self.model_kwargs = {'nade_max_notes': max_notes(rolls)}
     self.splits = {}
     self.padding_ratio = {}
     for split, pieces in rolls.items():

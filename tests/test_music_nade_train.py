@@ -100,8 +100,13 @@ def test_nade_whole_piece_evaluation_equals_direct_computation():
   rng = np.random.default_rng(3)
   rolls = {s: random_rolls(rng, [7, 23, 12]) for s in ('train', 'valid', 'test')}
   problem = tasks.music.MusicTask('toy', rolls, batch_size=2, chunk=5, output='nade')
+  # the task hands the model the data's most notes in a frame (segments, not a scan)
+  most = max(sum(int(k) for k in frame) for pieces in rolls.values() for r in pieces
+             for frame in r)
+  assert problem.model_kwargs == {'nade_max_notes': most} and most >= 5
+  assert tasks.music.MusicTask('toy', rolls, batch_size=2, chunk=5).model_kwargs == {}
   model = RecurrentNetwork(output_size=88, hidden_size=6, init_scheme='basic_tanh',
-                           output='nade', nade_hidden=4)
+                           output='nade', nade_hidden=4, **problem.model_kwargs)
   x = jnp.zeros((5, 2, 88))
   params = model.init(jax.random.key(0), x, targets=x)['params']
   steps = train.Trainer(model=model, optimizer=None, task=problem, use_omega=False,

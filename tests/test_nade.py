@@ -36,19 +36,28 @@ def numpy_nade_log_prob(params, bv, bh, v):
   return total
 
 
+# The two computations of the teacher-forced logits: a scan over the keys
+# (None) and the segments between a frame's notes (K = D: any frame).
+COMPUTATIONS = pytest.mark.parametrize('max_notes', [None, D], ids=['scan', 'segments'])
+
+
+@COMPUTATIONS
 @pytest.mark.parametrize('seed', [0, 1])
-def test_nade_normalised_over_all_frames(seed):
+def test_nade_normalised_over_all_frames(seed, max_notes):
   params, bv, bh = random_nade(seed, scale=2.0)
   # [2^D, 1, D] against biases [2, D]: broadcasting gives [2^D, 2].
-  lp = jax.jit(nade.nade_log_prob)(params, bv, bh, ALL_FRAMES[:, None, :])
+  lp = jax.jit(nade.nade_log_prob, static_argnums=4)(params, bv, bh, ALL_FRAMES[:, None, :],
+                                                    max_notes)
   assert lp.shape == (2 ** D, 2)
   np.testing.assert_allclose(np.exp(np.asarray(lp, np.float64)).sum(0), 1.0, atol=1e-5)
 
 
-def test_nade_matches_per_key_loop():
+@COMPUTATIONS
+def test_nade_matches_per_key_loop(max_notes):
   params, bv, bh = random_nade(2, scale=1.5)
   frames = ALL_FRAMES[[0, 5, 17, 31]]
-  lp = np.asarray(jax.jit(nade.nade_log_prob)(params, bv[0], bh[0], frames))
+  lp = np.asarray(jax.jit(nade.nade_log_prob, static_argnums=4)(params, bv[0], bh[0], frames,
+                                                               max_notes))
   expected = [numpy_nade_log_prob(params, np.asarray(bv[0]), np.asarray(bh[0]), f) for f in frames]
   np.testing.assert_allclose(lp, expected, rtol=1e-5, atol=1e-5)
 
@@ -79,17 +88,20 @@ def test_nade_gradients_finite_and_nonzero():
     assert np.all(np.isfinite(g)) and np.any(g != 0)
 
 
-def test_nade_gradients_match_finite_differences_of_the_numpy_loop():
+@COMPUTATIONS
+def test_nade_gradients_match_finite_differences_of_the_numpy_loop(max_notes):
   """d(-log p)/d(W, V, b_v, b_h) of a few frames: JAX's gradient through the
-  scan over keys against central differences of the float64 per-key loop."""
+  scan over keys, or the segments, against central differences of the
+  float64 per-key loop."""
   params, bv, bh = random_nade(5)
-  frames = ALL_FRAMES[[3, 12, 22, 29]]
+  frames = ALL_FRAMES[[3, 12, 22, 29, 31, 0]]
 
   def numpy_loss(p, bv, bh):
     return -sum(numpy_nade_log_prob(p, bv, bh, f) for f in frames)
 
-  grads = jax.jit(jax.grad(lambda p, bv, bh: -nade.nade_log_prob(p, bv, bh, frames).sum(),
-                           argnums=(0, 1, 2)))(params, bv[0], bh[0])
+  grads = jax.jit(jax.grad(
+      lambda p, bv, bh: -nade.nade_log_prob(p, bv, bh, frames, max_notes).sum(),
+      argnums=(0, 1, 2)))(params, bv[0], bh[0])
   base = {'w': params['w'].astype(np.float64), 'v': params['v'].astype(np.float64),
           'bv': bv[0].astype(np.float64), 'bh': bh[0].astype(np.float64)}
   ours = {'w': grads[0]['w'], 'v': grads[0]['v'], 'bv': grads[1], 'bh': grads[2]}
@@ -103,6 +115,27 @@ def test_nade_gradients_match_finite_differences_of_the_numpy_loop():
             - numpy_loss(minus, minus['bv'], minus['bh'])) / (2 * eps)
       np.testing.assert_allclose(ours[name][index], fd, rtol=1e-3, atol=1e-4,
                                  err_msg=f'{name}{index}')
+
+
+def test_segments_at_fewer_notes_than_keys_and_a_frame_with_too_many():
+  """88 keys, at most 6 notes a frame (empty frames, the top and bottom key,
+  neighbours): the segments' log-probabilities equal the per-key loop; a
+  frame with 7 notes is NaN, never a wrong number."""
+  keys, hn = 88, 7
+  rng = np.random.default_rng(8)
+  params = {'w': rng.normal(size=(keys, hn)).astype(np.float32),
+            'v': rng.normal(size=(hn, keys)).astype(np.float32)}
+  bv, bh = rng.normal(size=keys).astype(np.float32), rng.normal(size=hn).astype(np.float32)
+  frames = np.zeros((6, keys), np.float32)
+  frames[1, [0, 87]] = 1
+  frames[2, [40, 41, 42, 43, 44, 45]] = 1
+  frames[3, rng.choice(keys, 6, replace=False)] = 1
+  frames[4, 87] = 1
+  frames[5, rng.choice(keys, 7, replace=False)] = 1       # one note too many
+  lp = np.asarray(jax.jit(nade.nade_log_prob, static_argnums=4)(params, bv, bh, frames, 6))
+  expected = [numpy_nade_log_prob(params, bv, bh, f) for f in frames[:5]]
+  np.testing.assert_allclose(lp[:5], expected, rtol=2e-5, atol=2e-4)
+  assert np.isnan(lp[5])
 
 
 T, B = 3, 2
