@@ -238,6 +238,10 @@ def test_configs_follow_the_paper():
   assert (char.task.name, char.task.chunk, char.model.hidden_size) == ('ptb_char', 150, 500)
   assert (char.model.output, char.optim.clip_norm) == ('linear', 0.0)
   assert dict(char.sweep.grid) == {'optim.learning_rate': (0.5, 0.1, 0.01)}
+  # the paper's character grid is learning rates only: the C rows keep one threshold
+  char_c = ptb_bengio.get_config('level=char,method=sgd-cl')
+  assert dict(char_c.sweep.grid) == {'optim.learning_rate': (0.5, 0.1, 0.01)}
+  assert char_c.optim.clip_norm == 50.0
   assert char.optim.learning_rate == 0.1       # the grid's best after one epoch (RESULTS.md)
   assert ptb_bengio.get_config('level=char,method=sgd-clr').optim.learning_rate == 0.01
   every = ptb_bengio.get_config('method=all')
