@@ -62,6 +62,7 @@ class PaperTable:
   row_result_keys: dict = dataclasses.field(default_factory=dict)   # row -> its own result_key
   paper_label: str = 'paper'      # the column of the published numbers
   number_format: str = '.2f'      # how the numbers are printed
+  accuracy_key: str = ''          # a second metric: 1 - this key of result.json, in percent
 
   def result_key_of(self, row: str) -> str:
     """The member's number in result.json for ``row`` (a companion row: its base row's)."""
@@ -107,7 +108,9 @@ PAPER = {t.key: t for t in (
               for d in ('piano', 'nottingham', 'musedata', 'jsb')},
         row_names={'piano': 'Piano-midi.de', 'nottingham': 'Nottingham',
                    'musedata': 'MuseData', 'jsb': 'JSB Chorales'},
-        method_labels=MUSIC_ROWS),
+        method_labels=MUSIC_ROWS,
+        # the table's second column: expected frame-level accuracy (Bay et al. 2009)
+        accuracy_key='test_error'),
     PaperTable(
         key='bengio_table2_word',
         title=('Bengio, Boulanger-Lewandowski, Pascanu (2013), Table 2: Penn Treebank '
@@ -169,6 +172,7 @@ class Cell:
   diverged: bool = False
   seed: int | None = None
   trial: str = ''          # the run and its hyperparameters but the seed: seeds of one trial
+  accuracy: float | None = None   # percent, at best valid where recorded (accuracy_key)
 
 
 def declared(config: dict) -> dict:
@@ -292,9 +296,12 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
         final = float(m.get(key, m['test_loss']))
         ours = float(m.get(f'{key}_at_best_valid', final))
         trial = trial_key(config, hp)
+        error_key = PAPER[table].accuracy_key
+        error = m.get(f'{error_key}_at_best_valid', m.get(error_key)) if error_key else None
         cells.append(Cell(table, row, method, ours, final, best, best_step, workdir, i,
                           result['step'], result['wall_time_s'], result.get('code_version', ''),
-                          bool(m.get('diverged')), hp.get('seed', config.get('seed')), trial))
+                          bool(m.get('diverged')), hp.get('seed', config.get('seed')), trial,
+                          None if error is None else 100.0 * (1.0 - float(error))))
   return cells
 
 
@@ -324,7 +331,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
         if not mine:
           out.append(dict(table=table.key, row=row, method=method, paper=paper,
                           paper_alternative=alt, ours=None, final=None, diff=None,
-                          best_valid=None,
+                          best_valid=None, accuracy=None,
                           best_valid_step=None, run='', member=None, step=None,
                           wall_time_s=None, code_version='', selected=None, candidates=0,
                           diverged=None))
@@ -335,6 +342,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           paper_alternative=alt, ours=c.ours, final=c.final,
                           diff=None if paper is None else c.ours - paper,
                           best_valid=c.best_valid, best_valid_step=c.best_valid_step,
+                          accuracy=c.accuracy,
                           run=c.run, member=c.member, step=c.step,
                           wall_time_s=c.wall_time_s, code_version=c.code_version,
                           selected=None if chosen is None else c.trial == chosen,
@@ -342,6 +350,8 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           seeds=len(seeds), trial_mean=mean(ours), trial_sd=_sd(ours),
                           trial_min=min(ours), trial_max=max(ours),
                           trial_final=mean([x.final for x in seeds]),
+                          trial_accuracy=(None if any(x.accuracy is None for x in seeds)
+                                          else mean([x.accuracy for x in seeds])),
                           trial_valid=(None if any(x.best_valid is None for x in seeds)
                                        else mean([x.best_valid for x in seeds])),
                           trial_runs=sorted({x.run for x in seeds}),
@@ -370,9 +380,10 @@ def markdown(rows: list[dict], base: str = '.') -> str:
     f = table.number_format
     fmt = lambda x: _fmt(x, f)
     paper = table.paper_label
+    acc = bool(table.accuracy_key)
     head = ['row', 'method', paper] + ([f'{paper} (alt.)'] if alt else []) + [
-        'ours (at best valid)', f'ours - {paper}', 'ours, final parameters',
-        'our best valid (step)', 'run']
+        'ours (at best valid)'] + (['expected accuracy, % (at best valid)'] if acc else []) + [
+        f'ours - {paper}', 'ours, final parameters', 'our best valid (step)', 'run']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in mine:
       if r['paper'] is None and r['ours'] is None:
@@ -385,6 +396,7 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       label = table.method_labels[r['method']] + (
           f' (best of {r["candidates"]} on valid)' if r['selected'] else '')
       ours, final = fmt(r['ours']), fmt(r['final'])
+      accuracy = _fmt(r['accuracy'], '.1f')
       diff = None if r['diff'] is None else r['diff']
       if r.get('seeds', 1) > 1:     # one line per trial: the mean over its seeds
         if not r['first_of_trial']:
@@ -392,6 +404,7 @@ def markdown(rows: list[dict], base: str = '.') -> str:
         ours = (f'{r["trial_mean"]:{f}} ± {r["trial_sd"]:{f}} (mean of {r["seeds"]} seeds, '
                 f'{r["trial_min"]:{f}}-{r["trial_max"]:{f}})')
         final = fmt(r['trial_final'])
+        accuracy = _fmt(r['trial_accuracy'], '.1f')
         diff = None if r['paper'] is None else r['trial_mean'] - r['paper']
         valid = fmt(r['trial_valid'])
         links = [os.path.relpath(x, base) for x in r['trial_runs']]
@@ -402,7 +415,8 @@ def markdown(rows: list[dict], base: str = '.') -> str:
         cells.append(fmt(r['paper_alternative']))
       if r['diverged']:
         ours += ' (diverged)'
-      cells += [ours, '-' if diff is None else f'{diff:+{f}}', final, valid, run]
+      cells += [ours] + ([accuracy] if acc else []) + [
+          '-' if diff is None else f'{diff:+{f}}', final, valid, run]
       lines.append('| ' + ' | '.join(cells) + ' |')
     parts.append('\n'.join(lines) + '\n')
   return '\n'.join(parts) or 'No finished run fills a cell of the papers\' tables.\n'

@@ -169,8 +169,10 @@ def test_bengio_music_rows_and_the_trial_selected_on_validation(tmp_path):
     c = music_bengio.get_config(arg)
     if name == 'clr_b':       # another trial of the row's search: other hyperparameters
       c.optim.learning_rate /= 2
+    # the paper's second column, expected accuracy: 1 - the error at best valid where recorded
+    extra = dict(test_error_at_best_valid=0.25) if name == 'clr_a' else {}
     fake_run(str(tmp_path / name), c, [test],
-             [dict(step=10, split='valid', member=0, loss=best_valid)])
+             [dict(step=10, split='valid', member=0, loss=best_valid)], **extra)
   rows = [r for r in tables.rows_of(tables.collect([str(tmp_path)])) if r['ours'] is not None]
   got = {(r['table'], r['row'], r['method'], r['ours']): r['selected'] for r in rows}
   assert got == {('bengio_table1', 'nottingham', 'clr', 5.0): True,    # valid 4.4 < 4.5
@@ -179,9 +181,9 @@ def test_bengio_music_rows_and_the_trial_selected_on_validation(tmp_path):
                  ('bengio_table1', 'nottingham', 'nade-cr', 3.9): None,
                  ('bengio_table1', 'nottingham', 'cl', 4.8): None}
   text = tables.markdown(rows, base=str(tmp_path))
-  assert '| Nottingham | RNN (SGD+CLR) (best of 2 on valid) | - | 5.00 |' in text
+  assert '| Nottingham | RNN (SGD+CLR) (best of 2 on valid) | - | 5.00 | 75.0 | - |' in text
   assert '4.60' not in text                   # the trial not selected: in the CSV only
-  assert '| Nottingham | RNN-NADE (SGD+CR) | - | 3.90 |' in text
+  assert '| Nottingham | RNN-NADE (SGD+CR) | - | 3.90 | 70.0 | - |' in text   # test_error 0.3
   assert 'RNN (SGD+C) |' not in text          # no paper number and no run: not printed
 
 
