@@ -1,0 +1,44 @@
+"""The random-search figure (reporting/figures/search.py) reads what each
+search recorded: every trial with a learning rate, the selected one, the
+diverged ones, under the tables' row and method names."""
+
+import json
+import math
+import os
+
+from experiments import music_bengio
+from reporting.figures import search
+
+
+def fake_search(folder, arg, trials, best):
+  """A finished ``launch.py sweep`` as the figure reads it: sweep.json and one
+  unit's config.json (the search's declaration)."""
+  unit = os.path.join(folder, 'g00_hidden_size-100', 'part0')
+  os.makedirs(unit)
+  with open(os.path.join(unit, 'config.json'), 'w') as f:
+    json.dump(music_bengio.get_config(arg).to_dict(), f)
+  rows = [dict(unit='g00_hidden_size-100/part0', structural={'model.hidden_size': h},
+               hparams={'optim.learning_rate': lr}, valid=v, diverged=d)
+          for lr, v, h, d in trials]
+  with open(os.path.join(folder, 'sweep.json'), 'w') as f:
+    json.dump(dict(select='valid loss', trials=rows, best=rows[best]), f)
+
+
+def test_search_points_and_figure(tmp_path):
+  fake_search(str(tmp_path / 'jsb_c'), 'dataset=jsb,method=c',
+              [(0.01, 8.7, 100, False), (0.001, 9.9, 200, False), (0.05, None, 100, True)], 0)
+  fake_search(str(tmp_path / 'jsb_sgd'), 'dataset=jsb,method=sgd',
+              [(0.02, 8.8, 300, False), (0.004, 8.75, 100, False)], 1)
+  fake_search(str(tmp_path / 'nottingham_nade-sgd'), 'dataset=nottingham,method=nade-sgd',
+              [(0.03, 2.5, 100, False)], 0)
+  got = search.searches(str(tmp_path))
+  assert list(got) == ['Nottingham', 'JSB Chorales']       # the table's row order
+  assert list(got['JSB Chorales']) == ['RNN (SGD)', 'RNN (SGD+C)']
+  c = got['JSB Chorales']['RNN (SGD+C)']
+  assert [(t.learning_rate, t.hidden, t.diverged, t.selected) for t in c] == [
+      (0.01, 100, False, True), (0.001, 200, False, False), (0.05, 100, True, False)]
+  assert c[0].valid == 8.7 and math.isnan(c[2].valid)
+  assert [t.selected for t in got['JSB Chorales']['RNN (SGD)']] == [False, True]
+  assert list(got['Nottingham']) == ['RNN-NADE (SGD)']
+  path = search.draw(str(tmp_path))
+  assert path == str(tmp_path / 'search.png') and os.path.getsize(path) > 10_000
