@@ -389,6 +389,10 @@ def _finish(target: Target, folder: str, failed: list[str]) -> str:
           print(f'  {job.name} {m["hparams"]}: {"solved" if m["solved"] else "not solved"}'
                 f' at step {m["solved_at_step"] or result["step"]}, test error '
                 f'{100 * m["test_error"]:.2f}%')
+  if any(j.command == 'sweep' for j in target.jobs):    # the searches' trials, one figure
+    from reporting.figures import search
+    if search.searches(folder):
+      print(search.draw(folder))
   if target.figure in ('curves', 'solved'):
     from reporting.figures import curves
     for job in target.jobs:
