@@ -320,8 +320,8 @@ class RecurrentNetwork(nn.Module):
   at every step (exact ancestral sampling), for the expected accuracy.
   ``nade_max_notes`` (the data's most notes in a frame; ``tasks.music`` sets
   it) scores the frames from the segments between their notes instead of
-  a scan over the keys (``models.nade.nade_logits``: same numbers, 3x
-  faster).
+  a scan over the keys (``models.nade.nade_logits``: same numbers, the
+  NADE about 3x and a Nottingham update 1.8x faster).
   With ``output='linear'`` ``targets``, ``sample_key`` and ``num_samples``
   are ignored.
 

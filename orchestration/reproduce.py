@@ -391,8 +391,10 @@ def _finish(target: Target, folder: str, failed: list[str]) -> str:
                 f'{100 * m["test_error"]:.2f}%')
   if any(j.command == 'sweep' for j in target.jobs):    # the searches' trials, one figure
     from reporting.figures import search
-    if search.searches(folder):
+    try:
       print(search.draw(folder))
+    except FileNotFoundError:          # no search has finished yet
+      pass
   if target.figure in ('curves', 'solved'):
     from reporting.figures import curves
     for job in target.jobs:
