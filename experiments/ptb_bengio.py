@@ -105,7 +105,8 @@ of members times one run. ``smoke`` finishes in seconds.
 Arguments: ``level=word|char``, ``method=`` (above; default sgd-c),
 ``softmax=class|full`` (words), ``epochs=N``, ``batch=B``, ``lr=`` (0: the
 row's default), ``clip=`` (the C rows' threshold, 30 or 50; default 50),
-``l1=``, ``schedule=rnnlm|constant``, ``seed=N``, ``smoke``. Data from ``--config.data_dir``, else
+``l1=``, ``schedule=rnnlm|constant``, ``window=N`` (the truncated-BPTT window;
+0: the paper's 40 words or 150 characters), ``seed=N``, ``smoke``. Data from ``--config.data_dir``, else
 $RNNOPT_DATA, else ~/.cache/rnnopt (``python -m datasets.download ptb``).
 """
 
@@ -131,7 +132,8 @@ LEVEL_SETTINGS = {
 
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, level='word', method='sgd-c', softmax='class', epochs=20, batch=0,
-                       lr=0.0, clip=50.0, l1=1e-4, schedule='rnnlm', seed=0, smoke=False)
+                       lr=0.0, clip=50.0, l1=1e-4, schedule='rnnlm', window=0, seed=0,
+                       smoke=False)
   if a.level not in LEVELS:
     raise ValueError(f'level={a.level!r} is not one of {", ".join(LEVELS)}')
   if a.method not in (*METHODS, 'all'):
@@ -140,7 +142,10 @@ def get_config(arg: str | None = None):
     raise ValueError(f'schedule={a.schedule!r} is not one of {", ".join(common.LR_SCHEDULES)}')
   if a.softmax not in ('class', 'full'):
     raise ValueError(f"softmax={a.softmax!r} is not 'class' or 'full'")
+  if a.window < 0:
+    raise ValueError(f'window={a.window} must be positive (0: the level\'s default)')
   units, window, lr_grid, task, batch = LEVEL_SETTINGS[a.level]
+  window = a.window or window
   clip, leaky, rectify = METHODS['sgd-c' if a.method == 'all' else a.method]
 
   c = common.base_config()

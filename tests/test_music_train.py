@@ -102,7 +102,7 @@ def toy_music_config():
   return config
 
 
-def test_training_carries_state_across_chunks(tmp_path):
+def test_training_carries_state_across_chunks():
   rolls = toy_corpus(1, [25, 40, 18])
   config = toy_music_config()
   with config.unlocked():
@@ -113,9 +113,8 @@ def test_training_carries_state_across_chunks(tmp_path):
   state, metrics = chunk(state, 4)
   assert np.isfinite(metrics['loss']).all()
   # After chunk n the carried state is that chunk's final state, not zeros.
+  # (Whole music runs through train_and_evaluate: the patience and halving tests.)
   assert float(jnp.abs(state.carry[0]).sum()) > 0
-  result = train.train_and_evaluate(config, str(tmp_path), data=rolls)
-  assert np.isfinite(result['members'][0]['test_loss'])
 
 
 @pytest.mark.slow

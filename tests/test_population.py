@@ -206,7 +206,9 @@ def test_auto_layout_on_one_cpu_device():
   assert population.layout(mesh, 'vmap', batch_size=20, threads=1) == 'vmap'   # as asked
 
 
-@pytest.mark.parametrize('how', ['map', 'vmap'])
+# 'map' is the CPU layout; vmapped members (and a stopped one among them) are
+# also in test_a_diverged_member_stops_without_stopping_the_others
+@pytest.mark.parametrize('how', ['map', pytest.param('vmap', marks=pytest.mark.slow)])
 def test_a_stopped_member_only_counts_its_steps(how):
   """Trainer.train_chunk: a member with active False is not trained (mapped,
   its steps are not computed at all); its state moves only its step, and its

@@ -253,6 +253,10 @@ def test_configs_follow_the_paper():
   assert ptb_bengio.get_config('schedule=constant').train.anneal == ''
   with pytest.raises(ValueError, match='schedule'):
     ptb_bengio.get_config('schedule=cosine')
+  # a shorter truncated-BPTT window is an option, not the default
+  assert ptb_bengio.get_config('level=word,window=10').task.chunk == 10
+  with pytest.raises(ValueError, match='window'):
+    ptb_bengio.get_config('window=-5')
 
 
 def test_rows_land_in_table2(tmp_path):

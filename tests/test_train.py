@@ -66,14 +66,19 @@ def test_resuming_gives_the_same_run_as_not_stopping(tmp_path):
   assert steps == [20, 40, 60]
 
 
-def test_test_is_also_scored_where_validation_was_lowest(tmp_path):
-  """Select on validation, report on test: the best-validation parameters are
-  tracked per member, survive a resume, and are the parameters of that step."""
+def noisy_selection_config():
   config = temporal_order_fig7.get_config('seeds=1,smoke')
   with config.unlocked():
     config.train.eval_every = config.train.log_every = 20
     config.train.stop_when_solved = False
     config.optim.learning_rate = 0.3         # a noisy validation curve
+  return config
+
+
+def test_test_is_also_scored_where_validation_was_lowest(tmp_path):
+  """Select on validation, report on test: the best-validation parameters are
+  tracked per member and are the parameters of that step."""
+  config = noisy_selection_config()
   straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
   valid = [r for r in read_metrics(tmp_path / 'straight') if r['split'] == 'valid']
   for i, m in enumerate(straight['members']):
@@ -81,16 +86,6 @@ def test_test_is_also_scored_where_validation_was_lowest(tmp_path):
     lowest = min(mine, key=lambda r: r['loss'])
     assert m['best_valid_step'] == lowest['step']
     assert m['best_valid_loss'] == pytest.approx(lowest['loss'])
-  # Interrupted at 40 and resumed: the same selection and the same test numbers.
-  with config.unlocked():
-    config.train.num_steps = 40
-  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
-  with config.unlocked():
-    config.train.num_steps = 60
-  resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
-  for a, b in zip(straight['members'], resumed['members']):
-    assert (a['best_valid_step'], a['test_loss_at_best_valid']) == pytest.approx(
-        (b['best_valid_step'], b['test_loss_at_best_valid']), rel=1e-6)
   # A member selected before the end: its test number is that of a run stopped there.
   # (lr 0.3 makes the curve noisy enough that one is: checked, so this part always runs)
   early = [(i, m) for i, m in enumerate(straight['members']) if m['best_valid_step'] < 60]
@@ -101,6 +96,22 @@ def test_test_is_also_scored_where_validation_was_lowest(tmp_path):
   stopped = train.train_and_evaluate(config, str(tmp_path / 'stopped'))
   assert stopped['members'][i]['test_loss'] == pytest.approx(m['test_loss_at_best_valid'],
                                                              rel=1e-5)
+
+
+@pytest.mark.slow   # resuming in general: test_resuming_gives_the_same_run_as_not_stopping
+def test_the_best_validation_parameters_survive_a_resume(tmp_path):
+  config = noisy_selection_config()
+  straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  # Interrupted at 40 and resumed: the same selection and the same test numbers.
+  with config.unlocked():
+    config.train.num_steps = 40
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  with config.unlocked():
+    config.train.num_steps = 60
+  resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  for a, b in zip(straight['members'], resumed['members']):
+    assert (a['best_valid_step'], a['test_loss_at_best_valid']) == pytest.approx(
+        (b['best_valid_step'], b['test_loss_at_best_valid']), rel=1e-6)
 
 
 @pytest.mark.slow
