@@ -113,6 +113,7 @@ def small(name, **overrides):
   return config
 
 
+@pytest.mark.slow
 def test_the_timed_program_trains_as_the_steps_do():
   """The timed chunk (the population program of one member, compiled ahead
   of time) gives the parameters and losses of ``Trainer.train_chunk`` run

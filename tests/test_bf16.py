@@ -170,9 +170,11 @@ def _dot_types(lowered) -> set[str]:
   return {f'{a},{b}->{c}' for a, b, c in types}
 
 
+# the LSTM in the everyday set, the other two cells in CI (the slow set)
 @pytest.mark.parametrize('options', [
-    dict(cell='lstm', input_layers=(8,)), dict(cell='gru', layer_norm=True, zoneout=0.1),
-    dict(cell='rnn', recurrent_dropout=0.25, num_layers=2)])
+    dict(cell='lstm', input_layers=(8,)),
+    pytest.param(dict(cell='gru', layer_norm=True, zoneout=0.1), marks=pytest.mark.slow),
+    pytest.param(dict(cell='rnn', recurrent_dropout=0.25, num_layers=2), marks=pytest.mark.slow)])
 def test_every_product_of_a_bf16_gradient_is_bf16_operands_float32_result(options):
   """The lowered gradient of a model (input layer, input projections, the
   custom-VJP and plain-autodiff recurrences, the linear head, forward and

@@ -123,6 +123,7 @@ def test_nade_whole_piece_evaluation_equals_direct_computation():
   assert 0.0 <= got['error'] <= 1.0
 
 
+@pytest.mark.slow
 def test_validation_may_draw_fewer_accuracy_samples_than_test():
   """``train.valid_accuracy_samples`` sets the draws for every split but test;
   test keeps ``train.accuracy_samples``."""
