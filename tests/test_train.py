@@ -51,15 +51,20 @@ def test_every_config_trains_in_smoke_mode(module, arg, tmp_path):
     assert os.path.exists(tmp_path / name)
 
 
+def stopped_at_40_and_resumed(config, workdir) -> dict:
+  """The 60-step smoke run, interrupted at step 40 and resumed to the end."""
+  with config.unlocked():
+    config.train.num_steps = 40
+  train.train_and_evaluate(config, workdir)
+  with config.unlocked():
+    config.train.num_steps = 60
+  return train.train_and_evaluate(config, workdir)
+
+
 def test_resuming_gives_the_same_run_as_not_stopping(tmp_path):
   config = temporal_order.get_config('smoke')
   straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
-  with config.unlocked():
-    config.train.num_steps = 40
-  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
-  with config.unlocked():
-    config.train.num_steps = 60
-  resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  resumed = stopped_at_40_and_resumed(config, str(tmp_path / 'resumed'))
   assert resumed['members'][0]['test_loss'] == pytest.approx(
       straight['members'][0]['test_loss'], rel=1e-6)
   steps = [r['step'] for r in read_metrics(tmp_path / 'resumed') if r['split'] == 'train']
@@ -103,12 +108,7 @@ def test_the_best_validation_parameters_survive_a_resume(tmp_path):
   config = noisy_selection_config()
   straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
   # Interrupted at 40 and resumed: the same selection and the same test numbers.
-  with config.unlocked():
-    config.train.num_steps = 40
-  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
-  with config.unlocked():
-    config.train.num_steps = 60
-  resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  resumed = stopped_at_40_and_resumed(config, str(tmp_path / 'resumed'))
   for a, b in zip(straight['members'], resumed['members']):
     assert (a['best_valid_step'], a['test_loss_at_best_valid']) == pytest.approx(
         (b['best_valid_step'], b['test_loss_at_best_valid']), rel=1e-6)
