@@ -143,7 +143,7 @@ def get_config(arg: str | None = None):
   if a.softmax not in ('class', 'full'):
     raise ValueError(f"softmax={a.softmax!r} is not 'class' or 'full'")
   if a.window < 0:
-    raise ValueError(f'window={a.window} must be positive (0: the level\'s default)')
+    raise ValueError(f"window={a.window}: give a number of steps, or 0 for the level's default")
   units, window, lr_grid, task, batch = LEVEL_SETTINGS[a.level]
   window = a.window or window
   clip, leaky, rectify = METHODS['sgd-c' if a.method == 'all' else a.method]
