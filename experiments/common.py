@@ -159,7 +159,7 @@ def base_config() -> ml_collections.ConfigDict:
   #   halve the lr after every epoch; the next such epoch stops the member; an epoch
   #   whose validation rose returns the member to its best parameters (training/train.py);
   #   'restore': an epoch whose validation is not a new lowest returns the member to its
-  #   best parameters and halves its lr (patience stops it; train.restore_anneal)
+  #   best parameters and halves its lr (patience stops it; selection.restore_anneal)
   c.train.anneal = ''
   c.train.anneal_min_improvement = 0.003   # RNNLM's -min-improvement 1.003
   # mean | sum_over_time: the cost that is clipped (training/train.py)

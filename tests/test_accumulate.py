@@ -22,6 +22,7 @@ import tasks
 from experiments import common, temporal_order
 from reporting import tables
 from training import records, train
+from training import workdir as workdir_lib
 
 RTOL, ATOL = 1e-5, 1e-6
 
@@ -173,10 +174,10 @@ def test_runs_recorded_before_the_field_keep_their_trial_and_may_resume():
   old = trainer_config(1, 4).to_dict()
   del old['optim']['accumulate_steps']
   assert tables.trial_key(old, {}) == tables.trial_key(new, {})
-  assert train.config_changes(old, new) == []
+  assert workdir_lib.config_changes(old, new) == []
   new['optim']['accumulate_steps'] = 2
   assert tables.trial_key(old, {}) != tables.trial_key(new, {})
-  assert train.config_changes(old, new) == ['optim.accumulate_steps']
+  assert workdir_lib.config_changes(old, new) == ['optim.accumulate_steps']
   assert records.is_unset('optim.accumulate_steps', 1)
 
 

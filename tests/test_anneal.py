@@ -17,6 +17,7 @@ import pytest
 import optim
 from experiments import music
 from tests.test_music_train import toy_corpus
+from training import selection
 from training import train
 from training.errors import RunError
 
@@ -30,7 +31,7 @@ def test_the_rule_on_hand_worked_epochs():
       (2.0, False, False, False), (1.9, False, False, False), (1.899, True, False, False),
       (1.80, True, False, False), (1.799, False, True, False)]
   for loss, *want in expected:
-    halve, stop, rose, annealing = train.rnnlm_anneal([loss], previous, annealing, 0.003)
+    halve, stop, rose, annealing = selection.rnnlm_anneal([loss], previous, annealing, 0.003)
     assert [bool(halve[0]), bool(stop[0]), bool(rose[0])] == want, loss
     previous = np.array([loss])
 
@@ -39,7 +40,7 @@ def test_the_rule_member_by_member():
   previous = np.array([2.0, 2.0, 2.0, 2.0])
   annealing = np.array([False, False, True, True])
   losses = [1.5, 2.1, 1.5, float('nan')]
-  halve, stop, rose, annealing = train.rnnlm_anneal(losses, previous, annealing, 0.003)
+  halve, stop, rose, annealing = selection.rnnlm_anneal(losses, previous, annealing, 0.003)
   np.testing.assert_array_equal(halve, [False, True, True, False])
   np.testing.assert_array_equal(stop, [False, False, False, True])    # NaN is short
   np.testing.assert_array_equal(rose, [False, True, False, True])     # NaN counts as a rise
@@ -60,7 +61,7 @@ def three_members(annealing):
   params = {'w': jnp.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])}
   opt_state = optim.set_hyperparams(jax.vmap(opt.init)(params),
                                     learning_rate=jnp.array([0.1, 0.2, 0.4]))
-  best = train.BestOnValid({'w': jnp.array([[9.0, 9.0], [8.0, 8.0], [7.0, 7.0]])}, 3)
+  best = selection.BestOnValid({'w': jnp.array([[9.0, 9.0], [8.0, 8.0], [7.0, 7.0]])}, 3)
   return train._Run(state=_State(params, opt_state, jnp.array([True, True, False])), best=best,
                     solved_at=[None] * 3, nonfinite=np.zeros(3, bool), elapsed=0.0,
                     last_loss=np.zeros(3), annealing=annealing,
@@ -87,7 +88,7 @@ def test_the_restore_rule_on_hand_worked_epochs():
   expected = [(2.0, False), (1.9, False), (2.1, True), (1.9, True), (1.8, False),
               (float('nan'), True), (1.85, True)]
   for loss, want in expected:
-    rose, new_best = train.restore_anneal([loss], best)
+    rose, new_best = selection.restore_anneal([loss], best)
     assert bool(rose[0]) == want, loss
     assert new_best[0] == (best[0] if want else loss)
     best = new_best

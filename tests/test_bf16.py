@@ -32,9 +32,9 @@ from benchmarks import workloads as wl
 from experiments import ptb_char, temporal_order
 from models import cells as cells_lib
 from models import rnn
-from training import population
 from training import records
 from training import train
+from training import workdir as workdir_lib
 
 T, B, D, H, O = 20, 4, 5, 16, 3
 CELLS = [('rnn', 'tanh'), ('rnn', 'sigmoid'), ('rnn', 'relu'), ('rnn_preact', 'tanh'),
@@ -286,6 +286,6 @@ def test_runs_recorded_before_the_field_are_float32():
   assert records.is_unset('model.compute_dtype', 'float32')
   assert not records.is_unset('model.compute_dtype', 'bfloat16')
   new = {'model': {'cell': 'rnn', 'compute_dtype': 'float32'}}
-  assert train.config_changes({'model': {'cell': 'rnn'}}, new) == []
+  assert workdir_lib.config_changes({'model': {'cell': 'rnn'}}, new) == []
   bf16 = {'model': {'cell': 'rnn', 'compute_dtype': 'bfloat16'}}
-  assert train.config_changes({'model': {'cell': 'rnn'}}, bf16) == ['model.compute_dtype']
+  assert workdir_lib.config_changes({'model': {'cell': 'rnn'}}, bf16) == ['model.compute_dtype']

@@ -17,12 +17,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from training import records
 from orchestration import sweep
 from training import train
+from training import workdir as workdir_lib
 from datasets import _files, music, ptb
 from training.errors import RunError
 from experiments import temporal_order, temporal_order_sweep
@@ -91,18 +91,18 @@ def test_a_rerun_under_another_config_is_refused_and_config_json_kept(run40, tmp
   with pytest.raises(RunError, match=f'another config .*{field}'):
     train.train_and_evaluate(config, str(workdir))
   assert (workdir / 'config.json').read_bytes() == before
-  assert train.config_changes(json.loads(before), json.loads(config.to_json())) == [field]
+  assert workdir_lib.config_changes(json.loads(before), json.loads(config.to_json())) == [field]
 
 
 def test_budget_and_reporting_fields_may_change():
   old = json.loads(tiny_config().to_json())
   new = tiny_config(num_steps=500, log_every=10, eval_every=50, checkpoint_every_s=1.0)
-  assert train.config_changes(old, json.loads(new.to_json())) == []
+  assert workdir_lib.config_changes(old, json.loads(new.to_json())) == []
   new.train.patience = 3                     # when a member stops, like the budget
   new.sweep.trials = 7                       # how a sweep is laid out: not what a run computes
-  assert train.config_changes(old, json.loads(new.to_json())) == []
+  assert workdir_lib.config_changes(old, json.loads(new.to_json())) == []
   new.optim.schedule = 'warmup_cosine'      # the budget now sets the schedule's length
-  assert 'train.num_steps' in train.config_changes(old, json.loads(new.to_json()))
+  assert 'train.num_steps' in workdir_lib.config_changes(old, json.loads(new.to_json()))
 
 
 def test_a_field_added_later_counts_as_absent_at_its_default_only():
@@ -111,9 +111,9 @@ def test_a_field_added_later_counts_as_absent_at_its_default_only():
   old = json.loads(tiny_config().to_json())
   del old['reg']['omega_form']
   new = tiny_config()
-  assert train.config_changes(old, json.loads(new.to_json())) == []
+  assert workdir_lib.config_changes(old, json.loads(new.to_json())) == []
   new.reg.omega_form = 'norms'
-  assert train.config_changes(old, json.loads(new.to_json())) == ['reg.omega_form']
+  assert workdir_lib.config_changes(old, json.loads(new.to_json())) == ['reg.omega_form']
   new.reg.omega_form = 'norm'
   with pytest.raises(ValueError, match="reg.omega_form='norm' is not one of squared, norms"):
     train.check_config(new)

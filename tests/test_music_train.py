@@ -3,14 +3,13 @@ carried across chunks (NLL and expected frame accuracy) equals a direct
 per-piece computation; training with
 carried state runs; the real-data smoke config runs when the corpora exist."""
 
-import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
+from training import selection
 from training import train
 from datasets import _files
 from experiments import music
@@ -343,7 +342,7 @@ def test_patience_stops_a_member_whose_validation_stops_improving(tmp_path):
   per_epoch = 3 + 2 + 2                            # chunks of 5 of the three pieces, one a step
   assert result['step'] == 3 * per_epoch
   assert result['members'][0]['best_valid_step'] == per_epoch
-  best = train.BestOnValid({'w': jnp.zeros((2, 1))}, 2)
+  best = selection.BestOnValid({'w': jnp.zeros((2, 1))}, 2)
   for losses in ((3.0, 5.0), (2.0, 5.0), (2.5, 4.0), (2.6, 4.5)):
     best.update({'w': jnp.zeros((2, 1))}, [dict(loss=l) for l in losses], 0)
   assert best.since.tolist() == [2, 1]
@@ -353,8 +352,8 @@ def test_patience_min_delta_counts_only_falls_larger_than_it():
   """``train.patience_min_delta``: a validation loss creeping down by less
   than min_delta an epoch runs patience out (MuseData's SGD crept by 1e-5 an
   epoch for 80 epochs), while the best parameters still follow every fall."""
-  best = train.BestOnValid({'w': jnp.zeros((1, 1))}, 1, min_delta=0.1)
-  since, steps = [], []
+  best = selection.BestOnValid({'w': jnp.zeros((1, 1))}, 1, min_delta=0.1)
+  since = []
   for step, loss in enumerate((3.0, 2.95, 2.92, 2.85, 2.80, 2.78)):
     best.update({'w': jnp.full((1, 1), float(step))}, [dict(loss=loss)], step)
     since.append(int(best.since[0]))
@@ -362,7 +361,7 @@ def test_patience_min_delta_counts_only_falls_larger_than_it():
   # next mark (0.15 below); 2.80 and 2.78 are within 0.1 of 2.85.
   assert since == [0, 1, 2, 0, 1, 2]
   assert best.step == [5] and float(best.params['w'][0, 0]) == 5.0
-  resumed = train.BestOnValid(best.params, 1, best.meta, min_delta=0.1)
+  resumed = selection.BestOnValid(best.params, 1, best.meta, min_delta=0.1)
   resumed.update(best.params, [dict(loss=2.76)], 6)
   assert int(resumed.since[0]) == 3 and resumed.step == [6]
   resumed.update(best.params, [dict(loss=2.70)], 7)

@@ -18,6 +18,11 @@ are stacked and the chunk is ``jax.vmap``ped over them (on one CPU device
 ``lax.map``ped: one after another, ``population.layout``). What differs between
 tasks lives in ``tasks/`` (the interface: ``tasks.Task``).
 
+Beside it: ``training/workdir.py`` (config.json checked against a rerun,
+metrics.jsonl, branching from another run), ``training/selection.py`` (what
+each validation decides: the best parameters, patience, the annealing
+schedules), ``training/population.py`` (members, mesh and layout).
+
 Steps and updates. A step is one batch: ``train.num_steps``, ``task.epochs``,
 ``log_every``, ``eval_every``, ``chunk_schedule`` and the data's index count
 steps. With gradient accumulation (``optim.accumulate_steps = k``) a step is
@@ -34,10 +39,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -59,10 +62,12 @@ from models import cells as cells_lib
 from models.rnn import COMPUTE_DTYPES, OUTPUTS, RecurrentNetwork
 from optim import omega as omega_lib
 from training import distributed
-from training import events
 from training import population
 from training import records
-from training.errors import Interrupted, RunError
+from training import selection
+from training import workdir as workdir_lib
+from training.errors import Interrupted
+from training.selection import BestOnValid
 
 
 # ---------------------------------------------------------------------------
@@ -295,59 +300,6 @@ def code_version() -> str | None:
   return commit + ('+dirty' if dirty else '')
 
 
-class MetricWriter:
-  """Appends JSON lines, one flushed write per record.
-
-  On resume it keeps the lines up to the restored step (the steps after it
-  are trained again and logged again; so is the test of a finished run that
-  is run again, ``retest``) and drops a line torn by a kill; the trimmed file replaces the
-  old one atomically, so a kill during the trim loses nothing. With no path
-  (a process other than the main one) it writes nothing.
-
-  Each member's numbers also go to TensorBoard event files in
-  ``tensorboard/member<i>/`` beside the file (``training/events.py``); a resumed run
-  starts new ones, and TensorBoard drops the steps a restart repeats.
-  """
-
-  def __init__(self, path: str | None, resume_step: int, retest: bool = False):
-    self.path = path
-    self.events = {}
-    if path is not None and os.path.exists(path):
-      with open(path) as f:
-        lines = f.readlines()
-      keep = [line if line.endswith('\n') else line + '\n' for line in lines
-              if _keep_line(line, resume_step, retest)]
-      if keep != lines:
-        records.write_atomic(path, ''.join(keep))
-
-  def write(self, record: dict):
-    if self.path is None:
-      return
-    with open(self.path, 'a') as f:
-      f.write(json.dumps(record) + '\n')
-    member = record.get('member', 0)
-    if member not in self.events:
-      self.events[member] = events.EventWriter(
-          os.path.join(os.path.dirname(self.path), 'tensorboard', f'member{member}'))
-    split = record.get('split', 'train')
-    self.events[member].scalars(record['step'], {
-        f'{split}/{k}': v for k, v in record.items()
-        if k not in ('step', 'member', 'split', 'active', 'count')
-        and isinstance(v, (int, float)) and not isinstance(v, bool)})
-
-  def close(self):
-    self.events.clear()
-
-
-def _keep_line(line: str, resume_step: int, retest: bool) -> bool:
-  try:
-    r = json.loads(line)
-  except ValueError:
-    return False       # torn by a kill mid-write
-  step = r.get('step', 0) if isinstance(r, dict) else math.inf
-  return step < resume_step or (step == resume_step and not (retest and r.get('split') == 'test'))
-
-
 class _Pace:
   """Steps per second of training, without the chunks that compiled, and the
   time left at the pace of the whole loop (evaluation and checkpoints too)."""
@@ -526,9 +478,9 @@ def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Trainer:
     raise ValueError('train.halve_lr_on_valid compares the validation loss of one epoch with the '
                      'last: it needs train.halve_lr_on_rise=True and train.eval_every=0 (validation '
                      'at the end of every epoch)')
-  if config.train.get('anneal', '') not in ANNEALS:
+  if config.train.get('anneal', '') not in selection.ANNEALS:
     raise ValueError(f"train.anneal={config.train.anneal!r} is not one of "
-                     f"{', '.join(repr(a) for a in ANNEALS)}")
+                     f"{', '.join(repr(a) for a in selection.ANNEALS)}")
   if config.train.get('anneal') and (config.train.get('halve_lr_on_rise') or
                                      config.train.eval_every not in (0, task.steps_per_epoch)):
     raise ValueError(f'train.anneal={config.train.anneal!r} judges the validation loss of each '
@@ -556,44 +508,6 @@ def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Trainer:
                accumulate_steps=accumulate, **_structure_flags(config))
 
 
-class BestOnValid:
-  """Each member's parameters at its lowest validation loss so far, so that
-  the test can be scored there (select on validation, report on test, as
-  the papers do) as well as at the end."""
-
-  def __init__(self, params, size: int, meta: dict | None = None, min_delta: float = 0.0):
-    self.params = jax.tree.map(jnp.copy, params)    # the train step donates its own
-    meta = meta or {}
-    self.loss = np.asarray(meta.get('loss', [np.inf] * size), np.float64)
-    self.step = list(meta.get('step', [None] * size))
-    # Patience counts validations since the loss last fell by more than
-    # min_delta below `mark` (the loss at that fall); the best parameters
-    # follow every fall, however small.
-    self.min_delta = float(min_delta)
-    self.mark = np.asarray(meta.get('mark', self.loss), np.float64)
-    self.since = np.asarray(meta.get('since', [0] * size), np.int64)   # validations since
-
-  @property
-  def meta(self) -> dict:
-    return {'loss': [float(x) for x in self.loss], 'step': self.step,
-            'mark': [float(x) for x in self.mark], 'since': [int(x) for x in self.since]}
-
-  def update(self, params, valid: list[dict], step: int) -> None:
-    losses = np.array([v['loss'] for v in valid], np.float64)
-    better = np.isfinite(losses) & (losses < self.loss)
-    progress = np.isfinite(losses) & (losses < self.mark - self.min_delta)
-    self.mark = np.where(progress, losses, self.mark)
-    self.since = np.where(progress, 0, self.since + 1)
-    if not better.any():
-      return
-    self.loss = np.where(better, losses, self.loss)
-    self.step = [step if b else s for b, s in zip(better, self.step)]
-    mask = np.asarray(better)
-    self.params = jax.tree.map(
-        lambda new, old: jnp.where(mask.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
-        params, self.params)
-
-
 def compile_chunk(trainer: Trainer, how: str):
   """The members' training chunk as one jitted program: ``(state [P, ...],
   num_steps) -> (state, metrics [P, num_steps])``, the members vmapped or
@@ -613,186 +527,11 @@ def init_population(trainer: Trainer, pop: population.Population, mesh) -> Train
   return state.replace(carry=jax.device_put(state.carry, population.carry_sharding(mesh)))
 
 
-# Fields a rerun may change: how long the run goes on and how often it reports
-# or saves, not what it computes (the step is the random stream's index, so
-# chunks of another length give the same run). The step budget also sets the
-# length of a warmup_cosine schedule, and is then not safe to change.
-SAFE_TO_CHANGE = ('train.num_steps', 'task.epochs', 'train.log_every', 'train.eval_every',
-                  'train.checkpoint_every_s', 'train.patience', 'train.patience_min_delta',
-                  'data_dir', 'population.layout')
-# How a sweep is laid out and dispatched, and what a run declares it reproduces
-# (config.paper), do not change what it computes.
-SAFE_PREFIXES = ('sweep.', 'paper.')
-_BUDGET = ('train.num_steps', 'task.epochs')
-# train.anneal: '' (off), 'rnnlm' (``rnnlm_anneal``) or 'restore' (``restore_anneal``).
-ANNEALS = ('', 'rnnlm', 'restore')
-
-
-def rnnlm_anneal(losses, previous, annealing, min_improvement: float = 0.003):
-  """One validation of Mikolov's RNNLM learning-rate schedule (the RNNLM
-  toolkit's ``trainNet``; the schedule of the model Pascanu et al. 2013 take
-  for Penn Treebank, Mikolov et al. 2012), member by member.
-
-  An epoch is *short* when its validation loss ``L`` is not below
-  ``previous / (1 + min_improvement)`` (RNNLM: ``logp * 1.003 < llogp``;
-  a loss that is not finite is short). The first short epoch starts the
-  annealing; from then on the learning rate is halved after every epoch,
-  and the next short epoch stops the member. An epoch whose loss rose above
-  the previous one returns the member to its best parameters (RNNLM
-  restores its saved weights).
-
-  Args:
-    losses: [P] this epoch's validation losses.
-    previous: [P] the previous epoch's (inf before the first).
-    annealing: [P] bool, whether each member is annealing already.
-    min_improvement: the relative improvement an epoch must make.
-
-  Returns:
-    (halve, stop, rose, annealing), each [P] bool: halve the learning rate,
-    stop the member, return it to its best parameters, and whether it
-    anneals from now on.
-  """
-  losses = np.asarray(losses, np.float64)
-  previous = np.asarray(previous, np.float64)
-  annealing = np.asarray(annealing, bool)
-  short = ~(losses * (1.0 + min_improvement) <= previous)
-  stop = short & annealing
-  annealing = annealing | short
-  halve = annealing & ~stop
-  rose = ~(losses <= previous)
-  return halve, stop, rose, annealing
-
-
-def restore_anneal(losses, best):
-  """One validation of the halve-and-restore schedule, member by member: a
-  member whose validation loss is not below its best so far returns to its
-  best parameters and halves its learning rate; it never stops by this rule
-  (``train.patience`` does). One reading of Pascanu et al.'s "halved every
-  time the error over an epoch increased" (sec. 5.2), with the error on
-  validation and RNNLM's return to the saved weights; our choice, not theirs.
-
-  Args:
-    losses: [P] this epoch's validation losses.
-    best: [P] each member's lowest validation loss before this one (inf
-      before the first).
-
-  Returns:
-    (rose, best): [P] bool, halve the rate and return to the best
-    parameters; [P] the lowest loss including this one (a loss that is not
-    finite leaves it, and counts as a rise).
-  """
-  losses = np.asarray(losses, np.float64)
-  best = np.asarray(best, np.float64)
-  rose = ~(losses < best)
-  return rose, np.where(rose, best, losses)
-
-
 # A member whose loss (nats per scored step) leaves this range has diverged:
 # no task here starts above a few hundred nats per step.
 DIVERGED_LOSS = 1e6
 # A run whose budget is below this many steps is a smoke run, flag or not.
 SMOKE_STEPS = 100
-
-
-def config_changes(old: dict, new: dict) -> list[str]:
-  """The dotted fields whose values differ between two configs (as JSON), less
-  those a rerun may change. A field on one side only counts when it is on
-  (a field added to the code later, left at its off default, does not)."""
-  safe = set(SAFE_TO_CHANGE)
-  if new.get('optim', {}).get('schedule', 'constant') != 'constant':
-    safe -= set(_BUDGET)
-  a, b = records.flatten(old), records.flatten(new)
-  missing = object()
-  unset = lambda k, v: v is missing or records.is_unset(k, v)
-  return sorted(k for k in a.keys() | b.keys() if k not in safe and not k.startswith(SAFE_PREFIXES)
-                and a.get(k, missing) != b.get(k, missing)
-                and not ((k not in a or k not in b) and unset(k, a.get(k, missing))
-                         and unset(k, b.get(k, missing))))
-
-
-def _config_json(config: ml_collections.ConfigDict) -> str:
-  return config.to_json_best_effort(indent=2) + '\n'
-
-
-def _started(workdir: str) -> bool:
-  folder = os.path.join(workdir, 'checkpoints')
-  return os.path.isdir(folder) and any(n.isdigit() for n in os.listdir(folder))
-
-
-def _branch(config: ml_collections.ConfigDict, workdir: str, source: str) -> dict:
-  """Starts ``workdir`` from another run's checkpoint: ``source`` is
-  ``DIR`` (its latest checkpoint) or ``DIR@STEP``. Copies that checkpoint
-  and the source's metrics up to it, so that the new run's records hold its
-  whole history; returns what ``config.json`` records under
-  ``origin.branched_from`` (the source, the step, and the fields the new
-  config changes). The configs may differ in anything that leaves the train
-  state's structure as it was (a learning-rate schedule, patience, ...)."""
-  folder, _, at = source.partition('@')
-  ckpts = os.path.join(folder, 'checkpoints')
-  steps = sorted(int(n) for n in os.listdir(ckpts) if n.isdigit()) if os.path.isdir(ckpts) else []
-  if not steps:
-    raise RunError(f'--branch_from={source}: {folder} has no checkpoint to start from')
-  if at and (not at.isdigit() or int(at) not in steps):
-    raise RunError(f'--branch_from={source}: no checkpoint at step {at!r} in {folder} '
-                   f'(it has {", ".join(map(str, steps))})')
-  step = int(at) if at else steps[-1]
-  old = records.read_json(os.path.join(folder, 'config.json'))
-  if not isinstance(old, dict):
-    raise RunError(f'--branch_from={source}: {folder}/config.json is missing or unreadable')
-  if _started(workdir):
-    raise RunError(f'{workdir} holds a run already; --branch_from starts a new workdir '
-                   '(rerun without it to resume this one)')
-  shutil.copytree(os.path.join(ckpts, str(step)), os.path.join(workdir, 'checkpoints', str(step)))
-  metrics = os.path.join(folder, 'metrics.jsonl')
-  if os.path.exists(metrics):
-    with open(metrics) as f:
-      keep = [line for line in f if _keep_line(line, step, retest=True)]   # not its test
-    records.write_atomic(os.path.join(workdir, 'metrics.jsonl'), ''.join(keep))
-  changed = config_changes({k: v for k, v in old.items() if k != 'origin'},
-                           json.loads(_config_json(config)))
-  return dict(workdir=folder, step=step, changed=changed)
-
-
-def _open_workdir(config: ml_collections.ConfigDict, workdir: str,
-                  origin: dict | None = None, branch_from: str | None = None
-                  ) -> records.WorkdirLock:
-  """Creates and locks the workdir, refuses a rerun under another config, and
-  writes config.json (atomically; only once nothing differs), with ``origin``
-  (what made the config; not compared) under the key 'origin'. With
-  ``branch_from``, a new workdir first gets another run's checkpoint (``_branch``)."""
-  records.make_folder(workdir)
-  lock = records.WorkdirLock(workdir)
-  try:
-    path = os.path.join(workdir, 'config.json')
-    text = _config_json(config)
-    if branch_from:
-      origin = dict(origin or {}, branched_from=_branch(config, workdir, branch_from))
-    old = records.read_json(path)
-    if isinstance(old, dict):
-      before = old.get('origin') or {}
-      origin = origin or before
-      if 'branched_from' in before:    # a branched run resumed: still where it came from
-        origin = dict(origin, branched_from=before['branched_from'])
-      old = {k: v for k, v in old.items() if k != 'origin'}
-    started = _started(workdir) and not branch_from
-    if started and old is None:
-      raise RunError(f'{path} is missing or unreadable, so this rerun cannot be checked '
-                     f'against the run it would resume; restore it, or use a new workdir')
-    if old is not None and started:
-      changed = config_changes(old, json.loads(text))
-      if changed:
-        flat_old, flat_new = records.flatten(old), records.flatten(json.loads(text))
-        shown = ', '.join(f'{k} {flat_old.get(k)!r} -> {flat_new.get(k)!r}' for k in changed[:6])
-        more = f' and {len(changed) - 6} more' if len(changed) > 6 else ''
-        raise RunError(f'{workdir} holds a run with another config ({shown}{more}); rerun '
-                       'with its config to resume it, or use a new workdir for the new one')
-    if origin is not None:
-      text = json.dumps(dict(json.loads(text), origin=origin), indent=2) + '\n'
-    records.write_atomic(path, text)
-  except BaseException:
-    lock.release()
-    raise
-  return lock
 
 
 class _Interrupt:
@@ -832,13 +571,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   ``data``: the task's arrays in place of the config's (``tasks.make``).
   A resumed run must be given the same. ``branch_from`` (``DIR`` or
   ``DIR@STEP``): a new run that starts from another run's checkpoint
-  (``_branch``); rerun without it to resume.
+  (``workdir.branch``); rerun without it to resume.
   Returns the final result (also written to ``workdir/result.json``). Raises
   RunError (one line) for a workdir that is in use, unwritable or holds a
   run of another config, and when interrupted (after saving a checkpoint).
   """
   main = distributed.is_main()    # one process writes the files and prints (several hosts)
-  lock = _open_workdir(config, workdir, origin, branch_from) if main else None
+  lock = workdir_lib.open_workdir(config, workdir, origin, branch_from) if main else None
   try:
     with _Interrupt() as interrupt:
       return _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_from)
@@ -1063,16 +802,16 @@ def _validate_members(run: _Run, evaluate, step: int, active: np.ndarray
 
 
 def _anneal(run: _Run, losses, judged: np.ndarray, tc) -> np.ndarray:
-  """``rnnlm_anneal`` or ``restore_anneal`` (``tc.anneal``) applied to the
+  """``selection.rnnlm_anneal`` or ``selection.restore_anneal`` (``tc.anneal``) applied to the
   members that were training: halves their learning rates, returns those
   whose loss rose to their best parameters; returns which members it stops.
   ``run.anneal_previous`` holds the previous validation loss (rnnlm) or the
   best so far (restore)."""
   if tc.anneal == 'restore':
-    halve, previous = restore_anneal(losses, run.anneal_previous)
+    halve, previous = selection.restore_anneal(losses, run.anneal_previous)
     rose, stop, annealing = halve, np.zeros_like(halve), run.annealing | halve
   else:
-    halve, stop, rose, annealing = rnnlm_anneal(
+    halve, stop, rose, annealing = selection.rnnlm_anneal(
         losses, run.anneal_previous, run.annealing, tc.get('anneal_min_improvement', 0.003))
     previous = np.asarray(losses, np.float64)
   halve, stop, rose = halve & judged, stop & judged, rose & judged
@@ -1111,7 +850,7 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
   step = run.step
   if resumed and main:
     print(f'Resumed from step {step} in {workdir}', flush=True)
-  writer = MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, step,
+  writer = workdir_lib.MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, step,
                         retest=step >= total_steps    # a finished run, run again
                         or not np.any(distributed.to_host(run.state.active)))
   chunk, phases = _chunks(config, trainer, mesh, main)

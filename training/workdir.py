@@ -1,0 +1,195 @@
+"""A run's workdir: a rerun resumes the run it names, and nothing else.
+
+- ``open_workdir`` creates and locks the folder (``records.WorkdirLock``)
+  and writes ``config.json``. A rerun whose config differs from the recorded
+  one in anything a rerun may not change (``SAFE_TO_CHANGE``: the budget and
+  how often it reports or saves) is refused with a one-line error naming
+  the fields, so that no run's records mix two configs.
+- ``MetricWriter`` appends ``metrics.jsonl`` and, on resume, trims it to the
+  restored step, so that the repeated steps are not logged twice.
+- ``branch`` starts a new workdir from another run's checkpoint
+  (``launch.py --branch_from``), with that run's history up to it.
+
+The checkpoints themselves are orbax's (``training/train.py``); the atomic
+writes and the lock are ``training/records.py``'s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+
+import ml_collections
+
+from training import events
+from training import records
+from training.errors import RunError
+
+
+# Fields a rerun may change: how long the run goes on and how often it reports
+# or saves, not what it computes (the step is the random stream's index, so
+# chunks of another length give the same run). The step budget also sets the
+# length of a warmup_cosine schedule, and is then not safe to change.
+SAFE_TO_CHANGE = ('train.num_steps', 'task.epochs', 'train.log_every', 'train.eval_every',
+                  'train.checkpoint_every_s', 'train.patience', 'train.patience_min_delta',
+                  'data_dir', 'population.layout')
+# How a sweep is laid out and dispatched, and what a run declares it reproduces
+# (config.paper), do not change what it computes.
+SAFE_PREFIXES = ('sweep.', 'paper.')
+_BUDGET = ('train.num_steps', 'task.epochs')
+
+
+def config_changes(old: dict, new: dict) -> list[str]:
+  """The dotted fields whose values differ between two configs (as JSON), less
+  those a rerun may change. A field on one side only counts when it is on
+  (a field added to the code later, left at its off default, does not)."""
+  safe = set(SAFE_TO_CHANGE)
+  if new.get('optim', {}).get('schedule', 'constant') != 'constant':
+    safe -= set(_BUDGET)
+  a, b = records.flatten(old), records.flatten(new)
+  missing = object()
+  unset = lambda k, v: v is missing or records.is_unset(k, v)
+  return sorted(k for k in a.keys() | b.keys() if k not in safe and not k.startswith(SAFE_PREFIXES)
+                and a.get(k, missing) != b.get(k, missing)
+                and not ((k not in a or k not in b) and unset(k, a.get(k, missing))
+                         and unset(k, b.get(k, missing))))
+
+
+def config_json(config: ml_collections.ConfigDict) -> str:
+  return config.to_json_best_effort(indent=2) + '\n'
+
+
+def has_checkpoint(workdir: str) -> bool:
+  folder = os.path.join(workdir, 'checkpoints')
+  return os.path.isdir(folder) and any(n.isdigit() for n in os.listdir(folder))
+
+
+def branch(config: ml_collections.ConfigDict, workdir: str, source: str) -> dict:
+  """Starts ``workdir`` from another run's checkpoint: ``source`` is
+  ``DIR`` (its latest checkpoint) or ``DIR@STEP``. Copies that checkpoint
+  and the source's metrics up to it, so that the new run's records hold its
+  whole history; returns what ``config.json`` records under
+  ``origin.branched_from`` (the source, the step, and the fields the new
+  config changes). The configs may differ in anything that leaves the train
+  state's structure as it was (a learning-rate schedule, patience, ...)."""
+  folder, _, at = source.partition('@')
+  ckpts = os.path.join(folder, 'checkpoints')
+  steps = sorted(int(n) for n in os.listdir(ckpts) if n.isdigit()) if os.path.isdir(ckpts) else []
+  if not steps:
+    raise RunError(f'--branch_from={source}: {folder} has no checkpoint to start from')
+  if at and (not at.isdigit() or int(at) not in steps):
+    raise RunError(f'--branch_from={source}: no checkpoint at step {at!r} in {folder} '
+                   f'(it has {", ".join(map(str, steps))})')
+  step = int(at) if at else steps[-1]
+  old = records.read_json(os.path.join(folder, 'config.json'))
+  if not isinstance(old, dict):
+    raise RunError(f'--branch_from={source}: {folder}/config.json is missing or unreadable')
+  if has_checkpoint(workdir):
+    raise RunError(f'{workdir} holds a run already; --branch_from starts a new workdir '
+                   '(rerun without it to resume this one)')
+  shutil.copytree(os.path.join(ckpts, str(step)), os.path.join(workdir, 'checkpoints', str(step)))
+  metrics = os.path.join(folder, 'metrics.jsonl')
+  if os.path.exists(metrics):
+    with open(metrics) as f:
+      keep = [line for line in f if keep_line(line, step, retest=True)]   # not its test
+    records.write_atomic(os.path.join(workdir, 'metrics.jsonl'), ''.join(keep))
+  changed = config_changes({k: v for k, v in old.items() if k != 'origin'},
+                           json.loads(config_json(config)))
+  return dict(workdir=folder, step=step, changed=changed)
+
+
+def open_workdir(config: ml_collections.ConfigDict, workdir: str,
+                  origin: dict | None = None, branch_from: str | None = None
+                  ) -> records.WorkdirLock:
+  """Creates and locks the workdir, refuses a rerun under another config, and
+  writes config.json (atomically; only once nothing differs), with ``origin``
+  (what made the config; not compared) under the key 'origin'. With
+  ``branch_from``, a new workdir first gets another run's checkpoint (``branch``)."""
+  records.make_folder(workdir)
+  lock = records.WorkdirLock(workdir)
+  try:
+    path = os.path.join(workdir, 'config.json')
+    text = config_json(config)
+    if branch_from:
+      origin = dict(origin or {}, branched_from=branch(config, workdir, branch_from))
+    old = records.read_json(path)
+    if isinstance(old, dict):
+      before = old.get('origin') or {}
+      origin = origin or before
+      if 'branched_from' in before:    # a branched run resumed: still where it came from
+        origin = dict(origin, branched_from=before['branched_from'])
+      old = {k: v for k, v in old.items() if k != 'origin'}
+    started = has_checkpoint(workdir) and not branch_from
+    if started and old is None:
+      raise RunError(f'{path} is missing or unreadable, so this rerun cannot be checked '
+                     f'against the run it would resume; restore it, or use a new workdir')
+    if old is not None and started:
+      changed = config_changes(old, json.loads(text))
+      if changed:
+        flat_old, flat_new = records.flatten(old), records.flatten(json.loads(text))
+        shown = ', '.join(f'{k} {flat_old.get(k)!r} -> {flat_new.get(k)!r}' for k in changed[:6])
+        more = f' and {len(changed) - 6} more' if len(changed) > 6 else ''
+        raise RunError(f'{workdir} holds a run with another config ({shown}{more}); rerun '
+                       'with its config to resume it, or use a new workdir for the new one')
+    if origin is not None:
+      text = json.dumps(dict(json.loads(text), origin=origin), indent=2) + '\n'
+    records.write_atomic(path, text)
+  except BaseException:
+    lock.release()
+    raise
+  return lock
+
+
+class MetricWriter:
+  """Appends JSON lines, one flushed write per record.
+
+  On resume it keeps the lines up to the restored step (the steps after it
+  are trained again and logged again; so is the test of a finished run that
+  is run again, ``retest``) and drops a line torn by a kill; the trimmed file replaces the
+  old one atomically, so a kill during the trim loses nothing. With no path
+  (a process other than the main one) it writes nothing.
+
+  Each member's numbers also go to TensorBoard event files in
+  ``tensorboard/member<i>/`` beside the file (``training/events.py``); a resumed run
+  starts new ones, and TensorBoard drops the steps a restart repeats.
+  """
+
+  def __init__(self, path: str | None, resume_step: int, retest: bool = False):
+    self.path = path
+    self.events = {}
+    if path is not None and os.path.exists(path):
+      with open(path) as f:
+        lines = f.readlines()
+      keep = [line if line.endswith('\n') else line + '\n' for line in lines
+              if keep_line(line, resume_step, retest)]
+      if keep != lines:
+        records.write_atomic(path, ''.join(keep))
+
+  def write(self, record: dict):
+    if self.path is None:
+      return
+    with open(self.path, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+    member = record.get('member', 0)
+    if member not in self.events:
+      self.events[member] = events.EventWriter(
+          os.path.join(os.path.dirname(self.path), 'tensorboard', f'member{member}'))
+    split = record.get('split', 'train')
+    self.events[member].scalars(record['step'], {
+        f'{split}/{k}': v for k, v in record.items()
+        if k not in ('step', 'member', 'split', 'active', 'count')
+        and isinstance(v, (int, float)) and not isinstance(v, bool)})
+
+  def close(self):
+    self.events.clear()
+
+
+def keep_line(line: str, resume_step: int, retest: bool) -> bool:
+  try:
+    r = json.loads(line)
+  except ValueError:
+    return False       # torn by a kill mid-write
+  step = r.get('step', 0) if isinstance(r, dict) else math.inf
+  return step < resume_step or (step == resume_step and not (retest and r.get('split') == 'test'))
