@@ -28,7 +28,6 @@ an axis they do not share.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -37,7 +36,6 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
 
 from reporting.figures import curves  # noqa: E402
 
@@ -57,14 +55,7 @@ def _read(folder: str, member: int):
   for name in ('config.json', 'metrics.jsonl'):
     if not os.path.exists(os.path.join(folder, name)):
       raise ValueError(f'{folder}: no {name} (not a run folder)')
-  with open(os.path.join(folder, 'config.json')) as f:
-    config = json.load(f)
-  result = None
-  try:
-    with open(os.path.join(folder, 'result.json')) as f:
-      result = json.load(f)
-  except (OSError, ValueError):
-    pass                 # a run still going
+  config, result = curves.read_run(folder)
   metrics = curves.read_metrics(folder)
   if member not in metrics or 'valid' not in metrics[member]:
     raise ValueError(f'{folder}: member {member} has no validation line '

@@ -85,6 +85,18 @@ def read_metrics(workdir: str) -> dict:
   return out
 
 
+def read_run(workdir: str) -> tuple[dict, dict | None]:
+  """(config.json, result.json) of a run; result None for a run still going
+  (or a torn record: the config decides)."""
+  with open(os.path.join(workdir, 'config.json')) as f:
+    config = json.load(f)
+  try:
+    with open(os.path.join(workdir, 'result.json')) as f:
+      return config, json.load(f)
+  except (OSError, ValueError):
+    return config, None
+
+
 @dataclasses.dataclass(frozen=True)
 class LossUnit:
   """How the loss panel shows the logged loss (nats per scored symbol)."""
@@ -256,14 +268,7 @@ def draw(workdir: str):
 
   Each plotted line carries a gid ``'{panel}:{split}:{member}'`` (panel
   ``loss``, ``error`` or ``grad``) so that tests can find it."""
-  with open(os.path.join(workdir, 'config.json')) as f:
-    config = json.load(f)
-  result = None
-  try:
-    with open(os.path.join(workdir, 'result.json')) as f:
-      result = json.load(f)
-  except (OSError, ValueError):
-    pass               # a run still going, or a torn record: the config decides
+  config, result = read_run(workdir)
   metrics = read_metrics(workdir)
   _, clips = member_labels(config)
   legend = legend_of(config)
