@@ -12,6 +12,7 @@ r"""The command line of rnnopt. The only place that reads flags.
         --slurm_partition=P --slurm_time_min=M
     python launch.py table --workdir=DIR[,DIR...]
     python launch.py reproduce [TARGET ...] [--workdir=results]   # a paper table, end to end
+    python launch.py reproduce --status [TARGET ...]   # where each job stands; runs nothing
     python launch.py reproduce TARGET --executor=ray|slurm [...]   # ... on a cluster
 
     python launch.py --config=... --workdir=SHARED_DIR --distributed    # one process per host
@@ -64,6 +65,9 @@ _BENCH_PEER_CONFIGS = flags.DEFINE_list(
 _BENCH_PEER_PYTHON = flags.DEFINE_string(
     'peer_python', '', 'bench: python of a virtual environment with torch.')
 
+_STATUS = flags.DEFINE_bool(
+    'status', False, 'reproduce: where each job of the targets (all when none are named) '
+    'stands, and the time left; runs nothing.')
 _EXECUTOR = flags.DEFINE_enum(
     'executor', None, ['local', 'ray', 'slurm'],
     'sweep: where the parts run (default: the config\'s sweep.executor, "local").')
@@ -123,12 +127,16 @@ def table():
 
 def reproduce(targets: list[str]):
   from orchestration import reproduce as reproduce_lib
-  if not targets:
+  if not targets and not _STATUS.value:
     print(reproduce_lib.listing())
     return
   for key in targets:
     if key not in reproduce_lib.TARGETS:
       sys.exit(f'unknown target {key!r}\n{reproduce_lib.listing()}')
+  if _STATUS.value:
+    logging.set_verbosity(logging.WARNING)   # not JAX's backend probing
+    print(reproduce_lib.status(targets, _WORKDIR.value or 'results'))
+    return
   from experiments import common
   options = sweep_config(common.base_config()).sweep    # --executor and its options
   flags_given = [f'--{f.name}={f.value}' for f in (_EXECUTOR, _RAY_ADDRESS, _SLURM_PARTITION,

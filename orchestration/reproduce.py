@@ -2,6 +2,7 @@
 
     python launch.py reproduce pascanu2013.table1 [--workdir=results]
     python launch.py reproduce             # lists the targets
+    python launch.py reproduce --status [TARGET ...]   # where each job stands; runs nothing
 
 runs every cell of the table at the paper's settings (the experiment
 configs' defaults: their docstrings hold the fidelity tables), then prints
@@ -57,11 +58,45 @@ class Job:
     return sweep.finished(workdir) is not None
 
   def started(self, workdir: str) -> bool:
-    """Whether an earlier, unfinished run left something here to resume from
-    (records, checkpoints, a sweep's units; a lock file alone does not count)."""
-    from training import records
-    return os.path.isdir(workdir) and any(entry != records.LOCK_FILE
-                                          for entry in os.listdir(workdir))
+    """Whether an earlier, unfinished run left something here (records,
+    checkpoints, a sweep's units; a lock file alone does not count)."""
+    return _started(workdir)
+
+  def progress(self, workdir: str) -> tuple[str, float]:
+    """Where the unfinished job in ``workdir`` stands, in words, and the
+    fraction of its work left (a sweep: of its trials; a run: 1, since its
+    budget may be epochs or a stopping rule)."""
+    if self.command != 'sweep':
+      return run_state(workdir), 1.0
+    from orchestration import sweep
+    units = sweep.plan(load_config(self.config), workers=1)    # as _start runs it
+    trials = lambda us: sum(len(u.rows) or 1 for u in us)
+    done = [u for u in units if sweep.finished(os.path.join(workdir, u.name)) is not None]
+    words = [f'{trials(done)} of {trials(units)} trials done']
+    words += [f'{u.name} {run_state(os.path.join(workdir, u.name))}' for u in units
+              if u not in done and _started(os.path.join(workdir, u.name))]
+    return '; '.join(words), 1.0 - trials(done) / trials(units)
+
+
+def _started(workdir: str) -> bool:
+  from training import records
+  return os.path.isdir(workdir) and any(entry not in (records.LOCK_FILE, 'log.txt')
+                                        for entry in os.listdir(workdir))
+
+
+def run_state(workdir: str) -> str:
+  """How an unfinished run would go on: from its latest checkpoint, or from
+  step 0 when it left records but no checkpoint (the records are then
+  trimmed and written again)."""
+  from training import records
+  from training import workdir as workdir_lib
+  steps = workdir_lib.checkpoint_steps(workdir)
+  if steps:
+    return f'resumes at step {steps[-1]:,}'
+  logged = [r.get('step', 0) for r in records.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))]
+  if logged:
+    return f'restarts from step 0 (records to step {max(logged):,}, no checkpoint)'
+  return 'restarts from step 0 (no checkpoint)'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,36 +246,49 @@ def default_workers() -> int:
 
 
 def describe(target: Target, root: str, workers: int) -> str:
-  """What will run, and how long it took here."""
+  """What will run, how far each job got, and how long the rest took here."""
   lines = [f'{target.title}: {len(target.jobs)} job(s) in {root}, {workers} worker(s)']
   todo, resumes, rows = [], [], []
   for job in target.jobs:
     workdir = os.path.join(root, job.name)
-    done = job.finished(workdir)
+    if job.finished(workdir):
+      rows.append((job, 'done'))
+      continue
+    left = 1.0
     status = f'{job.minutes:.0f} min' if job.minutes is not None else 'not measured yet'
-    if done:
-      status = 'done'
-    else:
-      todo.append(job)
-      if job.started(workdir):
-        resumes.append(job.name)
-        status += ', resumes'
+    if job.started(workdir):
+      resumes.append(job.name)
+      where, left = job.progress(workdir)
+      if job.minutes is not None and left < 1.0:
+        status = f'{job.minutes:.0f} min in all, about {job.minutes * left:.0f} left'
+      status += f', {where}'
+    todo.append(dataclasses.replace(job, minutes=None if job.minutes is None
+                                    else job.minutes * left))
     rows.append((job, status))
   width = max(len(job.name) for job in target.jobs)
-  status_width = max(len(status) for _, status in rows)
   for job, status in rows:
-    lines.append(f'  {job.name:<{width}} {status:<{status_width}} '
-                 f'launch.py {job.command} --config={job.config}')
+    lines.append(f'  {job.name:<{width}} launch.py {job.command} --config={job.config}')
+    lines.append(f'  {"":<{width}}   {status}')
   unknown = [j.name for j in todo if j.minutes is None]
   if len(unknown) < len(todo):
     lines.append(f'Expected: about {max(_plan(todo, workers)):.0f} min of wall time for the '
                  'measured jobs (one core each, measured on this project\'s 2-core VMs; a '
-                 'resumed job needs less)')
+                 'resumed run needs less)')
   if unknown:
     lines.append(f'Not measured yet: {", ".join(unknown)}')
   if resumes:
-    lines.append(f'Resumes where an earlier run stopped: {", ".join(resumes)}')
+    lines.append(f'Started by an earlier run: {", ".join(resumes)}')
   return '\n'.join(lines)
+
+
+def status(keys: list[str], root: str, workers: int | None = None) -> str:
+  """``describe`` for each target (every target when ``keys`` is empty); runs nothing."""
+  for key in keys:
+    if key not in TARGETS:
+      raise ValueError(f'unknown target {key!r}; one of: {", ".join(TARGETS)}')
+  workers = workers or default_workers()
+  return '\n\n'.join(describe(TARGETS[k], os.path.join(root, k.replace('.', '_')), workers)
+                      for k in keys or TARGETS)
 
 
 def _start(job: Job, workdir: str, core: int | None) -> subprocess.Popen:

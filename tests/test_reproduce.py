@@ -60,7 +60,7 @@ def test_jobs_run_on_two_workers_and_are_skipped_once_finished(tmp_path, monkeyp
   sizes = {n: (folder / n / 'log.txt').stat().st_size for n in 'ab'}
   reproduce.run(target.key, str(tmp_path), workers=2)
   out = capsys.readouterr().out
-  assert out.count(' done ') >= 2 and 'started' not in out
+  assert [line.strip() for line in out.splitlines()].count('done') == 2 and 'started' not in out
   assert sizes == {n: (folder / n / 'log.txt').stat().st_size for n in 'ab'}
 
 
@@ -140,17 +140,53 @@ def test_ctrl_c_or_kill_stops_the_jobs_at_a_checkpoint_in_one_line(tmp_path, how
 
 
 def test_the_plan_marks_finished_and_started_jobs(tmp_path):
-  target = reproduce.Target('toy.table', 'three runs', (
+  target = reproduce.Target('toy.table', 'four runs', (
       reproduce.Job('fresh', 'experiments/temporal_order.py:smoke', minutes=3.0),
       reproduce.Job('half', 'experiments/temporal_order.py:smoke'),
+      reproduce.Job('lost', 'experiments/temporal_order.py:smoke', minutes=4.0),
       reproduce.Job('locked', 'experiments/temporal_order.py:smoke', minutes=2.0)))
-  (tmp_path / 'half' / 'checkpoints').mkdir(parents=True)
+  (tmp_path / 'half' / 'checkpoints' / '1200').mkdir(parents=True)
+  (tmp_path / 'half' / 'checkpoints' / '800').mkdir()
+  (tmp_path / 'lost').mkdir()      # records, but its checkpoint is gone: it starts again
+  (tmp_path / 'lost' / 'metrics.jsonl').write_text(
+      '{"step": 500, "split": "train", "loss": 1.0}\n{"step": 900, "split": "valid"}\n')
   (tmp_path / 'locked').mkdir()
   (tmp_path / 'locked' / 'lock').write_text('123\n')     # a lock alone is not a start
   lines = reproduce.describe(target, str(tmp_path), 1).splitlines()
-  row = {line.split()[0]: line for line in lines[1:4]}
-  assert ' 3 min ' in row['fresh'] and 'resumes' not in row['fresh']
-  assert 'not measured yet, resumes' in row['half']
-  assert 'resumes' not in row['locked']
-  assert lines[-1] == 'Resumes where an earlier run stopped: half'
-  assert 'Expected: about 5 min' in '\n'.join(lines)
+  status = {name: lines[2 + 2 * i].strip() for i, name in enumerate(('fresh', 'half', 'lost',
+                                                                        'locked'))}
+  assert status == {'fresh': '3 min', 'half': 'not measured yet, resumes at step 1,200',
+                    'lost': '4 min, restarts from step 0 (records to step 900, no checkpoint)',
+                    'locked': '2 min'}
+  assert lines[-1] == 'Started by an earlier run: half, lost'
+  assert 'Expected: about 9 min' in '\n'.join(lines)
+
+
+def test_the_plan_counts_a_sweeps_finished_trials_and_the_time_left(tmp_path):
+  """temporal_order_sweep.py:smoke is 2 initialisations (groups) x 2 drawn
+  trials: 4 trials, a unit of 2 per group with one worker."""
+  target = reproduce.Target('toy.search', 'a search', (
+      reproduce.Job('search', 'experiments/temporal_order_sweep.py:smoke', command='sweep',
+                    minutes=10.0),))
+  folder = tmp_path / 'toy_search' / 'search'
+  (folder / 'g00_init_scheme-smart_tanh' / 'part0').mkdir(parents=True)
+  (folder / 'g00_init_scheme-smart_tanh' / 'part0' / 'result.json').write_text('{"members": []}')
+  (folder / 'g01_init_scheme-basic_tanh' / 'part0' / 'checkpoints' / '300').mkdir(parents=True)
+  text = reproduce.describe(target, str(folder.parent), 1)
+  assert ('10 min in all, about 5 left, 2 of 4 trials done; '
+          'g01_init_scheme-basic_tanh/part0 resumes at step 300') in text
+  assert 'Expected: about 5 min' in text
+
+
+def test_status_runs_nothing_and_names_a_bad_target_in_one_line(tmp_path):
+  out = subprocess.run([sys.executable, 'launch.py', 'reproduce', '--status',
+                        f'--workdir={tmp_path}', 'pascanu2013.table2'],
+                       cwd=ROOT, capture_output=True, text=True)
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.startswith('Pascanu et al. (2013) Table 2')
+  assert out.stdout.count('launch.py train --config=experiments/ptb_char.py') == 3
+  assert os.listdir(tmp_path) == []
+  out = subprocess.run([sys.executable, 'launch.py', 'reproduce', '--status', 'table9'],
+                       cwd=ROOT, capture_output=True, text=True)
+  assert out.returncode != 0 and "unknown target 'table9'" in out.stderr
+  assert 'Traceback' not in out.stderr

@@ -61,9 +61,14 @@ def config_json(config: ml_collections.ConfigDict) -> str:
   return config.to_json_best_effort(indent=2) + '\n'
 
 
-def has_checkpoint(workdir: str) -> bool:
+def checkpoint_steps(workdir: str) -> list[int]:
+  """The steps of the checkpoints in ``workdir``, in order (none: [])."""
   folder = os.path.join(workdir, 'checkpoints')
-  return os.path.isdir(folder) and any(n.isdigit() for n in os.listdir(folder))
+  return sorted(int(n) for n in os.listdir(folder) if n.isdigit()) if os.path.isdir(folder) else []
+
+
+def has_checkpoint(workdir: str) -> bool:
+  return bool(checkpoint_steps(workdir))
 
 
 def branch(config: ml_collections.ConfigDict, workdir: str, source: str) -> dict:
@@ -76,7 +81,7 @@ def branch(config: ml_collections.ConfigDict, workdir: str, source: str) -> dict
   state's structure as it was (a learning-rate schedule, patience, ...)."""
   folder, _, at = source.partition('@')
   ckpts = os.path.join(folder, 'checkpoints')
-  steps = sorted(int(n) for n in os.listdir(ckpts) if n.isdigit()) if os.path.isdir(ckpts) else []
+  steps = checkpoint_steps(folder)
   if not steps:
     raise RunError(f'--branch_from={source}: {folder} has no checkpoint to start from')
   if at and (not at.isdigit() or int(at) not in steps):
