@@ -27,7 +27,11 @@ casts its two operands to bfloat16 and returns float32
 (``models.cells.matmul``; the products of the gradients that autodiff
 takes through them are of the same form, ``models.cells.mixed_dot``).
 Parameters, optimiser state, states, gates, every element-wise operation,
-the carried state, the loss and the gradients are float32. The NADE and
+the carried state, the loss and the gradients are float32. One reduction
+reads bfloat16: the hand-written backward pass records dE/dz_t in the
+products' dtype, and where the input projection shares it (the RNN and LSTM
+cells without layer norm) the bias gradient sums those rounded values in
+float32 (within bfloat16's unit roundoff 2^-9 of sum_t |dE/dz_t|; tested). The NADE and
 word-softmax heads and the one-hot rows of ``input_vocab`` are float32 as in
 ``compute_dtype='float32'``, which is plain float32 throughout (the same
 program, bit for bit, as before the option existed).
@@ -193,8 +197,23 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
 
   def forward(params, state0, xp, probe, mask, keep_z):
     w = params['w_rec'].astype(operand_dtype)
+    # bfloat16, where the product's operand is part of the state (the
+    # LSTM's h of (h, c)): the operand of the one dE/dW_rec product is kept
+    # step by step, cast, as uint16 bits (a bfloat16 array updated in place
+    # each step was widened to float32 and back, at 108 us a step), and laid
+    # out [H, T, B] (written at [:, t, :]), the product's own layout: from
+    # the stacked float32 states XLA's CPU backend sliced, cast and
+    # transposed it in one copy (16.6 ms of the LSTM 512's update on one
+    # thread; the product 26 ms), and from [T, B, H] it still transposed it.
+    # Where the operand is the whole state (GRU, RNN) the copy from the
+    # states was the faster.
+    operand0 = masked_operand(state0, mask)
+    keep_operand = (keep_z and operand_dtype != 'float32'
+                    and operand0.shape[-1] != jnp.shape(state0)[-1])
+    steps = xp.shape[0]
 
-    def body(state, xs):
+    def body(carry, xs):
+      state, kept, t = carry
       xp_t, probe_t = xs
       operand = masked_operand(state, mask)
       z = cell.matmul(operand, w)
@@ -204,23 +223,21 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
         new = cell.step_from_matmul(params, state, joined(xp_t), z)
       if probe_t is not None:
         new = new + probe_t
-      if not keep_z:
-        return new, new
-      # bfloat16, where the product's operand is part of the state (the
-      # LSTM's h of (h, c)): the operand of the one dE/dW_rec product, cast
-      # here step by step. From the stacked float32 states XLA's CPU backend
-      # sliced, cast and transposed it in one copy that took 16.6 ms of the
-      # LSTM 512's update (one thread; the product 26 ms): 4.7 ms from these.
-      # Kept as uint16 bits: a bfloat16 array updated in place each step was
-      # widened to float32 and back, at 108 us a step. Where the operand is
-      # the whole state (GRU, RNN) the copy from the states was the faster.
-      keep_operand = (operand_dtype != 'float32'
-                      and operand.shape[-1] != jnp.shape(state)[-1])
-      operand_bits = (jax.lax.bitcast_convert_type(operand.astype(operand_dtype), jnp.uint16)
-                      if keep_operand else None)
-      return new, (new, residuals, operand_bits)
+      if keep_operand:
+        bits = jax.lax.bitcast_convert_type(operand.astype(operand_dtype), jnp.uint16)
+        kept = jax.lax.dynamic_update_slice_in_dim(kept, jnp.swapaxes(bits, -1, -2)[..., None, :],
+                                                   t, axis=-2)
+        t = t + 1
+      return (new, kept, t), (new, residuals) if keep_z else new
 
-    return jax.lax.scan(body, state0, (by_gate(cell, xp), probe), unroll=unroll)[1]
+    kept0, t0 = None, None          # only where kept (no counter in the other loops)
+    if keep_operand:
+      kept0 = jnp.zeros(operand0.shape[:-2] + (operand0.shape[-1], steps, operand0.shape[-2]),
+                        jnp.uint16)
+      t0 = jnp.zeros((), jnp.int32)
+    (_, kept, _), out = jax.lax.scan(body, (state0, kept0, t0), (by_gate(cell, xp), probe),
+                                     unroll=unroll)
+    return (*out, kept) if keep_z else out
 
   @jax.custom_vjp
   def run(params, state0, xp, probe, clip, mask):
@@ -252,6 +269,11 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
       # Where xp_t and z enter the step only through their sum (no layer
       # norm, not a GRU) they share one cotangent: record it once.
       shared = d_xp is d_z
+      if operand_dtype != 'float32':
+        # dE/dz_t is an operand of the products after the loop only (and,
+        # shared, of the bias gradient's sum): recorded in their dtype, as
+        # bits for the reason of the forward pass's kept operand.
+        d_z = jax.lax.bitcast_convert_type(d_z.astype(operand_dtype), jnp.uint16)
       return (d_prev, g_small), (None if shared else d_xp, d_z,
                                  None if probe is None else g)
 
@@ -259,8 +281,10 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
     (d_state0, d_small), (d_xp, d_zs, g_all) = jax.lax.scan(
         body, init, (by_part(cell, g_states), by_part(cell, prevs), by_gate(cell, xp),
                      residuals), reverse=True, unroll=unroll)
+    if operand_dtype != 'float32':
+      d_zs = jax.lax.bitcast_convert_type(d_zs, operand_dtype)
     if d_xp is None:
-      d_xp = d_zs
+      d_xp = d_zs.astype(jnp.float32)
     if operand_bits is None:
       operands = masked_operand(prevs, mask).astype(operand_dtype)
     else:
@@ -272,8 +296,9 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
       # against 30 ms); with bfloat16 operands the 3-D form is the faster one
       operands = operands.reshape(-1, operands.shape[-1])
       d_zs_op = d_zs_op.reshape(-1, d_zs_op.shape[-1])
-    lead = tuple(range(operands.ndim - 1))
-    d_w = jax.lax.dot_general(operands, d_zs_op, ((lead, lead), ((), ())),
+    lead = tuple(range(d_zs_op.ndim - 1))
+    d_w = jax.lax.dot_general(operands, d_zs_op,
+                              ((lead if operand_bits is None else (1, 2), lead), ((), ())),
                               preferred_element_type=jnp.float32)
     d_params = {k: jnp.zeros_like(v) for k, v in params.items()}
     d_params.update(d_small, w_rec=d_w)
