@@ -424,3 +424,15 @@ def test_killing_a_sweep_parent_ends_its_workers(tmp_path):
   while any(map(_alive, workers.values())) and time.time() < deadline:
     time.sleep(0.5)
   assert not any(map(_alive, workers.values()))
+
+
+def test_config_json_keeps_its_origin_and_gains_none_on_a_rerun(tmp_path):
+  """A run opened without an origin (a sweep unit) writes none on a rerun
+  either; one opened with an origin keeps it when rerun without."""
+  config = temporal_order.get_config()
+  for name, origin in (('bare', None), ('made', {'experiment': 'experiments/temporal_order.py'})):
+    folder = str(tmp_path / name)
+    for given in (origin, None, None):
+      workdir_lib.open_workdir(config, folder, origin=given).release()
+      written = json.loads((tmp_path / name / 'config.json').read_text())
+      assert written.get('origin') == origin, (name, given, written.get('origin'))

@@ -138,7 +138,7 @@ def open_workdir(config: ml_collections.ConfigDict, workdir: str,
         more = f' and {len(changed) - 6} more' if len(changed) > 6 else ''
         raise RunError(f'{workdir} holds a run with another config ({shown}{more}); rerun '
                        'with its config to resume it, or use a new workdir for the new one')
-    if origin is not None:
+    if origin:                           # none given or kept: no key, not an empty one
       text = json.dumps(dict(json.loads(text), origin=origin), indent=2) + '\n'
     records.write_atomic(path, text)
   except BaseException:
