@@ -308,7 +308,7 @@ def bench_population(args, name: str = POPULATION) -> list[dict]:
       config=f'{command} --config.population.layout={how}', members=p,
       steps=steps, rounds=args.rounds,
       # what a run picks here
-      auto_layout=population.layout(together[how].mesh, 'auto', config.task.batch_size),
+      auto_layout=population.layout(together[how].mesh, 'auto'),
       timesteps_per_s=round(work / _median(times[how]), 1),
       timesteps_per_s_rounds=[round(work / t, 1) for t in times[how]],
       sequential_timesteps_per_s=round(work / _median(t_seq), 1),

@@ -39,6 +39,7 @@ import time
 from training.errors import RunError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository
+# kept for jaxlibs that honour it; on 0.10 the pinning to one core is what makes a job single-threaded
 SINGLE_THREAD = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
 
 

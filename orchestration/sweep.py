@@ -278,6 +278,10 @@ def _run_unit(config_json: str, workdir: str, core: int | None, parent: int | No
 
 
 def _single_thread_env() -> dict:
+  """XLA's flags for one thread. jaxlib 0.10 no longer honours them (its
+  products still ran on two threads, 2026-12-04); the pinning to one core is
+  what keeps a worker single-threaded, since JAX sizes its thread pool from
+  the process's affinity. They stay for the jaxlibs that do."""
   flags = os.environ.get('XLA_FLAGS', '')
   extra = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
   return dict(XLA_FLAGS=(flags + ' ' + extra).strip())

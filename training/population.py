@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import re
 
 import jax
 import ml_collections
@@ -118,49 +116,31 @@ def make_mesh(population_size: int, batch_size: int, devices=None) -> Mesh:
 LAYOUTS = ('auto', 'vmap', 'map')
 
 
-def cpu_threads() -> int:
-  """How many cores XLA's CPU products may use in this process: 1 when
-  ``XLA_FLAGS`` makes it single-threaded (``intra_op_parallelism_threads=1``
-  or ``--xla_cpu_multi_thread_eigen=false``, as the runs here are started),
-  else the cores the process may run on (``taskset`` counts)."""
-  flags = os.environ.get('XLA_FLAGS', '')
-  if (re.search(r'intra_op_parallelism_threads=1(\s|$)', flags)
-      or re.search(r'xla_cpu_multi_thread_eigen=(false|0)', flags)):
-    return 1
-  return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-
-
-def layout(mesh: Mesh, requested: str = 'auto', batch_size: int | None = None,
-           threads: int | None = None) -> str:
+def layout(mesh: Mesh, requested: str = 'auto') -> str:
   """How a population's training chunk runs over its members: 'vmap' (one
   batched program: each matrix product gets a member axis) or 'map'
   (``lax.map``: one member after another, inside one compiled program).
 
-  'auto' picks 'vmap' everywhere (an accelerator, members spread over
-  devices) except on a single CPU device, where it picks 'map' unless each
-  member reads one sequence (``batch_size`` 1) and XLA may use more than
-  one core (``threads``, default ``cpu_threads()``). Measured with
-  ``launch.py bench`` on an idle 2-core AMD EPYC (RESULTS.md), members
-  against the same runs in sequence:
+  'auto' picks 'map' on a single CPU device and 'vmap' everywhere else (an
+  accelerator, members spread over devices). Measured with ``launch.py
+  bench``, 8 members against the same runs in sequence (RESULTS.md):
 
-  - one thread (XLA single-threaded, one pinned core: how runs are started
-    here, one per core): map 0.97-1.10 at 2-16 members at both B = 1 shapes
-    and 1.01-1.03 at temporal order (B = 20), vmap 0.68-0.92 and 0.58-0.72;
-    batching the members' products buys nothing on one core, and the
-    batched program is larger;
-  - two threads: at B = 1 a member's matrix-vector products use one core,
-    while vmap's matrix products spread over both: vmap 1.11-1.13 at 3
-    members and 1.22-1.49 at 8, map 0.95-1.10.
+  - one pinned core (how runs are started here, one process per core), idle
+    2-core AMD EPYC: map 0.97-1.10 at both B = 1 shapes and 1.01-1.03 at
+    temporal order (B = 20), vmap 0.68-0.92 and 0.58-0.72;
+  - two threads at B = 1: on that EPYC vmap spread the members' products
+    over both cores (1.22-1.49 at 8 members, map 0.95-1.10), and 'auto'
+    picked it there; on an Intel Xeon VM (2026-12-04) vmap was 0.59 at the
+    PTB shape and 1.00 at the music one, map 0.99 and 1.01. Since map is
+    level with the runs in sequence on both machines and vmap is not, 'auto'
+    no longer guesses from the thread count; ask for 'vmap' where it pays.
   """
   if requested not in LAYOUTS:
     raise ValueError(f'population.layout={requested!r} is not one of {", ".join(LAYOUTS)}')
   if requested != 'auto':
     return requested
   single_cpu = math.prod(mesh.devices.shape) == 1 and mesh.devices.flat[0].platform == 'cpu'
-  if not single_cpu:
-    return 'vmap'
-  threads = cpu_threads() if threads is None else threads
-  return 'vmap' if batch_size == 1 and threads > 1 else 'map'
+  return 'map' if single_cpu else 'vmap'
 
 
 def over_members(fn, how: str):

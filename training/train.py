@@ -686,8 +686,7 @@ def _chunks(config, trainer: Trainer, mesh, main: bool):
   truncation length is a new batch shape, so one compile per phase; the
   phase is read from the step, so a resumed run lands in it."""
   phases, compiled = chunk_phases(config), {}
-  how = population.layout(mesh, config.get('population', {}).get('layout', 'auto'),
-                          config.task.batch_size)
+  how = population.layout(mesh, config.get('population', {}).get('layout', 'auto'))
 
   def chunk(step: int):
     start, _, length = phase_at(phases, step)
