@@ -256,7 +256,7 @@ def trainer_chunk(config: ml_collections.ConfigDict) -> Chunk:
   mesh = population.make_mesh(pop.size, config.task.batch_size)
   trainer = train.build(config, mesh, data=synthetic_data(config))
   state = train.init_population(trainer, pop, mesh)
-  how = population.layout(mesh, config.population.layout, config.task.batch_size)
+  how = population.layout(mesh, config.population.layout)
   return Chunk(train.compile_chunk(trainer, how), state, trainer, mesh, how, pop.size)
 
 
