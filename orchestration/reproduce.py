@@ -130,6 +130,8 @@ MEASURED_MINUTES = {
     'piano_sgd': 7, 'piano_c': 16, 'piano_cl': 18, 'piano_clr': 25, 'piano_crm': 18,
     'musedata_sgd': 122, 'musedata_c': 107, 'musedata_cl': 81, 'musedata_clr': 110,
     'musedata_crm': 64, 'nottingham_nade-sgd': 248,
+    # Intel Xeon VM; each about 4.5 min of SIGSTOP pauses included
+    'nottingham_nade-cr': 195, 'nottingham_nade-crm': 156,
     # Bai et al., the modern recipe's JSB searches (16 trials each; the GRU's
     # first units before recurrent dropout took the hand-written backward pass)
     'jsb_gru': 38, 'jsb_lstm': 32,
