@@ -204,8 +204,7 @@ TARGETS = {t.key: t for t in (
            tuple(Job(f'{d}_{m}', f'experiments/music_bengio.py:dataset={d},method={m},trials=16',
                      command='sweep', minutes=MEASURED_MINUTES.get(f'{d}_{m}'))
                  for d in ('jsb', 'nottingham', 'piano', 'musedata')
-                 for m in ('sgd', 'c', 'cl', 'clr', 'crm')
-                 + (('nade-sgd', 'nade-cr', 'nade-crm') if d in ('jsb', 'nottingham') else ())),
+                 for m in ('sgd', 'c', 'cl', 'clr', 'crm', 'nade-sgd', 'nade-cr', 'nade-crm')),
            figure='curves'),
     Target('bengio2013.table2',
            'Bengio et al. (2013) Table 2: Penn Treebank words and characters, the grid of '

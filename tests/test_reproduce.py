@@ -35,6 +35,19 @@ def test_every_target_names_configs_that_exist_and_build():
         assert config.sweep.grid or config.sweep.random, job
 
 
+def test_bengio_table1_has_each_of_the_papers_rows_on_each_dataset():
+  """The paper's Table 1 puts its RNN-NADE rows beside the RNN rows for every
+  dataset (the NADE rows once ran on JSB and Nottingham only)."""
+  rows = ('RNN (SGD)', 'RNN (SGD+C)', 'RNN (SGD+CL)', 'RNN (SGD+CLR)', 'RNN (SGD+CRM)',
+          'RNN-NADE (SGD)', 'RNN-NADE (SGD+CR)', 'RNN-NADE (SGD+CRM)')
+  methods = ('sgd', 'c', 'cl', 'clr', 'crm', 'nade-sgd', 'nade-cr', 'nade-crm')
+  jobs = {job.name for job in reproduce.TARGETS['bengio2013.table1'].jobs}
+  for dataset in ('jsb', 'nottingham', 'piano', 'musedata'):
+    for row, method in zip(rows, methods):
+      assert f'{dataset}_{method}' in jobs, (dataset, row)
+  assert len(jobs) == 4 * len(rows)
+
+
 def test_unknown_target_is_one_line():
   out = subprocess.run([sys.executable, 'launch.py', 'reproduce', 'pascanu2013.tabel1'],
                        cwd=ROOT, capture_output=True, text=True)
