@@ -132,6 +132,8 @@ MEASURED_MINUTES = {
     'musedata_crm': 64, 'nottingham_nade-sgd': 248,
     # Intel Xeon VM; each about 4.5 min of SIGSTOP pauses included
     'nottingham_nade-cr': 195, 'nottingham_nade-crm': 156,
+    # Bengio Table 2, PTB words (six one-member units; the last two side by side)
+    'word_sgd-c': 488,
     # Bai et al., the modern recipe's JSB searches (16 trials each; the GRU's
     # first units before recurrent dropout took the hand-written backward pass)
     'jsb_gru': 38, 'jsb_lstm': 32,
@@ -210,7 +212,7 @@ TARGETS = {t.key: t for t in (
            'Bengio et al. (2013) Table 2: Penn Treebank words and characters, the grid of '
            'sec. 4.2.1 per row',
            tuple(Job(f'{level}_{m}', f'experiments/ptb_bengio.py:level={level},method={m}',
-                     command='sweep')
+                     command='sweep', minutes=MEASURED_MINUTES.get(f'{level}_{m}'))
                  for level in ('word', 'char') for m in ('sgd', 'sgd-c', 'sgd-cl', 'sgd-clr')),
            figure='curves'),
     Target('bai2018',
