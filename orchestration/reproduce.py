@@ -132,6 +132,7 @@ MEASURED_MINUTES = {
     'musedata_crm': 64, 'nottingham_nade-sgd': 248,
     # Intel Xeon VM; each about 4.5 min of SIGSTOP pauses included
     'nottingham_nade-cr': 195, 'nottingham_nade-crm': 156,
+    'piano_nade-sgd': 22, 'piano_nade-cr': 36,
     # Bengio Table 2, PTB words (six one-member units; the last two side by side)
     'word_sgd-c': 488,
     # Bai et al., the modern recipe's JSB searches (16 trials each; the GRU's
