@@ -130,7 +130,8 @@ MEASURED_MINUTES = {
     'piano_sgd': 7, 'piano_c': 16, 'piano_cl': 18, 'piano_clr': 25, 'piano_crm': 18,
     'musedata_sgd': 122, 'musedata_c': 107, 'musedata_cl': 81, 'musedata_clr': 110,
     'musedata_crm': 64, 'nottingham_nade-sgd': 248,
-    # Intel Xeon VM; each about 4.5 min of SIGSTOP pauses included
+    # Intel Xeon VM (the two Nottingham rows include about 4.5 min of SIGSTOP
+    # pauses each)
     'nottingham_nade-cr': 195, 'nottingham_nade-crm': 156,
     'piano_nade-sgd': 22, 'piano_nade-cr': 36,
     # Bengio Table 2, PTB words (six one-member units; the last two side by side)
