@@ -134,7 +134,7 @@ MEASURED_MINUTES = {
     # pauses each)
     'nottingham_nade-cr': 195, 'nottingham_nade-crm': 156,
     'piano_nade-sgd': 22, 'piano_nade-cr': 36,
-    # its 200-unit group shared its core with two ablation runs for about 25 min
+    # piano_nade-crm: its 200-unit group shared its core with two ablation runs for about 25 min
     'piano_nade-crm': 52, 'musedata_nade-sgd': 178,
     # Bengio Table 2, PTB words (six one-member units; the last two side by side)
     'word_sgd-c': 488, 'word_sgd': 210,
