@@ -138,6 +138,8 @@ MEASURED_MINUTES = {
     'piano_nade-crm': 52, 'musedata_nade-sgd': 178,
     # Bengio Table 2, PTB words (six one-member units; the last two side by side)
     'word_sgd-c': 488, 'word_sgd': 210,
+    # PTB characters (three one-member units; lr 0.5 and 0.1 blew up, then recovered under the halving)
+    'char_sgd': 113,
     # Bai et al., the modern recipe's JSB searches (16 trials each; the GRU's
     # first units before recurrent dropout took the hand-written backward pass)
     'jsb_gru': 38, 'jsb_lstm': 32,
