@@ -33,6 +33,7 @@ import io
 import json
 import math
 import os
+import re
 
 from orchestration import reproduce
 from reporting import ablation
@@ -173,6 +174,7 @@ class Cell:
   seed: int | None = None
   trial: str = ''          # the run and its hyperparameters but the seed: seeds of one trial
   accuracy: float | None = None   # percent, at best valid where recorded (accuracy_key)
+  planned: int = 0         # the trials of the sweep the run is a unit of (0: not a sweep)
 
 
 def declared(config: dict) -> dict:
@@ -242,6 +244,21 @@ _NOT_THE_TRIAL = ('seed', 'population.seeds', 'population.layout', 'origin', 'da
                   'task.epochs', 'train.patience', 'train.patience_min_delta')
 
 
+# Where `launch.py sweep` puts a unit: <sweep workdir>/gNN_<structural values>/partK.
+_SWEEP_UNIT = re.compile(r'(^|/)g\d\d_[^/]*/part\d+/?$')
+
+
+def planned_trials(config: dict) -> int:
+  """How many trials the sweep that wrote a run plans (every unit's
+  config.json keeps the whole ``sweep``): the grid's combinations times the
+  random draws; 0 for a run that is no sweep's unit."""
+  s = config.get('sweep') or {}
+  grid, random = list(s.get('grid') or ()), list(s.get('random') or ())
+  if not grid and not random:
+    return 0
+  return math.prod(len(values) for _, values in grid) * (int(s.get('trials', 0)) if random else 1)
+
+
 def trial_key(config: dict, hparams: dict) -> str:
   """What makes a member a trial: its run's config and its own hyperparameters,
   less its seed (and how the run reported); seeds of one trial, in one run
@@ -301,7 +318,8 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
         cells.append(Cell(table, row, method, ours, final, best, best_step, workdir, i,
                           result['step'], result['wall_time_s'], result.get('code_version', ''),
                           bool(m.get('diverged')), hp.get('seed', config.get('seed')), trial,
-                          None if error is None else 100.0 * (1.0 - float(error))))
+                          None if error is None else 100.0 * (1.0 - float(error)),
+                          planned_trials(config) if _SWEEP_UNIT.search(workdir) else 0))
   return cells
 
 
@@ -334,7 +352,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           best_valid=None, accuracy=None,
                           best_valid_step=None, run='', member=None, step=None,
                           wall_time_s=None, code_version='', selected=None, candidates=0,
-                          diverged=None))
+                          planned=0, diverged=None))
         for c in mine:
           seeds = trials[c.trial]
           ours = [x.ours for x in seeds]
@@ -346,7 +364,8 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           run=c.run, member=c.member, step=c.step,
                           wall_time_s=c.wall_time_s, code_version=c.code_version,
                           selected=None if chosen is None else c.trial == chosen,
-                          candidates=len(trials), diverged=c.diverged, seed=c.seed,
+                          candidates=len(trials), planned=max(x.planned for x in mine),
+                          diverged=c.diverged, seed=c.seed,
                           seeds=len(seeds), trial_mean=mean(ours), trial_sd=_sd(ours),
                           trial_min=min(ours), trial_max=max(ours),
                           trial_final=mean([x.final for x in seeds]),
@@ -365,6 +384,17 @@ def _sd(xs: list[float]) -> float:
     return 0.0
   m = sum(xs) / len(xs)
   return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def _selection(r: dict) -> str:
+  """How a cell's number was chosen, for its label: of how many trials, and
+  how many of its sweep's are still to run (an unfinished sweep's best so
+  far is not yet its row's number)."""
+  done, planned = r['candidates'], r.get('planned', 0)
+  unfinished = f'{done} of {planned} trials finished' if planned > done else ''
+  if r['selected']:
+    return f' (best of {done} on valid' + (f'; {unfinished})' if unfinished else ')')
+  return f' ({unfinished})' if unfinished else ''
 
 
 def markdown(rows: list[dict], base: str = '.') -> str:
@@ -393,8 +423,7 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       run = f'[{os.path.basename(link)}]({link}) member {r["member"]}' if link else ''
       if r['selected'] is False:
         continue              # another run of this cell was selected (all are in the CSV)
-      label = table.method_labels[r['method']] + (
-          f' (best of {r["candidates"]} on valid)' if r['selected'] else '')
+      label = table.method_labels[r['method']] + _selection(r)
       ours, final = fmt(r['ours']), fmt(r['final'])
       accuracy = _fmt(r['accuracy'], '.1f')
       diff = None if r['diff'] is None else r['diff']

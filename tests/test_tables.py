@@ -202,6 +202,38 @@ def test_a_sweep_groups_trials_of_one_method_as_population_members(tmp_path):
   assert {r['method'] for r in rows} == {'c'}
 
 
+def test_an_unfinished_sweep_says_how_many_of_its_trials_have_finished(tmp_path):
+  """A sweep of 3 x 2 trials (units of one member, as `launch.py sweep` writes
+  them): while some units have no result, the row's label says so; once all
+  have, it is the plain best of the grid."""
+  from experiments import music_bengio
+  from orchestration import sweep
+  c = music_bengio.get_config('dataset=jsb,method=c')
+  c.sweep.grid = (('optim.learning_rate', (0.1, 0.01, 0.001)), ('optim.clip_norm', (1.0, 5.0)))
+  c.sweep.random, c.sweep.part_size = (), 1
+  units = sweep.plan(c, workers=1)
+  assert len(units) == 6
+
+  def finish(k, valid):
+    fake_run(str(tmp_path / units[k].name), sweep.unit_config(c, units[k]), [8.0 + valid],
+             [dict(step=10, split='valid', member=0, loss=valid)])
+
+  def label():
+    text = tables.markdown(tables.rows_of(tables.collect([str(tmp_path)])), base=str(tmp_path))
+    return next(line for line in text.splitlines() if 'RNN (SGD+C)' in line).split(' | ')[1]
+
+  finish(0, 0.5)
+  assert label() == 'RNN (SGD+C) (1 of 6 trials finished)'
+  finish(1, 0.3)
+  assert label() == 'RNN (SGD+C) (best of 2 on valid; 2 of 6 trials finished)'
+  for k in range(2, 6):
+    finish(k, 0.4 + k)
+  assert label() == 'RNN (SGD+C) (best of 6 on valid)'
+  assert tables.planned_trials({'sweep': {'grid': [], 'random': [['x', 'choice', [1, 2]]],
+                                          'trials': 16}}) == 16
+  assert tables.planned_trials({'sweep': {'grid': [], 'random': []}}) == 0
+
+
 def test_seeds_of_one_trial_are_averaged_with_their_spread(tmp_path):
   """Three seeds x three methods in one run: each cell is the mean of its
   three seeds, with the sample standard deviation and the range."""
