@@ -93,11 +93,15 @@ def test_one_class_is_the_full_softmax_and_its_gradient():
   np.testing.assert_allclose(grads[1], delta @ w.T, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('tile', [1, 4, 32, None])
-def test_class_log_normalizer_against_numpy_at_every_tile_and_offset(tile):
+@pytest.mark.parametrize('with_target,num_dense', [(False, 0), (True, 0), (True, 2)])
+@pytest.mark.parametrize('tile', [1, 4, None])
+def test_class_log_normalizer_against_numpy_at_every_tile_and_offset(tile, with_target,
+                                                                     num_dense):
   """Each position's log-normaliser over its own class's block (classes
-  after ``offset`` columns that are never read), its gradients against the
-  softmax within the class, and skipped positions (class C) at 0."""
+  after ``offset`` columns that are never read), less its target's logit
+  when given, its gradients against the softmax within the class (less the
+  target's one-hot), and skipped positions (class C) at 0; the same when
+  the first classes are scored densely."""
   rng = np.random.default_rng(5)
   sizes, offset, hidden, n = (3, 70, 9), 4, 5, 23
   v = offset + sum(sizes)
@@ -106,6 +110,7 @@ def test_class_log_normalizer_against_numpy_at_every_tile_and_offset(tile):
   h = rng.normal(size=(n, hidden))
   cls = rng.integers(0, len(sizes) + 1, n)            # len(sizes): skip the position
   g = rng.normal(size=n)
+  target = rng.integers(0, 10**6, n) % np.asarray(sizes + (1,))[cls]   # an index in its class
   starts = offset + np.concatenate([[0], np.cumsum(sizes)[:-1]])
   want, d_w, d_b, d_h = np.zeros(n), np.zeros_like(w), np.zeros_like(b), np.zeros_like(h)
   for i, c in enumerate(cls):
@@ -113,13 +118,16 @@ def test_class_log_normalizer_against_numpy_at_every_tile_and_offset(tile):
       continue
     cols = slice(starts[c], starts[c] + sizes[c])
     z = h[i] @ w[:, cols] + b[cols]
-    want[i] = np.log(np.exp(z - z.max()).sum()) + z.max()
-    p = np.exp(z - want[i]) * g[i]
+    lse = np.log(np.exp(z - z.max()).sum()) + z.max()
+    want[i] = lse - z[target[i]] if with_target else lse
+    p = (np.exp(z - lse) - (np.arange(sizes[c]) == target[i]) * with_target) * g[i]
     d_w[:, cols] += np.outer(h[i], p)
     d_b[cols] += p
     d_h[i] = w[:, cols] @ p
   f32 = lambda a: jnp.asarray(a, jnp.float32)
-  f = lambda h, w, b: cs.class_log_normalizer(h, w, b, jnp.asarray(cls), sizes, tile, offset)
+  f = lambda h, w, b: cs.class_log_normalizer(h, w, b, jnp.asarray(cls), sizes, tile, offset,
+                                              jnp.asarray(target) if with_target else None,
+                                              num_dense)
   np.testing.assert_allclose(f(f32(h), f32(w), f32(b)), want, rtol=1e-5, atol=1e-5)
   grads = jax.grad(lambda *a: jnp.sum(f32(g) * f(*a)), argnums=(0, 1, 2))(f32(h), f32(w), f32(b))
   for got, ref in zip(grads, (d_h, d_w, d_b)):
