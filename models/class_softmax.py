@@ -54,9 +54,10 @@ Three computations of the same probabilities (``method``):
   target column or a dense block differentiated apart each cost a pass over
   the whole matrix): with that and the transposed product written as
   ``(w_c @ p.T).T``, an update of the paper's model takes 24% less time
-  (2026-12-04, Intel Xeon, the trainer's compiled chunk side by side on a
-  core shared with a run: 29.3 ms against 38.5). What ``models.rnn``
-  trains with.
+  (2026-12-04, Intel Xeon, the trainer's vmapped chunk side by side on a
+  core shared with a run: 29.3 ms against 38.5; a run's one member, chunk
+  not vmapped, gained with ``optim.skip_large_updates`` made a select: 35
+  ms against 48-50). What ``models.rnn`` trains with.
 
 References:
   Mikolov, Kombrink, Burget, Cernocky, Khudanpur 2011, "Extensions of
@@ -361,10 +362,8 @@ def _class_log_normalizer(sizes: tuple[int, ...], tile: int, offset: int, has_ta
       p = jnp.where(mask, jnp.exp(z - lse[:, None]), 0.0)
       if has_target:
         p -= jax.nn.one_hot(column, dense_words, dtype=p.dtype)
-      p = jnp.where(is_dense[:, None], p, 0.0) * g[:, None]
-      d_w = jax.lax.dynamic_update_slice_in_dim(d_w, h.T @ p, offset, 1)
-      d_b = jax.lax.dynamic_update_slice_in_dim(d_b, p.sum(0), offset, 0)
-      d_h = (block(w, offset, dense_words) @ p.T).T
+      p_dense = jnp.where(is_dense[:, None], p, 0.0) * g[:, None]
+      d_h = (block(w, offset, dense_words) @ p_dense.T).T
     gs = jnp.concatenate([g[perm], jnp.zeros((tile,), g.dtype)])
     lses = jnp.concatenate([lse[perm], jnp.zeros((tile,), lse.dtype)])
     carry = (jnp.zeros_like(rows), d_w, d_b)
@@ -393,6 +392,9 @@ def _class_log_normalizer(sizes: tuple[int, ...], tile: int, offset: int, has_ta
 
       carry = jax.lax.fori_loop(0, trips, body, carry)
     d_rows, d_w, d_b = carry
+    if num_dense:          # written last, into the buffer the loops updated in place
+      d_w = jax.lax.dynamic_update_slice_in_dim(d_w, h.T @ p_dense, offset, 1)
+      d_b = jax.lax.dynamic_update_slice_in_dim(d_b, p_dense.sum(0), offset, 0)
     d_h = d_h + jnp.zeros_like(h).at[perm].set(d_rows[:n])
     return d_h, d_w, d_b, None, None
 
