@@ -140,6 +140,8 @@ MEASURED_MINUTES = {
     'word_sgd-c': 488, 'word_sgd': 210,
     # PTB characters (three one-member units; lr 0.5 and 0.1 blew up, then recovered under the halving)
     'char_sgd': 113,
+    # clipped at 50: lr 0.5 over two sessions (resumed from its checkpoint)
+    'char_sgd-c': 124,
     # Bai et al., the modern recipe's JSB searches (16 trials each; the GRU's
     # first units before recurrent dropout took the hand-written backward pass)
     'jsb_gru': 38, 'jsb_lstm': 32,
