@@ -149,16 +149,7 @@ def over_members(fn, how: str):
   if how == 'vmap':
     return lambda members, *shared: jax.vmap(
         lambda m: fn(m, *shared), spmd_axis_name='pop')(members)
-
-  def mapped(members, *shared):
-    if jax.tree.leaves(members)[0].shape[0] == 1:
-      # One member (each unit of a sweep of large models): no loop around it.
-      # Inside lax.map's loop XLA copied buffers it otherwise updates in
-      # place: a PTB word update took 50 ms there against 29 (2026-12-04).
-      member = jax.tree.map(lambda x: x[0], members)
-      return jax.tree.map(lambda x: x[None], fn(member, *shared))
-    return jax.lax.map(lambda m: fn(m, *shared), members)
-  return mapped
+  return lambda members, *shared: jax.lax.map(lambda m: fn(m, *shared), members)
 
 
 def member_sharding(mesh: Mesh) -> NamedSharding:
