@@ -390,6 +390,10 @@ class RecurrentNetwork(nn.Module):
   class_of_word: Sequence[int] = ()   # [V] class of each word id (from the data)
   input_vocab: int = 0           # > 0: inputs are int ids read through W_in rows
   compute_dtype: str = 'float32' # COMPUTE_DTYPES: the products' operands (all else float32)
+  # Set by the trainer, not the config: True when the model is not vmapped over
+  # members (population.layout='map'); the class softmax is then compiled as a
+  # vmap of one, which XLA:CPU runs faster (models.class_softmax.log_prob).
+  unbatched: bool = False
 
   @property
   def matmul_dtype(self) -> str:
@@ -489,7 +493,8 @@ class RecurrentNetwork(nn.Module):
                        f'{self.num_classes}')
     head = class_softmax_lib.ClassSoftmaxHead(
         vocab_size=self.output_size, class_of_word=classes,
-        method='sorted' if factored else 'full', init_scheme=self.init_scheme, name='head')
+        method='sorted' if factored else 'full', init_scheme=self.init_scheme,
+        vmap_one=self.unbatched, name='head')
     return head(top, targets.astype(jnp.int32))
 
   def _nade(self, top, targets, sample_key, num_samples):

@@ -11,6 +11,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from reporting import tables
@@ -69,9 +70,11 @@ def test_class_softmax_model_log_probs_sum_to_one():
     np.testing.assert_allclose(log_probs[w], want, atol=1e-4)
 
 
-def test_one_class_is_the_full_softmax_and_its_gradient():
+@pytest.mark.parametrize('vmap_one', [False, True])
+def test_one_class_is_the_full_softmax_and_its_gradient(vmap_one):
   """All words in one class (a tiled class): log P = numpy log-softmax, and the
-  hand-written backward pass gives d/dW = h^T (onehot - softmax)."""
+  hand-written backward pass gives d/dW = h^T (onehot - softmax); also when
+  computed as a vmap of one (``vmap_one``, what a mapped member runs)."""
   rng = np.random.default_rng(1)
   hidden, n = 6, 70
   structure = cs.class_structure(np.zeros(V, np.int32))
@@ -80,12 +83,12 @@ def test_one_class_is_the_full_softmax_and_its_gradient():
             'w_class': jnp.zeros((hidden, 1)), 'b_class': jnp.zeros(1)}
   h = jnp.asarray(rng.normal(size=(n, hidden)), jnp.float32)
   words = jnp.asarray(rng.integers(0, V, n))
-  got = cs.log_prob(params, structure, h, words, 'sorted')
+  got = cs.log_prob(params, structure, h, words, 'sorted', vmap_one)
   w, b, hh = (np.asarray(params['w_word'], np.float64), np.asarray(params['b_word'], np.float64),
               np.asarray(h, np.float64))
   ref = log_softmax(hh @ w + b)
   np.testing.assert_allclose(got, ref[np.arange(n), np.asarray(words)], rtol=1e-5, atol=1e-5)
-  grads = jax.grad(lambda p, h: jnp.sum(cs.log_prob(p, structure, h, words, 'sorted')),
+  grads = jax.grad(lambda p, h: jnp.sum(cs.log_prob(p, structure, h, words, 'sorted', vmap_one)),
                    argnums=(0, 1))(params, h)
   delta = np.eye(V)[np.asarray(words)] - np.exp(ref)               # [n, V]
   np.testing.assert_allclose(grads[0]['w_word'], hh.T @ delta, rtol=1e-4, atol=1e-4)
@@ -177,6 +180,27 @@ def steps_for(problem, output, hidden=8):
                            output=output, num_classes=4, **problem.model_kwargs)
   return train.Trainer(model=model, optimizer=None, task=problem, use_omega=False,
                      use_l1=False, use_bptt_clip=False)
+
+
+def test_a_mapped_word_member_trains_as_a_vmapped_one():
+  """``train.compile_chunk``: mapped, the model runs its class softmax as a
+  vmap of one (``RecurrentNetwork.unbatched``); the losses and parameters
+  are those of the vmapped members, to rounding."""
+  problem = word_problem(toy_streams(), num_classes=4)
+  model = RecurrentNetwork(output_size=V, cell='rnn', activation='sigmoid', hidden_size=8,
+                           output='class_softmax', num_classes=4, **problem.model_kwargs)
+  trainer = train.Trainer(model=model, optimizer=optax.sgd(0.1), task=problem,
+                          use_omega=False, use_l1=False, use_bptt_clip=False)
+  init = jax.vmap(trainer.init, in_axes=(0, None, None))
+  out = {}
+  for how in ('vmap', 'map'):
+    state = init(jax.random.split(jax.random.key(0), 2), {}, {})
+    state, metrics = train.compile_chunk(trainer, how)(state, 12)
+    out[how] = (metrics['loss'], state.params)
+  assert not trainer.model.unbatched           # the trainer itself is left as it was
+  np.testing.assert_allclose(out['map'][0], out['vmap'][0], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+               out['map'][1], out['vmap'][1])
 
 
 @pytest.mark.parametrize('output', ['softmax', 'class_softmax'])
