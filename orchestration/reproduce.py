@@ -142,6 +142,10 @@ MEASURED_MINUTES = {
     'char_sgd': 113,
     # clipped at 50: lr 0.5 over two sessions (resumed from its checkpoint)
     'char_sgd-c': 124,
+    # half the units leaky; lr 0.1 over two sessions (resumed from its checkpoint),
+    # the last member on the AMD EPYC VM. SGD+CLR: every rate of the grid diverged
+    # within 500 updates (RESULTS.md), so its row ends at once
+    'char_sgd-cl': 143, 'char_sgd-clr': 1,
     # Bai et al., the modern recipe's JSB searches (16 trials each; the GRU's
     # first units before recurrent dropout took the hand-written backward pass)
     'jsb_gru': 38, 'jsb_lstm': 32,
