@@ -58,6 +58,20 @@ class Job:
       return os.path.exists(os.path.join(workdir, 'sweep.json'))
     return sweep.finished(workdir) is not None
 
+  def verdict(self, workdir: str) -> str:
+    """'done' for a finished job; a sweep's says how many trials diverged,
+    if any did (a row whose every trial diverged has no number to show)."""
+    path = os.path.join(workdir, 'sweep.json')
+    if self.command != 'sweep' or not os.path.exists(path):
+      return 'done'
+    with open(path) as f:
+      summary = json.load(f)
+    diverged, trials = int(summary.get('diverged') or 0), len(summary.get('trials') or ())
+    if not diverged:
+      return 'done'
+    return (f'done; {diverged} of {trials} trials diverged'
+            + (', so it has no result' if diverged == trials else ''))
+
   def started(self, workdir: str) -> bool:
     """Whether an earlier, unfinished run left something here (records,
     checkpoints, a sweep's units; a lock file alone does not count)."""
@@ -268,7 +282,7 @@ def describe(target: Target, root: str, workers: int) -> str:
   for job in target.jobs:
     workdir = os.path.join(root, job.name)
     if job.finished(workdir):
-      rows.append((job, 'done'))
+      rows.append((job, job.verdict(workdir)))
       continue
     left = 1.0
     status = f'{job.minutes:.0f} min' if job.minutes is not None else 'not measured yet'

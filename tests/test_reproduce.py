@@ -191,6 +191,19 @@ def test_the_plan_counts_a_sweeps_finished_trials_and_the_time_left(tmp_path):
   assert 'Expected: about 5 min' in text
 
 
+def test_the_plan_says_when_a_finished_sweeps_trials_diverged(tmp_path):
+  target = reproduce.Target('toy.search', 'three searches', tuple(
+      reproduce.Job(name, 'experiments/temporal_order_sweep.py:smoke', command='sweep')
+      for name in ('fine', 'some', 'all')))
+  for name, diverged in (('fine', 0), ('some', 1), ('all', 4)):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / 'sweep.json').write_text(json.dumps(
+        {'trials': [{}] * 4, 'diverged': diverged, 'units': 2, 'finished_units': 2}))
+  lines = reproduce.describe(target, str(tmp_path), 1).splitlines()
+  assert [lines[2 + 2 * i].strip() for i in range(3)] == [
+      'done', 'done; 1 of 4 trials diverged', 'done; 4 of 4 trials diverged, so it has no result']
+
+
 def test_status_runs_nothing_and_names_a_bad_target_in_one_line(tmp_path):
   out = subprocess.run([sys.executable, 'launch.py', 'reproduce', '--status',
                         f'--workdir={tmp_path}', 'pascanu2013.table2'],
