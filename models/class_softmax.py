@@ -205,10 +205,11 @@ def _sorted_in_class_nll(w, b, structure: ClassStructure, h, words, c, vmap_one:
 
   ``vmap_one``: compute it as ``jax.vmap`` over a leading axis of one. Same
   numbers; for a caller that is not itself vmapped (one member, or members
-  under ``lax.map``) XLA:CPU compiles that program about 1.2x faster for a
-  whole PTB word update (22.6 against 18.8 ms, jaxlib 0.10, RESULTS.md),
-  and inside a vmap over members about 10% slower, so the trainer asks for
-  it only with ``population.layout='map'``.
+  under ``lax.map``) XLA:CPU compiles that program about 1.24x faster for a
+  whole PTB word update (18.4 against 22.8 ms on a shared core, jaxlib 0.10,
+  ``scripts/ptb_word_layouts.py``; 1.5x in a run, RESULTS.md), and inside a
+  vmap over members 11% slower, so the trainer asks for it only with
+  ``population.layout='map'``.
   """
   sizes = structure.class_size
   small = sizes <= SMALL_CLASS
