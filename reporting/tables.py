@@ -207,21 +207,31 @@ def member_method(config: dict, paper: dict, hparams: dict) -> str:
   raise ValueError(f'member hyperparameters {hparams} match no population row {rows}')
 
 
+# Companion rows ('ROW/VARIANT'): our runs beside a paper's row that differ
+# from it in one declared way, in this order, named so.
+COMPANIONS = {'gru': 'GRU', 'lstm': 'LSTM',
+              'mean': 'cost averaged over the window'}   # ptb_bengio.py cost=mean
+
+
 def row_name(table: PaperTable, row: str) -> str:
-  """The paper's name of a row; a companion row ('nottingham/lstm') is named
-  after the paper's row with its cell."""
-  base, _, cell = row.partition('/')
-  return table.row_names[base] + (f' ({cell.upper()}, ours only)' if cell else '')
+  """The paper's name of a row; a companion row ('nottingham/lstm',
+  'char/mean') is named after the paper's row with what differs."""
+  base, _, variant = row.partition('/')
+  if not variant:
+    return table.row_names[base]
+  return f'{table.row_names[base]} ({COMPANIONS.get(variant, variant)}, ours only)'
 
 
 def table_rows(table: PaperTable, cells: list[Cell]) -> list[tuple[str, dict]]:
-  """The paper's rows, each followed by its companion rows that runs filled."""
+  """The paper's rows, each followed by the companion rows that runs filled."""
+  filled = {c.row for c in cells if c.table == table.key}
+  order = list(COMPANIONS)
   out = []
   for row, by_method in table.rows.items():
     out.append((row, by_method))
-    for cell in ('gru', 'lstm'):
-      if any(c.table == table.key and c.row == f'{row}/{cell}' for c in cells):
-        out.append((f'{row}/{cell}', {m: None for m in by_method}))
+    variants = [r.partition('/')[2] for r in filled if r.partition('/')[0] == row and '/' in r]
+    for variant in sorted(variants, key=lambda v: (order.index(v) if v in order else len(order), v)):
+      out.append((f'{row}/{variant}', {m: None for m in by_method}))
   return out
 
 

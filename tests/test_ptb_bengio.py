@@ -289,11 +289,18 @@ def test_configs_follow_the_paper():
   assert ptb_bengio.get_config('level=word,window=10').task.chunk == 10
   with pytest.raises(ValueError, match='window'):
     ptb_bengio.get_config('window=-5')
+  # the thresholds act on the window's summed cost unless cost=mean, a row of its own
+  assert (word.train.loss_reduction, word.paper.row) == ('sum_over_time', 'word')
+  mean = ptb_bengio.get_config('level=char,method=sgd-clr,cost=mean')
+  assert (mean.train.loss_reduction, mean.paper.row) == ('mean', 'char/mean')
+  with pytest.raises(ValueError, match='cost'):
+    ptb_bengio.get_config('cost=median')
 
 
 def test_rows_land_in_table2(tmp_path):
   for name, arg, members in (('word_all', 'level=word,method=all', 3),
-                             ('char_clr', 'level=char,method=sgd-clr', 1)):
+                             ('char_clr', 'level=char,method=sgd-clr', 1),
+                             ('char_clr_mean', 'level=char,method=sgd-clr,cost=mean', 1)):
     config = ptb_bengio.get_config(arg)
     folder = tmp_path / name
     os.makedirs(folder)
@@ -304,10 +311,19 @@ def test_rows_land_in_table2(tmp_path):
         step=1, wall_time_s=1.0, members=[{'hparams': lab, 'test_loss': 5.0, key: 150.0 + i}
                                           for i, lab in enumerate(labels[:members])])))
   rows = [r for r in tables.rows_of(tables.collect([str(tmp_path)])) if r['ours'] is not None]
-  got = sorted((r['table'], r['method'], r['ours']) for r in rows)
-  assert got == [('bengio_table2_char', 'sgd-clr', 150.0), ('bengio_table2_word', 'sgd', 150.0),
-                 ('bengio_table2_word', 'sgd-c', 151.0), ('bengio_table2_word', 'sgd-c', 152.0)]
+  got = sorted((r['table'], r['row'], r['method'], r['ours']) for r in rows)
+  assert got == [('bengio_table2_char', 'char', 'sgd-clr', 150.0),
+                 ('bengio_table2_char', 'char/mean', 'sgd-clr', 150.0),
+                 ('bengio_table2_word', 'word', 'sgd', 150.0),
+                 ('bengio_table2_word', 'word', 'sgd-c', 151.0),
+                 ('bengio_table2_word', 'word', 'sgd-c', 152.0)]
   assert all(r['paper'] is None for r in rows)      # not available (published_numbers.md)
+  # the mean-cost row comes right after the paper's, named as ours
+  text = tables.markdown(tables.rows_of(tables.collect([str(tmp_path)])), base=str(tmp_path))
+  lines = [line for line in text.splitlines() if line.startswith('| PTB characters')]
+  assert [line.split(' | ')[0] for line in lines][-1] == (
+      '| PTB characters (cost averaged over the window, ours only)')
+  assert [line.split(' | ')[1] for line in lines][-1] == 'SGD+CLR'
 
 
 def write_corpus(root, rng):
