@@ -71,7 +71,10 @@ cost. With the summed cost every rate of the character grid diverges in the
 rectifier row (the unbounded state carried across windows overflows; RESULTS.md),
 so ``launch.py reproduce bengio2013.table2`` also runs that row with
 ``cost=mean``, declared as a row of its own ('char/mean', "cost averaged over
-the window, ours only"), never as the paper's; plain SGD (no momentum)
+the window, ours only"), never as the paper's (the paper's sec. 1 calls the
+training objective "the average of C_t over observed sequences", which
+leans to the mean, but sec. 4.2.1 does not say what its thresholds of 30
+and 50 were measured on); plain SGD (no momentum)
 with RNNLM's learning-rate schedule; hidden units without biases
 (Mikolov's RNNLM); the 'basic_tanh' initialisation (all weights
 N(0, 0.1), about the scale of RNNLM's; with N(0, 0.01) and B = 32 the loss
