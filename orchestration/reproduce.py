@@ -152,6 +152,9 @@ MEASURED_MINUTES = {
     'piano_nade-crm': 52, 'musedata_nade-sgd': 178,
     # Bengio Table 2, PTB words (six one-member units; the last two side by side)
     'word_sgd-c': 488, 'word_sgd': 210,
+    # half the units leaky: members 1-3 on the Intel Xeon VM before the class softmax's
+    # vmap of one (2026-12-04), 4-6 on the AMD EPYC VM
+    'word_sgd-cl': 381,
     # PTB characters (three one-member units; lr 0.5 and 0.1 blew up, then recovered under the halving)
     'char_sgd': 113,
     # clipped at 50: lr 0.5 over two sessions (resumed from its checkpoint)
