@@ -5,6 +5,7 @@ r"""The command line of rnnopt. The only place that reads flags.
         --workdir=DIR --config.optim.learning_rate=0.02
 
     python launch.py bench [--peer] [--workloads=NAME,...] [--steps=N] [--rounds=N]
+        [--ours_configs=default,threads1] [--peer_configs=default,threads1]
     python launch.py bench --profile [--workloads=NAME,...]     # time per XLA operation
     python launch.py sweep --config=experiments/temporal_order_sweep.py --workdir=DIR
     python launch.py sweep --config=... --workdir=SHARED_DIR --executor=ray [--ray_address=auto]
@@ -64,6 +65,9 @@ _BENCH_PEER_CONFIGS = flags.DEFINE_list(
     'peer_configs', None, 'bench: peer configurations (default, passive, threads1).')
 _BENCH_PEER_PYTHON = flags.DEFINE_string(
     'peer_python', '', 'bench: python of a virtual environment with torch.')
+_BENCH_OURS_CONFIGS = flags.DEFINE_list(
+    'ours_configs', None, 'bench: our configurations (default: this process, every core; '
+    'threads1: a process pinned to one core, as sweep workers run). Default: default.')
 
 _STATUS = flags.DEFINE_bool(
     'status', False, 'reproduce: where each job of the targets (all when none are named) '
@@ -108,6 +112,8 @@ def bench():
     options = dataclasses.replace(options, workloads=tuple(_BENCH_WORKLOADS.value))
   if _BENCH_PEER_CONFIGS.value:
     options = dataclasses.replace(options, peer_configs=tuple(_BENCH_PEER_CONFIGS.value))
+  if _BENCH_OURS_CONFIGS.value:
+    options = dataclasses.replace(options, ours_configs=tuple(_BENCH_OURS_CONFIGS.value))
   try:
     options = options.validated()
   except ValueError as e:

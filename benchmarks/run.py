@@ -56,6 +56,21 @@ rounds; ``peak_rss_mb`` is the peer process's whole peak RSS from
 ours over the peer's best configuration, both as the ratio of medians and as
 the median of per-round ratios. Machines are shared and noisy: only ratios
 measured in the same run mean anything.
+
+Ours has configurations too (``--ours_configs``), timed in the same rounds:
+
+- ``default``: this process, on every core it may use (JAX sizes its thread
+  pool from the process's affinity);
+- ``threads1``: a fresh process pinned to one core with XLA's single-thread
+  flags (``python -m benchmarks.run``, one compile, one warm-up call and one
+  timed call a round): what a sweep or ``reproduce`` worker runs. On small
+  models one thread is the faster configuration for both frameworks (the
+  temporal-order RNN: 1.7x for ours, 2026-12-05).
+
+Each gets a ``framework: "jax"`` line (``jax_config``), and the ``ratio``
+line compares the best of ours with the best of the peer's
+(``jax_config``, ``peer_config``; ``jax_over_torch_by_config``: our best
+over each peer configuration; ``ratios``: every pair).
 """
 
 from __future__ import annotations
@@ -67,6 +82,7 @@ import platform
 import resource
 import statistics
 import subprocess
+import sys
 import time
 
 import jax
@@ -82,6 +98,7 @@ POPULATIONS = {f'population_{n}': n
 POPULATION = 'population_torder_tanh_h50'
 ALL = tuple(wl.WORKLOADS) + tuple(POPULATIONS)
 PEER_CONFIGS = ('default', 'passive', 'threads1')
+OUR_CONFIGS = ('default', 'threads1')
 LAYOUTS = ('vmap', 'map')      # population.layout: how the population's chunk runs its members
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PEER_SCRIPT = os.path.join(os.path.dirname(_REPO), 'shared', 'bench', 'torch_peer.py')
@@ -99,6 +116,7 @@ class Options:
   seed: int = 0
   peer: bool = False             # alternate with the PyTorch peer
   peer_configs: tuple[str, ...] = PEER_CONFIGS
+  ours_configs: tuple[str, ...] = ('default',)
   peer_python: str = ''          # '' : $RNNOPT_PEER_PYTHON, else ../torchvenv, else python3
   peer_script: str = _PEER_SCRIPT
 
@@ -110,6 +128,12 @@ class Options:
     for c in self.peer_configs:
       if c not in PEER_CONFIGS:
         raise ValueError(f'unknown peer config {c!r}; choose among {", ".join(PEER_CONFIGS)}')
+    for c in self.ours_configs:
+      if c not in OUR_CONFIGS:
+        raise ValueError(f'unknown configuration of ours {c!r}; choose among '
+                         f'{", ".join(OUR_CONFIGS)}')
+    if not self.ours_configs or len(set(self.ours_configs)) < len(self.ours_configs):
+      raise ValueError('ours_configs: name each configuration once')
     if self.rounds < 1 or (self.steps is not None and self.steps < 1) or self.members < 1:
       raise ValueError('rounds, steps and members must be >= 1')
     python = self.peer_python or os.environ.get('RNNOPT_PEER_PYTHON') or (
@@ -199,6 +223,40 @@ def _peer(args, name: str, steps: int, config: str) -> dict:
   return record
 
 
+def _one_core(name: str, steps: int, seed: int) -> dict:
+  """One round of ours in a fresh process pinned to one core, with XLA's
+  single-thread flags (``orchestration.sweep.single_thread_env``): the
+  ``threads1`` configuration."""
+  from orchestration import sweep
+  core = min(os.sched_getaffinity(0))
+  # pinned before JAX starts (it sizes its thread pool from the affinity); not
+  # with preexec_fn, which forks this multithreaded process into Python code
+  pin = (f'import os, runpy, sys; os.sched_setaffinity(0, {{{core}}}); '
+         f"sys.argv[1:] = {[name, str(steps), str(seed)]!r}; "
+         f"runpy.run_module('benchmarks.run', run_name='__main__')")
+  cmd = [sys.executable, '-c', pin]
+  proc = subprocess.run(cmd, cwd=_REPO, capture_output=True, text=True,
+                        env=dict(os.environ, **sweep.single_thread_env()))
+  lines = [l for l in proc.stdout.splitlines() if l.startswith('{')]
+  if proc.returncode or not lines:
+    raise RuntimeError(f'the one-core run failed ({" ".join(cmd)}):\n{proc.stderr[-2000:]}')
+  return json.loads(lines[-1])
+
+
+def _one_round(name: str, steps: int, seed: int) -> dict:
+  """What ``python -m benchmarks.run NAME STEPS SEED`` prints: one timed call
+  of the workload's chunk after its compile and warm-up, in this process."""
+  w = wl.WORKLOADS[name]
+  config = w.config()
+  config.seed = seed
+  timed = _Timed(wl.trainer_chunk(config), steps)
+  seconds = timed.run()
+  return dict(timesteps_per_s=w.timesteps_per_step * steps / seconds,
+              compile_s=timed.compile_s, xla_memory_mb=timed.xla_memory_mb,
+              rss_growth_mb=timed.rss_growth_mb, final_loss=timed.last_loss,
+              cpus=len(os.sched_getaffinity(0)))
+
+
 def cpu_model() -> str:
   """The CPU's model name (/proc/cpuinfo), else the platform's processor string:
   VMs of one name can run on different hosts, and timings follow the CPU."""
@@ -223,48 +281,63 @@ def bench_workload(args, name: str) -> list[dict]:
   steps = args.steps or w.steps
   config = w.config()
   config.seed = args.seed
-  ours = _Timed(wl.trainer_chunk(config), steps)
-  times, peer_runs = [], {c: [] for c in (args.peer_configs if args.peer else ())}
+  ours = _Timed(wl.trainer_chunk(config), steps) if 'default' in args.ours_configs else None
+  mine_runs = {c: [] for c in args.ours_configs}            # timesteps/s of each round
+  one_core = []                                             # the threads1 rounds' records
+  peer_runs = {c: [] for c in (args.peer_configs if args.peer else ())}
   for r in range(args.rounds):
-    order = ['ours'] + list(peer_runs)
-    for who in (order if r % 2 == 0 else order[::-1]):
-      if who == 'ours':
-        times.append(ours.run())
+    order = [('ours', c) for c in mine_runs] + [('peer', c) for c in peer_runs]
+    for who, c in (order if r % 2 == 0 else order[::-1]):
+      if who == 'peer':
+        peer_runs[c].append(_peer(args, name, steps, c))
+      elif c == 'default':
+        mine_runs[c].append(w.timesteps_per_step * steps / ours.run())
       else:
-        peer_runs[who].append(_peer(args, name, steps, who))
-  per_round = [w.timesteps_per_step * steps / t for t in times]
-  mine = dict(workload=name, framework='jax', config=w.command, seed=args.seed, steps=steps,
-              rounds=args.rounds,
-              timesteps_per_s=round(_median(per_round), 1),
-              timesteps_per_s_rounds=[round(x, 1) for x in per_round],
-              compile_s=round(ours.compile_s, 3), xla_memory_mb=ours.xla_memory_mb,
-              rss_growth_mb=ours.rss_growth_mb, final_loss=round(ours.last_loss, 4),
-              **_machine())
-  records = [mine]
+        one_core.append(_one_core(name, steps, args.seed))
+        mine_runs[c].append(one_core[-1]['timesteps_per_s'])
+  records, mine = [], {}
+  for c, per_round in mine_runs.items():
+    if c == 'default':
+      extra = dict(compile_s=round(ours.compile_s, 3), xla_memory_mb=ours.xla_memory_mb,
+                   rss_growth_mb=ours.rss_growth_mb, final_loss=round(ours.last_loss, 4))
+    else:
+      extra = dict(compile_s=round(_median([x['compile_s'] for x in one_core]), 3),
+                   xla_memory_mb=one_core[0]['xla_memory_mb'],
+                   rss_growth_mb=max(x['rss_growth_mb'] for x in one_core),
+                   final_loss=round(one_core[-1]['final_loss'], 4),
+                   cores_used=one_core[0]['cpus'])
+    mine[c] = dict(workload=name, framework='jax', jax_config=c, config=w.command,
+                   seed=args.seed, steps=steps, rounds=args.rounds,
+                   timesteps_per_s=round(_median(per_round), 1),
+                   timesteps_per_s_rounds=[round(x, 1) for x in per_round],
+                   **extra, **_machine())
+    records.append(mine[c])
   if not peer_runs:
     return records
-  best, best_tps = None, -1.0
+  theirs = {}
   for config, runs in peer_runs.items():
     tps = [x['timesteps_per_s'] for x in runs]
-    rec = dict(workload=name, framework='torch', config=config, steps=steps,
-               rounds=args.rounds, timesteps_per_s=round(_median(tps), 1),
-               timesteps_per_s_rounds=tps,
-               peak_rss_mb=max(x['peak_rss_mb'] for x in runs),
-               torch_threads=runs[0].get('torch_threads'),
-               torch_version=runs[0].get('torch_version'))
-    records.append(rec)
-    if rec['timesteps_per_s'] > best_tps:
-      best, best_tps = config, rec['timesteps_per_s']
-  best_rounds = [x['timesteps_per_s'] for x in peer_runs[best]]
+    theirs[config] = dict(workload=name, framework='torch', config=config, steps=steps,
+                          rounds=args.rounds, timesteps_per_s=round(_median(tps), 1),
+                          timesteps_per_s_rounds=tps,
+                          peak_rss_mb=max(x['peak_rss_mb'] for x in runs),
+                          torch_threads=runs[0].get('torch_threads'),
+                          torch_version=runs[0].get('torch_version'))
+    records.append(theirs[config])
+  best_mine = max(mine, key=lambda c: mine[c]['timesteps_per_s'])
+  best = max(theirs, key=lambda c: theirs[c]['timesteps_per_s'])
+  rate, best_tps = mine[best_mine]['timesteps_per_s'], theirs[best]['timesteps_per_s']
   records.append(dict(
-      workload=name, kind='ratio', peer_config=best,
-      jax_timesteps_per_s=mine['timesteps_per_s'], torch_timesteps_per_s=best_tps,
-      jax_over_torch=round(mine['timesteps_per_s'] / best_tps, 3),
+      workload=name, kind='ratio', jax_config=best_mine, peer_config=best,
+      jax_timesteps_per_s=rate, torch_timesteps_per_s=best_tps,
+      jax_over_torch=round(rate / best_tps, 3),
       jax_over_torch_round_median=round(_median(
-          [a / b for a, b in zip(per_round, best_rounds)]), 3),
-      jax_over_torch_by_config={
-          c: round(mine['timesteps_per_s'] / _median([x['timesteps_per_s'] for x in runs]), 3)
-          for c, runs in peer_runs.items()}))
+          [a / b for a, b in zip(mine_runs[best_mine],
+                                 theirs[best]['timesteps_per_s_rounds'])]), 3),
+      jax_over_torch_by_config={c: round(rate / t['timesteps_per_s'], 3)
+                                for c, t in theirs.items()},
+      ratios={f'{a}/{b}': round(m['timesteps_per_s'] / t['timesteps_per_s'], 3)
+              for a, m in mine.items() for b, t in theirs.items()}))
   return records
 
 
@@ -330,3 +403,7 @@ def main(options: Options = Options()) -> list[dict]:
     records.extend(new)
   return records
 
+
+if __name__ == '__main__':      # one round of a workload (the threads1 configuration)
+  _name, _steps, _seed = sys.argv[1:4]
+  print(json.dumps(_one_round(_name, int(_steps), int(_seed))))

@@ -277,7 +277,7 @@ def _run_unit(config_json: str, workdir: str, core: int | None, parent: int | No
     sys.exit(1)
 
 
-def _single_thread_env() -> dict:
+def single_thread_env() -> dict:
   """XLA's flags for one thread. jaxlib 0.10 no longer honours them (its
   products still ran on two threads, 2026-12-04); the pinning to one core is
   what keeps a worker single-threaded, since JAX sizes its thread pool from
@@ -348,7 +348,7 @@ def _run(config, workdir: str, workers: int, units: list[Unit]) -> dict:
                               os.path.abspath(os.path.join(workdir, u.name))) for u in todo]
       single = config.sweep.cpus_per_part == 1 and not config.sweep.gpus_per_part
       executors.REGISTRY[executor](parts, config.sweep, os.path.abspath(workdir),
-                                   _single_thread_env() if single else {})
+                                   single_thread_env() if single else {})
     todo = [u for u in todo if not _done(workdir, u)]
   summary = summarize(config, workdir, units)
   summary['failed_units'] = [u.name for u in todo]
@@ -381,7 +381,7 @@ def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str
     queue = list(todo)
     saved = dict(os.environ)
     try:
-      os.environ.update(_single_thread_env())   # inherited by the spawned workers
+      os.environ.update(single_thread_env())   # inherited by the spawned workers
       while queue or active:
         while queue and free:
           u, slot = queue.pop(0), free.pop(0)

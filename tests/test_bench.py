@@ -194,6 +194,45 @@ def test_records_of_a_workload_and_a_population(capsys):
   assert layouts[0]['sequential_timesteps_per_s'] == layouts[1]['sequential_timesteps_per_s']
 
 
+# A stand-in for the PyTorch peer: prints the peer's JSON line, with one thread
+# twice as fast as two (as the peer is on the small temporal-order RNN).
+_FAKE_PEER = """
+import json, sys
+threads = int(sys.argv[sys.argv.index('--threads') + 1]) if '--threads' in sys.argv else 2
+print(json.dumps(dict(timesteps_per_s=2000.0 if threads == 1 else 1000.0, torch_threads=threads)))
+"""
+
+
+@pytest.mark.slow
+def test_ours_in_one_pinned_process_and_the_ratio_of_the_best_of_each(tmp_path, capsys):
+  """threads1 times ours in a fresh process that sees one core; the ratio line
+  compares the faster configuration of each side, and names every pair."""
+  peer = tmp_path / 'peer.py'
+  peer.write_text(_FAKE_PEER)
+  records = run.main(run.Options(
+      workloads=('torder_tanh_h50',), steps=2, rounds=2, ours_configs=('default', 'threads1'),
+      peer=True, peer_configs=('default', 'threads1'), peer_python=sys.executable,
+      peer_script=str(peer)).validated())
+  mine = {r['jax_config']: r for r in records if r.get('framework') == 'jax'}
+  theirs = {r['config']: r for r in records if r.get('framework') == 'torch'}
+  (ratio,) = [r for r in records if r.get('kind') == 'ratio']
+  assert set(mine) == {'default', 'threads1'} and set(theirs) == {'default', 'threads1'}
+  assert mine['threads1']['cores_used'] == 1
+  for r in mine.values():
+    assert len(r['timesteps_per_s_rounds']) == 2 and r['timesteps_per_s'] > 0
+    assert abs(r['final_loss'] - math.log(4)) < 1.0     # untrained: about ln 4, as above
+  best = max(mine, key=lambda c: mine[c]['timesteps_per_s'])
+  assert ratio['jax_config'] == best and ratio['peer_config'] == 'threads1'
+  assert ratio['jax_over_torch'] == pytest.approx(mine[best]['timesteps_per_s'] / 2000.0,
+                                                  rel=1e-3)
+  assert ratio['ratios']['default/default'] == pytest.approx(
+      mine['default']['timesteps_per_s'] / 1000.0, rel=1e-3)
+  assert ratio['ratios']['threads1/threads1'] == pytest.approx(
+      mine['threads1']['timesteps_per_s'] / 2000.0, rel=1e-3)
+  assert ratio['jax_over_torch_by_config']['default'] == pytest.approx(
+      2 * ratio['jax_over_torch'], rel=1e-3)
+
+
 @pytest.mark.slow
 def test_a_population_at_the_papers_b1_music_shape():
   records = run.main(run.Options(workloads=('population_music_sigmoid_h300_b1',),
@@ -208,6 +247,8 @@ def test_a_population_at_the_papers_b1_music_shape():
 @pytest.mark.parametrize('options, message', [
     (run.Options(workloads=('lstm',)), "unknown workload 'lstm'"),
     (run.Options(peer_configs=('fast',)), "unknown peer config 'fast'"),
+    (run.Options(ours_configs=('fast',)), "unknown configuration of ours 'fast'"),
+    (run.Options(ours_configs=('threads1', 'threads1')), 'name each configuration once'),
     (run.Options(rounds=0), 'must be >= 1'),
 ])
 def test_bad_options_are_named(options, message):
