@@ -69,9 +69,10 @@ and rates act on a per-step gradient about a window's length (150 for
 characters) smaller, and the L1 penalty weighs that much more against the
 cost. With the summed cost every rate of the character grid diverges in the
 rectifier row (the unbounded state carried across windows overflows; RESULTS.md),
-so ``launch.py reproduce bengio2013.table2`` also runs that row with
-``cost=mean``, declared as a row of its own ('char/mean', "cost averaged over
-the window, ours only"), never as the paper's (the paper's sec. 1 calls the
+and the word grid's lr 0.1, so ``launch.py reproduce bengio2013.table2`` also
+runs the rectifier rows with ``cost=mean``, each declared as a row of its own
+('char/mean', 'word/mean': "cost averaged over the window, ours only"), never
+as the paper's (the paper's sec. 1 calls the
 training objective "the average of C_t over observed sequences", which
 leans to the mean, but sec. 4.2.1 does not say what its thresholds of 30
 and 50 were measured on); plain SGD (no momentum)

@@ -243,11 +243,13 @@ TARGETS = {t.key: t for t in (
            tuple(Job(f'{level}_{m}', f'experiments/ptb_bengio.py:level={level},method={m}',
                      command='sweep', minutes=MEASURED_MINUTES.get(f'{level}_{m}'))
                  for level in ('word', 'char') for m in ('sgd', 'sgd-c', 'sgd-cl', 'sgd-clr'))
-           # the rectifier row with the cost averaged over the window, a row of its
+           # the rectifier rows with the cost averaged over the window, rows of their
            # own: with the summed cost every rate of the paper's character grid
-           # diverges (RESULTS.md)
-           + (Job('char_sgd-clr_mean', 'experiments/ptb_bengio.py:level=char,method=sgd-clr,cost=mean',
-                  command='sweep', minutes=MEASURED_MINUTES.get('char_sgd-clr_mean')),),
+           # diverges, and the words' lr 0.1 (RESULTS.md)
+           + tuple(Job(f'{level}_sgd-clr_mean',
+                       f'experiments/ptb_bengio.py:level={level},method=sgd-clr,cost=mean',
+                       command='sweep', minutes=MEASURED_MINUTES.get(f'{level}_sgd-clr_mean'))
+                   for level in ('word', 'char')),
            figure='curves'),
     Target('bai2018',
            'Bai, Kolter, Koltun (2018) Table 1, recurrent rows: GRU and LSTM with the modern '

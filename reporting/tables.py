@@ -219,7 +219,10 @@ def row_name(table: PaperTable, row: str) -> str:
   base, _, variant = row.partition('/')
   if not variant:
     return table.row_names[base]
-  return f'{table.row_names[base]} ({COMPANIONS.get(variant, variant)}, ours only)'
+  name, what = table.row_names[base], f'{COMPANIONS.get(variant, variant)}, ours only'
+  if name.endswith(')'):        # 'PTB words (30 classes)': one pair of brackets
+    return f'{name[:-1]}; {what})'
+  return f'{name} ({what})'
 
 
 def table_rows(table: PaperTable, cells: list[Cell]) -> list[tuple[str, dict]]:

@@ -300,7 +300,8 @@ def test_configs_follow_the_paper():
 def test_rows_land_in_table2(tmp_path):
   for name, arg, members in (('word_all', 'level=word,method=all', 3),
                              ('char_clr', 'level=char,method=sgd-clr', 1),
-                             ('char_clr_mean', 'level=char,method=sgd-clr,cost=mean', 1)):
+                             ('char_clr_mean', 'level=char,method=sgd-clr,cost=mean', 1),
+                             ('word_clr_mean', 'level=word,method=sgd-clr,cost=mean', 1)):
     config = ptb_bengio.get_config(arg)
     folder = tmp_path / name
     os.makedirs(folder)
@@ -316,7 +317,8 @@ def test_rows_land_in_table2(tmp_path):
                  ('bengio_table2_char', 'char/mean', 'sgd-clr', 150.0),
                  ('bengio_table2_word', 'word', 'sgd', 150.0),
                  ('bengio_table2_word', 'word', 'sgd-c', 151.0),
-                 ('bengio_table2_word', 'word', 'sgd-c', 152.0)]
+                 ('bengio_table2_word', 'word', 'sgd-c', 152.0),
+                 ('bengio_table2_word', 'word/mean', 'sgd-clr', 150.0)]
   assert all(r['paper'] is None for r in rows)      # not available (published_numbers.md)
   # the mean-cost row comes right after the paper's, named as ours
   text = tables.markdown(tables.rows_of(tables.collect([str(tmp_path)])), base=str(tmp_path))
@@ -324,6 +326,9 @@ def test_rows_land_in_table2(tmp_path):
   assert [line.split(' | ')[0] for line in lines][-1] == (
       '| PTB characters (cost averaged over the window, ours only)')
   assert [line.split(' | ')[1] for line in lines][-1] == 'SGD+CLR'
+  words = [line for line in text.splitlines() if line.startswith('| PTB words')]
+  assert words[-1].split(' | ')[:2] == [
+      '| PTB words (30 classes; cost averaged over the window, ours only)', 'SGD+CLR']
 
 
 def write_corpus(root, rng):
