@@ -163,6 +163,9 @@ MEASURED_MINUTES = {
     # the last member on the AMD EPYC VM. SGD+CLR: every rate of the grid diverged
     # within 500 updates (RESULTS.md), so its row ends at once
     'char_sgd-cl': 143, 'char_sgd-clr': 1,
+    # the rectifier row with the cost averaged over the window (AMD EPYC VM; lr 0.01
+    # over two sessions, resumed from its checkpoint, all 20 epochs)
+    'char_sgd-clr_mean': 161,
     # Bai et al., the modern recipe's JSB searches (16 trials each; the GRU's
     # first units before recurrent dropout took the hand-written backward pass)
     'jsb_gru': 38, 'jsb_lstm': 32,
