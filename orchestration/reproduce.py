@@ -155,6 +155,8 @@ MEASURED_MINUTES = {
     # half the units leaky: members 1-3 on the Intel Xeon VM before the class softmax's
     # vmap of one (2026-12-04), 4-6 on the AMD EPYC VM
     'word_sgd-cl': 381,
+    # rectifiers (AMD EPYC VM): both lr 0.1 members diverged within a minute
+    'word_sgd-clr': 135,
     # PTB characters (three one-member units; lr 0.5 and 0.1 blew up, then recovered under the halving)
     'char_sgd': 113,
     # clipped at 50: lr 0.5 over two sessions (resumed from its checkpoint)
