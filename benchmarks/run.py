@@ -63,9 +63,9 @@ Ours has configurations too (``--ours_configs``), timed in the same rounds:
   pool from the process's affinity);
 - ``threads1``: a fresh process pinned to one core with XLA's single-thread
   flags (``python -m benchmarks.run``, one compile, one warm-up call and one
-  timed call a round): what a sweep or ``reproduce`` worker runs. On small
-  models one thread is the faster configuration for both frameworks (the
-  temporal-order RNN: 1.7x for ours, 2026-12-05).
+  timed call a round): what a sweep or ``reproduce`` worker runs. On the
+  small temporal-order RNN one core was as fast as two or faster for both
+  frameworks (RESULTS.md, "Training speed").
 
 Each gets a ``framework: "jax"`` line (``jax_config``), and the ``ratio``
 line compares the best of ours with the best of the peer's
