@@ -154,6 +154,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.checkpoint_every_s = 60.0  # seconds between checkpoints
   c.train.halve_lr_on_rise = False   # corpora: halve the lr after an epoch whose train loss rose
   c.train.halve_lr_on_valid = False  # ... whose validation loss rose instead (needs eval_every=0)
+  c.train.halve_lr_on_train_pass = False  # ... whose training loss rose, scored in a pass over
+                                     #   the training set after the epoch, its parameters fixed
+                                     #   (needs eval_every=0)
   # '' | 'rnnlm': Mikolov's RNNLM schedule on the validation loss (needs eval_every=0):
   #   once an epoch improves validation by less than anneal_min_improvement (relative),
   #   halve the lr after every epoch; the next such epoch stops the member; an epoch

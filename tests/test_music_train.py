@@ -398,6 +398,68 @@ def test_halving_on_validation_follows_the_validation_losses(tmp_path):
   assert halvings > 0                      # the rule was exercised
 
 
+def test_halving_on_a_training_pass_judges_the_training_set_scored_after_each_epoch(tmp_path):
+  """``train.halve_lr_on_train_pass``: after each epoch the training set is
+  scored with the epoch's final parameters (lines ``split='train_pass'``) and
+  the rate halves when that loss did not fall. With the training pieces
+  copied into the validation split, each pass must equal that epoch's
+  validation score, and a second run with its own validation pieces (the
+  same training: validation does not steer it) must give the same passes and
+  a different validation; the rates are replayed from the pass losses in
+  plain Python."""
+  import json
+
+  def run(rolls, workdir):
+    config = music.get_config('smoke,method=all')
+    with config.unlocked():
+      config.task.chunk = 5
+      config.task.epochs = 8
+      config.optim.learning_rate = 4.0    # large enough that the loss rises now and then
+      config.train.log_every = 7          # one line an epoch (7 steps)
+      config.train.eval_every = 0
+      config.train.halve_lr_on_train_pass = True
+    train.train_and_evaluate(config, str(workdir), data=rolls)
+    return [json.loads(l) for l in open(workdir / 'metrics.jsonl')]
+
+  def lines(rows, split, i):
+    return [(r['step'], r['loss']) for r in rows if r['split'] == split and r['member'] == i]
+
+  rolls = toy_corpus(7, [12, 7, 9])
+  rows_own = run(rolls, tmp_path / 'own_valid')
+  rows = run(dict(rolls, valid=[r.copy() for r in rolls['train']]), tmp_path / 'train_as_valid')
+  halvings = 0
+  for i in sorted({r['member'] for r in rows}):
+    passes, valid = lines(rows, 'train_pass', i), lines(rows, 'valid', i)
+    assert len(passes) == len(valid) > 1
+    assert np.allclose(passes, valid, rtol=1e-5), i
+    assert np.allclose(passes, lines(rows_own, 'train_pass', i), rtol=1e-5), i
+    assert not np.allclose(passes, lines(rows_own, 'valid', i), rtol=1e-3), i
+    rates = [r['learning_rate'] for r in rows if r['split'] == 'train' and r['member'] == i]
+    lr = rates[0]
+    for epoch in range(1, len(passes)):   # the rate logged with epoch e+1's training
+      if not passes[epoch][1] < passes[epoch - 1][1]:
+        lr, halvings = lr / 2, halvings + 1
+      if epoch + 1 < len(rates):
+        assert rates[epoch + 1] == pytest.approx(lr), (i, epoch)
+  assert halvings > 0                      # the rule was exercised
+
+
+def test_halving_on_a_training_pass_needs_one_judge_and_music():
+  rolls = toy_corpus(0, [12, 7])
+  config = music.get_config('smoke')
+  with config.unlocked():
+    config.train.eval_every = 0
+    config.train.halve_lr_on_valid = True
+    config.train.halve_lr_on_train_pass = True
+  with pytest.raises(ValueError, match='set at most one'):
+    train.build(config, data=rolls)
+  with config.unlocked():
+    config.train.halve_lr_on_valid = False
+    config.train.eval_every = 3
+  with pytest.raises(ValueError, match='halve_lr_on_train_pass'):
+    train.build(config, data=rolls)
+
+
 def test_halving_on_validation_needs_validation_every_epoch():
   rolls = toy_corpus(0, [12, 7])
   config = music.get_config('smoke')

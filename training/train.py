@@ -427,10 +427,11 @@ def chunk_phases(config: ml_collections.ConfigDict) -> list[tuple[int, int | Non
   if any(s % tc.log_every for s in starts) or not tc.num_steps:
     raise ValueError('train.chunk_schedule needs train.num_steps > 0 and starts that are '
                      f'multiples of train.log_every={tc.log_every} (one compile per phase)')
-  if tc.get('halve_lr_on_valid') or (config.reg.omega_alpha > 0 and
-                                      config.reg.get('omega_schedule_unit') == 'epoch'):
+  if (_halving_judge(config) != 'train' and tc.get('halve_lr_on_rise')) or (
+      config.reg.omega_alpha > 0 and config.reg.get('omega_schedule_unit') == 'epoch'):
     raise ValueError('train.chunk_schedule changes the epoch; it cannot be combined with '
-                     "train.halve_lr_on_valid or reg.omega_schedule_unit='epoch' (the "
+                     'train.halve_lr_on_valid, train.halve_lr_on_train_pass or '
+                     "reg.omega_schedule_unit='epoch' (the "
                      'halving rule on the training loss can: each phase starts an epoch)')
   return [(int(s), int(c)) for s, c in schedule]
 
@@ -458,6 +459,19 @@ def phase_trainer(config: ml_collections.ConfigDict, trainer: Trainer, start: in
   return dataclasses.replace(trainer, task=tasks.make(c, trainer.task.data), step_offset=start)
 
 
+def _halving_judge(config) -> str:
+  """Which loss ``train.halve_lr_on_rise`` judges an epoch by: 'train' (the
+  losses of its updates, as they trained), 'valid' (``halve_lr_on_valid``)
+  or 'train_pass' (``halve_lr_on_train_pass``: the training set scored after
+  the epoch with its final parameters)."""
+  tc = config.train
+  if tc.get('halve_lr_on_valid') and tc.get('halve_lr_on_train_pass'):
+    raise ValueError('train.halve_lr_on_valid and train.halve_lr_on_train_pass name two losses '
+                     'for the halving rule to judge: set at most one')
+  return ('valid' if tc.get('halve_lr_on_valid') else
+          'train_pass' if tc.get('halve_lr_on_train_pass') else 'train')
+
+
 def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Trainer:
   """The run's pure functions from its config.
 
@@ -472,10 +486,15 @@ def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Trainer:
       ('train.eval_every=0', not config.train.eval_every),
       ("reg.omega_schedule_unit='epoch'", config.reg.get('omega_schedule_unit') == 'epoch'),
       ('train.halve_lr_on_rise', config.train.get('halve_lr_on_rise'))) if on]
-  if config.train.get('halve_lr_on_valid') and not (
-      config.train.get('halve_lr_on_rise')
-      and config.train.eval_every in (0, task.steps_per_epoch)):
-    raise ValueError('train.halve_lr_on_valid compares the validation loss of one epoch with the '
+  judge = _halving_judge(config)
+  if judge == 'train_pass' and config.task.name != 'music':
+    raise ValueError('train.halve_lr_on_train_pass scores the training set after each epoch; '
+                     f'only task.name=\'music\' has it (task.name={config.task.name!r})')
+  if judge != 'train' and not (config.train.get('halve_lr_on_rise')
+                               and config.train.eval_every in (0, task.steps_per_epoch)):
+    field = 'halve_lr_on_valid' if judge == 'valid' else 'halve_lr_on_train_pass'
+    what = 'validation loss' if judge == 'valid' else 'training loss scored after the epoch'
+    raise ValueError(f'train.{field} compares the {what} of one epoch with the '
                      'last: it needs train.halve_lr_on_rise=True and train.eval_every=0 (validation '
                      'at the end of every epoch)')
   if config.train.get('anneal', '') not in selection.ANNEALS:
@@ -499,7 +518,7 @@ def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Trainer:
   halving = bool(config.train.get('halve_lr_on_rise'))
   if halving:    # per member, in the optimiser state (checkpointed and vmapped with it)
     optimizer = optax.chain(optimizer, optim.halve_on_rise(
-        on_train_loss=not config.train.get('halve_lr_on_valid')))
+        on_train_loss=judge == 'train'))
   per_epoch = (task.steps_per_epoch if config.reg.get('omega_schedule_unit') == 'epoch'
                else None)
   return Trainer(model=model, optimizer=optimizer, task=task, mesh=mesh,
@@ -754,7 +773,9 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
   """Scores the validation split; keeps each member's best parameters; stops
   the members that solved the task (``stop_when_solved``) or stopped
   improving (``patience``); with ``halve_lr_on_valid``, applies the halving
-  rule to the validation loss, and with ``anneal``, its schedule."""
+  rule to the validation loss (``halve_lr_on_train_pass``: to the training
+  set scored now, each member's line ``split='train_pass'``), and with
+  ``anneal``, its schedule."""
   judged = np.asarray(distributed.to_host(run.state.active), bool)   # before this one's stops
   valid, scored = _validate_members(run, evaluate, step, judged)
   run.best.update(run.state.params, valid, step)
@@ -772,10 +793,28 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
     done |= _anneal(run, [v['loss'] for v in valid], judged, tc)
   run.stop(done)
   if tc.get('halve_lr_on_rise') and tc.get('halve_lr_on_valid'):
-    run.state = run.state.replace(opt_state=optim.halve_if_rose(
-        run.state.opt_state, np.asarray([v['loss'] for v in valid], np.float32),
-        distributed.to_host(run.state.active)))
+    errors = [v['loss'] for v in valid]
+  elif tc.get('halve_lr_on_rise') and tc.get('halve_lr_on_train_pass'):
+    errors = _train_pass(run, evaluate, writer, step)
+  else:
+    return valid
+  run.state = run.state.replace(opt_state=optim.halve_if_rose(
+      run.state.opt_state, np.asarray(errors, np.float32), distributed.to_host(run.state.active)))
   return valid
+
+
+def _train_pass(run: _Run, evaluate, writer, step: int) -> list[float]:
+  """The training set scored with each member's parameters as the epoch left
+  them (whole pieces, as validation scores its split): the loss the halving
+  rule judges with ``train.halve_lr_on_train_pass``. Every member is scored
+  (a stopped member's rate no longer matters); the training members' lines
+  are written as ``split='train_pass'``."""
+  active = np.asarray(distributed.to_host(run.state.active), bool)
+  scored = evaluate(run.state.params, 'train', step)
+  for i, v in enumerate(scored):
+    if active[i]:
+      writer.write(dict(step=step, split='train_pass', member=i, **v))
+  return [v['loss'] for v in scored]
 
 
 def _validate_members(run: _Run, evaluate, step: int, active: np.ndarray
