@@ -427,7 +427,7 @@ def chunk_phases(config: ml_collections.ConfigDict) -> list[tuple[int, int | Non
   if any(s % tc.log_every for s in starts) or not tc.num_steps:
     raise ValueError('train.chunk_schedule needs train.num_steps > 0 and starts that are '
                      f'multiples of train.log_every={tc.log_every} (one compile per phase)')
-  if (_halving_judge(config) != 'train' and tc.get('halve_lr_on_rise')) or (
+  if (_halving_judge(tc) != 'train' and tc.get('halve_lr_on_rise')) or (
       config.reg.omega_alpha > 0 and config.reg.get('omega_schedule_unit') == 'epoch'):
     raise ValueError('train.chunk_schedule changes the epoch; it cannot be combined with '
                      'train.halve_lr_on_valid, train.halve_lr_on_train_pass or '
@@ -459,12 +459,11 @@ def phase_trainer(config: ml_collections.ConfigDict, trainer: Trainer, start: in
   return dataclasses.replace(trainer, task=tasks.make(c, trainer.task.data), step_offset=start)
 
 
-def _halving_judge(config) -> str:
+def _halving_judge(tc) -> str:
   """Which loss ``train.halve_lr_on_rise`` judges an epoch by: 'train' (the
   losses of its updates, as they trained), 'valid' (``halve_lr_on_valid``)
   or 'train_pass' (``halve_lr_on_train_pass``: the training set scored after
-  the epoch with its final parameters)."""
-  tc = config.train
+  the epoch with its final parameters); ``tc``: the config's ``train``."""
   if tc.get('halve_lr_on_valid') and tc.get('halve_lr_on_train_pass'):
     raise ValueError('train.halve_lr_on_valid and train.halve_lr_on_train_pass name two losses '
                      'for the halving rule to judge: set at most one')
@@ -486,7 +485,7 @@ def build(config: ml_collections.ConfigDict, mesh=None, data=None) -> Trainer:
       ('train.eval_every=0', not config.train.eval_every),
       ("reg.omega_schedule_unit='epoch'", config.reg.get('omega_schedule_unit') == 'epoch'),
       ('train.halve_lr_on_rise', config.train.get('halve_lr_on_rise'))) if on]
-  judge = _halving_judge(config)
+  judge = _halving_judge(config.train)
   if judge == 'train_pass' and config.task.name != 'music':
     raise ValueError('train.halve_lr_on_train_pass scores the training set after each epoch; '
                      f'only task.name=\'music\' has it (task.name={config.task.name!r})')
@@ -792,11 +791,12 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
   if tc.get('anneal'):
     done |= _anneal(run, [v['loss'] for v in valid], judged, tc)
   run.stop(done)
-  if tc.get('halve_lr_on_rise') and tc.get('halve_lr_on_valid'):
+  judge = _halving_judge(tc) if tc.get('halve_lr_on_rise') else None
+  if judge == 'valid':
     errors = [v['loss'] for v in valid]
-  elif tc.get('halve_lr_on_rise') and tc.get('halve_lr_on_train_pass'):
+  elif judge == 'train_pass':
     errors = _train_pass(run, evaluate, writer, step)
-  else:
+  else:      # no halving, or the rule judges the training loss inside the step
     return valid
   run.state = run.state.replace(opt_state=optim.halve_if_rose(
       run.state.opt_state, np.asarray(errors, np.float32), distributed.to_host(run.state.active)))
