@@ -36,7 +36,8 @@ class MusicTask:
   within a batch of pieces and reset at its first chunk. With B = 1 (the
   papers' setting) an update sees one piece's chunk, and an epoch visits the
   pieces in a new order. ``shuffle=False`` walks the batches sorted by
-  length, the same every epoch.
+  length, the same every epoch. ``reset_every_chunk`` starts every training
+  chunk from the initial state instead: each is a sequence of its own.
   Evaluation runs over whole pieces the same way. The loss is the negative
   log-likelihood per frame (nats, summed over the 88 keys, averaged over the
   real frames: padding is masked out). The validation and test error is 1 -
@@ -70,10 +71,13 @@ class MusicTask:
   model_kwargs = {}
 
   def __init__(self, name: str, rolls: dict, batch_size: int, chunk: int,
-               output: str = 'bernoulli', shuffle: bool = True):
+               output: str = 'bernoulli', shuffle: bool = True, reset_every_chunk: bool = False):
     """``rolls``: split -> list of piano-rolls [frames, 88] (``load``);
     ``output``: 'bernoulli' (independent keys) or 'nade' (an RNN-NADE);
-    ``shuffle``: a new order of the training batches every epoch."""
+    ``shuffle``: a new order of the training batches every epoch;
+    ``reset_every_chunk``: every training chunk starts from the initial
+    state, a sequence of its own (evaluation still carries the state over
+    whole pieces)."""
     if output not in OUTPUTS:
       raise ValueError(f"music output {output!r} is not one of {', '.join(OUTPUTS)}")
     self.kind = output
@@ -93,6 +97,7 @@ class MusicTask:
         self._counts = jnp.asarray(np.diff(starts, append=len(packed.reset)), jnp.int32)
     self.steps_per_epoch = int(self.splits['train'][0].shape[0])
     self.shuffle = shuffle
+    self.reset_every_chunk = reset_every_chunk
 
   def summary(self) -> str:
     pads = ', '.join(f'{k} {v:.2f}' for k, v in self.padding_ratio.items())
@@ -105,7 +110,10 @@ class MusicTask:
                 mask=mask[n], reset=reset[n])
 
   def train_batch(self, key, step) -> dict:
-    return self._batch('train', self.train_chunk(key, step))
+    batch = self._batch('train', self.train_chunk(key, step))
+    if self.reset_every_chunk:
+      batch['reset'] = jnp.ones_like(batch['reset'])
+    return batch
 
   def train_chunk(self, key, step) -> jax.Array:
     """Which training chunk ``step`` reads: the epoch's batches of pieces in
@@ -181,4 +189,4 @@ def build(config: ml_collections.ConfigDict, data: dict | None = None) -> MusicT
   output = 'nade' if config.get('model', {}).get('output', 'linear') == 'nade' else 'bernoulli'
   rolls = load(c.kwargs.dataset, config.get('data_dir') or None) if data is None else data
   return MusicTask(c.kwargs.dataset, rolls, c.batch_size, c.chunk, output=output,
-                   shuffle=c.get('shuffle', True))
+                   shuffle=c.get('shuffle', True), reset_every_chunk=c.get('reset_every_chunk', False))
