@@ -43,7 +43,8 @@ class Row:
   @property
   def key(self) -> tuple[str, str] | None:
     if 'row' not in self.cells:
-      return None             # an ablation's table has rows and no methods
+      return None             # not a table launch.py table prints
+    # (an ablation's table has rows and no methods)
     return self.cells['row'], _SELECTION.sub('', self.cells.get('method', ''))
 
 
