@@ -18,7 +18,7 @@ Fidelity (supp. = the supplementary's "Polyphonic music prediction"):
 | output | 88 independent sigmoid units, NLL per frame | same, nats summed over keys | sec. 4.2 |
 | examples per update | one sequence of 200 steps | one piece's chunk of 200 frames (B = 1) | supp. |
 | order | not stated | pieces in a new random order every epoch, drawn from each member's seed | our choice |
-| state | not stated for music ("we train our model ... on sequences of 200 steps"; "the hidden state is carried over from one step to the next" is said of the language model) | carried from chunk to chunk within a piece, reset at its start (`task.reset_every_chunk=True`: every chunk starts afresh, the other reading) | supp.; ours as Bengio et al. 2013 sec. 4.1.1 (same group, same corpora: "carried over ... if they belong to the same song, otherwise is set to 0") |
+| state | not stated for music ("we train our model ... on sequences of 200 steps"; "the hidden state is carried over from one step to the next" is said of the language model) | carried from chunk to chunk within a piece, reset at its start (`task.reset_every_chunk=True`: every chunk starts afresh, the other reading; `task.shuffle_chunks=True`: also all pieces' chunks shuffled together, a data set of independent 200-step sequences) | supp.; ours as Bengio et al. 2013 sec. 4.1.1 (same group, same corpora: "carried over ... if they belong to the same song, otherwise is set to 0") |
 | initialisation | not stated | all weights N(0, 0.01) ('sigmoid') | authors' code (RNN.py) |
 | learning rate | 1.0 (MuseData 0.5), halved every time the error over an epoch rose | same; the error is the epoch's mean training NLL per frame, as its updates trained (other readings: `train.halve_lr_on_valid`, the validation NLL; `train.halve_lr_on_train_pass`, the training set scored after the epoch) | supp. |
 | clipping | 8, cost averaged over the sequence | 8, on the mean NLL per scored frame of the chunk | supp. |
@@ -61,6 +61,7 @@ def get_config(arg: str | None = None):
   c.task.shuffle = True              # a new order of the pieces every epoch, per seed
   c.task.chunk = 200                 # truncated BPTT length (Pascanu et al.: 200)
   c.task.reset_every_chunk = False   # True: each training chunk starts from the initial state
+  c.task.shuffle_chunks = False      # True: that, and all pieces' chunks in a new order every epoch
   c.task.epochs = a.epochs           # train.num_steps is set from it at build time
   c.model.cell = 'rnn'
   c.model.activation = 'sigmoid'

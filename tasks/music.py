@@ -38,6 +38,10 @@ class MusicTask:
   pieces in a new order. ``shuffle=False`` walks the batches sorted by
   length, the same every epoch. ``reset_every_chunk`` starts every training
   chunk from the initial state instead: each is a sequence of its own.
+  ``shuffle_chunks`` goes further: every chunk is a sequence of its own and
+  an epoch reads all the chunks of all the pieces in a new random order
+  (consecutive updates come from unrelated pieces), the reading of "sequences
+  of 200 steps" as a data set of independent examples.
   Evaluation runs over whole pieces the same way. The loss is the negative
   log-likelihood per frame (nats, summed over the 88 keys, averaged over the
   real frames: padding is masked out). The validation and test error is 1 -
@@ -71,15 +75,20 @@ class MusicTask:
   model_kwargs = {}
 
   def __init__(self, name: str, rolls: dict, batch_size: int, chunk: int,
-               output: str = 'bernoulli', shuffle: bool = True, reset_every_chunk: bool = False):
+               output: str = 'bernoulli', shuffle: bool = True, reset_every_chunk: bool = False,
+               shuffle_chunks: bool = False):
     """``rolls``: split -> list of piano-rolls [frames, 88] (``load``);
     ``output``: 'bernoulli' (independent keys) or 'nade' (an RNN-NADE);
     ``shuffle``: a new order of the training batches every epoch;
     ``reset_every_chunk``: every training chunk starts from the initial
     state, a sequence of its own (evaluation still carries the state over
-    whole pieces)."""
+    whole pieces); ``shuffle_chunks``: that, and the chunks of all pieces in
+    a new random order every epoch."""
     if output not in OUTPUTS:
       raise ValueError(f"music output {output!r} is not one of {', '.join(OUTPUTS)}")
+    if shuffle_chunks and not shuffle:
+      raise ValueError('task.shuffle_chunks=True shuffles the chunks every epoch; it needs '
+                       'task.shuffle=True (False walks them in a fixed order)')
     self.kind = output
     self.name = name
     self.data = rolls
@@ -97,7 +106,8 @@ class MusicTask:
         self._counts = jnp.asarray(np.diff(starts, append=len(packed.reset)), jnp.int32)
     self.steps_per_epoch = int(self.splits['train'][0].shape[0])
     self.shuffle = shuffle
-    self.reset_every_chunk = reset_every_chunk
+    self.reset_every_chunk = reset_every_chunk or shuffle_chunks
+    self.shuffle_chunks = shuffle_chunks
 
   def summary(self) -> str:
     pads = ', '.join(f'{k} {v:.2f}' for k, v in self.padding_ratio.items())
@@ -117,10 +127,13 @@ class MusicTask:
 
   def train_chunk(self, key, step) -> jax.Array:
     """Which training chunk ``step`` reads: the epoch's batches of pieces in
-    the order drawn from ``fold_in(key, epoch)``, each batch's chunks in turn."""
+    the order drawn from ``fold_in(key, epoch)``, each batch's chunks in turn
+    (``shuffle_chunks``: every chunk on its own, in that epoch's order)."""
     epoch, n = jnp.divmod(step, self.steps_per_epoch)
     if not self.shuffle:
       return n
+    if self.shuffle_chunks:
+      return jax.random.permutation(jax.random.fold_in(key, epoch), self.steps_per_epoch)[n]
     order = jax.random.permutation(jax.random.fold_in(key, epoch), self._starts.shape[0])
     ends = jnp.cumsum(self._counts[order])            # chunks read once batch i is done
     i = jnp.searchsorted(ends, n, side='right')       # the batch that holds chunk n
@@ -189,4 +202,5 @@ def build(config: ml_collections.ConfigDict, data: dict | None = None) -> MusicT
   output = 'nade' if config.get('model', {}).get('output', 'linear') == 'nade' else 'bernoulli'
   rolls = load(c.kwargs.dataset, config.get('data_dir') or None) if data is None else data
   return MusicTask(c.kwargs.dataset, rolls, c.batch_size, c.chunk, output=output,
-                   shuffle=c.get('shuffle', True), reset_every_chunk=c.get('reset_every_chunk', False))
+                   shuffle=c.get('shuffle', True), reset_every_chunk=c.get('reset_every_chunk', False),
+                   shuffle_chunks=c.get('shuffle_chunks', False))

@@ -294,6 +294,34 @@ def test_training_visits_every_piece_once_an_epoch_in_a_new_order_per_epoch_and_
   assert epoch_orders(fixed, jax.random.key(0), 2) == [list(range(fixed.steps_per_epoch))] * 2
 
 
+def test_shuffled_chunks_visit_every_chunk_once_an_epoch_each_from_the_initial_state():
+  """``shuffle_chunks``: an epoch reads every chunk of every piece once, in an
+  order new each epoch and seed that breaks the pieces apart, and each update
+  starts from the initial state; without ``shuffle`` it is refused."""
+  rng = np.random.default_rng(3)
+  lengths = [9, 3, 17, 5, 12, 4, 8, 21]
+  rolls = {s: random_rolls(rng, lengths) for s in ('train', 'valid', 'test')}
+  problem = MusicTask('toy', rolls, batch_size=1, chunk=4, shuffle_chunks=True)
+  n = problem.steps_per_epoch
+  orders = epoch_orders(problem, jax.random.key(0), 3)
+  for order in orders:
+    assert sorted(order) == list(range(n))
+  assert orders[0] != orders[1] != orders[2]
+  assert epoch_orders(problem, jax.random.key(1), 1)[0] != orders[0]
+  assert epoch_orders(problem, jax.random.key(0), 3) == orders       # resumable
+  # Pieces are broken apart: some update is not followed by its piece's next chunk.
+  follows = [cur == prev + 1 for order in orders for prev, cur in zip(order[:-1], order[1:])]
+  assert sum(follows) < len(follows) // 2
+  for step in (0, n - 1, n + 2):
+    batch = problem.train_batch(jax.random.key(0), step)
+    assert np.all(np.asarray(batch['reset']))
+    k = orders[step // n][step % n]
+    np.testing.assert_array_equal(np.asarray(batch['inputs']),
+                                  np.asarray(problem.splits['train'][0][k], np.float32))
+  with pytest.raises(ValueError, match='shuffle_chunks'):
+    MusicTask('toy', rolls, batch_size=1, chunk=4, shuffle=False, shuffle_chunks=True)
+
+
 def test_a_chunk_with_nothing_to_score_changes_nothing_and_never_stops_a_run():
   """A piece of 9 frames in chunks of 4: its third chunk holds the last frame
   alone, which predicts nothing (no target). That update has loss 0 (not
