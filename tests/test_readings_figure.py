@@ -1,0 +1,60 @@
+"""The readings figure (reporting/figures/readings.py) places each reading's
+runs in the paper's table and summarises each cell over the reading's seeds:
+mean, lowest and highest test at the best validation, beside the paper."""
+
+import json
+import os
+
+import pytest
+
+from experiments import music
+from reporting.figures import readings
+
+CLIP, ALPHA = 'optim.clip_norm', 'reg.omega_alpha'
+
+
+def fake_run(folder, dataset, seed, tests, diverged=(False, False, False)):
+  """A finished ``method=all`` run (SGD, SGD+C, SGD+CR members) as the tables read it."""
+  os.makedirs(folder)
+  config = music.get_config(f'dataset={dataset},method=all,seed={seed}').to_dict()
+  with open(os.path.join(folder, 'config.json'), 'w') as f:
+    json.dump(config, f)
+  rows = config['population']['rows']
+  members = [dict(hparams={'seed': seed, CLIP: row[0], ALPHA: row[1]}, test_loss=t + 0.05,
+                  test_loss_at_best_valid=t, diverged=d)
+             for row, t, d in zip(rows, tests, diverged)]
+  with open(os.path.join(folder, 'result.json'), 'w') as f:
+    json.dump(dict(step=100, wall_time_s=1.0, code_version='x', members=members), f)
+  with open(os.path.join(folder, 'metrics.jsonl'), 'w') as f:
+    for i, t in enumerate(tests):
+      f.write(json.dumps(dict(step=50, split='valid', member=i, loss=t + 0.5)) + '\n')
+  return str(folder)
+
+
+def test_each_cell_is_the_mean_and_range_over_a_readings_seeds(tmp_path):
+  a0 = fake_run(tmp_path / 'a0', 'piano', 0, [7.6, 7.7, 7.65])
+  a1 = fake_run(tmp_path / 'a1', 'piano', 1, [7.7, 7.6, 7.55])
+  b0 = fake_run(tmp_path / 'b0', 'musedata', 0, [7.2, 7.1, 9.0], diverged=(False, False, True))
+  b1 = fake_run(tmp_path / 'b1', 'musedata', 1, [7.3, 7.0, 7.1])
+  collected = [(label, readings.tables.collect(runs)) for label, runs in
+               [('default', [a0, a1]), ('other', [b0, b1])]]
+  got = {(p.reading, p.row, p.method): p for p in readings.points(collected)}
+  assert set(got) == {('default', 'piano', m) for m in ('sgd', 'sgd-c', 'sgd-cr')} | {
+      ('other', 'musedata', m) for m in ('sgd', 'sgd-c', 'sgd-cr')}
+  p = got['default', 'piano', 'sgd-cr']
+  assert (p.mean, p.low, p.high, p.members) == (pytest.approx(7.6), 7.55, 7.65, 2)
+  assert p.paper == 7.46                                  # arXiv v2, Table 1
+  q = got['other', 'musedata', 'sgd-cr']                  # the diverged member is left out
+  assert (q.mean, q.members) == (pytest.approx(7.1), 1)
+  assert got['other', 'musedata', 'sgd'].mean == pytest.approx(7.25)
+  fig = readings.draw([('default', [a0, a1]), ('other', [b0, b1])])
+  gids = {a.get_gid() for ax in fig.axes for a in ax.get_children() if a.get_gid()}
+  assert {'piano:default', 'musedata:other', 'piano:paper:sgd-cr', 'musedata:paper:sgd'} <= gids
+
+
+def test_a_reading_names_its_runs(tmp_path):
+  with pytest.raises(ValueError, match='LABEL=RUN'):
+    readings.parse_reading('results/pascanu2013_table1/piano')
+  assert readings.parse_reading('a=x,y') == ('a', ['x', 'y'])
+  with pytest.raises(ValueError, match='no finished run'):
+    readings.draw([('empty', [str(tmp_path)])])
