@@ -58,3 +58,12 @@ def test_a_reading_names_its_runs(tmp_path):
   assert readings.parse_reading('a=x,y') == ('a', ['x', 'y'])
   with pytest.raises(ValueError, match='no finished run'):
     readings.draw([('empty', [str(tmp_path)])])
+
+
+def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, capsys):
+  with pytest.raises(SystemExit, match='error: .*LABEL=RUN'):
+    readings.main(['--out', str(tmp_path / 'x.png'), 'no-label'])
+  run = fake_run(tmp_path / 'a', 'piano', 0, [7.6, 7.7, 7.65])
+  readings.main(['--out', str(tmp_path / 'y.png'), f'default={run}'])
+  assert os.path.getsize(tmp_path / 'y.png') > 10_000
+  assert capsys.readouterr().out.strip() == str(tmp_path / 'y.png')

@@ -27,7 +27,6 @@ an axis they do not share.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -37,6 +36,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
+from reporting import figures  # noqa: E402
 from reporting.figures import curves  # noqa: E402
 
 
@@ -114,19 +114,10 @@ def draw(runs: list[tuple[str, int, str]]):
 
 
 def main(argv: list[str]) -> None:
-  parser = argparse.ArgumentParser(
-      prog='python -m reporting.figures.compare',
-      description='Validation curves of several runs (RUN[#MEMBER][=LABEL]) on one pair of axes.')
-  parser.add_argument('--out', required=True, help='the PNG to write')
-  parser.add_argument('runs', nargs='+', metavar='RUN[#MEMBER][=LABEL]')
-  args = parser.parse_args(argv)
-  try:
-    fig = draw([parse_run(r) for r in args.runs])
-  except ValueError as e:
-    sys.exit(f'error: {e}')
-  fig.savefig(args.out, dpi=110)
-  plt.close(fig)
-  print(args.out)
+  figures.draw_to_file(
+      argv, 'python -m reporting.figures.compare',
+      'Validation curves of several runs (RUN[#MEMBER][=LABEL]) on one pair of axes.',
+      'RUN[#MEMBER][=LABEL]', parse_run, draw)
 
 
 if __name__ == '__main__':

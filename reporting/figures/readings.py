@@ -20,7 +20,6 @@ example, Pascanu et al.'s Table 1 on MuseData:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 
@@ -29,6 +28,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
+from reporting import figures  # noqa: E402
 from reporting import tables  # noqa: E402
 
 
@@ -125,19 +125,10 @@ def draw(readings: list[tuple[str, list[str]]]):
 
 
 def main(argv: list[str]) -> None:
-  parser = argparse.ArgumentParser(
-      prog='python -m reporting.figures.readings',
-      description='Each reading (LABEL=RUN[,RUN...]) of a paper table against the paper, cell by cell.')
-  parser.add_argument('--out', required=True, help='the PNG to write')
-  parser.add_argument('readings', nargs='+', metavar='LABEL=RUN[,RUN...]')
-  args = parser.parse_args(argv)
-  try:
-    fig = draw([parse_reading(r) for r in args.readings])
-  except ValueError as e:
-    sys.exit(f'error: {e}')
-  fig.savefig(args.out, dpi=110)
-  plt.close(fig)
-  print(args.out)
+  figures.draw_to_file(
+      argv, 'python -m reporting.figures.readings',
+      'Each reading (LABEL=RUN[,RUN...]) of a paper table against the paper, cell by cell.',
+      'LABEL=RUN[,RUN...]', parse_reading, draw)
 
 
 if __name__ == '__main__':
