@@ -22,7 +22,7 @@ Fidelity (supp. = the supplementary's "Polyphonic music prediction"):
 | initialisation | not stated | all weights N(0, 0.01) ('sigmoid') | authors' code (RNN.py) |
 | learning rate | 1.0 (MuseData 0.5), halved every time the error over an epoch rose | same; the error is the epoch's mean training NLL per frame, as its updates trained (other readings: `train.halve_lr_on_valid`, the validation NLL; `train.halve_lr_on_train_pass`, the training set scored after the epoch) | supp. |
 | clipping | 8, cost averaged over the sequence | 8, on the mean NLL per scored frame of the chunk | supp. |
-| Omega | alpha_t = 1/(2t), "initial value 0.5", t in epochs; MuseData "initial value 0.1 and alpha_t = 1/t" | 0.5/t; MuseData 0.1/t (1/t read as the schedule's shape); ratio of squared norms | supp.; authors' code |
+| Omega | alpha_t = 1/(2t), "initial value 0.5", t in epochs; MuseData "initial value 0.1 and alpha_t = 1/t" | 0.5/t; MuseData 0.1/t (1/t read as the schedule's shape; the literal 1/t, `reg.omega_alpha=1.0`, measured level with it: RESULTS.md); ratio of squared norms | supp.; authors' code |
 | stopping | not stated | a member stops 20 epochs after its last validation 0.01 below the one before (a creep of 1e-5 an epoch does not keep it going), at most 250 epochs | our choice |
 | selection | not stated | test at each member's lowest validation NLL | our choice (as Bengio et al. 4.1.1) |
 | evaluation | test NLL per frame | over whole pieces, state carried across chunks | sec. 4.2 |
