@@ -152,6 +152,8 @@ MEASURED_MINUTES = {
     'piano_nade-crm': 52, 'musedata_nade-sgd': 178,
     # AMD EPYC VM, over three sessions, two groups partly on a core shared with a third run
     'musedata_nade-cr': 535,
+    # AMD EPYC VM, over three sessions, one pinned core (the other busy)
+    'musedata_nade-crm': 397,
     # Bengio Table 2, PTB words (six one-member units; the last two side by side)
     'word_sgd-c': 488, 'word_sgd': 210,
     # half the units leaky: members 1-3 on the Intel Xeon VM before the class softmax's
