@@ -205,7 +205,7 @@ TARGETS = {t.key: t for t in (
             Job('musedata_seed1', 'experiments/music.py:dataset=musedata,method=all,seed=1',
                 minutes=63),
             Job('musedata_seed2', 'experiments/music.py:dataset=musedata,method=all,seed=2',
-                minutes=47)),
+                minutes=41)),
            figure='curves'),
     Target('pascanu2013.table2',
            'Pascanu et al. (2013) Table 2: Penn Treebank characters, next and 5th ahead',
