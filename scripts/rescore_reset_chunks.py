@@ -21,9 +21,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from experiments import music
-from training import population
-from training import train
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from experiments import music  # noqa: E402
+from training import population  # noqa: E402
+from training import train  # noqa: E402
 
 
 def _set(config: ml_collections.ConfigDict, override: str) -> None:
@@ -62,4 +64,7 @@ def main(workdir: str, arg: str, *overrides: str) -> None:
 
 
 if __name__ == '__main__':
+  if len(sys.argv) < 3:
+    sys.exit('usage: python scripts/rescore_reset_chunks.py WORKDIR ARG [KEY=VALUE ...]\n'
+             "  e.g. WORKDIR 'dataset=piano,method=all' task.reset_every_chunk=True")
   main(*sys.argv[1:])
