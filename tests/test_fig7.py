@@ -16,7 +16,7 @@ def _run(root, name, init, length, solved, success=None, solved_error=0.01):
   ``solved``: one bool per method (SGD, SGD-C, SGD-CR), or one tuple of
   bools per method, a member per seed."""
   run = root / name
-  run.mkdir()
+  run.mkdir(parents=True)
   config = {'model': {'init_scheme': init}, 'task': {'min_length': length},
             'train': {'num_steps': 50_000, 'solved_error': solved_error}}
   members = [{'hparams': {'optim.clip_norm': clip, 'reg.omega_alpha': alpha}, 'solved': ok}
@@ -119,3 +119,79 @@ def test_the_markdown_gives_each_interval(tmp_path):
   text = fig7.markdown(_five_seeds(tmp_path))
   assert '| basic_tanh | SGD-CR | 4/5 [0.38, 0.96] | 1/5 [0.04, 0.62] |' in text
   assert math.isclose(fig7.wilson_interval(4, 5)[0], 0.3755, abs_tol=1e-3)
+
+
+def _one_method(root, name, init, length, method, solved, steps, first_seed=0):
+  """A finished run of one method's seeds alone (``temporal_order.py:method=M,seeds=N``):
+  the method is the config's, the members' hparams only their seeds."""
+  clip, alpha = {'sgd': (0.0, 0.0), 'sgd-c': (1.0, 0.0), 'sgd-cr': (1.0, 4.0)}[method]
+  run = root / name
+  run.mkdir(parents=True)
+  config = {'model': {'init_scheme': init}, 'task': {'min_length': length},
+            'optim': {'clip_norm': clip}, 'reg': {'omega_alpha': alpha},
+            'train': {'num_steps': steps, 'solved_error': 0.01}}
+  result = {'success': 'paper', 'members': [{'hparams': {'seed': first_seed + i}, 'solved': ok}
+                                            for i, ok in enumerate(solved)]}
+  (run / 'config.json').write_text(json.dumps(config))
+  (run / 'result.json').write_text(json.dumps(result))
+  return str(run)
+
+
+def test_longer_runs_of_a_point_add_up_and_must_share_a_budget(tmp_path):
+  runs = [_one_method(tmp_path, 'a', 'smart_tanh', 200, 'sgd-cr', (True, True, False), 500_000),
+          _one_method(tmp_path, 'b', 'smart_tanh', 200, 'sgd-cr', (True, False), 500_000, 3),
+          # No threshold at all is plain SGD (the figure's SGD clips at 1e30).
+          _one_method(tmp_path, 'c', 'basic_tanh', 50, 'sgd', (False,) * 5, 300_000)]
+  more = fig7.collect_runs(runs)
+  assert more.criterion == 'paper'
+  assert more[('smart_tanh', 'sgd-cr')] == {200: (3, 5, 500_000)}
+  assert more[('basic_tanh', 'sgd')] == {50: (0, 5, 300_000)}
+  late = _one_method(tmp_path, 'd', 'smart_tanh', 200, 'sgd-cr', (True,), 600_000, 5)
+  with pytest.raises(ValueError, match='one budget per point'):
+    fig7.collect_runs(runs + [late])
+  with pytest.raises(ValueError, match='not a Fig. 7 member'):
+    fig7.method_of({'optim.clip_norm': 5.0, 'reg.omega_alpha': 0.0})
+
+
+def test_budget_text():
+  assert [fig7.budget_text(n) for n in (150_000, 1_000_000, 2_500_000, 50_500, 999)] == \
+      ['150k', '1M', '2.5M', '50,500', '999']
+
+
+def test_the_longer_runs_are_drawn_beside_the_figure_and_tabulated(tmp_path, monkeypatch):
+  table = _five_seeds(tmp_path / 'fig')
+  more = fig7.collect_runs([
+      _one_method(tmp_path / 'more', 'a', 'basic_tanh', 200, 'sgd-cr', (True, True, True, False, False), 600_000),
+      _one_method(tmp_path / 'more', 'b', 'basic_tanh', 50, 'sgd-c', (True, False, False, False, False), 300_000)])
+  drawn = {}
+  real_close = matplotlib.pyplot.close
+  monkeypatch.setattr(matplotlib.pyplot, 'close', lambda fig: drawn.setdefault('fig', fig))
+  fig7.plot(table, str(tmp_path / 'more.png'), more)
+  real_close(drawn['fig'])
+  ax = drawn['fig'].axes[1]                      # basic_tanh
+  lines = {l.get_gid(): l for l in ax.lines if l.get_gid()}
+  x, y = lines['basic_tanh:sgd-cr:more:200'].get_data()
+  assert list(y) == [0.6] and lines['basic_tanh:sgd-cr:more:200'].get_markerfacecolor() == 'white'
+  # At the figure's point's x, above its rate (0/5 at T = 200), joined to it by a dotted line.
+  x_fig, y_fig = lines['basic_tanh:sgd-cr'].get_data()
+  assert x[0] == x_fig[-1] and y_fig[-1] == 0.0
+  assert any(list(l.get_ydata()) == [0.0, 0.6] and l.get_linestyle() == ':' for l in ax.lines)
+  assert {t.get_text() for t in ax.texts} == {'600k', '300k'}
+  assert 'more updates' in drawn['fig'].legends[0].get_texts()[-1].get_text()
+  assert 'hollow: more' in drawn['fig']._suptitle.get_text()
+  text = fig7.markdown_more(table, more)
+  assert '| basic_tanh | SGD-C | 50 | 0/5 [0.00, 0.43] | 1/5 [0.04, 0.62] | 300,000 |' in text
+  assert '| basic_tanh | SGD-CR | 200 | 0/5 [0.00, 0.43] | 3/5 [0.23, 0.88] | 600,000 |' in text
+
+
+def test_main_writes_the_longer_figure_and_refuses_unfinished_runs(tmp_path):
+  _five_seeds(tmp_path / 'fig')
+  run = _one_method(tmp_path / 'more', 'a', 'basic_tanh', 200, 'sgd-cr', (True,) * 5, 600_000)
+  fig7.main(['fig7', str(tmp_path / 'fig'), '--more', run])
+  assert (tmp_path / 'fig' / 'fig7_more.png').read_bytes()[:4] == b'\x89PNG'
+  assert '5/5 [0.57, 1.00] | 600,000 |' in (tmp_path / 'fig' / 'fig7_more.md').read_text()
+  (tmp_path / 'more' / 'b').mkdir()
+  with pytest.raises(SystemExit, match='not finished'):
+    fig7.main(['fig7', str(tmp_path / 'fig'), '--more', run, str(tmp_path / 'more' / 'b')])
+  with pytest.raises(SystemExit, match='names no runs'):
+    fig7.main(['fig7', str(tmp_path / 'fig'), '--more'])

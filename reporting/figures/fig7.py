@@ -3,6 +3,7 @@
 one panel per initialisation, one curve per method.
 
     python -m reporting.figures.fig7 runs/fig7    # writes fig7_success.png and fig7.md there
+    python -m reporting.figures.fig7 runs/fig7 --more runs/longer/*   # and fig7_more.{png,md}
 
 A member counts as a success when its run's criterion says so (``solved``
 in result.json): ``success=paper``, fewer than 1% wrong of 10,000 fresh
@@ -15,6 +16,11 @@ so it carries its Wilson 95% interval (``wilson_interval``) as an error bar,
 and the legend says how many seeds each point has. The x ticks are the
 lengths tested, on a log scale; the three methods sit slightly apart along x
 with their own marker shapes and sizes, so equal rates never hide each other.
+
+``--more`` adds runs of some points trained for longer, e.g. one method's
+seeds alone with ``experiments/temporal_order.py:...,steps=N`` at the
+figure's settings: hollow markers, each joined to the figure's point and
+labelled with its budget.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.lines  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
 from datasets.pathological import SUCCESS_CRITERIA  # noqa: E402
 from experiments.temporal_order_fig7 import METHOD_ROWS  # noqa: E402
+from optim import NO_CLIP  # noqa: E402
 
 INITS = ('sigmoid', 'basic_tanh', 'smart_tanh')
 # How each criterion is worded in the title and in fig7.md.
@@ -74,8 +82,12 @@ def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float,
 
 
 def method_of(hparams: dict) -> str:
-  for name, clip, alpha in METHOD_ROWS:
-    if hparams['optim.clip_norm'] == clip and hparams['reg.omega_alpha'] == alpha:
+  """SGD, SGD-C or SGD-CR by the member's clip threshold and Omega weight, the
+  figure's values exactly; a threshold of 0 (no clipping, a run of
+  ``temporal_order.py:method=sgd``) is SGD's threshold that no gradient reaches."""
+  clip = hparams['optim.clip_norm'] or NO_CLIP
+  for name, row_clip, alpha in METHOD_ROWS:
+    if clip == row_clip and hparams['reg.omega_alpha'] == alpha:
       return name
   raise ValueError(f'not a Fig. 7 member: {hparams}')
 
@@ -91,31 +103,52 @@ def criterion_of(result: dict, config: dict) -> str:
   raise ValueError(f'solved_error={threshold} is neither criterion {SUCCESS_CRITERIA}')
 
 
+def read_run(run: str) -> tuple:
+  """``(init, length, criterion, budget, [(method, solved) per member])`` of
+  one finished run: a Fig. 7 population, or one method's seeds alone
+  (``experiments/temporal_order.py``), whose members' hparams are only their
+  seeds and whose method is the config's."""
+  with open(os.path.join(run, 'result.json')) as f:
+    result = json.load(f)
+  with open(os.path.join(run, 'config.json')) as f:
+    config = json.load(f)
+  shared = {'optim.clip_norm': config.get('optim', {}).get('clip_norm'),
+            'reg.omega_alpha': config.get('reg', {}).get('omega_alpha')}
+  members = [(method_of({**shared, **m['hparams']}), bool(m['solved']))
+             for m in result['members']]
+  return (config['model']['init_scheme'], config['task']['min_length'],
+          criterion_of(result, config), config['train']['num_steps'], members)
+
+
 def collect(root: str) -> dict:
   """{(init, method): {length: (solved, members, budget)}} from the runs under root,
   plus ``table.criterion``, the one success criterion they share."""
+  return collect_runs(sorted(os.path.dirname(p)
+                             for p in glob.glob(os.path.join(root, '*', 'result.json'))))
+
+
+def collect_runs(runs) -> dict:
+  """``collect`` of the given run folders. Runs of one point (initialisation,
+  length, method), e.g. its seeds split over two processes, add up; they must
+  share their budget (updates a member)."""
   table: dict = _Table(dict)
-  for path in sorted(glob.glob(os.path.join(root, '*', 'result.json'))):
-    run = os.path.dirname(path)
-    with open(path) as f:
-      result = json.load(f)
-    with open(os.path.join(run, 'config.json')) as f:
-      config = json.load(f)
-    criterion = criterion_of(result, config)
+  for run in runs:
+    init, length, criterion, budget, members = read_run(run)
     if table.criterion not in (None, criterion):
-      raise ValueError(f'{run} used success={criterion}, other runs under {root} '
+      raise ValueError(f'{run} used success={criterion}, the runs before it '
                        f'success={table.criterion}: draw them separately')
     table.criterion = criterion
-    init, length = config['model']['init_scheme'], config['task']['min_length']
-    counts = collections.Counter()
-    totals = collections.Counter()
-    for m in result['members']:
-      method = method_of(m['hparams'])
-      totals[method] += 1
-      counts[method] += bool(m['solved'])
-    for method in totals:
-      table[(init, method)][length] = (counts[method], totals[method],
-                                       config['train']['num_steps'])
+    for method in dict.fromkeys(m for m, _ in members):
+      solved = sum(ok for m, ok in members if m == method)
+      count = sum(m == method for m, _ in members)
+      points = table[(init, method)]
+      if length in points:
+        before_solved, before_count, before_budget = points[length]
+        if before_budget != budget:
+          raise ValueError(f'{run}: {init} T={length} {method} at {budget:,} updates, '
+                           f'another run of that point at {before_budget:,}: pass one budget per point')
+        solved, count = solved + before_solved, count + before_count
+      points[length] = (solved, count, budget)
   return table
 
 
@@ -138,7 +171,20 @@ def seeds_text(table: dict) -> str:
   return f'{counts[0]}-{counts[-1]} seeds per point (fig7.md has each)'
 
 
-def plot(table: dict, path: str) -> str:
+def budget_text(updates: int) -> str:
+  """150000 -> '150k', 1000000 -> '1M'."""
+  if updates >= 1_000_000 and updates % 100_000 == 0:
+    return f'{updates / 1_000_000:g}M'
+  if updates >= 1000 and updates % 1000 == 0:
+    return f'{updates // 1000}k'
+  return f'{updates:,}'
+
+
+def plot(table: dict, path: str, more: dict | None = None) -> str:
+  """The figure's panels; ``more`` (a ``collect_runs`` table of the same
+  points trained for longer) adds a hollow marker per point it has, joined to
+  the figure's point by a dotted line and labelled with its budget."""
+  more = more or {}
   lengths = lengths_of(table)
   fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True, sharex=True)
   for ax, init in zip(axes, INITS):
@@ -156,6 +202,17 @@ def plot(table: dict, path: str) -> str:
       for bar in bars.lines[2]:
         bar.set_alpha(0.7)
       bars.lines[0].set_gid(f'{init}:{method}')     # the rates' line, for tests
+      figure_rate = dict(zip((l for l, _ in points), rate))
+      for length, (solved, count, budget) in sorted(more.get((init, method), {}).items()):
+        x, y = length * X_SHIFT[method], solved / count
+        if length in figure_rate:
+          ax.plot([x, x], [figure_rate[length], y], ls=':', lw=1.2, color=color)
+        ax.plot([x], [y], marker=marker, ms=MARKER_SIZE[method] + 1, color=color,
+                mfc='white', mew=1.5, ls='none', gid=f'{init}:{method}:more:{length}')
+        last = bool(lengths) and length >= lengths[-1]   # label to the left, inside the panel
+        ax.annotate(budget_text(budget), (x, y), xytext=(-6 if last else 6, -3 if y > 0.5 else 3),
+                    textcoords='offset points', fontsize=7, color=color,
+                    ha='right' if last else 'left', va='top' if y > 0.5 else 'bottom')
     ax.set_xscale('log')
     ax.set_title(f'{init} initialisation')
     ax.set_xlabel('sequence length T')
@@ -172,15 +229,21 @@ def plot(table: dict, path: str) -> str:
   # One legend for the three panels, below them, where it covers no point.
   handles, labels = next((h for h in (ax.get_legend_handles_labels() for ax in axes) if h[0]),
                          ([], []))
+  if more:
+    handles = list(handles) + [matplotlib.lines.Line2D(
+        [], [], color='gray', marker='o', mfc='white', ls=':', lw=1.2)]
+    labels = list(labels) + ['the same seeds with more updates (budget beside each)']
   if handles:
     fig.legend(handles, labels, loc='lower center', ncol=len(handles) + 1, fontsize=9,
                frameon=False, title=f'{seeds_text(table)}; bars: Wilson 95% interval',
                title_fontsize=9)
   budgets = sorted({b for points in table.values() for _, _, b in points.values()})
   criterion = CRITERIA[getattr(table, 'criterion', None) or 'paper']
+  budget = f'budget {", ".join(f"{b:,}" for b in budgets)} updates'
+  if more:
+    budget = f'filled: {budget}, hollow: more'
   fig.suptitle('Pascanu et al. (2013) Fig. 7, temporal order: fraction of seeds solved, '
-               f'{criterion}; budget {", ".join(f"{b:,}" for b in budgets)} updates',
-               fontsize=10)
+               f'{criterion}; {budget}', fontsize=10)
   fig.tight_layout(rect=(0, 0.1 if handles else 0, 1, 1))
   fig.savefig(path, dpi=110)
   plt.close(fig)
@@ -205,8 +268,42 @@ def markdown(table: dict) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def markdown_more(table: dict, more: dict) -> str:
+  """One row per point that ``more`` has: the figure's count beside the
+  count with more updates, each with its Wilson interval."""
+  budgets = sorted({b for points in table.values() for _, _, b in points.values()})
+  lines = [f'The same seeds with more updates; the figure: {", ".join(f"{b:,}" for b in budgets)} '
+           'updates a member. In brackets the Wilson 95% interval of the success rate.', '',
+           '| init | method | T | the figure | with more updates | budget |',
+           '|---|---|---|---|---|---|']
+
+  def cell(point):
+    if point is None:
+      return '-'
+    lo, hi = wilson_interval(*point[:2])
+    return f'{point[0]}/{point[1]} [{lo:.2f}, {hi:.2f}]'
+
+  for init in INITS:
+    for method in STYLE:
+      for length, point in sorted(more.get((init, method), {}).items()):
+        before = table.get((init, method), {}).get(length)
+        lines.append(f'| {init} | {STYLE[method][2]} | {length} | {cell(before)} | '
+                     f'{cell(point)} | {point[2]:,} |')
+  return '\n'.join(lines) + '\n'
+
+
 def main(argv):
-  root = argv[1] if len(argv) > 1 else 'runs/fig7'
+  """``fig7 [ROOT] [--more RUN ...]``: the figure from the runs under ROOT;
+  with ``--more``, also fig7_more.png and fig7_more.md there, the figure with
+  the given runs (the same points trained for longer) added."""
+  args = argv[1:]
+  more_runs = []
+  if '--more' in args:
+    at = args.index('--more')
+    args, more_runs = args[:at], args[at + 1:]
+    if not more_runs:
+      sys.exit('--more names no runs: give the folders of the longer runs after it')
+  root = args[0] if args else 'runs/fig7'
   table = collect(root)
   if not table:
     sys.exit(f'no finished Fig. 7 runs (result.json) under {root}')
@@ -215,6 +312,18 @@ def main(argv):
   with open(os.path.join(root, 'fig7.md'), 'w') as f:
     f.write(text)
   print(text)
+  if more_runs:
+    missing = [r for r in more_runs if not os.path.exists(os.path.join(r, 'result.json'))]
+    if missing:
+      sys.exit(f'not finished runs (no result.json): {", ".join(missing)}')
+    more = collect_runs(more_runs)
+    if more.criterion != table.criterion:
+      sys.exit(f'the longer runs use success={more.criterion}, the figure success={table.criterion}')
+    print(plot(table, os.path.join(root, 'fig7_more.png'), more))
+    text = markdown_more(table, more)
+    with open(os.path.join(root, 'fig7_more.md'), 'w') as f:
+      f.write(text)
+    print(text)
 
 
 if __name__ == '__main__':
