@@ -216,3 +216,57 @@ def test_status_runs_nothing_and_names_a_bad_target_in_one_line(tmp_path):
                        cwd=ROOT, capture_output=True, text=True)
   assert out.returncode != 0 and "unknown target 'table9'" in out.stderr
   assert 'Traceback' not in out.stderr
+
+
+def test_fig7_more_runs_each_point_at_the_figures_settings_with_more_updates():
+  """Each longer run is the figure's own member (same model, data, rate, clip
+  and Omega as experiments/temporal_order_fig7.py at that point), only longer."""
+  from experiments import temporal_order_fig7
+  from reporting.figures import fig7
+  points = {}
+  for job in reproduce.TARGETS['pascanu2013.fig7_more'].jobs:
+    config = reproduce.load_config(job.config)
+    init, length = config.model.init_scheme, config.task.min_length
+    figure = temporal_order_fig7.get_config(f'init={init},length={length}')
+    assert config.model == figure.model and config.task == figure.task, job.name
+    assert config.reg.omega_schedule == figure.reg.omega_schedule
+    assert config.optim.learning_rate == figure.optim.learning_rate
+    assert config.optim.name == figure.optim.name
+    assert config.train.solved_error == figure.train.solved_error
+    assert config.train.num_steps > figure.train.num_steps
+    method = fig7.method_of({'optim.clip_norm': config.optim.clip_norm,
+                             'reg.omega_alpha': config.reg.omega_alpha})
+    points.setdefault((init, length, method), []).extend(config.population.seeds)
+    assert job.name.startswith(f'{init}_T{length}_{method.replace("-", "")}_')
+  # Every point has seeds 0-4 exactly once, however its runs split them.
+  assert all(sorted(s) == [0, 1, 2, 3, 4] for s in points.values()), points
+  assert len(points) == 10
+
+
+def test_fig7_more_draws_beside_the_figures_runs(tmp_path, monkeypatch):
+  """_finish of the target: its finished runs drawn and tabulated against the
+  pascanu2013.fig7 runs beside it."""
+  def write(run, init, length, members, clip=1.0, alpha=4.0, steps=50_000):
+    os.makedirs(run)
+    with open(os.path.join(run, 'config.json'), 'w') as f:
+      json.dump({'model': {'init_scheme': init}, 'task': {'min_length': length},
+                 'optim': {'clip_norm': clip}, 'reg': {'omega_alpha': alpha},
+                 'train': {'num_steps': steps, 'solved_error': 0.01}}, f)
+    with open(os.path.join(run, 'result.json'), 'w') as f:
+      json.dump({'success': 'paper', 'members': members}, f)
+
+  from reporting.figures import fig7
+  figure = [{'hparams': {'optim.clip_norm': c, 'reg.omega_alpha': a}, 'solved': False}
+            for _, c, a in fig7.METHOD_ROWS for _ in range(5)]
+  write(str(tmp_path / 'pascanu2013_fig7' / 'basic_tanh_T200'), 'basic_tanh', 200, figure)
+  target = reproduce.Target('pascanu2013.fig7_more', 't', (
+      reproduce.Job('a', 'x'), reproduce.Job('b', 'x'), reproduce.Job('c', 'x')),
+      figure='fig7_more')
+  folder = tmp_path / 'pascanu2013_fig7_more'
+  write(str(folder / 'a'), 'basic_tanh', 200, [{'hparams': {'seed': i}, 'solved': i < 2}
+                                             for i in range(3)], steps=600_000)
+  write(str(folder / 'b'), 'basic_tanh', 200, [{'hparams': {'seed': i}, 'solved': i == 3}
+                                             for i in (3, 4)], steps=600_000)
+  text = reproduce._finish(target, str(folder), [])          # job c has not run
+  assert '| basic_tanh | SGD-CR | 200 | 0/5 [0.00, 0.43] | 3/5 [0.23, 0.88] | 600,000 |' in text
+  assert (folder / 'fig7_more.png').exists()

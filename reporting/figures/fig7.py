@@ -313,17 +313,25 @@ def main(argv):
     f.write(text)
   print(text)
   if more_runs:
-    missing = [r for r in more_runs if not os.path.exists(os.path.join(r, 'result.json'))]
-    if missing:
-      sys.exit(f'not finished runs (no result.json): {", ".join(missing)}')
-    more = collect_runs(more_runs)
-    if more.criterion != table.criterion:
-      sys.exit(f'the longer runs use success={more.criterion}, the figure success={table.criterion}')
-    print(plot(table, os.path.join(root, 'fig7_more.png'), more))
-    text = markdown_more(table, more)
-    with open(os.path.join(root, 'fig7_more.md'), 'w') as f:
-      f.write(text)
-    print(text)
+    draw_more(table, more_runs, root)
+
+
+def draw_more(table: dict, runs: list[str], out: str) -> str:
+  """fig7_more.png and fig7_more.md in ``out``: the figure (``table``) with
+  ``runs``, some of its points trained for longer. Returns the Markdown."""
+  missing = [r for r in runs if not os.path.exists(os.path.join(r, 'result.json'))]
+  if missing:
+    sys.exit(f'not finished runs (no result.json): {", ".join(missing)}')
+  more = collect_runs(runs)
+  if more.criterion != table.criterion:
+    sys.exit(f'the longer runs use success={more.criterion}, the figure success={table.criterion}')
+  os.makedirs(out, exist_ok=True)
+  print(plot(table, os.path.join(out, 'fig7_more.png'), more))
+  text = markdown_more(table, more)
+  with open(os.path.join(out, 'fig7_more.md'), 'w') as f:
+    f.write(text)
+  print(text)
+  return text
 
 
 if __name__ == '__main__':
