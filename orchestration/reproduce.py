@@ -180,9 +180,10 @@ MEASURED_MINUTES = {
 
 # pascanu2013.fig7_more: some of Fig. 7's points again, one method's seeds alone
 # with more updates: (initialisation, length, method, updates, (first seed,
-# seeds), wall minutes measured here, one pinned core, the other busy). The T = 200 SGD-CR points ran as seeds
-# 0-2 and 3-4 on the two cores (with tanh units another member count changes the
-# floating-point order, so the split is part of what the records are).
+# seeds), wall minutes measured here on one pinned core, the other busy). The
+# T = 200 SGD-CR points ran as seeds 0-2 and 3-4 on the two cores (with tanh
+# units another member count changes the floating-point order, so the split is
+# part of what the records are).
 FIG7_MORE = (
     ('sigmoid', 25, 'sgd-cr', 1_000_000, (0, 5), 11),
     ('sigmoid', 50, 'sgd-cr', 1_000_000, (0, 5), 51),
