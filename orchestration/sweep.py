@@ -358,6 +358,16 @@ def _run(config, workdir: str, workers: int, units: list[Unit]) -> dict:
   return summary
 
 
+def _skip_finished(workdir: str, unit: Unit) -> bool:
+  """Whether ``unit`` finished after the sweep planned its work (e.g. run by
+  hand in another process): it is not started again, which would begin it
+  anew over its records."""
+  if not _done(workdir, unit):
+    return False
+  print(f'  {unit.name}: finished meanwhile (its result.json is there); not run again', flush=True)
+  return True
+
+
 def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str]:
   """Runs ``todo`` on this host's processes; returns the failed units' names."""
   failed = []
@@ -365,6 +375,8 @@ def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str
   if workers == 1:
     from training import train
     for u in todo:
+      if _skip_finished(workdir, u):
+        continue
       print(f'  {u.name}: {len(u.rows) or 1} trial(s) ...', flush=True)
       try:
         train.train_and_evaluate(unit_config(config, u), os.path.join(workdir, u.name))
@@ -384,6 +396,9 @@ def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str
       os.environ.update(single_thread_env())   # inherited by the spawned workers
       while queue or active:
         while queue and free:
+          if _skip_finished(workdir, queue[0]):
+            queue.pop(0)
+            continue
           u, slot = queue.pop(0), free.pop(0)
           core = cores[slot % len(cores)] if cores else None
           p = ctx.Process(target=_run_unit, args=(

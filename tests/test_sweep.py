@@ -218,6 +218,44 @@ def test_an_interrupted_unit_stops_a_one_worker_sweep(tmp_path, monkeypatch):
   assert len(started) == 1
 
 
+@pytest.mark.parametrize('workers', [1, 2])
+def test_a_unit_finished_meanwhile_is_not_run_again(tmp_path, monkeypatch, capsys, workers):
+  """A unit that another process finished after the sweep made its plan keeps
+  its records: the sweep does not start it anew."""
+  from training import train
+  c = config_with(grid=(('model.cell', ('rnn', 'gru', 'lstm')),))
+  units = sweep.plan(c, 1)
+  finished_meanwhile = os.path.join(str(tmp_path), units[1].name)
+  started = []
+
+  def fake(config, workdir, *args, **kwargs):    # unit 0 runs; meanwhile unit 1 ends elsewhere
+    started.append(os.path.relpath(workdir, str(tmp_path)))
+    os.makedirs(finished_meanwhile, exist_ok=True)
+    with open(os.path.join(finished_meanwhile, 'result.json'), 'w') as f:
+      json.dump({'members': [{'hparams': {}, 'test_loss': 1.0}]}, f)
+
+  if workers == 1:
+    monkeypatch.setattr(train, 'train_and_evaluate', fake)
+  else:   # the spawned worker's entry point, run here and in order
+    class Inline:
+      def __init__(self, target, args):
+        self.target, self.args, self.exitcode = target, args, None
+
+      def start(self):
+        fake(None, self.args[1])
+        self.exitcode = 0
+
+      def is_alive(self):
+        return False
+
+    monkeypatch.setattr(sweep.multiprocessing, 'get_context',
+                        lambda how: type('Ctx', (), {'Process': staticmethod(Inline)}))
+    monkeypatch.setattr(sweep.time, 'sleep', lambda s: None)
+  sweep._run_local(c, str(tmp_path), units, workers=workers)
+  assert started == [units[0].name, units[2].name]
+  assert f'{units[1].name}: finished meanwhile' in capsys.readouterr().out
+
+
 def test_a_task_without_an_error_rate_prints_a_dash_not_nan():
   trial = dict(unit='g00_all/part0', hparams={'optim.learning_rate': 0.1}, diverged=False,
                valid=5.0, test=4.9, test_error=float('nan'))
