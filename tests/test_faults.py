@@ -94,6 +94,21 @@ def test_a_rerun_under_another_config_is_refused_and_config_json_kept(run40, tmp
   assert workdir_lib.config_changes(json.loads(before), json.loads(config.to_json())) == [field]
 
 
+def test_a_finished_run_without_its_checkpoint_is_not_started_over(run40, tmp_path):
+  """Records committed without checkpoints (as results/ keeps them): a rerun
+  would begin at step 0 and overwrite them, so it is refused and nothing changes."""
+  workdir = copy_of(run40, tmp_path)
+  shutil.rmtree(workdir / 'checkpoints')
+  before = {name: (workdir / name).read_bytes() for name in ('config.json', 'metrics.jsonl',
+                                                              'result.json')}
+  with pytest.raises(RunError, match='finished run .* no checkpoint'):
+    train.train_and_evaluate(tiny_config(num_steps=40), str(workdir))
+  assert before == {name: (workdir / name).read_bytes() for name in before}
+  (workdir / 'result.json').unlink()          # the way to start it over on purpose
+  train.train_and_evaluate(tiny_config(num_steps=40), str(workdir))
+  assert (workdir / 'result.json').exists()
+
+
 def test_budget_and_reporting_fields_may_change():
   old = json.loads(tiny_config().to_json())
   new = tiny_config(num_steps=500, log_every=10, eval_every=50, checkpoint_every_s=1.0)

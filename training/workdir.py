@@ -127,6 +127,11 @@ def open_workdir(config: ml_collections.ConfigDict, workdir: str,
         origin = dict(origin, branched_from=before['branched_from'])
       old = {k: v for k, v in old.items() if k != 'origin'}
     started = has_checkpoint(workdir) and not branch_from
+    if not started and not branch_from and records.read_json(
+        os.path.join(workdir, 'result.json')) is not None:
+      raise RunError(f'{workdir} holds a finished run (result.json) and no checkpoint to go on '
+                     'from: starting it again would overwrite its records; use a new workdir '
+                     '(or delete its result.json to start it over)')
     if started and old is None:
       raise RunError(f'{path} is missing or unreadable, so this rerun cannot be checked '
                      f'against the run it would resume; restore it, or use a new workdir')
