@@ -173,6 +173,9 @@ MEASURED_MINUTES = {
     # the rectifier row with the cost averaged over the window (AMD EPYC VM; lr 0.01
     # over two sessions, resumed from its checkpoint, all 20 epochs)
     'char_sgd-clr_mean': 161,
+    # the words' rectifier row with the mean cost: AMD EPYC VM (members 1-3), Intel
+    # Xeon VM (4-6); the lr 0.001 members stopped by RNNLM's rule after 3 epochs
+    'word_sgd-clr_mean': 161,
     # Bai et al., the modern recipe's JSB searches (16 trials each; the GRU's
     # first units before recurrent dropout took the hand-written backward pass)
     'jsb_gru': 38, 'jsb_lstm': 32,
