@@ -64,8 +64,8 @@ solves the task. Arguments (``--config=experiments/temporal_order.py:ARGS``):
 
 e.g. ``...temporal_order.py:method=sgd-c,length=100``; the authors' logged
 run: ``...temporal_order.py:length=50,max_length=200,success=authors``.
-``launch.py reproduce pascanu2013.fig7_more`` runs ten of Fig. 7's points
-with this file, one method's seeds alone with 5-20 times the figure's budget.
+``launch.py reproduce pascanu2013.fig7_more`` runs eleven of Fig. 7's points
+with this file, one method's seeds alone with 5-40 times the figure's budget.
 Measured wall times and results are in RESULTS.md; expected ones in
 ``scripts/fig7_runs.sh``.
 """

@@ -190,6 +190,9 @@ MEASURED_MINUTES = {
 FIG7_MORE = (
     ('sigmoid', 25, 'sgd-cr', 1_000_000, (0, 5), 11),
     ('sigmoid', 50, 'sgd-cr', 1_000_000, (0, 5), 51),
+    # started 2026-12-05 on the Intel Xeon VM, continued from its committed checkpoint
+    ('sigmoid', 100, 'sgd-cr', 2_000_000, (0, 3), None),
+    ('sigmoid', 100, 'sgd-cr', 2_000_000, (3, 2), None),
     ('basic_tanh', 100, 'sgd-cr', 300_000, (0, 5), 8),
     ('smart_tanh', 200, 'sgd-cr', 500_000, (0, 3), 23),
     ('smart_tanh', 200, 'sgd-cr', 500_000, (3, 2), 15),
@@ -266,8 +269,8 @@ TARGETS = {t.key: t for t in (
                  for length in (25, 50, 100, 200)),
            figure='fig7'),
     Target('pascanu2013.fig7_more',
-           'Pascanu et al. (2013) Fig. 7 with more updates: ten of its points again, one '
-           "method's 5 seeds alone at 5-20 times the figure's budget (needs pascanu2013.fig7's "
+           'Pascanu et al. (2013) Fig. 7 with more updates: eleven of its points again, one '
+           "method's 5 seeds alone at 5-40 times the figure's budget (needs pascanu2013.fig7's "
            'runs for the figure)',
            tuple(_fig7_more_job(*point) for point in FIG7_MORE),
            figure='fig7_more'),

@@ -240,7 +240,7 @@ def test_fig7_more_runs_each_point_at_the_figures_settings_with_more_updates():
     assert job.name.startswith(f'{init}_T{length}_{method.replace("-", "")}_')
   # Every point has seeds 0-4 exactly once, however its runs split them.
   assert all(sorted(s) == [0, 1, 2, 3, 4] for s in points.values()), points
-  assert len(points) == 10
+  assert len(points) == 11
 
 
 def test_fig7_more_draws_beside_the_figures_runs(tmp_path, monkeypatch):
