@@ -190,9 +190,9 @@ MEASURED_MINUTES = {
 FIG7_MORE = (
     ('sigmoid', 25, 'sgd-cr', 1_000_000, (0, 5), 11),
     ('sigmoid', 50, 'sgd-cr', 1_000_000, (0, 5), 51),
-    # started 2026-12-05 on the Intel Xeon VM, continued from its committed checkpoint
-    ('sigmoid', 100, 'sgd-cr', 2_000_000, (0, 3), None),
-    ('sigmoid', 100, 'sgd-cr', 2_000_000, (3, 2), None),
+    # Intel Xeon VM, two sittings (resumed from their committed checkpoints)
+    ('sigmoid', 100, 'sgd-cr', 2_000_000, (0, 3), 156),
+    ('sigmoid', 100, 'sgd-cr', 2_000_000, (3, 2), 101),
     ('basic_tanh', 100, 'sgd-cr', 300_000, (0, 5), 8),
     ('smart_tanh', 200, 'sgd-cr', 500_000, (0, 3), 23),
     ('smart_tanh', 200, 'sgd-cr', 500_000, (3, 2), 15),
