@@ -340,6 +340,20 @@ def _fmt(x, spec='.2f'):
   return '-' if x is None else f'{x:{spec}}'
 
 
+def choose_trial(cells: list[Cell]) -> tuple[dict[str, list[Cell]], str | None]:
+  """The members of one cell grouped by trial (a trial's seeds are averaged),
+  and the trial the cell reports: of several (a sweep's, or a grid run as one
+  population), the one with the lowest validation score averaged over its
+  seeds, diverged trials last, as the papers select; None for a single trial."""
+  trials: dict[str, list[Cell]] = {}
+  for c in cells:
+    trials.setdefault(c.trial, []).append(c)
+  rank = {t: (any(c.diverged for c in cs),
+              sum(math.inf if c.best_valid is None else c.best_valid for c in cs) / len(cs))
+          for t, cs in trials.items()}
+  return trials, (min(trials, key=rank.get) if len(trials) > 1 else None)
+
+
 def rows_of(cells: list[Cell]) -> list[dict]:
   """One dict per (table, row, method) of the papers, with ours where a run has it."""
   out = []
@@ -347,17 +361,8 @@ def rows_of(cells: list[Cell]) -> list[dict]:
     for row, by_method in table_rows(table, cells):
       for method, paper in by_method.items():
         mine = [c for c in cells if (c.table, c.row, c.method) == (table.key, row, method)]
-        # Several seeds of one trial are averaged; of several trials of one cell
-        # (a sweep's), the papers report the one with the lowest validation
-        # score (diverged trials last).
-        trials: dict = {}
-        for c in mine:
-          trials.setdefault(c.trial, []).append(c)
+        trials, chosen = choose_trial(mine)
         mean = lambda xs: sum(xs) / len(xs)
-        rank = {t: (any(c.diverged for c in cs),
-                    mean([math.inf if c.best_valid is None else c.best_valid for c in cs]))
-                for t, cs in trials.items()}
-        chosen = min(trials, key=rank.get) if len(trials) > 1 else None
         alt = table.alternative.get(row, {}).get(method)
         if not mine:
           out.append(dict(table=table.key, row=row, method=method, paper=paper,

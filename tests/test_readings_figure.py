@@ -67,3 +67,35 @@ def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, capsys):
   readings.main(['--out', str(tmp_path / 'y.png'), f'default={run}'])
   assert os.path.getsize(tmp_path / 'y.png') > 10_000
   assert capsys.readouterr().out.strip() == str(tmp_path / 'y.png')
+
+
+def fake_grid_run(folder, seed, valid_and_test):
+  """A finished SGD+C run whose members are clipping thresholds (a grid as one
+  population, as `--config.population.rows` makes it); one (valid, test) each."""
+  os.makedirs(folder)
+  config = music.get_config(f'dataset=piano,method=sgd-c,seed={seed}').to_dict()
+  config['population'].update(hparams=[CLIP], rows=[[t] for t in (0.5, 1.0, 2.0)])
+  with open(os.path.join(folder, 'config.json'), 'w') as f:
+    json.dump(config, f)
+  members = [dict(hparams={'seed': seed, CLIP: t}, test_loss=test, test_loss_at_best_valid=test)
+             for t, (_, test) in zip((0.5, 1.0, 2.0), valid_and_test)]
+  with open(os.path.join(folder, 'result.json'), 'w') as f:
+    json.dump(dict(step=100, wall_time_s=1.0, code_version='x', members=members), f)
+  with open(os.path.join(folder, 'metrics.jsonl'), 'w') as f:
+    for i, (valid, _) in enumerate(valid_and_test):
+      f.write(json.dumps(dict(step=50, split='valid', member=i, loss=valid)) + '\n')
+  return str(folder)
+
+
+def test_a_grid_reading_shows_the_trial_the_table_selects_not_the_mean_of_all(tmp_path):
+  # Threshold 1.0 has the lowest validation averaged over the two seeds
+  # ((8.30 + 8.40) / 2 against (8.20 + 8.60) / 2 for 0.5), though 0.5 wins seed 0.
+  s0 = fake_grid_run(tmp_path / 's0', 0, [(8.20, 7.50), (8.30, 7.60), (8.90, 7.90)])
+  s1 = fake_grid_run(tmp_path / 's1', 1, [(8.60, 7.80), (8.40, 7.70), (8.95, 8.00)])
+  (p,) = readings.points([('grid', readings.tables.collect([s0, s1]))])
+  assert (p.method, p.members) == ('sgd-c', 2)
+  assert (p.mean, p.low, p.high) == (pytest.approx(7.65), 7.60, 7.70)
+  # ... the same number `launch.py table` prints for the cell
+  (row,) = [r for r in readings.tables.rows_of(readings.tables.collect([s0, s1]))
+            if r['selected'] and r['first_of_trial']]
+  assert row['trial_mean'] == pytest.approx(p.mean) and row['seeds'] == 2

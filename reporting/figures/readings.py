@@ -58,6 +58,9 @@ def parse_reading(arg: str) -> tuple[str, list[str]]:
 def points(readings: list[tuple[str, list[tables.Cell]]]) -> list[Point]:
   """Per reading and (row, method): the mean, lowest and highest test score at the
   best validation over its members (diverged members left out), with the paper's number.
+  Where a reading holds several trials of a cell (a grid of thresholds or rates, each
+  over the same seeds), the cell is the trial ``launch.py table`` reports: the lowest
+  validation averaged over its seeds.
   The readings must all place their runs in one paper table."""
   names = {c.table for _, cells in readings for c in cells}
   if len(names) > 1:
@@ -65,12 +68,15 @@ def points(readings: list[tuple[str, list[tables.Cell]]]) -> list[Point]:
                      'compare readings of one table')
   out = []
   for label, cells in readings:
-    by_cell: dict[tuple[str, str], list[float]] = {}
+    by_cell: dict[tuple[str, str], list[tables.Cell]] = {}
     for c in cells:
-      if not c.diverged:
-        by_cell.setdefault((c.row, c.method), []).append(c.ours)
+      by_cell.setdefault((c.row, c.method), []).append(c)
     table = tables.PAPER[cells[0].table] if cells else None
-    for (row, method), scores in by_cell.items():
+    for (row, method), members in by_cell.items():
+      trials, chosen = tables.choose_trial(members)     # a grid's runs: the trial it selects
+      scores = [c.ours for c in (trials[chosen] if chosen else members) if not c.diverged]
+      if not scores:
+        continue
       paper = table.rows.get(row, {}).get(method)     # a companion row has none
       out.append(Point(label, row, method, sum(scores) / len(scores), min(scores), max(scores),
                        len(scores), paper))
