@@ -98,7 +98,7 @@ def draw(readings: list[tuple[str, list[str]]]):
   rows = sorted(dict.fromkeys(p.row for p in pts), key=lambda r: (rank(r.partition('/')[0], order), r))
   labels = [label for label, _ in readings]
   colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
-  fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows) + 1, 4.4), squeeze=False)
+  fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows) + 3.5, 4.4), squeeze=False)
   width = 0.7 / len(labels)
   for ax, row in zip(axes[0], rows):
     known = list(table.rows.get(row.partition('/')[0], {}))
@@ -123,8 +123,8 @@ def draw(readings: list[tuple[str, list[str]]]):
     ax.set_title(tables.row_name(table, row))
     ax.grid(axis='y', alpha=0.3)
   axes[0][0].set_ylabel(f'test {table.metric}')
-  axes[0][-1].legend(fontsize=8, loc='best', title='at the lowest validation;\nmean (dot) and range of seeds',
-                     title_fontsize=8)
+  axes[0][-1].legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0),   # beside, over no dot
+                     title='at the lowest validation;\nmean (dot) and range of seeds', title_fontsize=8)
   fig.suptitle(f'{table.title}: each reading of the settings against the paper', fontsize=10)
   fig.tight_layout()
   return fig
