@@ -252,7 +252,7 @@ def _best_valid(workdir: str, key: str) -> dict:
 # Config fields that say which seed ran, how a run reported, saved or was laid
 # out, or how long it was allowed (a run stopped by hand writes its result with
 # its step as the budget): runs that differ only in these are seeds of one trial.
-_NOT_THE_TRIAL = ('seed', 'population.seeds', 'population.layout', 'origin', 'data_dir',
+_NOT_THE_TRIAL = ('seed', 'origin', 'data_dir',
                   'train.log_every', 'train.checkpoint_every_s', 'train.num_steps',
                   'task.epochs', 'train.patience', 'train.patience_min_delta')
 
@@ -273,25 +273,35 @@ def planned_trials(config: dict) -> int:
 
 
 def trial_key(config: dict, hparams: dict) -> str:
-  """What makes a member a trial: its run's config and its own hyperparameters,
-  less its seed (and how the run reported); seeds of one trial, in one run
-  or in separate folders, share it. Fields that are off count as absent, so
-  a run recorded before a field was added matches one recorded after."""
-  flat = {k: v for k, v in records.flatten(config).items()
-          if k not in _NOT_THE_TRIAL and not k.startswith(('sweep.', 'origin.', 'paper.'))
+  """What makes a member a trial: the settings it trained with (its run's
+  config with its own hyperparameters in place), less its seed and how the
+  run reported. Seeds of one trial share it whether they ran as one
+  population, as separate runs, or beside different other members (a grid
+  run over 0.25 / 0.5 and one over 0.125 / 0.25 / 0.5 share their 0.25 and
+  0.5 trials: a member's result depends on its seed and settings only).
+  Fields that are off count as absent, so a run recorded before a field was
+  added matches one recorded after."""
+  number = lambda v: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+  flat = records.flatten(config)
+  flat.update((k, v) for k, v in hparams.items() if k != 'seed')
+  flat = {k: number(v) for k, v in flat.items()
+          if k not in _NOT_THE_TRIAL
+          and not k.startswith(('sweep.', 'origin.', 'paper.', 'population.'))
           and not records.is_unset(k, v)}   # a field added later, left off
-  return json.dumps([flat, {k: v for k, v in hparams.items() if k != 'seed'}],
-                    sort_keys=True, default=str)
+  return json.dumps(flat, sort_keys=True, default=str)
 
 
 def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
   """Every member of every finished run under ``roots`` that a table holds;
   ``skipped`` (if given) receives (run folder, why) for every run left out."""
-  cells = []
+  cells, seen = [], set()
   skip = (lambda run, why: skipped.append((run, why))) if skipped is not None else (
       lambda run, why: None)
   for root in roots:
     for path in sorted(glob.glob(os.path.join(root, '**', 'result.json'), recursive=True)):
+      if os.path.realpath(path) in seen:           # a folder named twice, or inside another
+        continue
+      seen.add(os.path.realpath(path))
       workdir = os.path.dirname(path)
       result = records.read_json(path)
       config = records.read_json(os.path.join(workdir, 'config.json'))

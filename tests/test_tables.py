@@ -282,6 +282,35 @@ def test_seeds_run_in_separate_folders_are_one_trial(tmp_path):
   assert '[piano](piano), [piano_seed1](piano_seed1) (one seed each)' in text
 
 
+def test_a_members_trial_is_its_settings_not_the_grid_it_ran_in(tmp_path):
+  """Grid runs over different rates share the rates they have in common (seed
+  0 ran 0.125 / 0.25 / 0.5, seed 1 0.25 / 0.5); a rate set as a member's
+  hyperparameter and the same rate set in the config are one trial; a folder
+  named twice counts once."""
+  LR = 'optim.learning_rate'
+  def grid(folder, seed, rates, losses):
+    c = music_config('musedata')
+    c.seed = seed
+    one_method(c, 'sgd', clip=0.0, alpha=0.0)
+    c.population.hparams, c.population.rows = (LR,), tuple((r,) for r in rates)
+    valid = [dict(step=10, split='valid', member=i, loss=v) for i, v in enumerate(losses)]
+    fake_run(tmp_path / folder, c, [v + 0.1 for v in losses], valid)
+  grid('s0', 0, (0.125, 0.25, 0.5), (7.3, 7.0, 7.2))
+  grid('s1', 1, (0.25, 0.5), (7.2, 7.0))
+  c = music_config('musedata')           # rate 0.25 in the config, seed 2
+  c.seed, c.optim.learning_rate = 2, 0.25
+  one_method(c, 'sgd', clip=0.0, alpha=0.0)
+  fake_run(tmp_path / 's2', c, [7.2], [dict(step=10, split='valid', member=0, loss=7.1)])
+  folders = [str(tmp_path / f) for f in ('s0', 's1', 's2', 's1')]
+  got = [r for r in tables.rows_of(tables.collect(folders)) if r['ours'] is not None]
+  assert len(got) == 6                   # 3 + 2 + 1 members, s1 once
+  chosen = [r for r in got if r['selected']]
+  # 0.25: valid (7.0 + 7.2 + 7.1) / 3 = 7.1 beats 0.5's (7.2 + 7.0) / 2 and 0.125's 7.3
+  assert {os.path.basename(r['run']) for r in chosen} == {'s0', 's1', 's2'}
+  assert all(r['seeds'] == 3 and r['candidates'] == 3 for r in chosen)
+  assert chosen[0]['trial_mean'] == pytest.approx((7.1 + 7.3 + 7.2) / 3)
+
+
 def test_bai2018_runs_fill_the_column_of_their_cell(tmp_path):
   from experiments import modern
   runs = tmp_path / 'runs'
