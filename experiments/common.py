@@ -203,16 +203,16 @@ def apply_all_methods(c: ml_collections.ConfigDict, clip: float, alpha: float) -
 def declare_paper(c: ml_collections.ConfigDict, table: str, row: str, methods,
                   companion: bool = True) -> None:
   """Declares what the run reproduces: ``table`` (a key of ``tables.PAPER``),
-  its ``row`` and the method of each population row, in their order (one
-  method for a run without rows). A GRU or LSTM (``apply_cell``) fills the
+  its ``row`` and the method of each population row, in their order, or one
+  method for them all (a run without rows, or a grid of one method). A GRU or LSTM (``apply_cell``) fills the
   companion row named after the paper's, e.g. 'nottingham/lstm', unless
   ``companion=False`` (a table whose methods are the cells themselves).
   Call it last, when the model and population are final."""
   methods = (methods,) if isinstance(methods, str) else tuple(methods)
   rows = max(1, len(c.population.rows)) if c.population.hparams else 1
-  if len(methods) != rows:
+  if len(methods) not in (1, rows):
     raise ValueError(f'declare_paper: {len(methods)} methods {methods} for {rows} '
-                     'population rows; give one method per row')
+                     'population rows; give one method per row, or one for them all')
   c.paper.table = table
   c.paper.row = row if c.model.cell == 'rnn' or not companion else f'{row}/{c.model.cell}'
   c.paper.methods = methods

@@ -34,7 +34,9 @@ Fidelity (supp. = the supplementary's "Polyphonic music prediction"):
 Arguments: ``dataset=nottingham|piano|musedata|jsb``, ``method=sgd|sgd-c|sgd-cr|all``
 (``all``: the three as members of one population, trained as one program),
 ``epochs=N``, ``batch=B``, ``seed=N``, ``seeds=N`` (seeds seed..seed+N-1 as members), ``cell=rnn|gru|lstm`` (the companion rows:
-the same task and techniques with a GRU or LSTM of the same width), ``smoke``. The corpora are read from
+the same task and techniques with a GRU or LSTM of the same width), ``lrs=0.25/0.5/1`` (one method's learning
+rates as members of one population; `launch.py table` reports the one with the lowest validation),
+``clips=0.5/1/2`` (likewise the clipping thresholds of sgd-c or sgd-cr), ``smoke``. The corpora are read from
 ``data_dir`` (``--config.data_dir=DIR``), else $RNNOPT_DATA, else
 ~/.cache/rnnopt (``python -m datasets.download music`` fetches them).
 """
@@ -48,9 +50,10 @@ SETTINGS = {'piano': (300, 1.0, 0.5), 'nottingham': (300, 1.0, 0.5),
 
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, dataset='nottingham', method='sgd-cr', epochs=250, batch=1,
-                       seed=0, seeds=1, cell='rnn', smoke=False)
+                       seed=0, seeds=1, cell='rnn', lrs='', clips='', smoke=False)
   if a.dataset not in SETTINGS:
     raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(SETTINGS)}')
+  grid = _grid(a)
   units, lr, alpha = SETTINGS[a.dataset]
   c = common.base_config()
   c.seed = a.seed
@@ -74,6 +77,9 @@ def get_config(arg: str | None = None):
     common.apply_method(c, a.method, clip=8.0, alpha=alpha)
     methods = (a.method,)
   common.apply_cell(c, a.cell)       # the GRU/LSTM companion rows
+  if grid:                           # one method's rates or thresholds as members
+    c.population.hparams = (grid[0],)
+    c.population.rows = tuple((v,) for v in grid[1])
   if a.seeds > 1:                    # seeds seed, seed + 1, ... as members of one program
     c.population.seeds = tuple(range(a.seed, a.seed + a.seeds))
   c.reg.omega_schedule = 'inverse_t'
@@ -94,3 +100,24 @@ def get_config(arg: str | None = None):
     c.train.eval_every = 20
   common.declare_paper(c, 'pascanu_table1', c.task.kwargs['dataset'], methods)
   return c
+
+
+def _grid(a) -> tuple[str, tuple[float, ...]] | None:
+  """``lrs=`` or ``clips=`` as (the field, its values); None when neither."""
+  given = [(k, v) for k, v in (('lrs', a.lrs), ('clips', a.clips)) if v]
+  if not given:
+    return None
+  if len(given) > 1:
+    raise ValueError('give lrs= or clips=, not both (a population varies one field here)')
+  key, text = given[0]
+  if a.method == 'all':
+    raise ValueError(f'{key}= is a grid of one method: give method=sgd, sgd-c or sgd-cr, not all')
+  if key == 'clips' and a.method == 'sgd':
+    raise ValueError('clips= needs a clipped method (method=sgd-c or sgd-cr)')
+  try:
+    values = tuple(float(v) for v in text.split('/'))
+  except ValueError:
+    raise ValueError(f'{key}={text!r}: give numbers separated by "/", e.g. {key}=0.5/1/2') from None
+  if any(v <= 0 for v in values) or len(set(values)) != len(values):
+    raise ValueError(f'{key}={text!r}: the values must be positive and distinct')
+  return ('optim.learning_rate' if key == 'lrs' else 'optim.clip_norm'), values

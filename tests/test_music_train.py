@@ -214,6 +214,27 @@ def test_companion_rows_swap_the_cell_and_keep_the_techniques():
     music.get_config('cell=foo')
 
 
+def test_a_grid_argument_makes_one_methods_rates_or_thresholds_members():
+  """``lrs=`` / ``clips=``: the config the ``--config.population.*`` flags make
+  from the plain one (the records of pascanu2013.table1_tuned ran so)."""
+  plain = music.get_config('dataset=piano,method=sgd-c,seed=1')
+  plain.population.hparams, plain.population.rows = ('optim.clip_norm',), ((0.5,), (1.0,), (2.0,))
+  assert music.get_config('dataset=piano,method=sgd-c,seed=1,clips=0.5/1/2').to_dict() == (
+      plain.to_dict())
+  rates = music.get_config('dataset=musedata,method=sgd,lrs=0.25/0.5')
+  assert (rates.population.hparams, rates.population.rows) == (
+      ('optim.learning_rate',), ((0.25,), (0.5,)))
+  assert tuple(rates.paper.methods) == ('sgd',) and rates.optim.clip_norm == 0.0
+  for arg, message in (('method=all,lrs=0.5/1', 'a grid of one method'),
+                       ('method=sgd,clips=1/2', 'needs a clipped method'),
+                       ('method=sgd-c,lrs=0.5,clips=1', 'not both'),
+                       ('method=sgd-c,clips=1;2', 'numbers separated by "/"'),
+                       ('method=sgd-c,clips=1/1', 'positive and distinct')):
+    with pytest.raises(ValueError, match=message) as e:
+      music.get_config(arg)
+    assert '\n' not in str(e.value)
+
+
 @pytest.mark.slow
 def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(monkeypatch, tmp_path):
   """A truncation length that grows during training (``train.chunk_schedule``)

@@ -270,3 +270,38 @@ def test_fig7_more_draws_beside_the_figures_runs(tmp_path, monkeypatch):
   text = reproduce._finish(target, str(folder), [])          # job c has not run
   assert '| basic_tanh | SGD-CR | 200 | 0/5 [0.00, 0.43] | 3/5 [0.23, 0.88] | 600,000 |' in text
   assert (folder / 'fig7_more.png').exists()
+
+
+def test_table1_tuned_searches_each_cells_step_and_joins_nottingham(tmp_path):
+  """pascanu2013.table1_tuned: every Piano-midi.de and MuseData cell over 3
+  seeds, each a population over the learning rate (every method) or the
+  threshold (the clipped ones), the other at the paper's value; its table
+  takes Nottingham from pascanu2013.table1's folder beside it."""
+  from experiments import music
+  target = reproduce.TARGETS['pascanu2013.table1_tuned']
+  cells = {}
+  for job in target.jobs:
+    c = reproduce.load_config(job.config)
+    (field,) = c.population.hparams
+    paper = music.get_config(f'dataset={c.task.kwargs["dataset"]},method={c.paper.methods[0]}')
+    assert field in ('optim.learning_rate', 'optim.clip_norm')
+    assert (c.optim.learning_rate, c.optim.clip_norm) == (
+        paper.optim.learning_rate, paper.optim.clip_norm)     # the other knob at the paper's
+    if field == 'optim.learning_rate':                        # the paper's setting is a trial
+      assert paper.optim.learning_rate in {r[0] for r in c.population.rows}
+    cells.setdefault((c.task.kwargs['dataset'], c.paper.methods[0], field), set()).add(c.seed)
+  assert all(seeds == {0, 1, 2} for seeds in cells.values())
+  assert sorted(cells) == sorted(
+      (d, m, f) for d in ('piano', 'musedata') for m in ('sgd', 'sgd-c', 'sgd-cr')
+      for f in ('optim.learning_rate', 'optim.clip_norm') if (m, f) != ('sgd', 'optim.clip_norm'))
+
+  nottingham = tmp_path / 'pascanu2013_table1' / 'nottingham'
+  os.makedirs(nottingham)
+  config = music.get_config('dataset=nottingham,method=all').to_dict()
+  (nottingham / 'config.json').write_text(json.dumps(config))
+  members = [dict(hparams={'seed': 0, 'optim.clip_norm': cl, 'reg.omega_alpha': al},
+                  test_loss=t) for (cl, al), t in zip(config['population']['rows'], (3.7, 3.5, 3.3))]
+  (nottingham / 'result.json').write_text(json.dumps(dict(step=9, wall_time_s=1.0, members=members)))
+  (nottingham / 'metrics.jsonl').write_text('')
+  text = reproduce._finish(target, str(tmp_path / 'pascanu2013_table1_tuned'), [])
+  assert '| Nottingham | SGD+CR | 3.46 | 3.36 | 3.30 |' in text
