@@ -293,8 +293,8 @@ def trial_key(config: dict, hparams: dict) -> str:
 
 def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
   """Every member of every finished run under ``roots`` that a table holds;
-  ``skipped`` (if given) receives (run folder, why) for every run left out."""
-  cells, seen = [], set()
+  ``skipped`` (if given) receives (run folder, why) for every run (or member) left out."""
+  cells, seen, first_run = [], set(), {}
   skip = (lambda run, why: skipped.append((run, why))) if skipped is not None else (
       lambda run, why: None)
   for root in roots:
@@ -338,9 +338,14 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
         trial = trial_key(config, hp)
         error_key = PAPER[table].accuracy_key
         error = m.get(f'{error_key}_at_best_valid', m.get(error_key)) if error_key else None
+        seed = hp.get('seed', config.get('seed'))
+        twin = first_run.setdefault((table, row, method, trial, seed), workdir)
+        if twin != workdir:            # the same settings and seed again: not another seed
+          skip(workdir, f'member {i} repeats seed {seed} of a trial that {twin} already has')
+          continue
         cells.append(Cell(table, row, method, ours, final, best, best_step, workdir, i,
                           result['step'], result['wall_time_s'], result.get('code_version', ''),
-                          bool(m.get('diverged')), hp.get('seed', config.get('seed')), trial,
+                          bool(m.get('diverged')), seed, trial,
                           None if error is None else 100.0 * (1.0 - float(error)),
                           planned_trials(config) if _SWEEP_UNIT.search(workdir) else 0))
   return cells

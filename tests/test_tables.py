@@ -309,6 +309,15 @@ def test_a_members_trial_is_its_settings_not_the_grid_it_ran_in(tmp_path):
   assert {os.path.basename(r['run']) for r in chosen} == {'s0', 's1', 's2'}
   assert all(r['seeds'] == 3 and r['candidates'] == 3 for r in chosen)
   assert chosen[0]['trial_mean'] == pytest.approx((7.1 + 7.3 + 7.2) / 3)
+  # a run of the same settings and seed in another folder is not a fourth seed
+  fake_run(tmp_path / 'again', c, [9.9], [dict(step=10, split='valid', member=0, loss=9.9)])
+  c.seed = 3
+  fake_run(tmp_path / 'seed3', c, [7.0], [dict(step=10, split='valid', member=0, loss=7.0)])
+  skipped = []
+  cells = tables.collect([str(tmp_path / f) for f in ('s0', 's1', 's2', 'again', 'seed3')], skipped)
+  assert len(cells) == 7
+  assert skipped == [(str(tmp_path / 'again'),
+                      f'member 0 repeats seed 2 of a trial that {tmp_path / "s2"} already has')]
 
 
 def test_bai2018_runs_fill_the_column_of_their_cell(tmp_path):
