@@ -99,3 +99,11 @@ def test_a_grid_reading_shows_the_trial_the_table_selects_not_the_mean_of_all(tm
   (row,) = [r for r in readings.tables.rows_of(readings.tables.collect([s0, s1]))
             if r['selected'] and r['first_of_trial']]
   assert row['trial_mean'] == pytest.approx(p.mean) and row['seeds'] == 2
+
+
+def test_every_reading_has_a_look_of_its_own():
+  """More readings than colours (Table 1 has 13): the colours come round
+  again with another marker."""
+  looks = [readings.style(j) for j in range(30)]
+  assert len(set(looks)) == 30
+  assert looks[0][0] == looks[10][0] and looks[0][1] != looks[10][1]

@@ -97,7 +97,6 @@ def draw(readings: list[tuple[str, list[str]]]):
   rank = lambda key, keys: keys.index(key) if key in keys else len(keys)
   rows = sorted(dict.fromkeys(p.row for p in pts), key=lambda r: (rank(r.partition('/')[0], order), r))
   labels = [label for label, _ in readings]
-  colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
   fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows) + 3.5, 4.4), squeeze=False)
   width = 0.7 / len(labels)
   for ax, row in zip(axes[0], rows):
@@ -117,7 +116,8 @@ def draw(readings: list[tuple[str, list[str]]]):
             ys.append(p.mean)
             lo.append(p.mean - p.low)
             hi.append(p.high - p.mean)
-      ax.errorbar(xs, ys, yerr=[lo, hi], fmt='o', color=colours[j % len(colours)], ms=6,
+      colour, marker = style(j)
+      ax.errorbar(xs, ys, yerr=[lo, hi], fmt=marker, color=colour, ms=6,
                   capsize=3, label=label, gid=f'{row}:{label}')
     ax.set_xticks(range(len(methods)), [table.method_labels.get(m, m) for m in methods])
     ax.set_title(tables.row_name(table, row))
@@ -128,6 +128,16 @@ def draw(readings: list[tuple[str, list[str]]]):
   fig.suptitle(f'{table.title}: each reading of the settings against the paper', fontsize=10)
   fig.tight_layout()
   return fig
+
+
+MARKERS = 'osD^v'
+
+
+def style(j: int) -> tuple[str, str]:
+  """The colour and marker of reading ``j``: the colour cycle, then the
+  cycle again with the next marker, so no two readings look alike."""
+  colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
+  return colours[j % len(colours)], MARKERS[(j // len(colours)) % len(MARKERS)]
 
 
 def main(argv: list[str]) -> None:
