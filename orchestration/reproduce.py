@@ -226,15 +226,15 @@ def _fig7_more_job(init, length, method, steps, seeds, minutes) -> Job:
 # reports, of all of a method's trials, the one with the lowest validation
 # averaged over its seeds. (dataset, method, grid argument, seed, wall minutes
 # of the record: Intel Xeon VM, one pinned core, the other busy; MuseData's
-# seed-2 rate grids beside three other processes.) MuseData's SGD at seed 0
-# also ran 0.125.
+# seed-2 rate grids beside three other processes, SGD's seed 2 mostly beside
+# a two-thread PTB run.) MuseData's SGD at seed 0 also ran 0.125.
 TUNED_GRIDS = (
     tuple(('piano', m, 'lrs=0.25/0.5/1', s, t) for m, ts in (
         ('sgd', (5, 5, 5)), ('sgd-c', (4, 4, 4)), ('sgd-cr', (5, 5, 6))) for s, t in enumerate(ts))
     + tuple(('piano', m, 'clips=0.5/1/2', s, t) for m, ts in (
         ('sgd-c', (3, 3, 3)), ('sgd-cr', (4, 4, 4))) for s, t in enumerate(ts))
     + (('musedata', 'sgd', 'lrs=0.125/0.25/0.5', 0, 26), ('musedata', 'sgd', 'lrs=0.25/0.5', 1, 18),
-       ('musedata', 'sgd', 'lrs=0.25/0.5', 2, None))
+       ('musedata', 'sgd', 'lrs=0.25/0.5', 2, 142))
     + tuple(('musedata', m, 'lrs=0.25/0.5', s, t) for m, ts in (
         ('sgd-c', (12, 12, 25)), ('sgd-cr', (15, 15, 34))) for s, t in enumerate(ts))
     + tuple(('musedata', m, 'clips=0.5/1/2', s, t) for m, ts in (
