@@ -407,6 +407,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           trial_valid=(None if any(x.best_valid is None for x in seeds)
                                        else mean([x.best_valid for x in seeds])),
                           trial_runs=sorted({x.run for x in seeds}),
+                          trial_wall_time_s=sum({x.run: x.wall_time_s for x in seeds}.values()),
                           first_of_trial=c is seeds[0]))
   return out
 
@@ -417,6 +418,18 @@ def _sd(xs: list[float]) -> float:
     return 0.0
   m = sum(xs) / len(xs)
   return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def _duration(seconds: float | None) -> str:
+  """A wall time as people say it: '45 s', '8.2 min', '2 h 33 min'."""
+  if seconds is None:
+    return '-'
+  if seconds < 90:
+    return f'{seconds:.0f} s'
+  if seconds < 90 * 60:
+    return f'{seconds / 60:.1f} min'
+  hours, minutes = divmod(round(seconds / 60), 60)
+  return f'{hours} h {minutes:02d} min'
 
 
 def _selection(r: dict) -> str:
@@ -431,7 +444,12 @@ def _selection(r: dict) -> str:
 
 
 def markdown(rows: list[dict], base: str = '.') -> str:
-  """The tables as Markdown; runs are linked relative to ``base``."""
+  """The tables as Markdown; runs are linked relative to ``base``.
+
+  A cell's wall time is its run's (training and evaluation, over all
+  resumes): members of one population share their run's, and a trial whose
+  seeds ran in separate runs shows their sum.
+  """
   parts = []
   for table in PAPER.values():
     mine = [r for r in rows if r['table'] == table.key]
@@ -446,7 +464,8 @@ def markdown(rows: list[dict], base: str = '.') -> str:
     acc = bool(table.accuracy_key)
     head = ['row', 'method', paper] + ([f'{paper} (alt.)'] if alt else []) + [
         'ours (at best valid)'] + (['expected accuracy, % (at best valid)'] if acc else []) + [
-        f'ours - {paper}', 'ours, final parameters', 'our best valid (step)', 'run']
+        f'ours - {paper}', 'ours, final parameters', 'our best valid (step)', 'run',
+        'wall time of the run']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in mine:
       if r['paper'] is None and r['ours'] is None:
@@ -457,6 +476,7 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       if r['selected'] is False:
         continue              # another run of this cell was selected (all are in the CSV)
       label = table.method_labels[r['method']] + _selection(r)
+      wall = _duration(r['wall_time_s'])
       ours, final = fmt(r['ours']), fmt(r['final'])
       accuracy = _fmt(r['accuracy'], '.1f')
       diff = None if r['diff'] is None else r['diff']
@@ -472,13 +492,14 @@ def markdown(rows: list[dict], base: str = '.') -> str:
         links = [os.path.relpath(x, base) for x in r['trial_runs']]
         run = (f'[{os.path.basename(link)}]({link}) {r["seeds"]} members' if len(links) == 1 else
                ', '.join(f'[{os.path.basename(x)}]({x})' for x in links) + ' (one seed each)')
+        wall = _duration(r['trial_wall_time_s']) + (f' ({len(links)} runs)' if len(links) > 1 else '')
       cells = [row_name(table, r['row']), label, fmt(r['paper'])]
       if alt:
         cells.append(fmt(r['paper_alternative']))
       if r['diverged']:
         ours += ' (diverged)'
       cells += [ours] + ([accuracy] if acc else []) + [
-          '-' if diff is None else f'{diff:+{f}}', final, valid, run]
+          '-' if diff is None else f'{diff:+{f}}', final, valid, run, wall if run else '-']
       lines.append('| ' + ' | '.join(cells) + ' |')
     parts.append('\n'.join(lines) + '\n')
   return '\n'.join(parts) or 'No finished run fills a cell of the papers\' tables.\n'

@@ -279,7 +279,26 @@ def test_seeds_run_in_separate_folders_are_one_trial(tmp_path):
   assert by_run['piano_lr']['seeds'] == 1 and by_run['piano_lr']['candidates'] == 2
   text = tables.markdown(got, base=str(tmp_path))
   assert '7.60 ± 0.14 (mean of 2 seeds' in text
-  assert '[piano](piano), [piano_seed1](piano_seed1) (one seed each)' in text
+  assert '[piano](piano), [piano_seed1](piano_seed1) (one seed each) | 25 s (2 runs) |' in text
+
+
+def test_each_cell_says_how_long_its_run_took(tmp_path):
+  """The wall time column: one run's own, in the unit people would say it."""
+  for folder, seconds in (('piano', 9189.3), ('nottingham', 492.0)):
+    c = music_config(folder)
+    one_method(c, 'sgd', clip=0.0, alpha=0.0)
+    fake_run(tmp_path / folder, c, [7.5])
+    result = json.loads((tmp_path / folder / 'result.json').read_text())
+    result['wall_time_s'] = seconds
+    (tmp_path / folder / 'result.json').write_text(json.dumps(result))
+  text = tables.markdown(tables.rows_of(tables.collect([str(tmp_path)])), base=str(tmp_path))
+  header = next(line for line in text.splitlines() if line.startswith('| row |'))
+  assert header.endswith('| run | wall time of the run |')
+  assert '[piano](piano) member 0 | 2 h 33 min |' in text          # 9189 s = 153 min
+  assert '[nottingham](nottingham) member 0 | 8.2 min |' in text
+  assert '| Nottingham | SGD+C | 3.48 | 3.48 | - | - | - | - |  | - |' in text   # no run: no time
+  assert [tables._duration(x) for x in (44.6, 5400.0, 5401.0, 3600 * 25)] == [
+      '45 s', '1 h 30 min', '1 h 30 min', '25 h 00 min']
 
 
 def test_a_members_trial_is_its_settings_not_the_grid_it_ran_in(tmp_path):
