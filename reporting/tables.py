@@ -499,7 +499,7 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       if r['diverged']:
         ours += ' (diverged)'
       cells += [ours] + ([accuracy] if acc else []) + [
-          '-' if diff is None else f'{diff:+{f}}', final, valid, run, wall if run else '-']
+          '-' if diff is None else f'{diff:+{f}}', final, valid, run, wall]
       lines.append('| ' + ' | '.join(cells) + ' |')
     parts.append('\n'.join(lines) + '\n')
   return '\n'.join(parts) or 'No finished run fills a cell of the papers\' tables.\n'
