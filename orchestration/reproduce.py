@@ -77,20 +77,28 @@ class Job:
     checkpoints, a sweep's units; a lock file alone does not count)."""
     return _started(workdir)
 
-  def progress(self, workdir: str) -> tuple[str, float]:
-    """Where the unfinished job in ``workdir`` stands, in words, and the
+  def progress(self, workdir: str) -> tuple[str, float, float | None]:
+    """Where the unfinished job in ``workdir`` stands, in words; the
     fraction of its work left (a sweep: of its trials; a run: 1, since its
-    budget may be epochs or a stopping rule)."""
+    budget may be epochs or a stopping rule); and, for a sweep with finished
+    units, the minutes its other trials would take at the finished ones'
+    recorded wall time a trial (None without such units)."""
     if self.command != 'sweep':
-      return run_state(workdir), 1.0
+      return run_state(workdir), 1.0, None
     from orchestration import sweep
     units = sweep.plan(load_config(self.config), workers=1)    # as _start runs it
     trials = lambda us: sum(len(u.rows) or 1 for u in us)
-    done = [u for u in units if sweep.finished(os.path.join(workdir, u.name)) is not None]
-    words = [f'{trials(done)} of {trials(units)} trials done']
+    results = {u.name: sweep.finished(os.path.join(workdir, u.name)) for u in units}
+    done = [u for u in units if results[u.name] is not None]
+    seconds = [results[u.name].get('wall_time_s') for u in done]
+    per_trial = (sum(seconds) / 60 / trials(done) if done and all(
+        isinstance(s, (int, float)) and s > 0 for s in seconds) else None)
+    words = [f'{trials(done)} of {trials(units)} trials done'
+             + (f' ({per_trial:.0f} min a trial)' if per_trial is not None else '')]
     words += [f'{u.name} {run_state(os.path.join(workdir, u.name))}' for u in units
               if u not in done and _started(os.path.join(workdir, u.name))]
-    return '; '.join(words), 1.0 - trials(done) / trials(units)
+    rest = None if per_trial is None else per_trial * (trials(units) - trials(done))
+    return '; '.join(words), 1.0 - trials(done) / trials(units), rest
 
 
 def _started(workdir: str) -> bool:
@@ -390,16 +398,19 @@ def describe(target: Target, root: str, workers: int) -> str:
     if job.finished(workdir):
       rows.append((job, job.verdict(workdir)))
       continue
-    left = 1.0
     status = f'{job.minutes:.0f} min' if job.minutes is not None else 'not measured yet'
+    minutes_left = job.minutes
     if job.started(workdir):
       resumes.append(job.name)
-      where, left = job.progress(workdir)
+      where, left, rest = job.progress(workdir)
       if job.minutes is not None and left < 1.0:
-        status = f'{job.minutes:.0f} min in all, about {job.minutes * left:.0f} left'
+        minutes_left = job.minutes * left
+        status = f'{job.minutes:.0f} min in all, about {minutes_left:.0f} left'
+      elif rest is not None:        # a search not timed whole: timed by its own finished trials
+        minutes_left = rest
+        status = f'not measured whole, about {rest:.0f} min left at its finished trials\' pace'
       status += f', {where}'
-    todo.append(dataclasses.replace(job, minutes=None if job.minutes is None
-                                    else job.minutes * left))
+    todo.append(dataclasses.replace(job, minutes=minutes_left))
     rows.append((job, status))
   width = max(len(job.name) for job in target.jobs)
   for job, status in rows:

@@ -191,6 +191,23 @@ def test_the_plan_counts_a_sweeps_finished_trials_and_the_time_left(tmp_path):
   assert 'Expected: about 5 min' in text
 
 
+def test_a_search_not_timed_whole_is_timed_by_its_finished_trials(tmp_path):
+  """No minutes for the job: its finished unit (2 trials, 600 s of recorded
+  wall time) gives 5 min a trial, so the other 2 trials about 10 min."""
+  target = reproduce.Target('toy.search', 'a search', (
+      reproduce.Job('search', 'experiments/temporal_order_sweep.py:smoke', command='sweep'),))
+  folder = tmp_path / 'toy_search' / 'search'
+  (folder / 'g00_init_scheme-smart_tanh' / 'part0').mkdir(parents=True)
+  (folder / 'g00_init_scheme-smart_tanh' / 'part0' / 'result.json').write_text(
+      json.dumps({'members': [], 'wall_time_s': 600.0}))
+  (folder / 'g01_init_scheme-basic_tanh' / 'part0' / 'checkpoints' / '300').mkdir(parents=True)
+  text = reproduce.describe(target, str(folder.parent), 1)
+  assert ("not measured whole, about 10 min left at its finished trials' pace, 2 of 4 trials "
+          'done (5 min a trial); g01_init_scheme-basic_tanh/part0 resumes at step 300') in text
+  assert 'Expected: about 10 min' in text
+  assert 'Not measured yet' not in text
+
+
 def test_the_plan_says_when_a_finished_sweeps_trials_diverged(tmp_path):
   target = reproduce.Target('toy.search', 'three searches', tuple(
       reproduce.Job(name, 'experiments/temporal_order_sweep.py:smoke', command='sweep')
