@@ -398,6 +398,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           wall_time_s=c.wall_time_s, code_version=c.code_version,
                           selected=None if chosen is None else c.trial == chosen,
                           candidates=len(trials), planned=max(x.planned for x in mine),
+                          swept=sum(any(x.planned for x in t) for t in trials.values()),
                           diverged=c.diverged, seed=c.seed,
                           seeds=len(seeds), trial_mean=mean(ours), trial_sd=_sd(ours),
                           trial_min=min(ours), trial_max=max(ours),
@@ -435,8 +436,17 @@ def _duration(seconds: float | None) -> str:
 def _selection(r: dict) -> str:
   """How a cell's number was chosen, for its label: of how many trials, and
   how many of its sweep's are still to run (an unfinished sweep's best so
-  far is not yet its row's number)."""
+  far is not yet its row's number). Runs outside the sweep that fill the
+  same cell (tabled together with it) are counted apart from its trials."""
   done, planned = r['candidates'], r.get('planned', 0)
+  swept = r.get('swept', done) if planned else done
+  if swept < done:          # the sweep's trials and other runs of the cell
+    others = f'{done - swept} other run{"s" if done - swept > 1 else ""}'
+    search = (f"the search's {planned} trials" if swept >= planned
+              else f"{swept} of the search's {planned} trials")
+    if r['selected']:
+      return f' (best of {done} on valid: {others} and {search})'
+    return f" ({swept} of the search's {planned} trials finished)" if swept < planned else ''
   unfinished = f'{done} of {planned} trials finished' if planned > done else ''
   if r['selected']:
     return f' (best of {done} on valid' + (f'; {unfinished})' if unfinished else ')')

@@ -202,6 +202,39 @@ def test_a_sweep_groups_trials_of_one_method_as_population_members(tmp_path):
   assert {r['method'] for r in rows} == {'c'}
 
 
+def test_runs_outside_a_sweep_are_counted_apart_from_its_trials(tmp_path):
+  """A cell filled by two single runs and by a sweep's units (tabled
+  together, as RESULTS' bai2018 table joins results/modern): the label counts
+  the single runs apart from the search's trials, finished or not."""
+  from experiments import music_bengio
+  from orchestration import sweep
+  c = music_bengio.get_config('dataset=jsb,method=c')
+  c.sweep.grid = (('optim.learning_rate', (0.1, 0.01, 0.001)),)
+  c.sweep.random, c.sweep.part_size = (), 1
+  units = sweep.plan(c, workers=1)
+  search, singles = tmp_path / 'search', tmp_path / 'singles'
+  for k, (lr, valid) in enumerate(((0.05, 0.5), (0.2, 0.7))):    # two other settings
+    single = c.copy_and_resolve_references()
+    single.optim.learning_rate = lr
+    fake_run(str(singles / f'run{k}'), single, [8.0 + valid],
+             [dict(step=10, split='valid', member=0, loss=valid)])
+
+  def finish(k, valid):
+    fake_run(str(search / units[k].name), sweep.unit_config(c, units[k]), [8.0 + valid],
+             [dict(step=10, split='valid', member=0, loss=valid)])
+
+  def labels():
+    rows = tables.rows_of(tables.collect([str(search), str(singles)]))
+    text = tables.markdown(rows, base=str(tmp_path))
+    return [line.split(' | ')[1] for line in text.splitlines() if 'RNN (SGD+C)' in line]
+
+  finish(0, 0.6)
+  assert labels() == ["RNN (SGD+C) (best of 3 on valid: 2 other runs and 1 of the search's 3 trials)"]
+  finish(1, 0.3)
+  finish(2, 0.9)
+  assert labels() == ["RNN (SGD+C) (best of 5 on valid: 2 other runs and the search's 3 trials)"]
+
+
 def test_an_unfinished_sweep_says_how_many_of_its_trials_have_finished(tmp_path):
   """A sweep of 3 x 2 trials (units of one member, as `launch.py sweep` writes
   them): while some units have no result, the row's label says so; once all
