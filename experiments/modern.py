@@ -68,7 +68,11 @@ Arguments: ``dataset=jsb|nottingham|ptb_char|adding600``, ``cell=gru|lstm``,
 budget; a wider one is refused), ``lr=``, ``dropout=`` (recurrent),
 ``ff_dropout=`` (dropout on each layer's input and the head's input:
 the feed-forward connections, ``model.dropout``; 0 = off), ``zoneout=``, ``clip=``, ``wd=`` (AdamW's decoupled weight decay), ``warmup=`` (updates), ``batch=``, ``chunk=``,
-``epochs=`` (corpora), ``steps=`` (adding), ``patience=`` (validations),
+``epochs=`` (corpora), ``steps=`` (the update budget: adding's, or a
+corpus's in place of its epochs), ``chunks=LEN@START/...`` (a corpus's
+truncated-BPTT window growing during training, e.g.
+``chunks=25@0/50@1200/100@2400,steps=9600``: needs ``steps=``),
+``patience=`` (validations),
 ``omega=`` (Omega's weight, 0 = off), ``accumulate=`` (micro-batches per
 update), ``seed=``, ``seeds=N`` (N seeds as one population), ``trials=``
 (random draws of the sweep), and, to take one ingredient out (the
@@ -131,14 +135,36 @@ def widest(dataset: str, cell: str, layers: int) -> int:
   return width
 
 
+def chunk_schedule(spec: str, steps: int) -> tuple[tuple[int, int], ...]:
+  """``chunks=LEN@START/LEN@START/...`` as ``train.chunk_schedule``: the
+  window is LEN frames (or characters) from update START on. The starts are
+  updates, so the budget must be in updates too (``steps=``)."""
+  if not spec:
+    return ()
+  if not steps:
+    raise ValueError(f'chunks={spec!r} needs steps= (the update budget the windows are '
+                     'scheduled over), e.g. steps=9600: JSB\'s 300 epochs of 32 updates')
+  phases = []
+  for item in spec.split('/'):
+    length, at, start = item.partition('@')
+    try:
+      phases.append((int(start) if at else 0, int(length)))
+    except ValueError:
+      raise ValueError(f'chunks={spec!r}: each phase is LENGTH@START (START in updates), '
+                       'e.g. chunks=25@0/50@1200/100@2400') from None
+  return tuple(phases)
+
+
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, dataset='jsb', cell='gru', layers=0, width=0, lr=1e-3,
                        dropout=-1.0, ff_dropout=-1.0, zoneout=0.0, clip=1.0, wd=0.01, warmup=-1, batch=0, chunk=0,
-                       epochs=0, steps=0, patience=-1, omega=0.0, accumulate=1, seed=0,
+                       epochs=0, steps=0, chunks='', patience=-1, omega=0.0, accumulate=1, seed=0,
                        seeds=1, trials=16, ln=True, h0=True, gate_bias=True,
                        schedule='warmup_cosine', smoke=False)
   if a.dataset not in BUDGETS:
     raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(BUDGETS)}')
+  if a.chunks and a.dataset == 'adding600':
+    raise ValueError('chunks= schedules the window of a corpus; adding600 has whole sequences')
   if a.cell not in CELLS:
     raise ValueError(f'cell={a.cell!r} is not one of {", ".join(CELLS)}')
   layers, dropout, ff_dropout, batch, chunk, warmup, budget, patience = DEFAULTS[a.dataset]
@@ -175,7 +201,8 @@ def get_config(arg: str | None = None):
       c.task.shuffle = True          # a new order of the pieces every epoch, per seed
     c.task.chunk = a.chunk or chunk  # truncated BPTT window, state carried
     c.task.epochs = a.epochs or budget
-    c.train.num_steps = 0            # 0: task.epochs epochs (at most)
+    c.train.num_steps = a.steps      # 0: task.epochs epochs (at most)
+    c.train.chunk_schedule = chunk_schedule(a.chunks, a.steps)
     c.train.log_every = 50
     c.train.eval_every = 0           # validation at the end of every epoch
 

@@ -269,6 +269,10 @@ ABLATION = (
     ('no_weight_decay', ',wd=0', 'Adam, no decoupled weight decay'),
     ('no_schedule', ',schedule=constant', 'constant learning rate, no warm-up or decay'),
     ('one_layer', ',layers=1', 'one layer at the budget, not two summed'),
+    # two ingredients the recipe leaves out, added one at a time: does either pay?
+    ('with_omega', ',omega=0.5', "Omega added (weight 0.5, the papers' music value)"),
+    ('growing_chunks', ',steps=9600,chunks=25@0/50@1200/100@2400',
+     'window growing 25, 50, 100 frames (from updates 0, 1,200, 2,400)'),
 )
 
 TARGETS = {t.key: t for t in (
@@ -365,7 +369,7 @@ TARGETS = {t.key: t for t in (
            figure='curves'),
     Target('bai2018.ablation',
            'The modern recipe on JSB Chorales (LSTM, 300K parameters, 3 seeds a row): the full '
-           'recipe, then each ingredient taken out',
+           'recipe, then each ingredient taken out, and two added',
            tuple(Job(name, f'experiments/modern.py:dataset=jsb,cell=lstm,seeds=3{args}')
                  for name, args, _ in ABLATION),
            figure='ablation', labels=tuple(label for _, _, label in ABLATION)),

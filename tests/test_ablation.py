@@ -81,7 +81,12 @@ def test_each_row_of_the_modern_ablation_takes_out_one_ingredient():
       'no_weight_decay': {'optim.name', 'optim.weight_decay'},
       'no_schedule': {'optim.schedule', 'optim.warmup_steps'},
       'one_layer': {'model.num_layers', 'model.hidden_size'},
+      'with_omega': {'reg.omega_alpha'},
+      # the budget in updates (300 epochs of 32) so that the windows can be scheduled in updates
+      'growing_chunks': {'train.num_steps', 'train.chunk_schedule'},
   }
+  assert flat['growing_chunks']['train.num_steps'] == 300 * 32
+  assert flat['growing_chunks']['train.chunk_schedule'] == [[0, 25], [1200, 50], [2400, 100]]
   assert full['population.seeds'] == [0, 1, 2]
   # the reference row is the recipe itself
   assert (full['model.layer_norm'], full['model.learned_initial_state'], full['model.gate_bias'],

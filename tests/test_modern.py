@@ -95,6 +95,23 @@ def test_arguments_are_checked():
   assert c.task.kwargs.variant == 'bai2018' and c.task.min_length == c.task.max_length == 600
 
 
+def test_a_growing_window_is_scheduled_in_updates():
+  c = modern.get_config('dataset=jsb,steps=9600,chunks=25@0/50@1200/100@2400')
+  assert c.train.num_steps == 9600 and c.task.chunk == 100
+  assert tuple(map(tuple, c.train.chunk_schedule)) == ((0, 25), (1200, 50), (2400, 100))
+  assert train.chunk_phases(c) == [(0, 25), (1200, 50), (2400, 100)]
+  train.check_config(c, toy_data('jsb', np.random.default_rng(0)))
+  assert modern.get_config('dataset=jsb').train.chunk_schedule == ()
+  with pytest.raises(ValueError, match='needs steps='):
+    modern.get_config('dataset=jsb,chunks=25@0/100@1200')
+  with pytest.raises(ValueError, match='LENGTH@START'):
+    modern.get_config('dataset=jsb,steps=9600,chunks=25@0/fifty@1200')
+  with pytest.raises(ValueError, match='adding600 has whole sequences'):
+    modern.get_config('dataset=adding600,steps=100,chunks=25@0')
+  with pytest.raises(ValueError, match='multiples of train.log_every'):    # the trainer's own check
+    train.chunk_phases(modern.get_config('dataset=jsb,steps=9600,chunks=25@0/100@1210'))
+
+
 def toy_data(dataset: str, rng):
   if dataset == 'ptb_char':
     ids = lambda n: rng.integers(0, 50, n).astype(np.int32)
