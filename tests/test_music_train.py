@@ -282,6 +282,26 @@ def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(mon
                                                       params_after_one_update(10, 0.7)))
 
 
+@pytest.mark.slow
+def test_with_a_chunk_schedule_validation_ends_each_phases_epochs(tmp_path):
+  """eval_every=0 validates at the end of every epoch, and a phase's window
+  sets its epoch: 4 pieces of at most 40 frames in one batch of 4 are 8
+  chunks of 5 (epochs end at steps 8 and, with the phase, 9) and then 2
+  chunks of 20 (steps 11 and, the budget's end, 12)."""
+  import json
+  from experiments import music_bengio
+  rolls = toy_corpus(2, [25, 40, 18, 33])
+  config = music_bengio.get_config('method=c,smoke,batch=4')
+  with config.unlocked():
+    config.train.num_steps = 12
+    config.train.log_every = 1
+    config.train.eval_every = 0
+    config.train.chunk_schedule = ((0, 5), (9, 20))
+  train.train_and_evaluate(config, str(tmp_path), data=rolls)
+  lines = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+  assert sorted({l['step'] for l in lines if l['split'] == 'valid'}) == [8, 9, 11, 12]
+
+
 def epoch_orders(problem, key, epochs):
   """The chunk each step of ``epochs`` epochs reads, one list per epoch."""
   n = problem.steps_per_epoch

@@ -706,8 +706,14 @@ def _chunks(config, trainer: Trainer, mesh, main: bool):
   """``chunk(step)``: the compiled training chunk for the phase of
   ``train.chunk_schedule`` that holds ``step`` (one phase without one). A new
   truncation length is a new batch shape, so one compile per phase; the
-  phase is read from the step, so a resumed run lands in it."""
-  phases, compiled = chunk_phases(config), {}
+  phase is read from the step, so a resumed run lands in it.
+
+  ``validation_due(step)``: the updates from ``step`` to the next
+  validation. With ``train.eval_every`` > 0 that is every ``eval_every``
+  steps; with 0, the end of every epoch, and a phase has epochs of its own
+  (a shorter window makes more chunks of the same pieces), which start at
+  the phase's first step, so the last update of a phase also ends one."""
+  phases, compiled, epochs = chunk_phases(config), {}, {}
   how = population.layout(mesh, config.get('population', {}).get('layout', 'auto'))
 
   def chunk(step: int):
@@ -719,7 +725,15 @@ def _chunks(config, trainer: Trainer, mesh, main: bool):
         print(f'Chunk schedule: from step {start}, {s.task.summary()}', flush=True)
       compiled[start] = compile_chunk(s, how)
     return compiled[start]
-  return chunk, phases
+
+  def validation_due(step: int) -> int:
+    if config.train.eval_every:
+      return config.train.eval_every - step % config.train.eval_every
+    start, end, length = phase_at(phases, step)
+    if start not in epochs:
+      epochs[start] = phase_trainer(config, trainer, start, length).task.steps_per_epoch
+    return min(epochs[start] - (step - start) % epochs[start], end - step)
+  return chunk, phases, validation_due
 
 
 def _train_records(run: _Run, m: dict, step: int, rate, size: int, halving: bool,
@@ -895,28 +909,28 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
   writer = workdir_lib.MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, step,
                         retest=step >= total_steps    # a finished run, run again
                         or not np.any(distributed.to_host(run.state.active)))
-  chunk, phases = _chunks(config, trainer, mesh, main)
+  chunk, phases, validation_due = _chunks(config, trainer, mesh, main)
   evaluate = trainer.task.evaluator(trainer.apply, trainer.initial_carry, tc,
                                      jax.random.key(tc.eval_seed))
 
-  # Validation every eval_every steps, or at the end of every epoch (0); a
-  # chunk never runs past a validation point.
-  eval_every = tc.eval_every or trainer.task.steps_per_epoch
+  # Validation every eval_every steps, or at the end of every epoch (0; with
+  # a chunk schedule, of each phase's epochs); a chunk never runs past a
+  # validation point.
   t_resume = time.time()
   # The first checkpoint of a run comes after its first chunk, not a minute in.
   last_ckpt = time.time() if resumed else -math.inf
   pace, shapes = _Pace(step), set()
   active = bool(np.any(distributed.to_host(run.state.active)))
   while step < total_steps and active:
-    n = min(tc.log_every, total_steps - step, phase_at(phases, step)[1] - step,
-            eval_every - step % eval_every)
+    due = validation_due(step)
+    n = min(tc.log_every, total_steps - step, phase_at(phases, step)[1] - step, due)
     compiling = (phase_at(phases, step)[0], n) not in shapes    # a new static shape compiles
     shapes.add((phase_at(phases, step)[0], n))
     train_recs = _run_chunk(run, chunk(step), n, compiling, pace, writer,
                             trainer.halving or bool(tc.get('anneal')))
     step = run.step
     valid = None      # shown on the lines where validation ran, and only there
-    if step % eval_every == 0 or step >= total_steps:
+    if n == due or step >= total_steps:
       valid = _validate(run, evaluate, writer, tc, step)
     wall = run.elapsed + time.time() - t_resume
     active = bool(np.any(distributed.to_host(run.state.active)))
