@@ -270,7 +270,7 @@ ABLATION = (
     ('no_schedule', ',schedule=constant', 'constant learning rate, no warm-up or decay'),
     ('one_layer', ',layers=1', 'one layer at the budget, not two summed'),
     # two ingredients the recipe leaves out, added one at a time: does either pay?
-    ('with_omega', ',omega=0.5', "Omega added (weight 0.5, the papers' music value)"),
+    ('with_omega', ',omega=0.5', 'Omega added (weight 0.5, constant)'),
     ('growing_chunks', ',steps=9600,chunks=25@0/50@1200/100@2400',
      'window growing 25, 50, 100 frames (from updates 0, 1,200, 2,400)'),
 )
