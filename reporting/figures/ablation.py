@@ -47,7 +47,7 @@ def draw(folder: str) -> str:
   ax.set_yticks(range(len(rows)), [r['label'] for r in rows])
   ax.invert_yaxis()
   ax.set_xlabel(f'test loss minus the recipe\'s mean ({ref["test"]:.3f})\n'
-                'right of 0 (red): worse without the ingredient; dots: seeds, bars: means')
+                'right of 0 (red): worse than the recipe\ndots: seeds, bars: means')
   fig.suptitle(textwrap.fill(marker.get('title', 'Ablation'), 90), fontsize=9)
   ax.legend(loc='upper right', fontsize=8, frameon=False)
   ax.grid(axis='x', color='0.92')
