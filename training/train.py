@@ -713,26 +713,32 @@ def _chunks(config, trainer: Trainer, mesh, main: bool):
   steps; with 0, the end of every epoch, and a phase has epochs of its own
   (a shorter window makes more chunks of the same pieces), which start at
   the phase's first step, so the last update of a phase also ends one."""
-  phases, compiled, epochs = chunk_phases(config), {}, {}
+  phases, compiled, trainers = chunk_phases(config), {}, {}
   how = population.layout(mesh, config.get('population', {}).get('layout', 'auto'))
 
+  def phase(step: int) -> tuple[int, int, Trainer]:
+    """(start, end, trainer) of the phase that holds ``step``; only the current one is kept."""
+    start, end, length = phase_at(phases, step)
+    if start not in trainers:
+      trainers.clear()
+      trainers[start] = phase_trainer(config, trainer, start, length)
+      if main and trainers[start] is not trainer:
+        print(f'Chunk schedule: from step {start}, {trainers[start].task.summary()}', flush=True)
+    return start, end, trainers[start]
+
   def chunk(step: int):
-    start, _, length = phase_at(phases, step)
+    start, _, s = phase(step)
     if start not in compiled:
       compiled.clear()
-      s = phase_trainer(config, trainer, start, length)
-      if main and s is not trainer:
-        print(f'Chunk schedule: from step {start}, {s.task.summary()}', flush=True)
       compiled[start] = compile_chunk(s, how)
     return compiled[start]
 
   def validation_due(step: int) -> int:
     if config.train.eval_every:
       return config.train.eval_every - step % config.train.eval_every
-    start, end, length = phase_at(phases, step)
-    if start not in epochs:
-      epochs[start] = phase_trainer(config, trainer, start, length).task.steps_per_epoch
-    return min(epochs[start] - (step - start) % epochs[start], end - step)
+    start, end, s = phase(step)
+    per_epoch = s.task.steps_per_epoch
+    return min(per_epoch - (step - start) % per_epoch, end - step)
   return chunk, phases, validation_due
 
 
