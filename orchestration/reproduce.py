@@ -81,23 +81,40 @@ class Job:
     """Where the unfinished job in ``workdir`` stands, in words; the
     fraction of its work left (a sweep: of its trials; a run: 1, since its
     budget may be epochs or a stopping rule); and, for a sweep with finished
-    units, the minutes its other trials would take at the finished ones'
-    recorded wall time a trial (None without such units)."""
+    units, the minutes the rest would take at its trials' pace so far (None
+    without finished units).
+
+    The pace counts the finished units' recorded wall time and what the
+    started ones had spent at their latest checkpoint, over the trials of
+    both: a started unit is often the slow one (its trials have not stopped
+    early), so the finished units alone would promise too little. Its
+    minutes already spent come off the rest, which is never less than the
+    pace times the trials not started."""
     if self.command != 'sweep':
       return run_state(workdir), 1.0, None
     from orchestration import sweep
+    from training import workdir as workdir_lib
     units = sweep.plan(load_config(self.config), workers=1)    # as _start runs it
     trials = lambda us: sum(len(u.rows) or 1 for u in us)
     results = {u.name: sweep.finished(os.path.join(workdir, u.name)) for u in units}
     done = [u for u in units if results[u.name] is not None]
     seconds = [results[u.name].get('wall_time_s') for u in done]
-    per_trial = (sum(seconds) / 60 / trials(done) if done and all(
-        isinstance(s, (int, float)) and s > 0 for s in seconds) else None)
+    started = {u.name: workdir_lib.checkpoint_elapsed(os.path.join(workdir, u.name))
+               for u in units if u not in done and _started(os.path.join(workdir, u.name))}
+    spent = [u for u in units if started.get(u.name)]
+    timed = done and all(isinstance(s, (int, float)) and s > 0 for s in seconds)
+    per_trial = ((sum(seconds) + sum(started[u.name] for u in spent)) / 60 / trials(done + spent)
+                 if timed else None)
     words = [f'{trials(done)} of {trials(units)} trials done'
              + (f' ({per_trial:.0f} min a trial)' if per_trial is not None else '')]
-    words += [f'{u.name} {run_state(os.path.join(workdir, u.name))}' for u in units
-              if u not in done and _started(os.path.join(workdir, u.name))]
-    rest = None if per_trial is None else per_trial * (trials(units) - trials(done))
+    for name, elapsed in started.items():
+      state = run_state(os.path.join(workdir, name))
+      words.append(f'{name} {state}' + (f' ({elapsed / 60:.0f} min in)' if elapsed else ''))
+    rest = None
+    if per_trial is not None:
+      left = trials(units) - trials(done)
+      rest = max(per_trial * left - sum(started[u.name] for u in spent) / 60,
+                 per_trial * (left - trials(spent)))
     return '; '.join(words), 1.0 - trials(done) / trials(units), rest
 
 
@@ -410,9 +427,9 @@ def describe(target: Target, root: str, workers: int) -> str:
       if job.minutes is not None and left < 1.0:
         minutes_left = job.minutes * left
         status = f'{job.minutes:.0f} min in all, about {minutes_left:.0f} left'
-      elif rest is not None:        # a search not timed whole: timed by its own finished trials
+      elif rest is not None:        # a search not timed whole: timed by its own trials so far
         minutes_left = rest
-        status = f'not measured whole, about {rest:.0f} min left at its finished trials\' pace'
+        status = f'not measured whole, about {rest:.0f} min left at its trials\' pace so far'
       status += f', {where}'
     todo.append(dataclasses.replace(job, minutes=minutes_left))
     rows.append((job, status))

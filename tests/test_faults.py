@@ -94,6 +94,16 @@ def test_a_rerun_under_another_config_is_refused_and_config_json_kept(run40, tmp
   assert workdir_lib.config_changes(json.loads(before), json.loads(config.to_json())) == [field]
 
 
+def test_the_wall_time_a_checkpoint_records_is_read_back(run40, tmp_path):
+  """``reproduce --status`` times a started sweep unit by its checkpoint's
+  recorded wall time: read from the trainer's own checkpoint, it is positive
+  and no more than the finished run's total; without checkpoints, None."""
+  result = json.loads((run40 / 'result.json').read_text())
+  elapsed = workdir_lib.checkpoint_elapsed(str(run40))
+  assert elapsed is not None and 0 < elapsed <= result['wall_time_s']
+  assert workdir_lib.checkpoint_elapsed(str(tmp_path)) is None
+
+
 def test_a_finished_run_without_its_checkpoint_is_not_started_over(run40, tmp_path):
   """Records committed without checkpoints (as results/ keeps them): a rerun
   would begin at step 0 and overwrite them, so it is refused and nothing changes."""

@@ -202,10 +202,37 @@ def test_a_search_not_timed_whole_is_timed_by_its_finished_trials(tmp_path):
       json.dumps({'members': [], 'wall_time_s': 600.0}))
   (folder / 'g01_init_scheme-basic_tanh' / 'part0' / 'checkpoints' / '300').mkdir(parents=True)
   text = reproduce.describe(target, str(folder.parent), 1)
-  assert ("not measured whole, about 10 min left at its finished trials' pace, 2 of 4 trials "
+  assert ("not measured whole, about 10 min left at its trials' pace so far, 2 of 4 trials "
           'done (5 min a trial); g01_init_scheme-basic_tanh/part0 resumes at step 300') in text
   assert 'Expected: about 10 min' in text
   assert 'Not measured yet' not in text
+
+
+def test_a_started_unit_counts_toward_the_pace_with_what_it_has_spent(tmp_path):
+  """The finished unit: 2 trials in 600 s. The started one (2 trials) had
+  spent 1,800 s at its checkpoint (the ``meta`` item orbax writes as
+  ``meta/metadata``): 2,400 s over 4 trials is 10 min a trial, and the
+  rest is 2 trials x 10 min less the 30 min spent, floored at the trials
+  not started (none here): about 0 left. With 120 s spent: 720 s over 4
+  trials is 3 min a trial, and 2 x 3 - 2 = 4 min left."""
+  target = reproduce.Target('toy.search', 'a search', (
+      reproduce.Job('search', 'experiments/temporal_order_sweep.py:smoke', command='sweep'),))
+  folder = tmp_path / 'toy_search' / 'search'
+  (folder / 'g00_init_scheme-smart_tanh' / 'part0').mkdir(parents=True)
+  (folder / 'g00_init_scheme-smart_tanh' / 'part0' / 'result.json').write_text(
+      json.dumps({'members': [], 'wall_time_s': 600.0}))
+  meta = folder / 'g01_init_scheme-basic_tanh' / 'part0' / 'checkpoints' / '300' / 'meta'
+  meta.mkdir(parents=True)
+  for spent, per_trial, rest in ((1800.0, 10, 0), (120.0, 3, 4)):
+    (meta / 'metadata').write_text(json.dumps({'elapsed': spent, 'solved_at': [None, None]}))
+    text = reproduce.describe(target, str(folder.parent), 1)
+    assert (f"about {rest} min left at its trials' pace so far, 2 of 4 trials done "
+            f'({per_trial} min a trial); g01_init_scheme-basic_tanh/part0 resumes at step 300 '
+            f'({spent / 60:.0f} min in)') in text, text
+  (meta / 'metadata').write_text('not json')     # unreadable: the finished units alone
+  text = reproduce.describe(target, str(folder.parent), 1)
+  assert ("about 10 min left at its trials' pace so far, 2 of 4 trials done (5 min a trial); "
+          'g01_init_scheme-basic_tanh/part0 resumes at step 300\n') in text, text
 
 
 def test_the_plan_says_when_a_finished_sweeps_trials_diverged(tmp_path):

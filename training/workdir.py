@@ -71,6 +71,22 @@ def has_checkpoint(workdir: str) -> bool:
   return bool(checkpoint_steps(workdir))
 
 
+def checkpoint_elapsed(workdir: str) -> float | None:
+  """Seconds of wall time the run in ``workdir`` had spent when it wrote its
+  latest checkpoint (over all its resumes), from that checkpoint's ``meta``
+  item; None without a checkpoint or where the item cannot be read."""
+  steps = checkpoint_steps(workdir)
+  if not steps:
+    return None
+  path = os.path.join(workdir, 'checkpoints', str(steps[-1]), 'meta', 'metadata')
+  try:
+    with open(path) as f:
+      elapsed = json.load(f).get('elapsed')
+  except (OSError, ValueError, AttributeError):
+    return None
+  return float(elapsed) if isinstance(elapsed, (int, float)) else None
+
+
 def branch(config: ml_collections.ConfigDict, workdir: str, source: str) -> dict:
   """Starts ``workdir`` from another run's checkpoint: ``source`` is
   ``DIR`` (its latest checkpoint) or ``DIR@STEP``. Copies that checkpoint
