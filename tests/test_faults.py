@@ -25,7 +25,7 @@ from training import train
 from training import workdir as workdir_lib
 from datasets import _files, music, ptb
 from training.errors import RunError
-from experiments import temporal_order, temporal_order_sweep
+from experiments import pathological, temporal_order, temporal_order_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A tiny run that checkpoints after every chunk of 10 steps, so that most of
@@ -102,6 +102,44 @@ def test_the_wall_time_a_checkpoint_records_is_read_back(run40, tmp_path):
   elapsed = workdir_lib.checkpoint_elapsed(str(run40))
   assert elapsed is not None and 0 < elapsed <= result['wall_time_s']
   assert workdir_lib.checkpoint_elapsed(str(tmp_path)) is None
+
+
+def test_a_resume_after_a_member_stopped_gives_the_uninterrupted_records(tmp_path, monkeypatch):
+  """Two members, one with a zero learning rate: its validation never falls,
+  so patience stops it at the third validation (step 30) while the other
+  trains on. A crash at step 50 and a rerun from the last checkpoint must
+  write exactly the uninterrupted run's records: the stopped member is
+  not scored again, nor its line written, after the resume."""
+  def config():           # addition: the output's bias alone lowers the MSE for a while
+    c = pathological.get_config('problem=addition,smoke')
+    c.model.hidden_size = 8
+    c.train.update(num_steps=90, log_every=10, eval_every=10, patience=2, eval_sequences=100,
+                   test_sequences=100, checkpoint_every_s=0.0)
+    c.population.hparams = ('optim.learning_rate',)
+    c.population.rows = ((0.0,), (0.005,))
+    return c
+  train.train_and_evaluate(config(), str(tmp_path / 'straight'))
+  stops = [m['step'] for m in records.read_jsonl(str(tmp_path / 'straight' / 'metrics.jsonl'))
+           if m.get('member') == 0 and m.get('stopped')]
+  assert stops and stops[0] <= 40, stops          # the setting: member 0 stops early ...
+  valid1 = [m['step'] for m in records.read_jsonl(str(tmp_path / 'straight' / 'metrics.jsonl'))
+            if m.get('member') == 1 and m.get('split') == 'valid']
+  assert max(valid1) == 90                          # ... and member 1 trains to the end
+
+  run_chunk = train._run_chunk
+
+  def crash_at_50(run, *args, **kwargs):
+    if run.step >= 50:
+      raise RuntimeError('simulated crash')
+    return run_chunk(run, *args, **kwargs)
+  monkeypatch.setattr(train, '_run_chunk', crash_at_50)
+  with pytest.raises(RuntimeError, match='simulated crash'):
+    train.train_and_evaluate(config(), str(tmp_path / 'resumed'))
+  monkeypatch.setattr(train, '_run_chunk', run_chunk)
+  resume_at = workdir_lib.checkpoint_steps(str(tmp_path / 'resumed'))[-1]
+  assert 30 < resume_at < 90, resume_at          # after member 0 stopped (the one at 50 may be torn)
+  train.train_and_evaluate(config(), str(tmp_path / 'resumed'))
+  assert comparable(tmp_path / 'resumed') == comparable(tmp_path / 'straight')
 
 
 def test_a_finished_run_without_its_checkpoint_is_not_started_over(run40, tmp_path):

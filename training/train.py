@@ -621,8 +621,9 @@ class _Run:
   # train.anneal: per member, whether it anneals, and its previous validation loss
   annealing: np.ndarray = None
   anneal_previous: np.ndarray = None
-  # per member: its last validation numbers in this process (a stopped member's
-  # parameters no longer change, so they stand; None: score it)
+  # per member: its last validation numbers (a stopped member's parameters no
+  # longer change, so they stand; None: score it); kept in the checkpoints, so a
+  # resumed run scores and writes what the uninterrupted run would
   last_valid: list = None
 
   @property
@@ -680,7 +681,10 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, changed: list | 
   return _Run(state=state, best=best,
               solved_at=list(meta.get('solved_at', [None] * pop.size)),
               nonfinite=np.asarray(meta.get('nonfinite', [False] * pop.size), bool),
-              elapsed=meta.get('elapsed', 0.0), last_loss=np.zeros(pop.size),
+              elapsed=meta.get('elapsed', 0.0),
+              last_loss=np.asarray(meta.get('last_loss', [0.0] * pop.size), np.float64),
+              # a stopped member's last numbers stand after a resume, as they would have
+              last_valid=meta.get('last_valid'),
               annealing=np.asarray(anneal.get('annealing', [False] * pop.size), bool),
               # with no record of its own (a branch from a run without the schedule),
               # the first epoch is compared with the best validation so far
@@ -699,7 +703,17 @@ def _save(ckpt, run: _Run, wall: float) -> None:
       state=ocp.args.StandardSave(run.state), best=ocp.args.StandardSave(run.best.params),
       meta=ocp.args.JsonSave({'elapsed': wall, 'solved_at': run.solved_at,
                               'best': run.best.meta, 'nonfinite': run.nonfinite.tolist(),
-                              'anneal': run.anneal_meta})))
+                              'anneal': run.anneal_meta,
+                              'last_loss': [float(x) for x in run.last_loss],
+                              'last_valid': _plain(run.last_valid)})))
+
+
+def _plain(valid: list | None) -> list | None:
+  """Each member's last validation numbers as JSON (numpy scalars as floats)."""
+  if valid is None:
+    return None
+  return [None if v is None else {k: float(x) if isinstance(x, (np.floating, np.integer)) else x
+                                  for k, x in v.items()} for v in valid]
 
 
 def _chunks(config, trainer: Trainer, mesh, main: bool):
