@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -140,6 +141,29 @@ def test_a_resume_after_a_member_stopped_gives_the_uninterrupted_records(tmp_pat
   assert 30 < resume_at < 90, resume_at          # after member 0 stopped (the one at 50 may be torn)
   train.train_and_evaluate(config(), str(tmp_path / 'resumed'))
   assert comparable(tmp_path / 'resumed') == comparable(tmp_path / 'straight')
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason='signal handlers are installed in the main thread only')
+def test_a_sigterm_after_ctrl_c_is_a_repeat_and_a_second_ctrl_c_stops_at_once():
+  """Ctrl-C reaches a sweep's runs and its parent, which then sends each run
+  a SIGTERM: that must not stop the run before its checkpoint."""
+  def deliver(sig):
+    os.kill(os.getpid(), sig)
+    for _ in range(100):         # the handler runs in this thread, between bytecodes
+      time.sleep(0.001)
+  with train._Interrupt() as interrupt:
+    deliver(signal.SIGINT)
+    deliver(signal.SIGTERM)
+    deliver(signal.SIGTERM)
+    assert interrupt.signal == 'SIGINT'
+    with pytest.raises(KeyboardInterrupt):
+      deliver(signal.SIGINT)
+  with train._Interrupt() as interrupt:     # the other order: Ctrl-C after a kill still stops
+    deliver(signal.SIGTERM)
+    assert interrupt.signal == 'SIGTERM'
+    with pytest.raises(KeyboardInterrupt):
+      deliver(signal.SIGINT)
 
 
 def test_a_finished_run_without_its_checkpoint_is_not_started_over(run40, tmp_path):

@@ -559,7 +559,13 @@ SMOKE_STEPS = 100
 class _Interrupt:
   """Ctrl-C (SIGINT) or SIGTERM while training: noted, and acted on between
   chunks (a checkpoint, then a RunError saying how to resume); a second
-  Ctrl-C stops at once. Installed only in the main thread."""
+  Ctrl-C stops at once. Installed only in the main thread.
+
+  A SIGTERM after the first signal is a repeat, not a second Ctrl-C: Ctrl-C
+  in a terminal reaches a sweep's or ``reproduce``'s runs and the parent,
+  which then sends each run a SIGTERM, and a sweep worker is sent one by
+  the kernel and by its own watch when the parent ends; stopping at once
+  there would lose the work since the last checkpoint."""
 
   def __init__(self):
     self.signal = None
@@ -573,6 +579,8 @@ class _Interrupt:
 
   def _note(self, signum, frame):
     if self.signal is not None:
+      if signum == signal.SIGTERM:
+        return
       raise KeyboardInterrupt
     self.signal = signal.Signals(signum).name
     print(f'{self.signal}: stopping after this chunk and saving a checkpoint '
