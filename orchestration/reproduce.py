@@ -52,10 +52,13 @@ class Job:
   minutes: float | None = None   # measured on one core here (None: not measured yet)
 
   def finished(self, workdir: str) -> bool:
-    """Whether the job has its final record (one that reads whole)."""
+    """Whether the job has its final record (one that reads whole); a sweep
+    whose ranking lists failed units is not finished: a rerun retries them."""
     from orchestration import sweep
+    from training import records
     if self.command == 'sweep':
-      return os.path.exists(os.path.join(workdir, 'sweep.json'))
+      summary = records.read_json(os.path.join(workdir, 'sweep.json'))
+      return isinstance(summary, dict) and not summary.get('failed_units')
     return sweep.finished(workdir) is not None
 
   def verdict(self, workdir: str) -> str:

@@ -248,6 +248,19 @@ def test_the_plan_says_when_a_finished_sweeps_trials_diverged(tmp_path):
       'done', 'done; 1 of 4 trials diverged', 'done; 4 of 4 trials diverged, so it has no result']
 
 
+def test_a_sweep_whose_ranking_lists_failed_units_is_not_done(tmp_path):
+  """sweep.json is written even when units failed (they are listed); the job
+  is then unfinished, so `reproduce` runs the sweep again, which retries them."""
+  job = reproduce.Job('search', 'experiments/temporal_order_sweep.py:smoke', command='sweep')
+  (tmp_path / 'sweep.json').write_text(json.dumps({'trials': [{}] * 4, 'failed_units': []}))
+  assert job.finished(str(tmp_path))
+  (tmp_path / 'sweep.json').write_text(json.dumps(
+      {'trials': [{}] * 4, 'failed_units': ['g01_init_scheme-basic_tanh/part0']}))
+  assert not job.finished(str(tmp_path))
+  (tmp_path / 'sweep.json').write_text('{"trials": [')        # torn
+  assert not job.finished(str(tmp_path))
+
+
 def test_status_runs_nothing_and_names_a_bad_target_in_one_line(tmp_path):
   out = subprocess.run([sys.executable, 'launch.py', 'reproduce', '--status',
                         f'--workdir={tmp_path}', 'pascanu2013.table2'],
