@@ -97,7 +97,11 @@ class Job:
       return run_state(workdir), 1.0, None
     from orchestration import sweep
     from training import workdir as workdir_lib
-    units = sweep.plan(load_config(self.config), workers=1)    # as _start runs it
+    # as _start runs it (one worker), or as the sweep's first start laid it out
+    try:
+      units = sweep.layout(load_config(self.config), workdir, 1, write=False)
+    except RunError as e:      # the sweep itself will refuse to run: say why here
+      return f'cannot resume: {e}', 1.0, None
     trials = lambda us: sum(len(u.rows) or 1 for u in us)
     results = {u.name: sweep.finished(os.path.join(workdir, u.name)) for u in units}
     done = [u for u in units if results[u.name] is not None]

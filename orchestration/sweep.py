@@ -37,7 +37,9 @@ unit of a long run can finish in one sitting and the sweep resumes unit by
 unit); each unit is
 an ordinary run (``train.train_and_evaluate``) in its own folder,
 ``DIR/<group>/part<j>``, with its own checkpoints, so an interrupted sweep
-resumes where it stopped when the same command is run again.
+resumes where it stopped when the same command is run again. The split is
+fixed by the sweep's first start (``DIR/layout.json``): a rerun with another
+worker count keeps it.
 
 On a CPU host, small models train faster as one single-threaded process per
 core than as one program using every core, so that is the default layout
@@ -311,10 +313,78 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   left are listed as failed.
   """
   workers = _default_workers(config)
-  units = plan(config, workers)
   records.make_folder(workdir, 'sweep folder')
   with records.WorkdirLock(workdir, 'sweep'):
+    units = layout(config, workdir, workers)
     return _run(config, workdir, workers, units)
+
+
+LAYOUT_FILE = 'layout.json'
+
+
+def layout(config: ml_collections.ConfigDict, workdir: str, workers: int,
+           write: bool = True) -> list[Unit]:
+  """The sweep's units as its first start laid them out.
+
+  How a group's members are split into units depends on the worker count
+  (and ``part_size``), which may differ on a rerun (``launch.py sweep`` on
+  two cores, then ``reproduce`` with one worker, or a GPU): re-planned, a
+  finished unit would stand for a larger one and its other trials would
+  never run. So the first start records the layout in ``DIR/layout.json``
+  and every rerun keeps it (``workers`` then only sets how many units run at
+  once). A folder from before that file is matched against its units'
+  ``config.json``: the first layout whose units they all are is kept.
+  ``write=False`` (``reproduce --status``) reads and writes nothing else."""
+  path = os.path.join(workdir, LAYOUT_FILE)
+  stored = records.read_json(path)
+  if isinstance(stored, dict) and 'workers' in stored:
+    return plan(_with_part_size(config, stored.get('part_size', 0)), int(stored['workers']))
+  part_size = int(config.sweep.get('part_size', 0))
+  existing = _existing_units(workdir)
+  candidates = [workers] + [w for w in range(1, 65) if w != workers]
+  for w in candidates if existing else [workers]:
+    units = plan(config, w)
+    planned = {u.name: u for u in units}
+    if all(name in planned and _same_rows(rows, planned[name]) for name, rows in existing.items()):
+      break
+  else:
+    raise RunError(f'the units in {workdir} ({", ".join(sorted(existing))}) match no layout of '
+                   'this sweep for 1-64 workers: were they made by another sweep config?')
+  if write:
+    records.write_json(path, {'workers': w, 'part_size': part_size})
+  return units
+
+
+def _with_part_size(config, part_size: int):
+  if int(config.sweep.get('part_size', 0)) == int(part_size):
+    return config
+  c = copy.deepcopy(config)
+  c.sweep.part_size = int(part_size)
+  return c
+
+
+def _existing_units(workdir: str) -> dict[str, list | None]:
+  """{unit name: its members' rows from its config.json} of the unit folders
+  already in ``workdir`` (None where no config.json was written yet)."""
+  out = {}
+  for group in sorted(os.listdir(workdir)) if os.path.isdir(workdir) else []:
+    folder = os.path.join(workdir, group)
+    if not (os.path.isdir(folder) and re.fullmatch(r'g\d+_.*', group)):
+      continue
+    for part in sorted(os.listdir(folder)):
+      if re.fullmatch(r'part\d+', part):
+        saved = records.read_json(os.path.join(folder, part, 'config.json'))
+        rows = saved.get('population', {}).get('rows') if isinstance(saved, dict) else None
+        out[f'{group}/{part}'] = rows
+  return out
+
+
+def _same_rows(rows, unit: Unit) -> bool:
+  """Whether a unit folder's recorded rows are ``unit``'s (unknown: yes)."""
+  if rows is None:
+    return True
+  want = unit.rows if unit.hparams else ()
+  return [list(r) for r in rows] == [list(r) for r in want]
 
 
 def finished(unit_dir: str) -> dict | None:

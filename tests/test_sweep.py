@@ -84,6 +84,44 @@ def test_members_are_split_over_workers_without_loss():
   assert units[0].rows + units[1].rows == whole
 
 
+def _unit_folder(workdir, unit, config):
+  folder = workdir / unit.group / f'part{unit.part}'
+  folder.mkdir(parents=True)
+  (folder / 'config.json').write_text(sweep.unit_config(config, unit).to_json())
+  return folder
+
+
+def test_the_first_start_fixes_the_layout_and_a_rerun_keeps_it(tmp_path):
+  """Planned for 2 workers, the 5 trials are units of 3 and 2; a rerun with
+  1 worker (reproduce's) must keep them, not plan one unit of 5 whose name
+  is the finished 3-trial unit's (2 trials would never run)."""
+  c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=5)
+  two = sweep.plan(c, workers=2)
+  assert sweep.layout(c, str(tmp_path), 2) == two
+  assert json.loads((tmp_path / sweep.LAYOUT_FILE).read_text()) == {'workers': 2, 'part_size': 0}
+  assert sweep.layout(c, str(tmp_path), 1) == two
+  c.sweep.part_size = 1                        # a changed part_size is kept out too
+  assert sweep.layout(c, str(tmp_path), 1) == two
+
+
+def test_a_folder_from_before_the_layout_file_is_matched_by_its_units(tmp_path):
+  c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=5)
+  two = sweep.plan(c, workers=2)
+  _unit_folder(tmp_path, two[0], c)            # its first unit (3 trials) was started
+  assert sweep.layout(c, str(tmp_path), 1, write=False) == two
+  assert not (tmp_path / sweep.LAYOUT_FILE).exists()      # write=False: --status writes nothing
+  assert sweep.layout(c, str(tmp_path), 1) == two
+  assert json.loads((tmp_path / sweep.LAYOUT_FILE).read_text())['workers'] == 2
+
+
+def test_units_of_another_sweep_are_refused_in_one_line(tmp_path):
+  c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=5)
+  other = config_with(random=(('optim.learning_rate', 'uniform', 0.03, 0.04),), trials=5)
+  _unit_folder(tmp_path, sweep.plan(other, workers=1)[0], other)
+  with pytest.raises(sweep.RunError, match='match no layout of this sweep'):
+    sweep.layout(c, str(tmp_path), 1)
+
+
 @pytest.mark.parametrize('workers,part_size,sizes', [
     (1, 0, [5]), (1, 1, [1, 1, 1, 1, 1]), (1, 2, [2, 2, 1]), (2, 4, [3, 2]), (2, 2, [2, 2, 1])])
 def test_part_size_caps_the_members_of_a_unit(workers, part_size, sizes):
