@@ -391,18 +391,24 @@ class SimpleRNN(Cell):
   def jvp_t(self, params, prev, xp_t, g):
     """Pascanu et al. eq. 10: ``g W_rec^T diag(s'(.))``, with x_k, the input
     and the slope s' held constant, so the derivative with respect to
-    params flows through W_rec alone (the "immediate" derivative)."""
+    params flows through W_rec alone (the "immediate" derivative).
+
+    With leaky units, ``h = a h_prev + (1 - a) F(h_prev)``: the signal is
+    ``a g + ((1 - a) g)^T dF/dh_prev``, the factor (1 - a) on the signal
+    before it goes back through W_rec (unit i's leak scales what unit i
+    sends back, not what unit j receives)."""
     if self.layer_norm:
       return super().jvp_t(params, prev, xp_t, g)
     prev = jax.lax.stop_gradient(prev)
     w = params['w_rec']
+    a = self.leak()
+    through = g if a is None else (1.0 - a) * g          # the part that goes through F
     if self.preactivation:
-      carried = self.matmul(g, w.T) * _slope_from_preactivation(self.activation, prev)
+      carried = self.matmul(through, w.T) * _slope_from_preactivation(self.activation, prev)
     else:
       pre = jax.lax.stop_gradient(self.matmul(prev, w) + xp_t)
-      carried = self.matmul(g * _slope_from_preactivation(self.activation, pre), w.T)
-    a = self.leak()
-    return carried if a is None else a * g + (1.0 - a) * carried
+      carried = self.matmul(through * _slope_from_preactivation(self.activation, pre), w.T)
+    return carried if a is None else a * g + carried
 
 
 @dataclasses.dataclass(frozen=True)

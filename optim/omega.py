@@ -44,6 +44,11 @@ def omega_layer(cell: cells_lib.Cell, params: dict, initial: jax.Array, states: 
                 form: str = 'squared') -> jax.Array:
   """Omega of one layer, differentiable with respect to ``params`` only.
 
+  The Jacobians are the cell's step without recurrent dropout's mask or
+  zoneout's mixing (``cell.jvp_t``): with either, Omega keeps the flow of
+  the dynamics the model has at evaluation, not of the masked steps the
+  error signals came back through (our choice; the paper has neither).
+
   Args:
     cell: the layer's cell.
     params: its parameters.
@@ -63,8 +68,9 @@ def omega_layer(cell: cells_lib.Cell, params: dict, initial: jax.Array, states: 
   den = jnp.sum(g ** 2, axis=-1)
   valid = den >= bound
   ratio = jnp.where(valid, num / jnp.where(valid, den, 1.0), 1.0)
-  if form == 'norms':
-    ratio = jnp.sqrt(ratio)
+  if form == 'norms':         # sqrt's slope is infinite at 0 (every unit off): taken as 0 there
+    positive = ratio > 0
+    ratio = jnp.where(positive, jnp.sqrt(jnp.where(positive, ratio, 1.0)), 0.0)
   elif form != 'squared':
     raise ValueError(f'reg.omega_form={form!r} is not one of {", ".join(FORMS)}')
   return jnp.sum((ratio - 1.0) ** 2) / jnp.maximum(jnp.sum(valid), 1)

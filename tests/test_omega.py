@@ -143,6 +143,53 @@ def test_omega_and_its_gradient_against_numpy(cell, activation):
     np.testing.assert_allclose(grad['layer_0']['w_rec'][i, j], fd_ij, rtol=5e-3, atol=1e-5)
 
 
+@pytest.mark.parametrize('cell', ['rnn', 'rnn_preact'])
+@pytest.mark.parametrize('activation', ['tanh', 'relu'])
+def test_the_closed_form_signal_of_leaky_units_is_the_step_jacobians(cell, activation):
+  """``SimpleRNN.jvp_t`` (eq. 10's closed form) against ``jax.vjp`` of the
+  step itself (``Cell.jvp_t``), half the units leaky. With relu the slopes
+  are constant in W_rec, so the immediate gradient of Omega's numerator is
+  autodiff's too."""
+  model = RecurrentNetwork(output_size=2, cell=cell, hidden_size=H, activation=activation,
+                           leaky_fraction=0.5)
+  one = model.cells()[0]
+  assert one.leak() is not None and float(one.leak()[0]) > 0
+  u = jnp.asarray(np.random.default_rng(0).normal(size=(T, B, D)), jnp.float32)
+  params = model.init(jax.random.key(0), u)['params']['layer_0']
+  rng = np.random.default_rng(1)
+  prev = jnp.asarray(rng.normal(size=(B, H)), jnp.float32)
+  xp = jnp.asarray(rng.normal(size=(B, H)), jnp.float32)
+  g = jnp.asarray(rng.normal(size=(B, H)), jnp.float32)
+  closed = one.jvp_t(params, prev, xp, g)
+  generic = super(type(one), one).jvp_t(params, prev, xp, g)
+  np.testing.assert_allclose(closed, generic, rtol=1e-5, atol=1e-6)
+  if activation == 'relu':
+    norm2 = lambda jvp: lambda p: jnp.sum(jvp(p, prev, xp, g) ** 2)
+    np.testing.assert_allclose(
+        jax.grad(norm2(one.jvp_t))(params)['w_rec'],
+        jax.grad(norm2(super(type(one), one).jvp_t))(params)['w_rec'], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('form', ['squared', 'norms'])
+def test_a_step_whose_units_are_all_off_gives_a_finite_gradient(form):
+  """relu with every pre-activation negative at one step: the carried
+  signal there is exactly 0 (ratio 0), where eq. 9's square root has an
+  infinite slope; the gradient must stay finite (the guard would otherwise
+  skip every update)."""
+  model = RecurrentNetwork(output_size=2, cell='rnn_preact', hidden_size=H, activation='relu')
+  u = jnp.ones((T, B, D))
+  params = model.init(jax.random.key(0), u)['params']
+  _, aux = model.apply({'params': params}, u)
+  states = aux['states'][0].at[2].set(-1.0)       # x_3 < 0: s'(x_3) = 0, nothing carried past it
+  aux = {**aux, 'states': [states]}
+  grads = [jnp.asarray(np.random.default_rng(1).normal(size=(T, B, H)), jnp.float32)]
+  value, grad = jax.value_and_grad(omega_lib.omega, argnums=1)(
+      model.cells(), params, aux, grads, form)
+  assert np.isfinite(float(value)) and float(value) > 0
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(grad))
+  assert np.any(np.asarray(grad['layer_0']['w_rec']) != 0)
+
+
 def test_omega_is_zero_for_a_norm_preserving_linear_recurrence():
   """With a permutation W_rec and identity slopes (relu in its linear
   region), every error signal keeps its norm: Omega = 0 and its gradient 0."""
