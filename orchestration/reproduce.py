@@ -87,12 +87,12 @@ class Job:
     units, the minutes the rest would take at its trials' pace so far (None
     without finished units).
 
-    The pace counts the finished units' recorded wall time and what the
-    started ones had spent at their latest checkpoint, over the trials of
-    both: a started unit is often the slow one (its trials have not stopped
-    early), so the finished units alone would promise too little. Its
-    minutes already spent come off the rest, which is never less than the
-    pace times the trials not started."""
+    The pace is the finished units' recorded wall time a trial, or a started
+    unit's time a trial at its latest checkpoint where that is already more
+    (a started unit is often the slow one: its trials have not stopped
+    early, so the finished units alone would promise too little). The
+    started units' minutes already spent come off the rest, which is never
+    less than the pace times the trials not started."""
     if self.command != 'sweep':
       return run_state(workdir), 1.0, None
     from orchestration import sweep
@@ -110,8 +110,8 @@ class Job:
                for u in units if u not in done and _started(os.path.join(workdir, u.name))}
     spent = [u for u in units if started.get(u.name)]
     timed = done and all(isinstance(s, (int, float)) and s > 0 for s in seconds)
-    per_trial = ((sum(seconds) + sum(started[u.name] for u in spent)) / 60 / trials(done + spent)
-                 if timed else None)
+    per_trial = (max([sum(seconds) / trials(done)] + [started[u.name] / trials([u])
+                                                        for u in spent]) / 60 if timed else None)
     words = [f'{trials(done)} of {trials(units)} trials done'
              + (f' ({per_trial:.0f} min a trial)' if per_trial is not None else '')]
     for name, elapsed in started.items():

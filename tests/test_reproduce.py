@@ -209,12 +209,12 @@ def test_a_search_not_timed_whole_is_timed_by_its_finished_trials(tmp_path):
 
 
 def test_a_started_unit_counts_toward_the_pace_with_what_it_has_spent(tmp_path):
-  """The finished unit: 2 trials in 600 s. The started one (2 trials) had
-  spent 1,800 s at its checkpoint (the ``meta`` item orbax writes as
-  ``meta/metadata``): 2,400 s over 4 trials is 10 min a trial, and the
-  rest is 2 trials x 10 min less the 30 min spent, floored at the trials
-  not started (none here): about 0 left. With 120 s spent: 720 s over 4
-  trials is 3 min a trial, and 2 x 3 - 2 = 4 min left."""
+  """The finished unit: 2 trials in 600 s, 5 min a trial. The started one
+  (2 trials) had spent 1,800 s at its checkpoint (the ``meta`` item orbax
+  writes as ``meta/metadata``), already 15 min a trial: that is the pace,
+  and the rest is 2 trials x 15 min less the 30 min spent, floored at the
+  trials not started (none here): about 0 left. With 120 s spent the
+  finished unit's 5 min a trial stand: 2 x 5 - 2 = 8 min left."""
   target = reproduce.Target('toy.search', 'a search', (
       reproduce.Job('search', 'experiments/temporal_order_sweep.py:smoke', command='sweep'),))
   folder = tmp_path / 'toy_search' / 'search'
@@ -223,7 +223,7 @@ def test_a_started_unit_counts_toward_the_pace_with_what_it_has_spent(tmp_path):
       json.dumps({'members': [], 'wall_time_s': 600.0}))
   meta = folder / 'g01_init_scheme-basic_tanh' / 'part0' / 'checkpoints' / '300' / 'meta'
   meta.mkdir(parents=True)
-  for spent, per_trial, rest in ((1800.0, 10, 0), (120.0, 3, 4)):
+  for spent, per_trial, rest in ((1800.0, 15, 0), (120.0, 5, 8)):
     (meta / 'metadata').write_text(json.dumps({'elapsed': spent, 'solved_at': [None, None]}))
     text = reproduce.describe(target, str(folder.parent), 1)
     assert (f"about {rest} min left at its trials' pace so far, 2 of 4 trials done "
