@@ -6,6 +6,7 @@ Python."""
 
 import json
 import math
+import os
 
 import flax
 import jax
@@ -242,6 +243,23 @@ def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
   assert origin['changed'] == ['optim.learning_rate']
   assert first['learning_rate'] == pytest.approx(lr / 8)
   assert json.load(open(tmp_path / 'new_rate' / 'result.json'))['step'] > 14
+  # a branch that crashed before its own first checkpoint: the rerun (without
+  # --branch_from, which is refused now) still starts at the branch's rate
+  crashed = str(tmp_path / 'crashed')
+  run_chunk = train._run_chunk
+
+  def crash(*args, **kwargs):
+    raise RuntimeError('simulated crash')
+  train._run_chunk = crash
+  try:
+    with pytest.raises(RuntimeError, match='simulated crash'):
+      train.train_and_evaluate(longer, crashed, data=rolls, branch_from=source + '@14')
+  finally:
+    train._run_chunk = run_chunk
+  train.train_and_evaluate(longer, crashed, data=rolls)
+  again = [json.loads(l) for l in open(os.path.join(crashed, 'metrics.jsonl'))]
+  assert [r for r in again if r['split'] == 'train' and r['step'] > 14][0][
+      'learning_rate'] == pytest.approx(lr / 8)
   # the branch's origin survives a rerun (which resumes it)
   train.train_and_evaluate(longer, str(tmp_path / 'new_rate'), data=rolls)
   assert json.load(open(tmp_path / 'new_rate' / 'config.json'))['origin']['branched_from'] == origin

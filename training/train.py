@@ -927,9 +927,12 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
 
   ckpt = _checkpoints(workdir)
   resumed = ckpt.latest_step() is not None
-  # a branch's first start: the fields it changes
-  changed = (records.read_json(os.path.join(workdir, 'config.json')) or {}).get(
-      'origin', {}).get('branched_from', {}).get('changed') if branch_from else None
+  # a branch whose latest checkpoint is still the copied one (its first start, or a
+  # rerun after a crash before its own first checkpoint): the fields it changes
+  branched = (records.read_json(os.path.join(workdir, 'config.json')) or {}).get(
+      'origin', {}).get('branched_from', {})
+  changed = (branched.get('changed') if branch_from or (
+      branched and ckpt.latest_step() == branched.get('step')) else None)
   run = _restore_or_init(config, trainer, pop, mesh, ckpt, changed)
   step = run.step
   if resumed and main:
