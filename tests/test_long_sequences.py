@@ -107,6 +107,8 @@ def test_chunk_schedule_phases_compiles_and_resume(tmp_path, monkeypatch):
   monkeypatch.setattr(train, 'phase_trainer', recording_phase)
   config = schedule_config(60)
   train.check_config(config)
+  assert phases == [(20, 50), (40, 100)]       # the check builds each later phase's task
+  phases.clear()
   straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
   assert phases == [(0, 10), (20, 50), (40, 100)]
   assert traced == [100, 10, 50, 100]      # init (task.chunk), then one trace per phase
@@ -139,6 +141,16 @@ def test_schedule_mistakes_are_one_line_errors():
   with c.unlocked():
     c.train.chunk_schedule = ((10, 10),)
   with pytest.raises(ValueError, match='increasing starts'):
+    train.check_config(c)
+  with c.unlocked():                # a later phase's window that does not divide the series:
+    c.train.chunk_schedule = ((0, 10), (20, 30))      # refused before the run, not at step 20
+  with pytest.raises(ValueError, match=r'the phase from step 20 \(chunk 30\)'):
+    train.check_config(c)
+  with c.unlocked():
+    c.train.chunk_schedule = ()
+    c.train.log_every = -10
+    c.train.eval_every = 0
+  with pytest.raises(ValueError, match='train.log_every=-10 must be >= 1'):
     train.check_config(c)
 
 

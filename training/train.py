@@ -389,6 +389,8 @@ def check_config(config: ml_collections.ConfigDict, data=None) -> Any:
     raise ValueError(f'task.min_length={t.min_length} and task.max_length={t.max_length} '
                      'must satisfy 1 <= min_length <= max_length')
   tc = config.train
+  if tc.log_every < 1:
+    raise ValueError(f'train.log_every={tc.log_every} must be >= 1 (updates a chunk)')
   if tc.eval_every < 0 or tc.eval_every % tc.log_every:
     raise ValueError(f'train.eval_every={tc.eval_every} must be a multiple of '
                      f'train.log_every={tc.log_every}, or 0 (once an epoch)')
@@ -402,10 +404,16 @@ def check_config(config: ml_collections.ConfigDict, data=None) -> Any:
   if tc.get('loss_reduction', 'mean') not in LOSS_REDUCTIONS:
     raise ValueError(f'train.loss_reduction={tc.loss_reduction!r} is not one of '
                      f'{", ".join(LOSS_REDUCTIONS)}')
-  chunk_phases(config)
+  phases = chunk_phases(config)
   population.make_population(config)
   trainer = build(config, data=data)
   trainer.model.cells()    # the cells' own checks
+  for start, chunk in phases[1:] if len(phases) > 1 else ():   # each phase's task, now, not hours in
+    try:
+      phase_trainer(config, trainer, start, chunk)
+    except ValueError as e:
+      raise ValueError(f'train.chunk_schedule, the phase from step {start} (chunk {chunk}): {e}'
+                       ) from None
   return trainer.task.data
 
 
