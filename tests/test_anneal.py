@@ -260,6 +260,13 @@ def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
   again = [json.loads(l) for l in open(os.path.join(crashed, 'metrics.jsonl'))]
   assert [r for r in again if r['split'] == 'train' and r['step'] > 14][0][
       'learning_rate'] == pytest.approx(lr / 8)
+  # a change of the state's shapes is refused in one line, not an orbax traceback
+  wider = config.copy_and_resolve_references()
+  with wider.unlocked():
+    wider.model.hidden_size = config.model.hidden_size + 3
+  with pytest.raises(RunError, match='the checkpoint does not fit this config, whose changes '
+                                     r'\(model.hidden_size\)'):
+    train.train_and_evaluate(wider, str(tmp_path / 'wider'), data=rolls, branch_from=source)
   # the branch's origin survives a rerun (which resumes it)
   train.train_and_evaluate(longer, str(tmp_path / 'new_rate'), data=rolls)
   assert json.load(open(tmp_path / 'new_rate' / 'config.json'))['origin']['branched_from'] == origin

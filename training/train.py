@@ -66,7 +66,7 @@ from training import population
 from training import records
 from training import selection
 from training import workdir as workdir_lib
-from training.errors import Interrupted
+from training.errors import Interrupted, RunError
 from training.selection import BestOnValid
 
 
@@ -679,9 +679,19 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, changed: list | 
   best = BestOnValid(state.params, pop.size, min_delta=min_delta)
   meta = {}
   if ckpt.latest_step() is not None:
-    restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(state), best=ocp.args.StandardRestore(best.params),
-        meta=ocp.args.JsonRestore()))
+    try:
+      restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(state), best=ocp.args.StandardRestore(best.params),
+          meta=ocp.args.JsonRestore()))
+    except (ValueError, TypeError, KeyError) as e:
+      if changed is None:
+        raise
+      first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+      raise RunError(
+          f'--branch_from: the checkpoint does not fit this config, whose changes ({", ".join(changed)}) '
+          f'alter the train state\'s shapes (sizes, cells, the optimiser, the population); a branch '
+          f'may change only what leaves them as they were; remove '
+          f'{os.path.dirname(str(ckpt.directory))} to start this folder again. ({first})') from None
     fresh, state, meta = state, restored.state, restored.meta
     best = BestOnValid(restored.best, pop.size, meta.get('best'), min_delta)
     if changed:
