@@ -132,6 +132,16 @@ def test_chunk_schedule_phases_compiles_and_resume(tmp_path, monkeypatch):
   assert resumed['members'][0]['test_loss'] == straight['members'][0]['test_loss']
 
 
+def test_every_epoch_of_a_phased_run_has_its_own_number():
+  """Phases of one epoch of 4 updates, then epochs of 2: the halving rule on
+  the training loss must see a new epoch at step 4 (the indices alone, 0
+  and 0, ran the two together) and at every epoch after."""
+  ids = [train.epoch_id(s, 0, 4) for s in range(4)] + [train.epoch_id(s, 4, 2)
+                                                       for s in range(4, 10)]
+  assert ids == [0, 0, 0, 0, 4, 4, 5, 5, 6, 6]
+  assert [train.epoch_id(s, 0, 3) for s in range(7)] == [0, 0, 0, 1, 1, 1, 2]   # no schedule
+
+
 def test_schedule_mistakes_are_one_line_errors():
   c = schedule_config(60)
   with c.unlocked():

@@ -217,7 +217,7 @@ class Trainer:
     extra = {}
     if self.halving:    # the epoch's error, for the halving rule in the optimiser state
       extra = dict(loss=out['loss'], weight=out['scored'],
-                   epoch=(state.step - self.step_offset) // self.task.steps_per_epoch)
+                   epoch=epoch_id(state.step, self.step_offset, self.task.steps_per_epoch))
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params, **extra)
     params = optax.apply_updates(state.params, updates)
     # A member that is done (or whose loss is no longer finite) keeps its state;
@@ -442,6 +442,15 @@ def chunk_phases(config: ml_collections.ConfigDict) -> list[tuple[int, int | Non
                      "reg.omega_schedule_unit='epoch' (the "
                      'halving rule on the training loss can: each phase starts an epoch)')
   return [(int(s), int(c)) for s, c in schedule]
+
+
+def epoch_id(step, phase_start: int, steps_per_epoch: int):
+  """A number for the epoch that holds ``step``, distinct for every epoch of
+  the run: the epoch's index within its phase, plus the phase's first step
+  (0 without a chunk schedule, so the plain index). The halving rule on the
+  training loss closes an epoch when this changes; indices alone restart at
+  0 with each phase, so a one-epoch phase ran into the next one's first."""
+  return (step - phase_start) // steps_per_epoch + phase_start
 
 
 def phase_at(phases: list, step: int) -> tuple[int, int, int | None]:
