@@ -32,6 +32,7 @@ file's defaults):
 | music data, splits | JSB Chorales and Nottingham piano-rolls (Boulanger-Lewandowski et al. 2012), their train/valid/test | the same corpora and splits (``datasets/music.py``) | study sec. 5.4 |
 | music metric | NLL per frame (nats, summed over the 88 keys), test | the same, whole test pieces, state carried across chunks | study sec. 5.4, Table 1 |
 | music examples per update | one piece, the whole piece back-propagated | ``batch`` pieces (8) in chunks of ``chunk`` frames (JSB 100, Nottingham 200), state carried within a piece | study's TCN code (music_test.py; the RNN baselines' scripts are not public); ours: Hafner (truncated BPTT, state kept) |
+| music frames scored | frames 1..T-1 of each piece (``x = piece[:-1]``, ``y = piece[1:]``) | the same (frame 0 would move a test NLL by at most 0.03 nats: ``scripts/first_frame.py``) | study's code (music_test.py) |
 | PTB char data, metric | PTB characters, bits per character on test | Mikolov's ptb.char files (50 symbols), bpc over the whole test stream as one unbroken stream | study sec. 5.5 |
 | PTB char examples per update | 32 streams, sequences of 400 (the first 80 as context) | 32 streams, windows of 200 with the state carried | study's TCN code (char_cnn_test.py); ours: Hafner |
 | adding data | T = 600, two channels: u ~ U[0, 1) and two markers at distinct positions anywhere; target u_i + u_j | the same (``task.kwargs.variant='bai2018'``, ``datasets/pathological.py``) | study sec. 5.1; study's code (adding_problem/utils.py) |
