@@ -126,6 +126,11 @@ def test_a_resume_after_a_member_stopped_gives_the_uninterrupted_records(tmp_pat
   valid1 = [m['step'] for m in records.read_jsonl(str(tmp_path / 'straight' / 'metrics.jsonl'))
             if m.get('member') == 1 and m.get('split') == 'valid']
   assert max(valid1) == 90                          # ... and member 1 trains to the end
+  # the step each member stopped at is kept (the guard's verdict counts updates to it)
+  last = workdir_lib.checkpoint_steps(str(tmp_path / 'straight'))[-1]
+  meta = json.loads((tmp_path / 'straight' / 'checkpoints' / str(last) / 'meta' / 'metadata'
+                     ).read_text())
+  assert meta['stopped_at'] == [30, None] and stops[0] == 40   # its first line marked stopped
 
   run_chunk = train._run_chunk
 

@@ -650,6 +650,8 @@ class _Run:
   # longer change, so they stand; None: score it); kept in the checkpoints, so a
   # resumed run scores and writes what the uninterrupted run would
   last_valid: list = None
+  # per member: the step it stopped at (patience, solved, annealing), or None
+  stopped_at: list = None
 
   @property
   def anneal_meta(self) -> dict:
@@ -666,6 +668,11 @@ class _Run:
 
   def stop(self, done: np.ndarray) -> None:
     if done.any():
+      active = np.asarray(distributed.to_host(self.state.active), bool)
+      if self.stopped_at is None:
+        self.stopped_at = [None] * self.size
+      for i in np.flatnonzero(done & active):
+        self.stopped_at[i] = self.step
       self.state = self.state.replace(active=self.state.active & ~done)
 
   def skipped(self, size: int) -> np.ndarray:
@@ -719,7 +726,7 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, changed: list | 
               elapsed=meta.get('elapsed', 0.0),
               last_loss=np.asarray(meta.get('last_loss', [0.0] * pop.size), np.float64),
               # a stopped member's last numbers stand after a resume, as they would have
-              last_valid=meta.get('last_valid'),
+              last_valid=meta.get('last_valid'), stopped_at=meta.get('stopped_at'),
               annealing=np.asarray(anneal.get('annealing', [False] * pop.size), bool),
               # with no record of its own (a branch from a run without the schedule),
               # the first epoch is compared with the best validation so far
@@ -740,7 +747,8 @@ def _save(ckpt, run: _Run, wall: float) -> None:
                               'best': run.best.meta, 'nonfinite': run.nonfinite.tolist(),
                               'anneal': run.anneal_meta,
                               'last_loss': [float(x) for x in run.last_loss],
-                              'last_valid': _plain(run.last_valid)})))
+                              'last_valid': _plain(run.last_valid),
+                              'stopped_at': run.stopped_at})))
 
 
 def _plain(valid: list | None) -> list | None:
@@ -1032,9 +1040,11 @@ def _summarise(run: _Run, config, pop, mesh, evaluate, writer, step: int, total_
   members = []
   for i in range(pop.size):
     writer.write(dict(step=step, split='test', member=i, **test[i]))
+    stopped = (run.stopped_at or [None] * pop.size)[i]
     why = diverged_why(test[i]['loss'], float(run.last_loss[i]), bool(run.nonfinite[i]),
-                       int(skipped[i]),    # the guard counts updates
-                       (run.solved_at[i] or step) // config.optim.get('accumulate_steps', 1))
+                       int(skipped[i]),    # the guard counts updates, to the member's stop
+                       (stopped or run.solved_at[i] or step)
+                       // config.optim.get('accumulate_steps', 1))
     members.append(dict(
         hparams=pop.labels[i], test_loss=test[i]['loss'], test_error=test[i]['error'],
         test_count=test[i]['count'],
