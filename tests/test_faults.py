@@ -105,6 +105,7 @@ def test_the_wall_time_a_checkpoint_records_is_read_back(run40, tmp_path):
   assert workdir_lib.checkpoint_elapsed(str(tmp_path)) is None
 
 
+@pytest.mark.slow   # two short runs and a crashed one
 def test_a_resume_after_a_member_stopped_gives_the_uninterrupted_records(tmp_path, monkeypatch):
   """Two members, one with a zero learning rate: its validation never falls,
   so patience stops it at the third validation (step 30) while the other
