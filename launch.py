@@ -34,6 +34,7 @@ multi-host run joins one mesh over all their devices (``training/distributed.py`
 
 import copy
 import dataclasses
+import re
 import sys
 
 from absl import app
@@ -261,7 +262,31 @@ def parse_flags(argv):
       _CONFIG.value.keys()   # config_flags defers some load errors to the first use
     return argv
   except Exception as e:  # config files and overrides are user input: report, don't trace
-    sys.exit(f'config error: {_one_line(e)}')
+    sys.exit(f'config error: {_unknown_field(e, argv) or _one_line(e)}')
+
+
+def _unknown_field(error: Exception, argv) -> str | None:
+  """For an override of a field the config does not have (config_flags says
+  only its name): which flag it was and the fields at that level."""
+  name = _one_line(error).strip('"\'')
+  if not isinstance(error, (KeyError, AttributeError)) or not re.fullmatch(r'\w+', name):
+    return None
+  spec = next((a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None)
+  flag = next((a.split('=', 1)[0] for a in argv if a.startswith('--config.')
+               and a.split('=', 1)[0].rsplit('.', 1)[-1] == name), None)
+  if spec is None or flag is None:
+    return None
+  try:
+    from orchestration import reproduce
+    node = reproduce.load_config(spec)
+    for part in flag[len('--config.'):].split('.')[:-1]:
+      node = node[part]
+    fields = ', '.join(sorted(node.keys()))
+  except Exception:   # the message stays useful without the list
+    fields = None
+  where = flag[len('--config.'):].rpartition('.')[0] or 'the config'
+  return (f'{flag}: {where} has no field {name!r}'
+          + (f'; its fields: {fields}' if fields else ''))
 
 
 if __name__ == '__main__':

@@ -7,6 +7,8 @@ follows the colon in ``--config=experiments/FILE.py:ARG``: comma-separated
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 
 import optim
@@ -18,30 +20,45 @@ METHODS = ('sgd', 'sgd-c', 'sgd-cr')
 LR_SCHEDULES = {'constant': '', 'rnnlm': 'rnnlm'}
 
 
+TRUE = ('1', 'true', 'yes', 'on')      # a boolean argument's spellings
+FALSE = ('0', 'false', 'no', 'off')
+
+
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """Parses ``k=v,switch,...`` against typed defaults; a typo names the valid keys.
 
-  A bare word is a boolean switch set to True (``smoke``).
+  A bare word is a boolean switch set to True (``smoke``); a boolean's value
+  is one of TRUE or FALSE (anything else is refused, not read as False). A
+  key given twice is refused.
   """
   values = dict(defaults)
+  seen = set()
   for item in filter(None, (arg or '').split(',')):
     key, sep, raw = item.partition('=')
-    key = key.strip()
+    key, raw = key.strip(), raw.strip()
     if key not in defaults:
       raise ValueError(f'unknown config argument {key!r}; valid: {", ".join(sorted(defaults))}')
+    if key in seen:
+      raise ValueError(f'config argument {key!r} is given twice')
+    seen.add(key)
     default = defaults[key]
     if not sep:
       if not isinstance(default, bool):
         raise ValueError(f'config argument {key!r} needs a value ({key}=...)')
       values[key] = True
     elif isinstance(default, bool):
-      values[key] = raw.lower() in ('1', 'true', 'yes')
+      if raw.lower() not in TRUE + FALSE:
+        raise ValueError(f'config argument {key}={raw!r} is not a boolean: one of '
+                         f'{", ".join(TRUE)} or {", ".join(FALSE)}')
+      values[key] = raw.lower() in TRUE
     else:
       try:
         values[key] = type(default)(raw)
       except ValueError:
         raise ValueError(f'config argument {key}={raw!r} is not a valid '
                          f'{type(default).__name__}') from None
+      if isinstance(default, float) and not math.isfinite(values[key]):
+        raise ValueError(f'config argument {key}={raw!r} is not a finite number')
   return ml_collections.ConfigDict(values)
 
 

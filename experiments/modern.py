@@ -170,6 +170,9 @@ def get_config(arg: str | None = None):
     raise ValueError('chunks= schedules the window of a corpus; adding600 has whole sequences')
   if a.cell not in CELLS:
     raise ValueError(f'cell={a.cell!r} is not one of {", ".join(CELLS)}')
+  for name in ('layers', 'width', 'batch', 'chunk', 'epochs', 'steps', 'trials', 'seeds'):
+    if a[name] < 0:
+      raise ValueError(f'{name}={a[name]} must be >= 0 (0: the default)')
   layers, dropout, ff_dropout, batch, chunk, warmup, budget, patience = DEFAULTS[a.dataset]
   layers = a.layers or layers
   width = a.width or widest(a.dataset, a.cell, layers)

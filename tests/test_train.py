@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -157,6 +158,10 @@ def run_cli(*args):
     (['--config=experiments/nope.py'], 'No such file'),
     (['--config=experiments/music.py', '--config.data_dir=/nonexistent'],
      'missing data file'),
+    (['--config=experiments/temporal_order.py', '--config.optim.qqqq=1'],
+     "--config.optim.qqqq: optim has no field 'qqqq'; its fields: accumulate_steps, "),
+    (['--config=experiments/temporal_order.py', '--config.data_dir=/x'],
+     "--config.data_dir: the config has no field 'data_dir'; its fields: model, "),
 ])
 def test_config_mistakes_are_one_line_errors(args, message, tmp_path):
   proc = run_cli(*args, f'--workdir={tmp_path}')
@@ -164,6 +169,31 @@ def test_config_mistakes_are_one_line_errors(args, message, tmp_path):
   assert 'Traceback' not in proc.stderr
   lines = [l for l in proc.stderr.splitlines() if l.strip()]
   assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize('spec,fields,message', [
+    ('temporal_order.py:smoke=yess', {},
+     "smoke='yess' is not a boolean: one of 1, true, yes, on or 0, false, no, off"),
+    ('modern.py:dataset=jsb,lr=0.1,lr=0.2', {}, "'lr' is given twice"),
+    ('modern.py:dataset=jsb,lr=nan', {}, "lr='nan' is not a finite number"),
+    ('modern.py:dataset=jsb,width=-8', {}, 'width=-8 must be >= 0'),
+    ('temporal_order.py', {'model.hidden_size': -3}, 'model.hidden_size=-3 must be >= 1'),
+    ('temporal_order.py', {'model.num_layers': 0}, 'model.num_layers=0 must be >= 1'),
+    ('temporal_order.py', {'task.batch_size': 0}, 'task.batch_size=0 must be >= 1'),
+    ('temporal_order.py', {'optim.learning_rate': float('inf')}, 'must be a finite number >= 0'),
+])
+def test_argument_and_size_mistakes_are_refused_before_jax(spec, fields, message):
+  """Each of these once passed every check and failed inside JAX (a negative
+  width: an MLIR error) or ran something else (smoke=yess: a full run)."""
+  from orchestration import reproduce
+  with pytest.raises(ValueError, match=re.escape(message)):
+    config = reproduce.load_config('experiments/' + spec)
+    for key, value in fields.items():
+      section, name = key.split('.')
+      config[section][name] = value
+    train.check_config(config)
+  assert reproduce.load_config('experiments/temporal_order.py:smoke=on').smoke
+  assert not reproduce.load_config('experiments/temporal_order.py:smoke=off').smoke
 
 
 @pytest.mark.slow

@@ -385,6 +385,13 @@ def check_config(config: ml_collections.ConfigDict, data=None) -> Any:
     raise ValueError(f'model.compute_dtype={m.compute_dtype!r} is not one of '
                      f'{", ".join(COMPUTE_DTYPES)}')
   t = config.task
+  for field, value in (('model.hidden_size', m.hidden_size), ('model.num_layers', m.num_layers),
+                       ('task.batch_size', t.batch_size)):
+    if value < 1:
+      raise ValueError(f'{field}={value} must be >= 1')
+  lr = config.optim.get('learning_rate', 0.0)
+  if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0):
+    raise ValueError(f'optim.learning_rate={lr!r} must be a finite number >= 0')
   if not 1 <= t.min_length <= t.max_length:
     raise ValueError(f'task.min_length={t.min_length} and task.max_length={t.max_length} '
                      'must satisfy 1 <= min_length <= max_length')
