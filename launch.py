@@ -128,7 +128,7 @@ def table():
   from reporting import tables
   try:
     tables.main([d for d in _WORKDIR.value.split(',') if d])
-  except FileNotFoundError as e:
+  except (FileNotFoundError, ValueError) as e:    # a missing folder, a bad ablation marker
     sys.exit(f'table error: {e}')
 
 

@@ -45,9 +45,16 @@ def _mean_sd(xs: list[float]) -> tuple[float, float]:
 
 def rows_of(folder: str) -> tuple[dict, list[dict]]:
   """The marker and one dict per row (``test`` None where the run has not finished)."""
-  marker = records.read_json(os.path.join(folder, MARKER))
-  if not marker or not marker.get('rows'):
-    raise ValueError(f'{os.path.join(folder, MARKER)} is missing, empty or torn')
+  path = os.path.join(folder, MARKER)
+  marker = records.read_json(path)
+  if not isinstance(marker, dict) or not marker.get('rows'):
+    raise ValueError(f'{path} is missing, empty or torn')
+  if not all(isinstance(r, (list, tuple)) and len(r) == 2 for r in marker['rows']):
+    raise ValueError(f'{path}: rows must be [name, label] pairs')
+  if marker.get('reference') not in [name for name, _ in marker['rows']]:
+    raise ValueError(f'{path}: its reference row {marker.get("reference")!r} is not one of its rows')
+  nan = float('nan')
+  at = lambda m, key: nan if m.get(key) is None else float(m[key])   # none: it never validated
   out = []
   for name, label in marker['rows']:
     result = records.read_json(os.path.join(folder, name, 'result.json'))
@@ -55,11 +62,11 @@ def rows_of(folder: str) -> tuple[dict, list[dict]]:
                best_steps=[], steps=None, wall_time_s=None)
     if result and result.get('members'):
       members = result['members']
-      test, sd = _mean_sd([m['test_loss_at_best_valid'] for m in members])
-      row.update(test=test, sd=sd, members=len(members),
-                 tests=[m['test_loss_at_best_valid'] for m in members],
-                 valid=_mean_sd([m['best_valid_loss'] for m in members])[0],
-                 best_steps=[m['best_valid_step'] for m in members],
+      tests = [at(m, 'test_loss_at_best_valid') for m in members]
+      test, sd = _mean_sd(tests)
+      row.update(test=test, sd=sd, members=len(members), tests=tests,
+                 valid=_mean_sd([at(m, 'best_valid_loss') for m in members])[0],
+                 best_steps=[m.get('best_valid_step') for m in members],
                  steps=result.get('step'), wall_time_s=result.get('wall_time_s'),
                  diverged=sum(bool(m.get('diverged')) for m in members))
     out.append(row)
@@ -82,8 +89,9 @@ def markdown(marker: dict, rows: list[dict]) -> str:
       continue
     change = '' if r['name'] == marker['reference'] else f'{r["change"]:+.3f}'
     minutes = '' if r['wall_time_s'] is None else f'{r["wall_time_s"] / 60:.1f} min'
+    members = f'{r["members"]}' + (f' ({r["diverged"]} diverged)' if r.get('diverged') else '')
     lines.append(f'| {r["label"]} (`{r["name"]}`) | {r["test"]:.3f} ± {r["sd"]:.3f} | {change} | '
-                 f'{r["valid"]:.3f} | {r["members"]} | {", ".join(map(str, r["best_steps"]))} | '
+                 f'{r["valid"]:.3f} | {members} | {", ".join(map(str, r["best_steps"]))} | '
                  f'{minutes} |')
   return '\n'.join(lines) + '\n'
 

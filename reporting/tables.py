@@ -291,6 +291,23 @@ def trial_key(config: dict, hparams: dict) -> str:
   return json.dumps(flat, sort_keys=True, default=str)
 
 
+# A folder with this file (or an ablation's marker) holds runs that are not
+# candidates for a paper's cells when a folder above it is tabled: readings
+# of a protocol, explorations (``results/ablations``). Tabled directly, they are.
+APART = 'tabled_apart.txt'
+
+
+def tabled_apart(root: str, workdir: str) -> str | None:
+  """The folder strictly below ``root`` and at or above ``workdir`` marked
+  as tabled on its own (``APART`` or an ablation's marker), or None."""
+  root, folder = os.path.realpath(root), os.path.realpath(workdir)
+  while folder != root and folder.startswith(root + os.sep):
+    if os.path.exists(os.path.join(folder, APART)) or ablation.is_ablation(folder):
+      return folder
+    folder = os.path.dirname(folder)
+  return None
+
+
 def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
   """Every member of every finished run under ``roots`` that a table holds;
   ``skipped`` (if given) receives (run folder, why) for every run (or member) left out."""
@@ -303,6 +320,11 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
         continue
       seen.add(os.path.realpath(path))
       workdir = os.path.dirname(path)
+      apart = tabled_apart(root, workdir)
+      if apart:
+        skip(workdir, f'it is under {os.path.relpath(apart, root)}, whose runs are tabled on '
+                      'their own (an ablation, or readings of the protocol): table that folder')
+        continue
       result = records.read_json(path)
       config = records.read_json(os.path.join(workdir, 'config.json'))
       if not isinstance(result, dict) or 'members' not in result:
@@ -398,8 +420,10 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           wall_time_s=c.wall_time_s, code_version=c.code_version,
                           selected=None if chosen is None else c.trial == chosen,
                           candidates=len(trials), planned=max(x.planned for x in mine),
+                          all_diverged=all(any(x.diverged for x in t) for t in trials.values()),
                           swept=sum(any(x.planned for x in t) for t in trials.values()),
-                          diverged=c.diverged, seed=c.seed,
+                          diverged=c.diverged, trial_diverged=any(x.diverged for x in seeds),
+                          seed=c.seed,
                           seeds=len(seeds), trial_mean=mean(ours), trial_sd=_sd(ours),
                           trial_min=min(ours), trial_max=max(ours),
                           trial_final=mean([x.final for x in seeds]),
@@ -439,6 +463,8 @@ def _selection(r: dict) -> str:
   far is not yet its row's number). Runs outside the sweep that fill the
   same cell (tabled together with it) are counted apart from its trials."""
   done, planned = r['candidates'], r.get('planned', 0)
+  if r['selected'] and r.get('all_diverged'):      # nothing to select on: the first is shown
+    return f' (all {done} trials diverged; the first shown)'
   swept = r.get('swept', done) if planned else done
   if swept < done:          # the sweep's trials and other runs of the cell
     others = f'{done - swept} other run{"s" if done - swept > 1 else ""}'
@@ -506,7 +532,7 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       cells = [row_name(table, r['row']), label, fmt(r['paper'])]
       if alt:
         cells.append(fmt(r['paper_alternative']))
-      if r['diverged']:
+      if r.get('trial_diverged') if r.get('seeds', 1) > 1 else r['diverged']:   # any seed's
         ours += ' (diverged)'
       cells += [ours] + ([accuracy] if acc else []) + [
           '-' if diff is None else f'{diff:+{f}}', final, valid, run, wall]

@@ -54,11 +54,34 @@ def test_the_figure_is_drawn_from_finished_rows_and_needs_the_reference(tmp_path
   assert path == os.path.join(folder, 'ablation.png') and os.path.getsize(path) > 10_000
 
 
+def test_a_member_that_never_validated_is_a_diverged_nan_not_a_crash(tmp_path):
+  """A member that diverged before its first validation has no best: its
+  result has no test at best validation (a KeyError once)."""
+  folder = str(tmp_path / 'abl')
+  ablation.write_marker(folder, 'Toy', [('full', 'the recipe'), ('no_clip', 'no clipping')], 'full')
+  fake_run(folder, 'full', [8.0, 8.2], [7.9, 8.0])
+  fake_run(folder, 'no_clip', [8.5, 8.9], [8.4, 8.6])
+  path = os.path.join(folder, 'no_clip', 'result.json')
+  result = json.load(open(path))
+  for key in ('test_loss_at_best_valid', 'best_valid_loss', 'best_valid_step'):
+    del result['members'][1][key]
+  result['members'][1]['diverged'] = True
+  json.dump(result, open(path, 'w'))
+  text = tables.main([folder])
+  assert '| no clipping (`no_clip`) | nan ± nan | +nan | nan | 2 (1 diverged) |' in text
+
+
 def test_a_bad_marker_is_named(tmp_path):
   with pytest.raises(ValueError, match="reference row 'ful'"):
     ablation.write_marker(str(tmp_path), 't', [('full', 'x')], 'ful')
   (tmp_path / ablation.MARKER).write_text('{"rows": [')
   with pytest.raises(ValueError, match='missing, empty or torn'):
+    ablation.rows_of(str(tmp_path))
+  (tmp_path / ablation.MARKER).write_text('{"rows": [["a", "x"]], "reference": "b"}')
+  with pytest.raises(ValueError, match="its reference row 'b' is not one of its rows"):
+    ablation.rows_of(str(tmp_path))
+  (tmp_path / ablation.MARKER).write_text('{"rows": [["a"]], "reference": "a"}')
+  with pytest.raises(ValueError, match=r'rows must be \[name, label\] pairs'):
     ablation.rows_of(str(tmp_path))
 
 

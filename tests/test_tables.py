@@ -64,6 +64,43 @@ def test_music_population_lands_in_table1_with_differences(tmp_path):
   assert len([r for r in rows if r['table'] == 'pascanu_table1']) == 9
 
 
+def test_runs_marked_apart_are_not_candidates_when_a_folder_above_is_tabled(tmp_path):
+  """results/ holds the targets' folders and results/ablations (readings of a
+  protocol) and the ablations' variants: tabling results/ must not fill a
+  paper cell with them; tabling their own folder does."""
+  c = music_config('nottingham')
+  one_method(c, 'sgd', clip=0.0, alpha=0.0)
+  fake_run(str(tmp_path / 'results' / 'table1' / 'run'), c, [3.9])
+  fake_run(str(tmp_path / 'results' / 'ablations' / 'reading'), c, [3.5])
+  (tmp_path / 'results' / 'ablations' / tables.APART).write_text('readings\n')
+  fake_run(str(tmp_path / 'results' / 'abl' / 'variant'), c, [3.4])
+  (tmp_path / 'results' / 'abl' / 'ablation.json').write_text('{}')
+  ours = lambda root: [r['ours'] for r in tables.rows_of(tables.collect([str(root)]))
+                       if (r['row'], r['method']) == ('nottingham', 'sgd') and r['ours']]
+  skipped = []
+  tables.collect([str(tmp_path / 'results')], skipped)
+  assert ours(tmp_path / 'results') == [3.9]
+  assert sorted(os.path.basename(run) for run, _ in skipped) == ['reading', 'variant']
+  assert ours(tmp_path / 'results' / 'ablations') == [3.5]
+  assert ours(tmp_path / 'results' / 'ablations' / 'reading') == [3.5]
+
+
+def test_a_cell_whose_every_trial_diverged_says_so_and_any_diverged_seed_flags_its_trial(tmp_path):
+  c = music_config('nottingham')
+  one_method(c, 'sgd', clip=0.0, alpha=0.0)
+  for name, lr in (('a', 0.5), ('b', 1.0)):        # two trials of one cell, both diverged
+    c.optim.learning_rate = lr
+    fake_run(str(tmp_path / 'div' / name), c, [float('nan')], diverged=True)
+  text = tables.markdown(tables.rows_of(tables.collect([str(tmp_path / 'div')])))
+  assert 'SGD (all 2 trials diverged; the first shown) | 3.80 | 3.80 | nan (diverged)' in text
+  c.optim.learning_rate = 0.25                      # one trial, two seeds; the second diverged
+  for seed, loss, diverged in ((0, 3.9, False), (1, 9.9, True)):
+    c.seed = seed
+    fake_run(str(tmp_path / 'seeds' / f's{seed}'), c, [loss], diverged=diverged)
+  text = tables.markdown(tables.rows_of(tables.collect([str(tmp_path / 'seeds')])))
+  assert '6.90 ± 4.24 (mean of 2 seeds, 3.90-9.90) (diverged)' in text
+
+
 def test_gru_and_lstm_runs_fill_companion_rows_not_the_papers(tmp_path):
   for cell, losses in (('rnn', [3.9, 3.6, 3.5]), ('lstm', [3.4, 3.3, 3.2])):
     c = music_config('nottingham')
