@@ -5,9 +5,15 @@ diverged ones, under the tables' row and method names."""
 import json
 import math
 import os
+import subprocess
+import sys
+
+import pytest
 
 from experiments import music_bengio
 from reporting.figures import search
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def fake_search(folder, arg, trials, best):
@@ -42,3 +48,18 @@ def test_search_points_and_figure(tmp_path):
   assert list(got['Nottingham']) == ['RNN-NADE (SGD)']
   path = search.draw(str(tmp_path))
   assert path == str(tmp_path / 'search.png') and os.path.getsize(path) > 10_000
+
+
+@pytest.mark.parametrize('module,message', [
+    ('search', 'no search (sweep.json with learning-rate trials)'),
+    ('ablation', 'missing, empty or torn'),
+])
+def test_a_figure_of_records_it_cannot_use_is_a_one_line_error(module, message, tmp_path):
+  """The figure commands (reporting.figures.cli): a folder with nothing to
+  draw is one line naming the module, not a stack trace."""
+  proc = subprocess.run([sys.executable, '-m', f'reporting.figures.{module}', str(tmp_path)],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr
+  lines = [l for l in proc.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1 and lines[0].startswith(f'reporting.figures.{module}: error: '), lines
+  assert message in lines[0], lines

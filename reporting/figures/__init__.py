@@ -25,3 +25,15 @@ def draw_to_file(argv: list[str], prog: str, description: str, metavar: str,
   fig.savefig(args.out, dpi=110)
   plt.close(fig)
   print(args.out)
+
+
+def cli(main: Callable, argv: list[str]) -> None:
+  """Runs a figure module's ``main``: a record it cannot use (a missing or
+  unreadable file, a folder with nothing to draw, runs that do not belong
+  together) is a one-line error naming the module, not a stack trace."""
+  try:
+    main(argv)
+  except (ValueError, OSError, KeyError) as e:
+    name = sys.modules['__main__'].__spec__.name if getattr(
+        sys.modules.get('__main__'), '__spec__', None) else 'figure'
+    sys.exit(f'{name}: error: {e}')

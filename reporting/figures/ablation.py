@@ -24,6 +24,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 from reporting import ablation  # noqa: E402
+from reporting.figures import cli  # noqa: E402
 
 FILENAME = 'ablation.png'
 
@@ -58,7 +59,11 @@ def draw(folder: str) -> str:
   return path
 
 
-if __name__ == '__main__':
-  if len(sys.argv) != 2:
+def main(argv: list[str]) -> None:
+  if len(argv) != 1:
     sys.exit('usage: python -m reporting.figures.ablation FOLDER')
-  print(draw(sys.argv[1]))
+  print(draw(argv[0]))
+
+
+if __name__ == '__main__':
+  cli(main, sys.argv[1:])

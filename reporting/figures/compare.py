@@ -38,6 +38,7 @@ import matplotlib.ticker  # noqa: E402
 
 from reporting import figures  # noqa: E402
 from reporting.figures import curves  # noqa: E402
+from reporting.figures import cli  # noqa: E402
 
 
 def parse_run(arg: str) -> tuple[str, int, str]:
@@ -121,4 +122,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  main(sys.argv[1:])
+  cli(main, sys.argv[1:])

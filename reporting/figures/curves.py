@@ -52,6 +52,7 @@ import optim  # noqa: E402
 from reporting import tables  # noqa: E402
 from training import population as population_lib  # noqa: E402
 from datasets import pathological  # noqa: E402
+from reporting.figures import cli  # noqa: E402
 
 SEED_STYLES = ('-', '--', ':', '-.')    # line style of each seed, up to 4 seeds
 
@@ -373,4 +374,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  main(sys.argv[1:])
+  cli(main, sys.argv[1:])

@@ -42,6 +42,7 @@ import matplotlib.ticker  # noqa: E402
 from datasets.pathological import SUCCESS_CRITERIA  # noqa: E402
 from experiments.temporal_order_fig7 import METHOD_ROWS  # noqa: E402
 from optim import NO_CLIP  # noqa: E402
+from reporting.figures import cli  # noqa: E402
 
 INITS = ('sigmoid', 'basic_tanh', 'smart_tanh')
 # How each criterion is worded in the title and in fig7.md.
@@ -335,4 +336,4 @@ def draw_more(table: dict, runs: list[str], out: str) -> str:
 
 
 if __name__ == '__main__':
-  main(sys.argv)
+  cli(main, sys.argv)

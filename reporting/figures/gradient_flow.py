@@ -36,6 +36,7 @@ from reporting import tables  # noqa: E402
 from training import population as population_lib  # noqa: E402
 from training import train  # noqa: E402
 from experiments import temporal_order_fig7  # noqa: E402
+from reporting.figures import cli  # noqa: E402
 
 METHOD_NAMES = {'sgd': 'SGD', 'sgd-c': 'SGD-C', 'sgd-cr': 'SGD-CR'}
 
@@ -119,4 +120,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  main(sys.argv[1:])
+  cli(main, sys.argv[1:])

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 
 import optim  # noqa: E402
 from reporting.figures.curves import read_metrics  # noqa: E402
+from reporting.figures import cli  # noqa: E402
 
 OPTIMIZERS = ('sgd', 'rmsprop', 'adam')
 TITLES = {'sgd': 'SGD', 'rmsprop': 'RMSprop', 'adam': 'Adam'}
@@ -157,4 +158,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  main(sys.argv[1:])
+  cli(main, sys.argv[1:])

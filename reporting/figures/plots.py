@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402  (installed with matplotlib)
 
 from reporting.figures import dynamics  # noqa: E402
+from reporting.figures import cli  # noqa: E402
 
 _PAPER = 'Pascanu, Mikolov & Bengio (2013)'
 
@@ -253,4 +254,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  main(sys.argv)
+  cli(main, sys.argv)

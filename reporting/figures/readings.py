@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from reporting import figures  # noqa: E402
 from reporting import tables  # noqa: E402
+from reporting.figures import cli  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,4 +149,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  main(sys.argv[1:])
+  cli(main, sys.argv[1:])

@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from reporting import tables  # noqa: E402
 from training import records  # noqa: E402
+from reporting.figures import cli  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,4 +130,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  main(sys.argv[1:])
+  cli(main, sys.argv[1:])
