@@ -124,7 +124,7 @@ def bench():
 
 def table():
   if not _WORKDIR.value:
-    raise app.UsageError('table needs --workdir=DIR[,DIR...]: folders holding finished runs')
+    _usage('table needs --workdir=DIR[,DIR...]: folders holding finished runs')
   from reporting import tables
   try:
     tables.main([d for d in _WORKDIR.value.split(',') if d])
@@ -180,10 +180,15 @@ def sweep_config(config):
   return config
 
 
+def _usage(message: str):
+  """A usage mistake in one line (absl's UsageError prints the whole help first)."""
+  sys.exit(f'usage error: {message} (python launch.py --help: the commands and flags)')
+
+
 def main(argv):
   command = argv[1] if len(argv) > 1 else 'train'
   if command not in COMMANDS or (len(argv) > 2 and command != 'reproduce'):
-    raise app.UsageError(f'unknown command {" ".join(argv[1:])!r}; commands: {", ".join(COMMANDS)}')
+    _usage(f'unknown command {" ".join(argv[1:])!r}; commands: {", ".join(COMMANDS)}')
   if command == 'bench':
     return bench()
   if command == 'table':
@@ -191,7 +196,7 @@ def main(argv):
   if command == 'reproduce':
     return reproduce(argv[2:])
   if _CONFIG.value is None or _WORKDIR.value is None:
-    raise app.UsageError('--config and --workdir are required')
+    _usage('--config and --workdir are required')
 
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)   # orbax logs every file it writes at INFO

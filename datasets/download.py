@@ -19,6 +19,7 @@ the tarball if it matches its MD5, else rebuilt from ptb.train.txt with
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import http.client
 import os
@@ -46,6 +47,10 @@ _PTB_MEMBER = re.compile(r'(?:\./)?simple-examples/data/(ptb\.[\w.]+\.txt)')
 
 class DownloadError(RunError, RuntimeError):
   """A download failed after all retries (or at once, where retrying cannot help)."""
+
+
+# Errors of writing the data folder (full, read-only, not ours): never retried.
+LOCAL_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 class VerificationError(DownloadError):
@@ -82,6 +87,8 @@ def fetch(url: str, dest, verify=None, *, retries: int = 4,
       _download(url, part, timeout_s, progress)
       break
     except (_ShortRead, http.client.HTTPException, OSError) as e:
+      if isinstance(e, OSError) and e.errno in LOCAL_ERRORS:
+        raise       # the data folder, not the network: retrying cannot help
       if isinstance(e, urllib.error.HTTPError) and e.code not in (
           408, 429, 500, 502, 503, 504):
         raise DownloadError(f'{url}: HTTP {e.code} {e.reason}') from e
@@ -294,6 +301,10 @@ def main(argv=None):
       download_music(data_dir)
     if args.corpus in ('ptb', 'all'):
       download_ptb(data_dir)
+  except VerificationError as e:
+    sys.exit(f'download failed: {e}. The source served other content than the original; '
+             f'rerun to fetch it again, or place the original files by hand in '
+             f'{data_dir}/music/ and {data_dir}/ptb/ (names in datasets/_files.py)')
   except DownloadError as e:
     sys.exit(f'download failed: {e}. Without the network, place the original files by hand '
              f'in {data_dir}/music/ and {data_dir}/ptb/ (names in datasets/_files.py), or point '
@@ -301,6 +312,9 @@ def main(argv=None):
   except OSError as e:
     sys.exit(f'cannot write the data folder {data_dir}: {e.strerror}; choose another with '
              f'--data_dir or ${_files.ENV_VAR}')
+  except KeyboardInterrupt:
+    sys.exit('interrupted: what was downloaded is kept (a .part file beside its name); '
+             'rerun the same command to resume')
   logging.info('data ready in %s', data_dir)
 
 

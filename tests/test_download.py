@@ -1,6 +1,7 @@
 """Tests for datasets.download and the data-folder helpers, against a local
 HTTP server (127.0.0.1, ephemeral port) serving files made in tmp_path."""
 
+import errno
 import hashlib
 import http.server
 import io
@@ -186,6 +187,32 @@ def test_http_error_is_not_retried(server, tmp_path):
                    **QUIET)
   assert len(server.log) == 1
   assert _leftovers(tmp_path) == []
+
+
+def test_a_full_disk_is_not_retried_as_a_network_error(server, tmp_path, monkeypatch):
+  """Writing the data folder failed (no space): one attempt, and main says
+  it is the folder, not the network."""
+  server.files['/f.bin'] = BODY
+  calls = []
+
+  def full(url, part, timeout_s, progress):
+    calls.append(url)
+    raise OSError(errno.ENOSPC, 'No space left on device')
+  monkeypatch.setattr(download, '_download', full)
+  with pytest.raises(OSError, match='No space left'):
+    download.fetch(server.url + '/f.bin', tmp_path / 'f.bin', retries=3, **QUIET)
+  assert len(calls) == 1
+  monkeypatch.setattr(download, 'download_music', lambda data_dir: full('u', None, 0, False))
+  with pytest.raises(SystemExit, match='cannot write the data folder .*No space left'):
+    download.main(['music', '--data_dir', str(tmp_path)])
+
+
+def test_ctrl_c_during_a_download_says_it_resumes(tmp_path, monkeypatch):
+  def interrupted(data_dir):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(download, 'download_music', interrupted)
+  with pytest.raises(SystemExit, match='interrupted: what was downloaded is kept'):
+    download.main(['music', '--data_dir', str(tmp_path)])
 
 
 # --- music -------------------------------------------------------------------

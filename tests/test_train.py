@@ -158,6 +158,7 @@ def run_cli(*args):
     (['--config=experiments/nope.py'], 'No such file'),
     (['--config=experiments/music.py', '--config.data_dir=/nonexistent'],
      'missing data file'),
+    (['bogus'], "usage error: unknown command 'bogus'; commands: train, sweep"),
     (['--config=experiments/temporal_order.py', '--config.optim.qqqq=1'],
      "--config.optim.qqqq: optim has no field 'qqqq'; its fields: accumulate_steps, "),
     (['--config=experiments/temporal_order.py', '--config.data_dir=/x'],
