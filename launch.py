@@ -32,6 +32,7 @@ Open MPI, Cloud TPU) or the three coordinator flags, every process of a
 multi-host run joins one mesh over all their devices (``training/distributed.py``).
 """
 
+import ast
 import copy
 import dataclasses
 import re
@@ -85,6 +86,10 @@ _SLURM_TIME = flags.DEFINE_integer(
     'slurm_time_min', None, 'sweep --executor=slurm: time limit of each part, minutes '
     '(default: sweep.slurm.time_min). Other options: --config.sweep.slurm.*.')
 
+_SWEEP_OPTIONS = flags.DEFINE_multi_string(
+    'sweep_option', [], 'sweep and reproduce: KEY=VALUE, a field of the config\'s sweep '
+    '(e.g. slurm.account=A, slurm.mem_gb=16, gpus_per_part=1, retries=3); repeatable. reproduce '
+    'takes no --config, so this is how it gets the options --config.sweep.KEY gives a sweep.')
 _DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False, 'Join a multi-host run, the cluster detected by jax.distributed.')
 _COORDINATOR = flags.DEFINE_string(
@@ -148,6 +153,7 @@ def reproduce(targets: list[str]):
   options = sweep_config(common.base_config()).sweep    # --executor and its options
   flags_given = [f'--{f.name}={f.value}' for f in (_EXECUTOR, _RAY_ADDRESS, _SLURM_PARTITION,
                                                   _SLURM_TIME) if f.value is not None]
+  flags_given += [f'--sweep_option={o}' for o in _SWEEP_OPTIONS.value]
   if options.executor != 'local':
     from orchestration import executors
     try:
@@ -169,6 +175,11 @@ def sweep_config(config):
   overrides = {'executor': _EXECUTOR.value, 'ray_address': _RAY_ADDRESS.value,
                'slurm.partition': _SLURM_PARTITION.value, 'slurm.time_min': _SLURM_TIME.value}
   overrides = {k: v for k, v in overrides.items() if v is not None}
+  for option in _SWEEP_OPTIONS.value:
+    key, sep, raw = option.partition('=')
+    if not sep:
+      sys.exit(f'config error: --sweep_option={option!r} is not KEY=VALUE')
+    overrides[key.strip()] = raw.strip()
   if not overrides:
     return config
   if 'sweep' not in config:
@@ -176,8 +187,33 @@ def sweep_config(config):
   config = copy.deepcopy(config)
   for key, value in overrides.items():
     node, _, field = key.rpartition('.')
-    (config.sweep[node] if node else config.sweep)[field] = value
+    parent = config.sweep[node] if node and node in config.sweep else config.sweep
+    if (node and node not in config.sweep) or field not in parent:
+      sys.exit(f'config error: sweep has no field {key!r}; its fields: '
+               f'{", ".join(sorted(k for k in config.sweep.keys()))}, slurm.'
+               f'{{{", ".join(sorted(config.sweep.slurm.keys()))}}}')
+    parent[field] = _typed(key, value, parent[field])
   return config
+
+
+def _typed(key: str, value, like):
+  """A --sweep_option's text as the type of the field it sets."""
+  if not isinstance(value, str) or isinstance(like, str):
+    return value
+  from experiments import common
+  try:
+    if isinstance(like, (tuple, list)):       # e.g. slurm.additional=(('qos','high'),)
+      parsed = ast.literal_eval(value)
+      if not isinstance(parsed, (tuple, list)):
+        raise ValueError
+      return tuple(parsed)
+    if isinstance(like, bool):
+      if value.lower() not in common.TRUE + common.FALSE:
+        raise ValueError
+      return value.lower() in common.TRUE
+    return type(like)(value)
+  except (TypeError, ValueError):
+    sys.exit(f'config error: --sweep_option {key}={value!r} is not a {type(like).__name__}')
 
 
 def _usage(message: str):

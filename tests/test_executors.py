@@ -3,6 +3,7 @@ retries, missing engines."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -201,3 +202,28 @@ def test_the_command_line_names_a_missing_engine(tmp_path):
       "config error: sweep.executor='ray' needs the package ray, which is not installed: "
       'pip install -r requirements-cluster.txt')
   assert not os.listdir(tmp_path)          # nothing ran
+
+
+def test_sweep_options_reach_the_sweep_fields_with_their_types():
+  """reproduce takes no --config: --sweep_option KEY=VALUE sets what
+  --config.sweep.KEY would (a Slurm account, memory, extra sbatch options),
+  typed as the field is; a field that does not exist is one line."""
+  import launch
+  from absl import flags
+  from experiments import common
+
+  def options(*given):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(['launch.py', 'reproduce'] + [f'--sweep_option={o}' for o in given])
+    try:
+      return launch.sweep_config(common.base_config()).sweep
+    finally:
+      flags.FLAGS.unparse_flags()
+  s = options('slurm.account=lab', 'slurm.mem_gb=16', 'gpus_per_part=1',
+              "slurm.additional=(('qos', 'high'),)")
+  assert (s.slurm.account, s.slurm.mem_gb, s.gpus_per_part) == ('lab', 16, 1)
+  assert s.slurm.additional == (('qos', 'high'),)
+  for bad, message in (('slurm.acount=lab', "sweep has no field 'slurm.acount'"),
+                       ('retries=x', "retries='x' is not a int"), ('retries', 'KEY=VALUE')):
+    with pytest.raises(SystemExit, match=re.escape(message)):
+      options(bad)
