@@ -168,7 +168,7 @@ class Cell:
   run: str
   member: int
   step: int
-  wall_time_s: float
+  wall_time_s: float | None
   code_version: str
   diverged: bool = False
   seed: int | None = None
@@ -355,7 +355,14 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
       for i, (m, method) in enumerate(zip(result['members'], methods)):
         hp = m.get('hparams', {})
         best, best_step = valid.get(i, (None, None))
-        final = float(m.get(key, m['test_loss']))
+        if key not in m and key != 'test_loss':    # never nats under a bpc or perplexity heading
+          skip(workdir, f'member {i} has no {key} in result.json (the table reports that, '
+                        'not the loss in nats)')
+          continue
+        if not isinstance(m.get(key), (int, float)) or 'step' not in result:
+          skip(workdir, f'member {i}: result.json lacks {key} or the step it ended at')
+          continue
+        final = float(m[key])
         ours = float(m.get(f'{key}_at_best_valid', final))
         trial = trial_key(config, hp)
         error_key = PAPER[table].accuracy_key
@@ -366,7 +373,7 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
           skip(workdir, f'member {i} repeats seed {seed} of a trial that {twin} already has')
           continue
         cells.append(Cell(table, row, method, ours, final, best, best_step, workdir, i,
-                          result['step'], result['wall_time_s'], result.get('code_version', ''),
+                          result['step'], result.get('wall_time_s'), result.get('code_version', ''),
                           bool(m.get('diverged')), seed, trial,
                           None if error is None else 100.0 * (1.0 - float(error)),
                           planned_trials(config) if _SWEEP_UNIT.search(workdir) else 0))
@@ -432,9 +439,15 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           trial_valid=(None if any(x.best_valid is None for x in seeds)
                                        else mean([x.best_valid for x in seeds])),
                           trial_runs=sorted({x.run for x in seeds}),
-                          trial_wall_time_s=sum({x.run: x.wall_time_s for x in seeds}.values()),
+                          trial_wall_time_s=_total({x.run: x.wall_time_s for x in seeds}.values()),
                           first_of_trial=c is seeds[0]))
   return out
+
+
+def _total(seconds) -> float | None:
+  """The sum of runs' wall times; None where a run did not record its own."""
+  seconds = list(seconds)
+  return None if any(x is None for x in seconds) else sum(seconds)
 
 
 def _sd(xs: list[float]) -> float:

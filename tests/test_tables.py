@@ -101,6 +101,28 @@ def test_a_cell_whose_every_trial_diverged_says_so_and_any_diverged_seed_flags_i
   assert '6.90 ± 4.24 (mean of 2 seeds, 3.90-9.90) (diverged)' in text
 
 
+def test_a_record_without_the_tables_metric_or_its_wall_time_is_handled(tmp_path):
+  """A PTB character run whose result.json lacks test_bpc is left out with a
+  reason (never its nats under the bpc heading); one without wall_time_s
+  shows '-' for it, not a KeyError."""
+  c = common.base_config()
+  c.task.name = 'ptb_char'
+  one_method(c, 'sgd-c', clip=1.0, alpha=0.0, table='pascanu_table2', row='next character')
+  fake_run(str(tmp_path / 'nobpc'), c, [1.0])             # test_loss only, no test_bpc
+  skipped = []
+  cells = tables.collect([str(tmp_path)], skipped)
+  assert cells == [] and 'has no test_bpc' in skipped[0][1]
+  music = music_config('nottingham')
+  one_method(music, 'sgd', clip=0.0, alpha=0.0)
+  fake_run(str(tmp_path / 'nowall'), music, [3.9])
+  path = tmp_path / 'nowall' / 'result.json'
+  result = json.loads(path.read_text())
+  del result['wall_time_s']
+  path.write_text(json.dumps(result))
+  text = tables.markdown(tables.rows_of(tables.collect([str(tmp_path / 'nowall')])))
+  assert '| Nottingham | SGD | 3.80 | 3.80 | 3.90 | +0.10 | 3.90 | - | [nowall](' in text
+
+
 def test_gru_and_lstm_runs_fill_companion_rows_not_the_papers(tmp_path):
   for cell, losses in (('rnn', [3.9, 3.6, 3.5]), ('lstm', [3.4, 3.3, 3.2])):
     c = music_config('nottingham')
