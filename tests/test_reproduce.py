@@ -191,15 +191,17 @@ def test_the_plan_counts_a_sweeps_finished_trials_and_the_time_left(tmp_path):
   assert 'Expected: about 5 min' in text
 
 
+def _half_done_search(tmp_path):
+  """A search of 4 trials in 2 units, not timed whole; its first unit (2
+  trials) finished in 600 s of recorded wall time. (target, its folder)"""
+  target, folder = _half_done_search(tmp_path)
+  return target, folder
+
+
 def test_a_search_not_timed_whole_is_timed_by_its_finished_trials(tmp_path):
   """No minutes for the job: its finished unit (2 trials, 600 s of recorded
   wall time) gives 5 min a trial, so the other 2 trials about 10 min."""
-  target = reproduce.Target('toy.search', 'a search', (
-      reproduce.Job('search', 'experiments/temporal_order_sweep.py:smoke', command='sweep'),))
-  folder = tmp_path / 'toy_search' / 'search'
-  (folder / 'g00_init_scheme-smart_tanh' / 'part0').mkdir(parents=True)
-  (folder / 'g00_init_scheme-smart_tanh' / 'part0' / 'result.json').write_text(
-      json.dumps({'members': [], 'wall_time_s': 600.0}))
+  target, folder = _half_done_search(tmp_path)
   (folder / 'g01_init_scheme-basic_tanh' / 'part0' / 'checkpoints' / '300').mkdir(parents=True)
   text = reproduce.describe(target, str(folder.parent), 1)
   assert ("not measured whole, about 10 min left at its trials' pace so far, 2 of 4 trials "
@@ -215,12 +217,7 @@ def test_a_started_unit_counts_toward_the_pace_with_what_it_has_spent(tmp_path):
   and the rest is 2 trials x 15 min less the 30 min spent, floored at the
   trials not started (none here): about 0 left. With 120 s spent the
   finished unit's 5 min a trial stand: 2 x 5 - 2 = 8 min left."""
-  target = reproduce.Target('toy.search', 'a search', (
-      reproduce.Job('search', 'experiments/temporal_order_sweep.py:smoke', command='sweep'),))
-  folder = tmp_path / 'toy_search' / 'search'
-  (folder / 'g00_init_scheme-smart_tanh' / 'part0').mkdir(parents=True)
-  (folder / 'g00_init_scheme-smart_tanh' / 'part0' / 'result.json').write_text(
-      json.dumps({'members': [], 'wall_time_s': 600.0}))
+  target, folder = _half_done_search(tmp_path)
   meta = folder / 'g01_init_scheme-basic_tanh' / 'part0' / 'checkpoints' / '300' / 'meta'
   meta.mkdir(parents=True)
   for spent, per_trial, rest in ((1800.0, 15, 0), (120.0, 5, 8)):
