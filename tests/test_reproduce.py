@@ -194,7 +194,12 @@ def test_the_plan_counts_a_sweeps_finished_trials_and_the_time_left(tmp_path):
 def _half_done_search(tmp_path):
   """A search of 4 trials in 2 units, not timed whole; its first unit (2
   trials) finished in 600 s of recorded wall time. (target, its folder)"""
-  target, folder = _half_done_search(tmp_path)
+  target = reproduce.Target('toy.search', 'a search', (
+      reproduce.Job('search', 'experiments/temporal_order_sweep.py:smoke', command='sweep'),))
+  folder = tmp_path / 'toy_search' / 'search'
+  (folder / 'g00_init_scheme-smart_tanh' / 'part0').mkdir(parents=True)
+  (folder / 'g00_init_scheme-smart_tanh' / 'part0' / 'result.json').write_text(
+      json.dumps({'members': [], 'wall_time_s': 600.0}))
   return target, folder
 
 
