@@ -54,8 +54,13 @@ from typing import ClassVar, Protocol
 import jax
 import jax.numpy as jnp
 
-# A regression sequence is solved when its squared error is at most this.
+# A regression sequence is solved when its error is at most this. The paper:
+# "a success if the error is less than 0.04", borrowed from Martens and
+# Sutskever (2011), who follow Hochreiter and Schmidhuber (1997): the absolute
+# error. The authors' RNN.py compares the squared error (|error| <= 0.2, five
+# times looser), our default as the code that made the paper's numbers.
 REGRESSION_TOLERANCE = 0.04
+REGRESSION_ERRORS = ('squared', 'absolute')
 # Success criteria: solved when the fraction of wrong sequences is below the
 # value (the trainer's rule: ``error < train.solved_error``). 'authors' is
 # the authors' code's own number (0.0001 percent): with 10,000 sequences one
@@ -380,12 +385,14 @@ def make_task(name: str, **kwargs) -> Task:
 
 
 def sequence_errors(outputs: jax.Array, batch: dict[str, jax.Array],
-                    kind: str) -> jax.Array:
+                    kind: str, regression_error: str = 'squared') -> jax.Array:
   """Which sequences are wrong under the papers' success criterion.
 
   A sequence is wrong when any scored step (mask == 1) is: for
   classification the argmax of the logits differs from the target, for
-  regression the squared error exceeds `REGRESSION_TOLERANCE`.
+  regression the error exceeds `REGRESSION_TOLERANCE`: the squared error
+  (``regression_error='squared'``, the authors' code) or the absolute one
+  (``'absolute'``, Hochreiter and Schmidhuber's reading of the same words).
 
   Args:
     outputs: logits [P, B, C] (classification) or predictions [P, B] or
@@ -401,7 +408,11 @@ def sequence_errors(outputs: jax.Array, batch: dict[str, jax.Array],
     wrong = jnp.argmax(outputs, axis=-1) != targets
   elif kind == 'regression':
     error = outputs.reshape(targets.shape) - targets
-    wrong = error**2 > REGRESSION_TOLERANCE
+    if regression_error not in REGRESSION_ERRORS:
+      raise ValueError(f'regression_error={regression_error!r} is not one of '
+                       f'{", ".join(REGRESSION_ERRORS)}')
+    measure = error**2 if regression_error == 'squared' else jnp.abs(error)
+    wrong = measure > REGRESSION_TOLERANCE
   else:
     raise ValueError(f"kind must be 'classification' or 'regression': {kind}")
   return jnp.any(wrong & (batch['mask'] > 0), axis=0)

@@ -74,6 +74,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.task.batch_size = 20             # minibatch size (Pascanu et al.: 20)
   c.task.min_length = 50             # each batch draws its length T from
   c.task.max_length = 50             #   [min_length, max_length]
+  c.task.regression_error = 'squared'  # a regression sequence is wrong when this error > 0.04:
+                                     #   'squared' (authors' RNN.py) | 'absolute' (H&S 1997)
 
   # What the run reproduces (``declare_paper``; ``launch.py table`` reads it):
   # a table of tables.PAPER, its row, and each population row's method.

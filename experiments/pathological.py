@@ -25,7 +25,7 @@ authors' code, github.com/pascanur/trainingRNNs):
 | lengths, one model | "varying length T between 50 and 200" | one T per minibatch, min + randint(max - min): 50..199 | supp., Addition; drawing: authors' RNN.py |
 | addition T' | per sequence from [T, 11T/10] | per sequence, [T, 11T/10] (authors: per minibatch, [T, 1.1T)) | supp., Addition problem |
 | addition positions | [1, T'/10] and [T'/10, T'/2] | 0-indexed [0, T'/10) and [T'/10, T'/2), disjoint, as the authors' addition.py | supp., Addition problem |
-| addition target, error | (u_i + u_j)/2; wrong if error > 0.04 | the same, squared error > 0.04, as the authors' RNN.py | supp., "The pathological synthetic tasks" |
+| addition target, error | (u_i + u_j)/2; a success "if the error is less than 0.04" (which error is not said; Hochreiter and Schmidhuber 1997, whom the criterion comes from through Martens and Sutskever 2011, take the absolute error) | wrong when the squared error > 0.04 (|error| > 0.2), as the authors' RNN.py, the code behind the paper's numbers: five times looser than the absolute reading, which ``--config.task.regression_error=absolute`` gives (not run) | supp., "The pathological synthetic tasks"; authors' RNN.py |
 | 3-bit positions | [T/10, 2T/10], [3T/10, 4T/10], [6T/10, 7T/10] | the same, both ends included (authors: [T/10, 2T/10), [3T/10, 4T/10), [6T/10, 7T/10)) | supp., 3-bit temporal order |
 | permutation layout | first = last in {1, 2}, others in [3, 100] | T input symbols, the (T+1)-th (= the first) predicted at the last step, as the authors' permutation.py | supp., Random permutation |
 | memorisation layout | pattern, T constant steps, then the pattern | authors' memorization.py: go at step L+T, pattern due from it on, a blank class scored on every other step | supp., Noiseless memorization (layout: authors' code) |
@@ -35,7 +35,7 @@ authors' code, github.com/pascanur/trainingRNNs):
 | overflow guard | not described | any method: a gradient norm non-finite or > 1e10 skips the update (authors: only with clipping, and W_hh shrinks by lr * 0.02 W_hh) | authors' RNN.py; skip: our choice |
 | validation | not described | 10,000 fresh sequences every 2,000 updates, lengths spread evenly over the training range (authors: every 20 or 2,000 updates, one random length per 1,000) | authors' RNN.py (checkFreq, ebs, cbs); spread: our choice |
 | budget | not stated | ``steps=``, default 5M, stop when solved | authors' RNN.py (maxiters 5e6) |
-| success | "no more than 1% error on a batch of 10000 test samples" | ``success=paper`` (default): < 1% wrong of 10,000; ``success=authors``: 0 wrong (authors' RNN.py); a member stops at its first passing validation and counts as solved if 10,000 further test sequences pass too; result.json records the criterion | supp., "The pathological synthetic tasks"; authors' RNN.py |
+| success | "no more than 1% error on a batch of 10000 test samples" | ``success=paper`` (default): < 1% wrong of 10,000; ``success=authors``: 0 wrong (authors' RNN.py); a member stops at its first passing validation; it counts as solved when 10,000 further test sequences pass at its stop (that validation, or the end of its budget: the test decides, as the paper's criterion is on test); result.json records the criterion | supp., "The pathological synthetic tasks"; authors' RNN.py |
 
 The paper's results: SGD-CR solves every problem with 100% success with one
 model for lengths 50 to 200, except random permutation, solved in 1 of 8

@@ -34,10 +34,10 @@ Fidelity (supp. = the supplementary's "Language modelling"):
 | examples per update | "sequences of 200 steps, the hidden state carried over" | one stream, one window of 200 per update (B = 1; 25,087 updates an epoch) | supp. |
 | order | the text in order | same; state reset once an epoch | supp. |
 | clipping | 45 on the cost summed over the sequence | same (``loss_reduction='sum_over_time'``) | supp. |
-| learning rate | next: 0.001 (SGD), 0.01 (SGD+C), 0.05 (SGD+CR); 5th ahead: 0.1 without Omega, 0.05 with | same, constant; 5th-ahead SGD (not in the paper): 0.001 | supp. |
-| Omega | next: 0.01 constant; 5th ahead: 0.05 on 1/t | same, t in epochs | supp. |
+| learning rate | next: 0.001 (SGD), 0.01 (SGD+C), 0.05 (SGD+CR); 5th ahead: 0.1 without Omega, 0.05 with (no schedule stated) | the same starting rates, then the schedule of the row below (not constant); 5th-ahead SGD (not in the paper): 0.001 | supp. |
+| Omega | next: 0.01 constant; 5th ahead: 0.05 on 1/t (no unit given for t on PTB) | same, t in epochs (our reading: the unit the supp. gives for music) | supp. |
 | initialisation | not stated; the model is "(Mikolov et al., 2012)", whose RNNLM toolkit draws each weight as a sum of three U(-0.1, 0.1) (std 0.1) | all weights N(0, 0.1) (``init=mikolov``, default; scheme 'basic_tanh'); ``init=authors``: N(0, 0.01), the authors' RNN.py sigmoid scheme, which learns far slower here (RESULTS.md) | supp. (model); RNNLM's initNet (scale) |
-| learning-rate schedule | not stated | ``schedule=rnnlm`` (default): the RNNLM toolkit's (the toolkit of the model the paper names, Mikolov et al. 2012): once an epoch gains less than 0.3% on validation, halve the rate after every epoch, stop at the next such epoch; ``schedule=constant``: the rate as given throughout (0.2 bits worse here: RESULTS.md) | RNNLM's ``trainNet``; our choice |
+| learning-rate schedule | not stated | ``schedule=rnnlm`` (default): the RNNLM toolkit's (the toolkit of the model the paper names, Mikolov et al. 2012): once an epoch gains less than 0.3% on validation, halve the rate after every epoch, stop at the next such epoch; ``schedule=constant``: the rate as given throughout (0.2 bits worse here: RESULTS.md). The next-character record of ``reproduce pascanu2013.table2`` was branched from a constant-rate run at epoch 11 (its config.json says so) | RNNLM's ``trainNet``; our choice |
 | stopping | not stated | until validation stops improving: a member stops 2 epochs after its best, at most ``epochs`` (20) | our choice |
 | selection | not stated | test at each member's lowest validation | our choice |
 | evaluation | test entropy in bits per character | the whole test stream, one unbroken stream | sec. 4.2 |

@@ -29,6 +29,7 @@ class SyntheticTask:
   batch_size: int
   min_length: int
   max_length: int
+  regression_error: str = 'squared'   # datasets.pathological.REGRESSION_ERRORS
   carries = False
   unit = 'fresh sequences'
   steps_per_epoch = None        # fresh data every step: no epochs
@@ -63,7 +64,8 @@ class SyntheticTask:
     return ''
 
   def error(self, outputs, batch) -> jax.Array:
-    return jnp.mean(pathological.sequence_errors(outputs, batch, self.kind))
+    return jnp.mean(pathological.sequence_errors(outputs, batch, self.kind,
+                                                 self.regression_error))
 
   def eval_lengths(self, num_batches: int) -> list[int]:
     """Lengths of the evaluation batches, spread evenly over the training range."""
@@ -93,7 +95,8 @@ class SyntheticTask:
       mask = batch['mask']
       per_seq = jnp.sum(per_step_loss(outputs, batch, self.kind) * mask, 0) / jnp.maximum(
           jnp.sum(mask, 0), 1)
-      return jnp.sum(per_seq), jnp.sum(pathological.sequence_errors(outputs, batch, self.kind))
+      return jnp.sum(per_seq), jnp.sum(pathological.sequence_errors(
+          outputs, batch, self.kind, self.regression_error))
 
     batch_fn = jax.jit(jax.vmap(one_batch, in_axes=(0, None, None)), static_argnums=2)
 
@@ -119,5 +122,9 @@ def build(config: ml_collections.ConfigDict, data=None) -> SyntheticTask:
   if data is not None:
     raise ValueError(f'task {config.task.name!r} draws its data; it takes none')
   c = config.task
+  error = c.get('regression_error', 'squared')
+  if error not in pathological.REGRESSION_ERRORS:
+    raise ValueError(f'task.regression_error={error!r} is not one of '
+                     f'{", ".join(pathological.REGRESSION_ERRORS)}')
   return SyntheticTask(pathological.make_task(c.name, **dict(c.get('kwargs', {}))),
-                       c.batch_size, c.min_length, c.max_length)
+                       c.batch_size, c.min_length, c.max_length, error)

@@ -223,6 +223,33 @@ def test_sequence_errors_regression(trailing_axis):
   np.testing.assert_array_equal(errors, [False, False, True])
 
 
+def test_the_absolute_reading_of_the_regression_criterion_is_five_times_stricter():
+  """|error| 0.039 and 0.041: right and wrong under the absolute reading;
+  both right under the squared one (0.0015, 0.0017 <= 0.04). |error| 0.19:
+  right only under the squared reading; 0.21 wrong under both."""
+  targets = np.full((1, 4), 0.5, np.float32)
+  mask = np.ones((1, 4), np.float32)
+  outputs = jnp.asarray(targets + np.array([[0.039, -0.041, 0.19, -0.21]], np.float32))
+  batch = {'targets': targets, 'mask': mask}
+  np.testing.assert_array_equal(
+      pathological.sequence_errors(outputs, batch, 'regression', 'absolute'),
+      [False, True, True, True])
+  np.testing.assert_array_equal(
+      pathological.sequence_errors(outputs, batch, 'regression', 'squared'),
+      [False, False, False, True])
+  with pytest.raises(ValueError, match="regression_error='abs' is not one of squared, absolute"):
+    pathological.sequence_errors(outputs, batch, 'regression', 'abs')
+  import tasks                                   # the config field reaches the task
+  from experiments import pathological as experiment
+  config = experiment.get_config('problem=addition,smoke')
+  assert tasks.make(config).regression_error == 'squared'     # the authors' code, the default
+  config.task.regression_error = 'absolute'
+  assert tasks.make(config).regression_error == 'absolute'
+  config.task.regression_error = 'abs'
+  with pytest.raises(ValueError, match="task.regression_error='abs'"):
+    tasks.make(config)
+
+
 def test_make_task_errors():
   with pytest.raises(ValueError) as info:
     pathological.make_task('adition')

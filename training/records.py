@@ -74,7 +74,7 @@ def flatten(d: dict, prefix: str = '') -> dict:
 _OFF = (None, False, 0, '', [], {})
 _DEFAULTS_ON = {'reg.omega_form': 'squared', 'optim.accumulate_steps': 1,
                 'model.compute_dtype': 'float32', 'train.anneal_min_improvement': 0.003,
-                'model.gate_bias': True}
+                'model.gate_bias': True, 'task.regression_error': 'squared'}
 
 
 def is_unset(key: str, value) -> bool:
