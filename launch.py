@@ -208,9 +208,7 @@ def _typed(key: str, value, like):
         raise ValueError
       return tuple(parsed)
     if isinstance(like, bool):
-      if value.lower() not in common.TRUE + common.FALSE:
-        raise ValueError
-      return value.lower() in common.TRUE
+      return common.parse_bool(value)
     return type(like)(value)
   except (TypeError, ValueError):
     sys.exit(f'config error: --sweep_option {key}={value!r} is not a {type(like).__name__}')

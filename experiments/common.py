@@ -24,6 +24,13 @@ TRUE = ('1', 'true', 'yes', 'on')      # a boolean argument's spellings
 FALSE = ('0', 'false', 'no', 'off')
 
 
+def parse_bool(raw: str) -> bool:
+  """A boolean's text: one of TRUE or FALSE (ValueError otherwise, never a silent False)."""
+  if raw.strip().lower() not in TRUE + FALSE:
+    raise ValueError(f'{raw!r} is not a boolean: one of {", ".join(TRUE)} or {", ".join(FALSE)}')
+  return raw.strip().lower() in TRUE
+
+
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """Parses ``k=v,switch,...`` against typed defaults; a typo names the valid keys.
 
@@ -47,10 +54,10 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
         raise ValueError(f'config argument {key!r} needs a value ({key}=...)')
       values[key] = True
     elif isinstance(default, bool):
-      if raw.lower() not in TRUE + FALSE:
-        raise ValueError(f'config argument {key}={raw!r} is not a boolean: one of '
-                         f'{", ".join(TRUE)} or {", ".join(FALSE)}')
-      values[key] = raw.lower() in TRUE
+      try:
+        values[key] = parse_bool(raw)
+      except ValueError as e:
+        raise ValueError(f'config argument {key}={e}') from None
     else:
       try:
         values[key] = type(default)(raw)

@@ -91,8 +91,7 @@ class Job:
     unit's time a trial at its latest checkpoint where that is already more
     (a started unit is often the slow one: its trials have not stopped
     early, so the finished units alone would promise too little). The
-    started units' minutes already spent come off the rest, which is never
-    less than the pace times the trials not started."""
+    started units' minutes already spent come off the rest."""
     if self.command != 'sweep':
       return run_state(workdir), 1.0, None
     from orchestration import sweep
@@ -117,11 +116,8 @@ class Job:
     for name, elapsed in started.items():
       state = run_state(os.path.join(workdir, name))
       words.append(f'{name} {state}' + (f' ({elapsed / 60:.0f} min in)' if elapsed else ''))
-    rest = None
-    if per_trial is not None:
-      left = trials(units) - trials(done)
-      rest = max(per_trial * left - sum(started[u.name] for u in spent) / 60,
-                 per_trial * (left - trials(spent)))
+    rest = None if per_trial is None else (
+        per_trial * (trials(units) - trials(done)) - sum(started[u.name] for u in spent) / 60)
     return '; '.join(words), 1.0 - trials(done) / trials(units), rest
 
 

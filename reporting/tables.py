@@ -327,7 +327,7 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
         continue
       result = records.read_json(path)
       config = records.read_json(os.path.join(workdir, 'config.json'))
-      if not isinstance(result, dict) or 'members' not in result:
+      if not isinstance(result, dict) or 'members' not in result or 'step' not in result:
         skip(workdir, 'result.json is unreadable (cut short or not JSON)')
         continue
       if not isinstance(config, dict):
@@ -355,12 +355,9 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
       for i, (m, method) in enumerate(zip(result['members'], methods)):
         hp = m.get('hparams', {})
         best, best_step = valid.get(i, (None, None))
-        if key not in m and key != 'test_loss':    # never nats under a bpc or perplexity heading
+        if not isinstance(m.get(key), (int, float)):   # never nats under a bpc or perplexity heading
           skip(workdir, f'member {i} has no {key} in result.json (the table reports that, '
                         'not the loss in nats)')
-          continue
-        if not isinstance(m.get(key), (int, float)) or 'step' not in result:
-          skip(workdir, f'member {i}: result.json lacks {key} or the step it ended at')
           continue
         final = float(m[key])
         ours = float(m.get(f'{key}_at_best_valid', final))
@@ -415,6 +412,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           best_valid_step=None, run='', member=None, step=None,
                           wall_time_s=None, code_version='', selected=None, candidates=0,
                           planned=0, diverged=None))
+        all_diverged = all(any(x.diverged for x in t) for t in trials.values())
         for c in mine:
           seeds = trials[c.trial]
           ours = [x.ours for x in seeds]
@@ -427,7 +425,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           wall_time_s=c.wall_time_s, code_version=c.code_version,
                           selected=None if chosen is None else c.trial == chosen,
                           candidates=len(trials), planned=max(x.planned for x in mine),
-                          all_diverged=all(any(x.diverged for x in t) for t in trials.values()),
+                          all_diverged=all_diverged,
                           swept=sum(any(x.planned for x in t) for t in trials.values()),
                           diverged=c.diverged, trial_diverged=any(x.diverged for x in seeds),
                           seed=c.seed,
@@ -476,8 +474,8 @@ def _selection(r: dict) -> str:
   far is not yet its row's number). Runs outside the sweep that fill the
   same cell (tabled together with it) are counted apart from its trials."""
   done, planned = r['candidates'], r.get('planned', 0)
-  if r['selected'] and r.get('all_diverged'):      # nothing to select on: the first is shown
-    return f' (all {done} trials diverged; the first shown)'
+  if r['selected'] and r.get('all_diverged'):      # nothing to select on
+    return f' (all {done} trials diverged)'
   swept = r.get('swept', done) if planned else done
   if swept < done:          # the sweep's trials and other runs of the cell
     others = f'{done - swept} other run{"s" if done - swept > 1 else ""}'
@@ -545,7 +543,7 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       cells = [row_name(table, r['row']), label, fmt(r['paper'])]
       if alt:
         cells.append(fmt(r['paper_alternative']))
-      if r.get('trial_diverged') if r.get('seeds', 1) > 1 else r['diverged']:   # any seed's
+      if r.get('trial_diverged', r['diverged']):   # any seed's
         ours += ' (diverged)'
       cells += [ours] + ([accuracy] if acc else []) + [
           '-' if diff is None else f'{diff:+{f}}', final, valid, run, wall]

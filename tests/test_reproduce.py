@@ -219,8 +219,8 @@ def test_a_started_unit_counts_toward_the_pace_with_what_it_has_spent(tmp_path):
   """The finished unit: 2 trials in 600 s, 5 min a trial. The started one
   (2 trials) had spent 1,800 s at its checkpoint (the ``meta`` item orbax
   writes as ``meta/metadata``), already 15 min a trial: that is the pace,
-  and the rest is 2 trials x 15 min less the 30 min spent, floored at the
-  trials not started (none here): about 0 left. With 120 s spent the
+  and the rest is 2 trials x 15 min less the 30 min spent: about 0 left
+  (the pace is never below a started unit's, so this is never negative). With 120 s spent the
   finished unit's 5 min a trial stand: 2 x 5 - 2 = 8 min left."""
   target, folder = _half_done_search(tmp_path)
   meta = folder / 'g01_init_scheme-basic_tanh' / 'part0' / 'checkpoints' / '300' / 'meta'

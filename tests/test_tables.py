@@ -88,11 +88,13 @@ def test_runs_marked_apart_are_not_candidates_when_a_folder_above_is_tabled(tmp_
 def test_a_cell_whose_every_trial_diverged_says_so_and_any_diverged_seed_flags_its_trial(tmp_path):
   c = music_config('nottingham')
   one_method(c, 'sgd', clip=0.0, alpha=0.0)
-  for name, lr in (('a', 0.5), ('b', 1.0)):        # two trials of one cell, both diverged
+  for name, lr, valid in (('a', 0.5, 9.0), ('b', 1.0, 7.0)):   # two trials, both diverged
     c.optim.learning_rate = lr
-    fake_run(str(tmp_path / 'div' / name), c, [float('nan')], diverged=True)
+    fake_run(str(tmp_path / 'div' / name), c, [float('nan')],
+             [dict(step=10, split='valid', member=0, loss=valid)], diverged=True)
   text = tables.markdown(tables.rows_of(tables.collect([str(tmp_path / 'div')])))
-  assert 'SGD (all 2 trials diverged; the first shown) | 3.80 | 3.80 | nan (diverged)' in text
+  assert 'SGD (all 2 trials diverged) | 3.80 | 3.80 | nan (diverged)' in text
+  assert '| 7.00 (10) | [b](' in text          # diverged trials too rank by validation
   c.optim.learning_rate = 0.25                      # one trial, two seeds; the second diverged
   for seed, loss, diverged in ((0, 3.9, False), (1, 9.9, True)):
     c.seed = seed

@@ -415,7 +415,7 @@ def check_config(config: ml_collections.ConfigDict, data=None) -> Any:
   population.make_population(config)
   trainer = build(config, data=data)
   trainer.model.cells()    # the cells' own checks
-  for start, chunk in phases[1:] if len(phases) > 1 else ():   # each phase's task, now, not hours in
+  for start, chunk in phases:       # each phase's task, now, not hours in
     try:
       phase_trainer(config, trainer, start, chunk)
     except ValueError as e:
@@ -673,13 +673,14 @@ class _Run:
   def step(self) -> int:
     return int(distributed.to_host(self.state.step)[0])
 
-  def stop(self, done: np.ndarray) -> None:
+  def stop(self, done: np.ndarray, active: np.ndarray) -> None:
+    """Stops the members ``done``; ``active``: which were training before."""
     if done.any():
-      active = np.asarray(distributed.to_host(self.state.active), bool)
+      step = self.step
       if self.stopped_at is None:
         self.stopped_at = [None] * self.size
       for i in np.flatnonzero(done & active):
-        self.stopped_at[i] = self.step
+        self.stopped_at[i] = step
       self.state = self.state.replace(active=self.state.active & ~done)
 
   def skipped(self, size: int) -> np.ndarray:
@@ -733,7 +734,9 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, changed: list | 
               elapsed=meta.get('elapsed', 0.0),
               last_loss=np.asarray(meta.get('last_loss', [0.0] * pop.size), np.float64),
               # a stopped member's last numbers stand after a resume, as they would have
-              last_valid=meta.get('last_valid'), stopped_at=meta.get('stopped_at'),
+              # a branch may score validation otherwise: its stopped members are scored again
+              last_valid=None if changed is not None else meta.get('last_valid'),
+              stopped_at=meta.get('stopped_at'),
               annealing=np.asarray(anneal.get('annealing', [False] * pop.size), bool),
               # with no record of its own (a branch from a run without the schedule),
               # the first epoch is compared with the best validation so far
@@ -874,7 +877,7 @@ def _validate(run: _Run, evaluate, writer, tc, step: int) -> list[dict]:
     done |= run.best.since >= tc.patience
   if tc.get('anneal'):
     done |= _anneal(run, [v['loss'] for v in valid], judged, tc)
-  run.stop(done)
+  run.stop(done, judged)
   judge = _halving_judge(tc) if tc.get('halve_lr_on_rise') else None
   if judge == 'valid':
     errors = [v['loss'] for v in valid]

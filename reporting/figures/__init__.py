@@ -33,7 +33,7 @@ def cli(main: Callable, argv: list[str]) -> None:
   together) is a one-line error naming the module, not a stack trace."""
   try:
     main(argv)
-  except (ValueError, OSError, KeyError) as e:
+  except (ValueError, OSError) as e:
     name = sys.modules['__main__'].__spec__.name if getattr(
         sys.modules.get('__main__'), '__spec__', None) else 'figure'
     sys.exit(f'{name}: error: {e}')
