@@ -10,8 +10,11 @@ quotes them, and compares each quoted row with the printed row of the same
 (row, method): column by column, over the columns both tables have (a
 column added to ``launch.py table`` after a row was quoted is not a
 difference). It prints the rows that differ, and exits 1 if there are any.
-Rows of hand-made tables (commands, wall times), which name no printed row,
-are passed over and counted.
+A quoted row of a printed table's shape (a ``row`` column and a ``method``
+column, or an ablation's ``members``) that no folder prints any more (a
+row or method renamed, a record moved) is named too, and fails the check
+as well. Rows of hand-made tables (commands, wall times) are passed over
+and counted.
 
 The folders tabled: each folder under ``results/`` (and each one under
 ``results/ablations/``, whose runs are variants of one cell, not candidates
@@ -39,6 +42,11 @@ _WORKDIR = re.compile(r'launch\.py table\s+--workdir=([^\s`]+)')
 class Row:
   cells: dict[str, str]     # header -> cell
   line: int = 0             # where it stands in RESULTS.md (1-based; 0 for a printed row)
+
+  @property
+  def printed_shape(self) -> bool:
+    """Whether its table is one ``launch.py table`` prints (a paper's, or an ablation's)."""
+    return 'row' in self.cells and ('method' in self.cells or 'members' in self.cells)
 
   @property
   def key(self) -> tuple[str, str] | None:
@@ -104,13 +112,14 @@ def printed(group: list[str]) -> str:
 @dataclasses.dataclass
 class Stale:
   quoted: Row
-  closest: Row
+  closest: Row | None       # None: no folder prints its (row, method) now
   differ: list[str]         # the shared columns that differ
 
 
 def check(text: str, tabled: list[list[str]]) -> tuple[list[Stale], int, int]:
   """(stale rows, rows that agree, rows of hand-made tables) of ``text`` against
-  the tables printed from each group of folders in ``tabled``."""
+  the tables printed from each group of folders in ``tabled``. A row of a printed
+  table's shape that nothing prints now is stale, with no closest row."""
   fresh: dict[tuple[str, str], list[Row]] = {}
   for group in tabled:
     for row in parse_tables(printed(group)):
@@ -120,7 +129,10 @@ def check(text: str, tabled: list[list[str]]) -> tuple[list[Stale], int, int]:
   for row in parse_tables(text):
     candidates = fresh.get(row.key) if row.key else None
     if not candidates:
-      hand += 1
+      if row.printed_shape:
+        stale.append(Stale(row, None, []))      # printed nowhere now
+      else:
+        hand += 1
       continue
     diffs = []
     for c in candidates:
@@ -144,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
   stale, agree, hand = check(text, folders(args.results, text))
   for s in stale:
     print(f'{args.results_md}:{s.quoted.line}: ' + ' | '.join(s.quoted.key))
+    if s.closest is None:
+      print('    printed by no folder now (a renamed row or method, or a moved record?)')
     for h in s.differ:
       print(f'    {h}: quoted {s.quoted.cells[h]!r}, printed now {s.closest.cells[h]!r}')
   print(f'{agree} quoted rows agree with launch.py table, {len(stale)} differ; '

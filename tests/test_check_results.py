@@ -70,6 +70,26 @@ def test_a_column_added_after_the_quote_is_not_a_difference(tmp_path, monkeypatc
   assert [(s.quoted.key, s.differ) for s in stale] == [(('Nottingham', 'SGD+CR'), ['ours (at best valid)'])]
 
 
+def test_a_quoted_row_that_nothing_prints_now_fails(tmp_path, monkeypatch, capsys):
+  """A renamed method (or a moved record) must not pass as a hand-made row."""
+  monkeypatch.chdir(tmp_path)
+  _records('results')
+  printed = tables.markdown(tables.rows_of(tables.collect(['results/pascanu2013_table1'])))
+  quoted = _quote(printed).replace('| Nottingham | SGD+CR |', '| Nottingham | SGD+CRX |', 1)
+  assert 'SGD+CRX' in quoted
+  (tmp_path / 'RESULTS.md').write_text(quoted)
+  stale, agree, hand = check_results.check(quoted, check_results.folders('results', quoted))
+  assert [(s.quoted.key, s.closest) for s in stale] == [(('Nottingham', 'SGD+CRX'), None)]
+  assert hand == 1                           # the commands table is still passed over
+  assert check_results.main(['RESULTS.md']) == 1
+  out = capsys.readouterr().out
+  assert 'Nottingham | SGD+CRX\n    printed by no folder now' in out
+  # An ablation-shaped row (``members``) is checked the same way.
+  ablation_row = '\n| row | test | members |\n|---|---|---|\n| gone (`gone`) | 8.1 | 3 |\n'
+  stale, _, _ = check_results.check(ablation_row, [])
+  assert [s.quoted.key for s in stale] == [('gone (`gone`)', '')]
+
+
 def test_a_quoted_list_of_folders_is_tabled_together(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   for d in ('results/x', 'results/ablations/y', 'a', 'b', 'c'):
