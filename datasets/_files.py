@@ -4,8 +4,11 @@ and how to read a downloaded pickle safely.
 
 Every file is checked against its known checksum when it is loaded (the PTB
 files' MD5s in ``ptb.MD5``, the music pickles' content digests in
-``music.FINGERPRINTS``). Digests are cached by (size, modification time) in
-``CACHE_FILE``, so a file is hashed again only after it changed.
+``music.FINGERPRINTS``). Digests are cached by the file's size, modification
+time, change time and inode in ``CACHE_FILE``, so a file is hashed again
+only after it changed: a rewrite of the same size whose modification time
+was kept (``cp -p``, ``rsync -t``, ``touch -r``) still changes the change
+time, which no user can set.
 
 Data folder layout (the same as the reference copy in ``shared/data``)::
 
@@ -23,13 +26,14 @@ import os
 import pathlib
 import pickle
 import shlex
+import stat
 import tempfile
 
 from training.errors import RunError
 
 ENV_VAR = 'RNNOPT_DATA'
 DEFAULT_DATA_DIR = '~/.cache/rnnopt'
-CACHE_FILE = '~/.cache/rnnopt/checked.json'   # {path: [size, mtime_ns, kind, digest]}
+CACHE_FILE = '~/.cache/rnnopt/checked.json'   # {path: [size, mtime_ns, ctime_ns, inode, kind, digest]}
 
 
 class DataError(RunError, ValueError):
@@ -51,10 +55,12 @@ def how_to_fix(corpus: str, data_dir=None) -> str:
 
 def cached_digest(path, kind: str, compute) -> str:
   """``compute()`` (a digest of the file at ``path``), or the one cached for
-  this path at its current size and modification time. The cache is a small
-  JSON file; when it cannot be read or written the digest is just computed."""
+  this path at its current size, modification and change times and inode.
+  The cache is a small JSON file; when it cannot be read or written the
+  digest is just computed."""
   st = os.stat(path)
-  key, stamp = os.path.abspath(path), [st.st_size, st.st_mtime_ns, kind]
+  key = os.path.abspath(path)
+  stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, kind]
   cache_path = os.path.expanduser(CACHE_FILE)
   try:
     with open(cache_path) as f:
@@ -64,8 +70,8 @@ def cached_digest(path, kind: str, compute) -> str:
   except (OSError, ValueError):
     cache = {}
   entry = cache.get(key)
-  if isinstance(entry, list) and entry[:3] == stamp and len(entry) == 4:
-    return entry[3]
+  if isinstance(entry, list) and len(entry) == len(stamp) + 1 and entry[:-1] == stamp:
+    return entry[-1]
   digest = compute()
   cache[key] = stamp + [digest]
   try:
@@ -79,9 +85,19 @@ def cached_digest(path, kind: str, compute) -> str:
   return digest
 
 
+def unreadable(path, error: OSError, corpus: str, data_dir=None) -> DataError:
+  """The one-line error for a data file (or folder) the system will not let us read."""
+  why = error.strerror or type(error).__name__
+  return DataError(f'{path} cannot be read ({why}): check its permissions (and its folder\'s); '
+                   f'if it is damaged, {how_to_fix(corpus, data_dir)}')
+
+
 def check_md5(path, expected: str, corpus: str, data_dir=None) -> None:
   """Raises DataError unless the file's MD5 is ``expected`` (cached)."""
-  got = cached_digest(path, 'md5', lambda: md5sum(path))
+  try:
+    got = cached_digest(path, 'md5', lambda: md5sum(path))
+  except OSError as e:
+    raise unreadable(path, e, corpus, data_dir) from None
   if got != expected:
     raise DataError(f'{path} is not the original file (md5 {got}, expected {expected}): it was '
                     f'changed or cut short; {how_to_fix(corpus, data_dir)}')
@@ -105,7 +121,8 @@ def _resolve(data_dir):
 
 
 def require(relpath: str, data_dir=None, corpus: str = 'all') -> pathlib.Path:
-  """Returns `<data folder>/relpath`, or raises DataFileMissing (one line).
+  """Returns `<data folder>/relpath`, or raises DataFileMissing (one line), or
+  DataError (one line) when the system will not say (a folder we may not enter).
 
   Args:
     relpath: path inside the data folder, e.g. 'ptb/ptb.train.txt'.
@@ -114,7 +131,13 @@ def require(relpath: str, data_dir=None, corpus: str = 'all') -> pathlib.Path:
   """
   root = resolve_data_dir(data_dir)
   path = root / relpath
-  if not path.is_file():
+  try:
+    is_file = stat.S_ISREG(os.stat(path).st_mode)
+  except (FileNotFoundError, NotADirectoryError):
+    is_file = False
+  except OSError as e:          # e.g. a folder on the way we may not enter
+    raise unreadable(path, e, corpus, data_dir) from None
+  if not is_file:
     source = _resolve(data_dir)[1]
     raise DataFileMissing(
         f'missing data file {relpath!r}: looked for {path} (data folder from '

@@ -64,14 +64,20 @@ def amplitude_walk(rng: np.random.Generator, length: int, angle_step: float) -> 
   return np.abs(np.stack([np.cos(theta), np.sin(theta)], -1))
 
 
-def generate_series(seed: int, index: int, spec: SeriesSpec = SeriesSpec()
-                    ) -> tuple[np.ndarray, np.ndarray]:
-  """Series ``index`` of seed ``seed``: (prices [L] float64, amplitudes [L, 2]).
+# The extra words of each split's seed: a validation or test series is drawn
+# from a stream of its own, so it is the same whatever the number of training
+# series (``series=15`` and ``series=30`` are scored on the same test set).
+SPLIT_STREAMS = {'train': (), 'valid': (1,), 'test': (2,)}
 
-  Each (seed, index) has its own ``np.random.default_rng([seed, index])``, so a
-  series does not depend on how many others are drawn.
+
+def generate_series(seed: int, index: int, spec: SeriesSpec = SeriesSpec(), split: str = 'train'
+                    ) -> tuple[np.ndarray, np.ndarray]:
+  """Series ``index`` of ``split`` for seed ``seed``: (prices [L] float64, amplitudes [L, 2]).
+
+  Each (seed, index, split) has its own ``np.random.default_rng``, so a
+  series does not depend on how many others are drawn, in its split or another.
   """
-  rng = np.random.default_rng([seed, index])
+  rng = np.random.default_rng([seed, index, *SPLIT_STREAMS[split]])
   amps = amplitude_walk(rng, spec.length, spec.angle_step)
   t = np.arange(spec.length, dtype=np.float64)
   clean = sum(s * amps[:, j] * np.sin(w * t)
@@ -105,14 +111,12 @@ def lag_features(prices: np.ndarray, lags: int) -> np.ndarray:
 
 def make_splits(seed: int, num_train: int, num_valid: int, num_test: int,
                 spec: SeriesSpec = SeriesSpec()) -> dict[str, np.ndarray]:
-  """split -> prices [N, L]: series 0..num_train-1 train, then valid, then test.
+  """split -> prices [N, L]: series 0..N-1 of each split's own stream.
 
   The post trains on its 15 series and reports the training loss only; the
-  validation and test series are further draws of the same process.
+  validation and test series are further draws of the same process, the
+  same ones whatever ``num_train``.
   """
   counts = {'train': num_train, 'valid': num_valid, 'test': num_test}
-  out, start = {}, 0
-  for split, n in counts.items():
-    out[split] = np.stack([generate_series(seed, start + i, spec)[0] for i in range(n)])
-    start += n
-  return out
+  return {split: np.stack([generate_series(seed, i, spec, split)[0] for i in range(n)])
+          for split, n in counts.items()}

@@ -70,9 +70,10 @@ def file_name(name: str) -> str:
 def piano_roll(piece) -> np.ndarray:
   """A piece (list of frames, each a tuple of MIDI notes) -> uint8 [T, 88].
 
-  Raises ValueError (one line) for anything else: a frame that is not a
-  tuple, a note that is not an int (None, 60.5, '60', True: numpy would turn
-  some of them into notes silently) or outside the piano's range.
+  Raises ValueError (one line) for anything else: a piece or a frame that
+  is not a sequence (a frame may be a tuple or a list), a note that is not
+  an int (None, 60.5, '60', True: numpy would turn some of them into notes
+  silently) or outside the piano's range.
   """
   try:
     lengths = np.fromiter(map(len, piece), np.int64, count=len(piece))
@@ -92,12 +93,6 @@ def piano_roll(piece) -> np.ndarray:
   notes = np.fromiter(itertools.chain.from_iterable(piece), np.int64,
                       count=int(lengths.sum()))
   keys = notes - LOWEST_NOTE
-  bad = (keys < 0) | (keys >= NUM_KEYS)
-  if bad.any():
-    frame = int(np.repeat(np.arange(len(piece)), lengths)[bad.argmax()])
-    raise ValueError(f'MIDI note {int(notes[bad.argmax()])} at frame {frame} '
-                     f'is outside the piano range {LOWEST_NOTE}..'
-                     f'{LOWEST_NOTE + NUM_KEYS - 1}')
   roll = np.zeros((len(piece), NUM_KEYS), np.uint8)
   roll[np.repeat(np.arange(len(piece)), lengths), keys] = 1
   return roll
@@ -183,6 +178,8 @@ def load_music(name: str, data_dir=None, fingerprints=None
   fix = _files.how_to_fix('music', data_dir)
   try:
     raw = _files.safe_load(path)
+  except OSError as e:     # the system's refusal, not the file's content
+    raise _files.unreadable(path, e, 'music', data_dir) from None
   except Exception as e:   # truncated, not a pickle, or a global: whatever it is, not ours
     raise _files.DataError(f'{path} cannot be read as a pickle ({type(e).__name__}: '
                            f'{str(e)[:100]}); {fix}') from None

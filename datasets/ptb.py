@@ -96,6 +96,8 @@ def load_ptb(level: str = 'char', data_dir=None, md5=None
     except (UnicodeDecodeError, ValueError) as e:
       raise _files.DataError(f'{path}: {str(e)[:120]}; {_files.how_to_fix("ptb", data_dir)}'
                              ) from None
+    except OSError as e:
+      raise _files.unreadable(path, e, 'ptb', data_dir) from None
     if not symbols[split]:
       raise _files.DataError(f'{path} is empty; {_files.how_to_fix("ptb", data_dir)}')
   counts = collections.Counter(symbols['train'])

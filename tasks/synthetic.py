@@ -55,7 +55,10 @@ class SyntheticTask:
     return self.max_length - 1 if self.max_length > self.min_length else self.max_length
 
   def train_batch(self, key, step) -> dict:
-    """Fresh sequences for ``step`` of the member whose data key is ``key``."""
+    """Fresh sequences for ``step`` of the member whose data key is ``key``.
+
+    The data come from the first half of the step's key; the trainer draws its
+    dropout masks from the second (``training/train.py``), so the two never share bits."""
     k_len, k_data = jax.random.split(jax.random.split(jax.random.fold_in(key, step))[0])
     length = jax.random.randint(k_len, (), self.min_length, self.longest + 1)
     return self.problem.sample(k_data, self.batch_size, length, self.max_length)
@@ -126,5 +129,10 @@ def build(config: ml_collections.ConfigDict, data=None) -> SyntheticTask:
   if error not in pathological.REGRESSION_ERRORS:
     raise ValueError(f'task.regression_error={error!r} is not one of '
                      f'{", ".join(pathological.REGRESSION_ERRORS)}')
+  if c.min_length < pathological.MIN_LENGTH:
+    # Checked here, not in ``sample``: training draws a traced length, which
+    # ``sample`` cannot check, and addition's first window would be empty.
+    raise ValueError(f'task.min_length={c.min_length} is below {pathological.MIN_LENGTH}, '
+                     'the shortest sequence the pathological tasks define')
   return SyntheticTask(pathological.make_task(c.name, **dict(c.get('kwargs', {}))),
                        c.batch_size, c.min_length, c.max_length, error)

@@ -115,6 +115,68 @@ def test_missing_file_error_says_what_where_and_how(tmp_path, load, relpath,
       message)
 
 
+def _refuse(path_part):
+  """An os.stat / open stand-in that says EACCES for paths containing ``path_part``."""
+  def check(path, *args, real, **kwargs):
+    if path_part in os.fspath(path):
+      raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+    return real(path, *args, **kwargs)
+  return check
+
+
+@pytest.mark.parametrize('where', ['folder', 'ptb file', 'music file'])
+def test_a_file_we_may_not_read_is_one_line_saying_so(tmp_path, monkeypatch, where):
+  """EACCES on the way to a file, or on the file, is a DataError naming the refusal
+  (not a traceback from deep inside pathlib or hashlib, nor "not a pickle").
+  The tests run as root, so the refusal is simulated."""
+  from tests.test_faults import TINY_MUSIC, write_music
+  monkeypatch.setattr(_files, 'CACHE_FILE', str(tmp_path / 'cache.json'))
+  (tmp_path / 'ptb').mkdir()
+  for split in ptb.SPLITS:
+    (tmp_path / 'ptb' / ptb.file_name('word', split)).write_text(' a b \n')
+  write_music(tmp_path, TINY_MUSIC)
+  if where == 'folder':
+    real = os.stat
+    monkeypatch.setattr(_files.os, 'stat', lambda p, *a, **k: _refuse('ptb')(p, *a, real=real, **k))
+    load, path = lambda: ptb.load_ptb('word', tmp_path), tmp_path / 'ptb' / 'ptb.train.txt'
+  elif where == 'ptb file':
+    monkeypatch.setattr(_files, 'md5sum', lambda p: _refuse('ptb')(p, real=_files.md5sum))
+    load, path = lambda: ptb.load_ptb('word', tmp_path), tmp_path / 'ptb' / 'ptb.train.txt'
+  else:
+    import builtins
+    real = builtins.open
+    monkeypatch.setattr(builtins, 'open', lambda p, *a, **k: _refuse('.pickle')(p, *a, real=real, **k))
+    load, path = lambda: music.load_music('jsb', tmp_path), tmp_path / 'music' / 'JSB Chorales.pickle'
+  with pytest.raises(_files.DataError) as info:
+    load()
+  message = str(info.value)
+  assert '\n' not in message
+  assert f'{path} cannot be read (Permission denied): check its permissions' in message
+  assert 'as a pickle' not in message
+
+
+def test_a_same_size_rewrite_with_its_old_mtime_is_checked_again(tmp_path, monkeypatch):
+  """The digest cache must not vouch for new content that kept the size and the
+  modification time (``cp -p``, ``touch -r``): a transposed note is refused."""
+  from tests.test_faults import TINY_MUSIC, write_music
+  monkeypatch.setattr(_files, 'CACHE_FILE', str(tmp_path / 'cache.json'))
+  path = write_music(tmp_path, TINY_MUSIC)
+  rolls = music.piano_rolls(TINY_MUSIC)
+  prints = {s: music.fingerprint(rolls[s]) for s in music.SPLITS}
+  prints['sha256'] = music.content_digest(rolls)
+  music.load_music('jsb', tmp_path, {'JSB Chorales': prints})      # cached as good
+  before = os.stat(path)
+  changed = {k: [list(p) for p in v] for k, v in TINY_MUSIC.items()}
+  changed['train'][0][0] = (61, 64)             # one note up: same counts, same size
+  changed_bytes = pickle.dumps(changed, 2)
+  assert len(changed_bytes) == before.st_size
+  path.write_bytes(changed_bytes)
+  os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+  assert os.stat(path).st_mtime_ns == before.st_mtime_ns
+  with pytest.raises(_files.DataError, match='content SHA-256'):
+    music.load_music('jsb', tmp_path, {'JSB Chorales': prints})
+
+
 # --- fetch -------------------------------------------------------------------
 
 def test_good_file_lands_verified(server, tmp_path):

@@ -53,6 +53,19 @@ def test_targets_are_discounted_future_returns():
                              atol=1e-5)
 
 
+def test_validation_and_test_series_do_not_depend_on_the_number_of_training_series():
+  """Runs with ``series=2`` and ``series=6`` are scored on the same series, none of
+  which is a training series of either (they once were series 2..7 of one stream)."""
+  spec = long_series.SeriesSpec(length=50)
+  few, many = (long_series.make_splits(0, n, 2, 2, spec) for n in (2, 6))
+  for split in ('valid', 'test'):
+    np.testing.assert_array_equal(few[split], many[split])
+  np.testing.assert_array_equal(few['train'], many['train'][:2])
+  np.testing.assert_allclose(many['train'][1], plain_loop_series(0, 1, 50), atol=1e-9)
+  rows = np.concatenate([many['train'], many['valid'], many['test']])
+  assert len({r.tobytes() for r in rows}) == len(rows)
+
+
 def test_chunks_concatenated_are_the_series_and_reset_only_at_its_start():
   length, chunk, lags = 200, 40, 6
   p = LongSeriesTask(generate(num_series=3, length=length), chunk, lags=lags, eval_chunk=100)
