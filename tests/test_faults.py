@@ -428,25 +428,62 @@ def straight(tmp_path_factory):
   return workdir, out
 
 
+def committed_checkpoint(proc, workdir, step: int) -> int:
+  """Waits until the run ``proc`` in ``workdir`` has committed a checkpoint at
+  ``step`` or later, and returns its newest step. Orbax writes a checkpoint
+  in a temporary folder and renames it to its step when it is whole, so a
+  numbered folder is the code's own word that it can be resumed from. A run
+  that ends first fails here at once; the deadline only catches a hung run
+  (it never carries on regardless)."""
+  deadline = time.time() + 300
+  while True:
+    steps = workdir_lib.checkpoint_steps(str(workdir))
+    if steps and steps[-1] >= step:
+      return steps[-1]
+    if proc.poll() is not None or time.time() > deadline:
+      proc.kill()
+      out, err = proc.communicate()
+      pytest.fail(f'no checkpoint at step {step} or later (return code {proc.returncode}; '
+                  f'checkpoints {steps}):\n{out}\n{err}')
+    time.sleep(0.02)
+
+
+def resumed_from(out: str) -> int | None:
+  """The step a run's output says it resumed from (None: it started afresh)."""
+  found = [int(l.split()[3]) for l in out.splitlines() if l.startswith('Resumed from step')]
+  return found[0] if found else None
+
+
 @pytest.mark.slow
 def test_kill_9_at_random_instants_then_rerun_gives_the_uninterrupted_run(straight, tmp_path):
+  """Runs killed (SIGKILL), each at a random instant after it has committed
+  a checkpoint of its own at or past a planned step: in a chunk, in writing
+  a record or in writing the next checkpoint. Each rerun resumes from the
+  newest checkpoint committed before the kill (or a later one), and the
+  run that a last rerun finishes has the uninterrupted run's records. The
+  waits are on the checkpoints the run writes, so that every kill lands
+  after the run has saved one, whatever the machine's pace; only where in
+  the run it lands is left to chance."""
   workdir = tmp_path / 'run'
   rng = random.Random(11)
-  resumed = []
-  for _ in range(4):
+  committed, resumed = [], []
+  for planned in (10, 40, 70, 100):
+    start = (workdir_lib.checkpoint_steps(str(workdir)) or [0])[-1]
+    if start >= 120:        # TINY's budget: the run finished while it waited to be killed
+      break
     proc = launch(*TINY, f'--workdir={workdir}')
-    line = proc.stdout.readline()
-    if line.startswith('Resumed from step'):
-      resumed.append(int(line.split()[3]))
-    while line and not line.startswith('['):      # until training (and checkpointing) runs
-      line = proc.stdout.readline()
-    time.sleep(rng.uniform(0.0, 1.0))      # a checkpoint or a record is written every chunk
+    committed.append(committed_checkpoint(proc, workdir, max(planned, start + 1)))
+    time.sleep(rng.uniform(0.0, 0.5))      # a chunk, a record and a checkpoint every 10 steps
     proc.kill()
-    proc.communicate()
+    out, _ = proc.communicate()
+    resumed.append(resumed_from(out))
   proc = launch(*TINY, f'--workdir={workdir}')
   out, err = proc.communicate(timeout=300)
   assert proc.returncode == 0, err
-  assert resumed and resumed == sorted(resumed), resumed    # kills landed mid-run
+  resumed.append(resumed_from(out))
+  assert resumed[0] is None, resumed                      # the first run started afresh
+  assert all(r is not None and r >= c for r, c in zip(resumed[1:], committed)), (
+      resumed, committed)                                 # each kill landed after a checkpoint
   assert comparable(workdir) == comparable(straight[0])
 
 

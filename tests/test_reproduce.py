@@ -131,17 +131,31 @@ except RunError as e:
 '''
 
 
+def wait_until_training(proc, log):
+  """Waits until the job's ``log`` shows a progress line: printed from inside
+  its training loop, so the job's signal handlers are in place. Nothing
+  carries on after a deadline (a signal sent before would test the start-up,
+  not the stop): the command ending first fails at once with its output, and
+  a job that never gets there fails after 10 minutes, a net for a hang."""
+  import time
+  deadline = time.time() + 600
+  while not (log.exists() and '%]' in log.read_text()):
+    if proc.poll() is not None or time.time() > deadline:
+      proc.kill()
+      out, err = proc.communicate()
+      text = log.read_text() if log.exists() else '(no log.txt)'
+      pytest.fail(f'the job never trained (return code {proc.returncode}):\n{out}\n{err}\n{text}')
+    time.sleep(0.2)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('how', ['terminal', 'background'])
 def test_ctrl_c_or_kill_stops_the_jobs_at_a_checkpoint_in_one_line(tmp_path, how):
   import signal
-  import time
   proc = subprocess.Popen([sys.executable, '-c', _INTERRUPTED, str(tmp_path), how], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   log = tmp_path / 'toy_long' / 'a' / 'log.txt'
-  deadline = time.time() + 300
-  while time.time() < deadline and not (log.exists() and '%]' in log.read_text()):
-    time.sleep(1.0)               # the job is training
+  wait_until_training(proc, log)
   proc.send_signal(signal.SIGINT if how == 'terminal' else signal.SIGTERM)
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 1
@@ -149,7 +163,9 @@ def test_ctrl_c_or_kill_stops_the_jobs_at_a_checkpoint_in_one_line(tmp_path, how
       'error: toy.long: interrupted; a saved a checkpoint; rerun the same command to resume']
   steps = [int(p.name) for p in (tmp_path / 'toy_long' / 'a' / 'checkpoints').iterdir()
            if p.name.isdigit()]
-  assert steps and max(steps) > 0
+  # the job stopped at a checkpoint of the step it had reached: its last progress line's
+  progress = [l for l in log.read_text().splitlines() if '%]' in l]
+  assert steps and max(steps) == int(progress[-1].split('/')[0].strip('[ ')) > 0, progress[-1]
 
 
 def test_the_plan_marks_finished_and_started_jobs(tmp_path):
