@@ -15,20 +15,38 @@ def sigmoid(x):
   return 1.0 / (1.0 + np.exp(-x))
 
 
-def numpy_run(cell: str, p: dict, u: np.ndarray, activation='tanh') -> np.ndarray:
-  """Plain loops over time: the textbook equations, written independently."""
+def np_layer_norm(x: np.ndarray, gain: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+  """Ba et al. (2016) over the last axis, biased variance: (x - mean) / sqrt(var + eps) * gain."""
+  centred = x - x.mean(-1, keepdims=True)
+  return centred / np.sqrt((centred ** 2).mean(-1, keepdims=True) + eps) * gain
+
+
+def numpy_run(cell: str, p: dict, u: np.ndarray, activation='tanh', leak=None) -> np.ndarray:
+  """Plain loops over time: the textbook equations, written independently.
+
+  With ``ln_in`` and ``ln_rec`` in ``p``, u W_in and h W_rec are each layer-
+  normalised over all their G units (then the bias is added to the first);
+  ``leak`` [H] is Bengio et al.'s h_t = a h_{t-1} + (1 - a) F(h_{t-1}, u_t)
+  (for rnn_preact on the pre-activation state)."""
   s = {'tanh': np.tanh, 'sigmoid': sigmoid, 'relu': lambda x: np.maximum(x, 0)}[activation]
   H = p['w_rec'].shape[0]
   h = np.zeros((u.shape[1], H))
   c = np.zeros((u.shape[1], H))
   out = []
   for t in range(u.shape[0]):
-    x = u[t] @ p['w_in'] + p['b']
-    r = h @ p['w_rec']
+    x = u[t] @ p['w_in']
+    if 'ln_in' in p:
+      x = np_layer_norm(x, p['ln_in'])
+    x = x + p['b']
+    r = (s(h) if cell == 'rnn_preact' else h) @ p['w_rec']
+    if 'ln_rec' in p:
+      r = np_layer_norm(r, p['ln_rec'])
     if cell == 'rnn':
-      h = s(r + x)
+      new = s(r + x)
+      h = new if leak is None else leak * h + (1 - leak) * new
     elif cell == 'rnn_preact':        # state is the pre-activation, output s(state)
-      h = s(h) @ p['w_rec'] + x
+      new = r + x
+      h = new if leak is None else leak * h + (1 - leak) * new
     elif cell == 'lstm':
       i, f, g, o = (x[:, k * H:(k + 1) * H] + r[:, k * H:(k + 1) * H] for k in range(4))
       c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
@@ -42,6 +60,18 @@ def numpy_run(cell: str, p: dict, u: np.ndarray, activation='tanh') -> np.ndarra
       h = (1 - z) * n + z * h
     out.append(s(h) if cell == 'rnn_preact' else h)
   return np.stack(out)
+
+
+def numpy_network(cell: str, p: dict, u: np.ndarray, num_layers: int, leaks=None,
+                  sum_outputs=False) -> np.ndarray:
+  """A stack of ``numpy_run`` layers, each fed by the one below, and the
+  linear head on the last layer's outputs or (``sum_outputs``) on their sum."""
+  x, hidden = u, []
+  for i in range(num_layers):
+    x = numpy_run(cell, p[f'layer_{i}'], x, leak=None if leaks is None else leaks[i])
+    hidden.append(x)
+  top = sum(hidden) if sum_outputs else hidden[-1]
+  return top @ p['w_out'] + p['b_out']
 
 
 def _np_params(params):
@@ -132,6 +162,78 @@ def test_stacked_layers_with_summed_outputs_and_input_layers():
   assert params['layer_1']['w_in'].shape == (6, 18)
   summed = sum(aux['hidden'])
   np.testing.assert_allclose(outputs, summed @ params['w_out'] + params['b_out'], rtol=1e-5)
+
+
+_NETWORKS = {   # cell, options: layer norm, leaky units and stacks at once
+    'rnn_layer_norm_leaky_summed': ('rnn', dict(layer_norm=True, leaky_fraction=0.5,
+                                                sum_layer_outputs=True)),
+    'rnn_preact_layer_norm_leaky_top': ('rnn_preact', dict(layer_norm=True, leaky_fraction=0.5)),
+    'lstm_layer_norm_summed': ('lstm', dict(layer_norm=True, sum_layer_outputs=True)),
+    'gru_layer_norm_summed': ('gru', dict(layer_norm=True, sum_layer_outputs=True)),
+}
+
+
+@pytest.mark.parametrize('case', sorted(_NETWORKS))
+def test_two_layer_network_matches_numpy_with_layer_norm_and_leaky_units(case):
+  """A 2-layer network's outputs and gradients against ``numpy_network``:
+  layer norm with random gains (not 1), random biases and eps = 1e-5 (the
+  first layer's u W_in has a variance of about eps / 10, so eps sets its
+  scale), leaky units h = a h_prev + (1 - a) F, the second layer fed by the
+  first, the head on the sum of the layers' outputs or on the top layer's.
+  Gradients (of a random linear function of the outputs, through the
+  hand-written BPTT) against central differences of the numpy network, at
+  three entries of every parameter."""
+  cell, kw = _NETWORKS[case]
+  rng = np.random.default_rng(0)
+  h = 5
+  u = rng.normal(size=(T, B, D)).astype(np.float32)
+  model = RecurrentNetwork(output_size=O, cell=cell, hidden_size=h, num_layers=2,
+                           init_scheme='basic_tanh', **kw)
+  params = jax.jit(model.init)(jax.random.key(0), u)['params']    # one compile, not one an op
+  for i in range(2):
+    layer = params[f'layer_{i}']
+    g = layer['w_rec'].shape[1]
+    layer['w_rec'] = jnp.asarray(0.6 * rng.normal(size=(h, g)), jnp.float32)
+    layer['b'] = jnp.asarray(0.3 * rng.normal(size=g), jnp.float32)
+    layer['ln_in'] = jnp.asarray(rng.uniform(0.5, 1.5, size=g), jnp.float32)
+    layer['ln_rec'] = jnp.asarray(rng.uniform(0.5, 1.5, size=g), jnp.float32)
+    if cell == 'gru':
+      layer['b_rec_n'] = jnp.asarray(0.3 * rng.normal(size=h), jnp.float32)
+  params['layer_0']['w_in'] = jnp.asarray(5e-4 * rng.normal(size=(D, g)), jnp.float32)
+  params['b_out'] = jnp.asarray(0.1 * rng.normal(size=O), jnp.float32)
+  leaks = None
+  if kw.get('leaky_fraction'):
+    leaks = [np.asarray(c.leak(), np.float64) for c in model.cells()]
+    for a in leaks:           # round(2.5) = 2 units leaky, a in the paper's (0.02, 0.2)
+      assert ((a[:2] >= 0.02) & (a[:2] <= 0.2)).all() and (a[2:] == 0).all()
+    assert not np.allclose(leaks[0], leaks[1])
+  p = _np_params(params)
+  sum_outputs = kw.get('sum_layer_outputs', False)
+  u64 = u.astype(np.float64)
+
+  weights = rng.normal(size=(T, B, O))
+
+  def loss(q):
+    outputs = model.apply({'params': q}, u)[0]
+    return jnp.sum(outputs * weights), outputs
+
+  grads, outputs = jax.jit(jax.grad(loss, has_aux=True))(params)
+  expected = numpy_network(cell, p, u64, 2, leaks, sum_outputs)
+  np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-5)
+
+  eps = 1e-6
+  for path, got in jax.tree_util.tree_flatten_with_path(grads)[0]:
+    keys = [k.key for k in path]
+    for flat in rng.choice(got.size, size=min(3, got.size), replace=False):
+      index = np.unravel_index(flat, got.shape)
+      values = []
+      for sign in (1, -1):
+        q = jax.tree.map(np.copy, p)
+        leaf = q[keys[0]] if len(keys) == 1 else q[keys[0]][keys[1]]
+        leaf[index] += sign * eps
+        values.append(np.sum(numpy_network(cell, q, u64, 2, leaks, sum_outputs) * weights))
+      fd = (values[0] - values[1]) / (2 * eps)
+      np.testing.assert_allclose(got[index], fd, rtol=2e-3, atol=2e-4, err_msg=f'{keys} {index}')
 
 
 def test_carry_continues_the_sequence():

@@ -6,6 +6,8 @@ by central finite differences on the state, Omega by its formula, and its
 dE/dx_{k+1} and the slopes held fixed.
 """
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -223,14 +225,121 @@ def test_zero_error_signals_are_left_out():
   assert not np.isclose(full, half)
 
 
-def test_omega_for_gated_cells_is_finite_and_differentiable():
-  for cell in ('lstm', 'gru'):
-    model = RecurrentNetwork(output_size=2, cell=cell, hidden_size=H)
-    u = jnp.ones((T, B, D))
-    params = model.init(jax.random.key(0), u)['params']
-    _, aux = model.apply({'params': params}, u)
-    s = model.cells()[0].state_size
-    g = [jnp.asarray(np.random.default_rng(1).normal(size=(T, B, s)), jnp.float32)]
-    value, grad = jax.value_and_grad(omega_lib.omega, argnums=1)(model.cells(), params, aux, g)
-    assert np.isfinite(value) and value > 0
-    assert np.abs(grad['layer_0']['w_rec']).sum() > 0
+def np_layer_norm(x, gain, eps=1e-5):
+  """Ba et al. (2016) over the last axis: (x - mean) / sqrt(var + eps) * gain."""
+  centred = x - x.mean(-1, keepdims=True)
+  return centred / np.sqrt((centred ** 2).mean(-1, keepdims=True) + eps) * gain
+
+
+def np_step(cell, p, prev, xp, leak=None):
+  """One step of ``cell`` written from its equations (states [..., S], xp [..., G]).
+
+  Layer norm (when ``p`` has ``ln_rec``) acts on the whole recurrent product
+  h W_rec; ``leak`` is the per-unit a of h = a h_prev + (1 - a) F."""
+  H = p['w_rec'].shape[0]
+  h = prev[..., :H]
+  z = h @ p['w_rec']
+  if 'ln_rec' in p:
+    z = np_layer_norm(z, p['ln_rec'])
+  if cell == 'rnn':
+    new = np.tanh(z + xp)
+    return new if leak is None else leak * h + (1 - leak) * new
+  if cell == 'lstm':
+    i, f, g, o = (z[..., k * H:(k + 1) * H] + xp[..., k * H:(k + 1) * H] for k in range(4))
+    c = sigmoid(f) * prev[..., H:] + sigmoid(i) * np.tanh(g)
+    return np.concatenate([sigmoid(o) * np.tanh(c), c], axis=-1)
+  xr, xu, xn = (xp[..., k * H:(k + 1) * H] for k in range(3))     # gru
+  hr, hu, hn = (z[..., k * H:(k + 1) * H] for k in range(3))
+  r, u = sigmoid(xr + hr), sigmoid(xu + hu)
+  n = np.tanh(xn + r * (hn + p['b_rec_n']))
+  return (1 - u) * n + u * h
+
+
+def np_gated_omega(cell, p, prev, xp, g, leak=None, eps=1e-5):
+  """Omega (authors' squared form, mean over (k, b)) with every step's Jacobian
+  dx_{k+1}/dx_k [S, S] by central differences of ``np_step`` at the fixed
+  states ``prev`` [T, B, S] and inputs ``xp``; g [T, B, S] held fixed."""
+  S = prev.shape[-1]
+  carried = np.zeros_like(g)
+  for i in range(S):                      # carried_i = sum_j g_j d step_j / d prev_i
+    d = np.zeros(S)
+    d[i] = eps
+    column = (np_step(cell, p, prev + d, xp, leak) -
+              np_step(cell, p, prev - d, xp, leak)) / (2 * eps)
+    carried[..., i] = (g * column).sum(-1)
+  ratio = (carried ** 2).sum(-1) / (g ** 2).sum(-1)
+  return ((ratio - 1.0) ** 2).mean()
+
+
+def _np_layer(layer):
+  return {k: np.asarray(v, np.float64) for k, v in layer.items()}
+
+
+@pytest.mark.parametrize('cell,kw', [('lstm', {}), ('gru', {}), ('lstm', {'layer_norm': True}),
+                                     ('rnn', {'layer_norm': True, 'leaky_fraction': 0.5})],
+                         ids=['lstm', 'gru', 'lstm_layer_norm', 'rnn_layer_norm_leaky'])
+def test_omega_of_the_generic_jacobians_against_numpy(cell, kw):
+  """Omega through ``Cell.jvp_t`` (gated cells, layer-normed simple RNNs)
+  against numpy: the states by a forward loop of ``np_step``, each step's
+  Jacobian by central differences (so the LSTM's cell-state half, the GRU's
+  direct u h path and layer norm all enter), Omega by its formula with the
+  error signals g fixed; its gradient with respect to W_rec, and to the other
+  parameters of the step (b_rec_n, the layer-norm gain), by finite
+  differences of that numpy Omega. Nothing reaches W_in, b or the head."""
+  rng = np.random.default_rng(0)
+  u = rng.normal(size=(T, B, D))
+  model = RecurrentNetwork(output_size=C, cell=cell, hidden_size=H, **kw)
+  params = jax.jit(model.init)(jax.random.key(0), jnp.asarray(u, jnp.float32))['params']
+  layer = params['layer_0']
+  G = layer['w_rec'].shape[1]
+  layer['w_rec'] = jnp.asarray(0.8 * rng.normal(size=(H, G)), jnp.float32)
+  layer['b'] = jnp.asarray(0.3 * rng.normal(size=G), jnp.float32)
+  for name in ('ln_in', 'ln_rec', 'b_rec_n'):      # away from their initial 1 and 0
+    if name in layer:
+      layer[name] = jnp.asarray(rng.uniform(0.5, 1.5, size=layer[name].shape), jnp.float32)
+  p = _np_layer(layer)
+  one = model.cells()[0]
+  leak = getattr(one, 'leak', lambda: None)()
+  if leak is not None:
+    leak = np.asarray(leak, np.float64)
+  S = one.state_size
+
+  xp = u @ p['w_in']
+  if 'ln_in' in p:
+    xp = np_layer_norm(xp, p['ln_in'])
+  xp = xp + p['b']
+  # From a random x_0: at h = 0, layer norm's 1 / sqrt(eps) would dominate Omega.
+  states = [rng.uniform(-0.8, 0.8, size=(B, S)).astype(np.float32).astype(np.float64)]
+  for t in range(T):
+    states.append(np_step(cell, p, states[-1], xp[t], leak))
+  prev = np.stack(states[:-1])                        # x_0 .. x_{T-1}
+  _, aux = jax.jit(model.apply)({'params': params}, jnp.asarray(u, jnp.float32),
+                                [jnp.asarray(states[0], jnp.float32)])
+  np.testing.assert_allclose(aux['states'][0], np.stack(states[1:]), rtol=1e-4, atol=1e-5)
+
+  g = rng.normal(size=(T, B, S))
+  value, grad = jax.jit(jax.value_and_grad(partial(omega_lib.omega, model.cells())))(
+      params, aux, [jnp.asarray(g, jnp.float32)])
+  expected = np_gated_omega(cell, p, prev, xp, g, leak)
+  assert expected > 0.05                              # not a degenerate point
+  np.testing.assert_allclose(value, expected, rtol=1e-4)
+
+  def fd(name, index, eps=1e-5):
+    plus, minus = dict(p), dict(p)
+    plus[name], minus[name] = p[name].copy(), p[name].copy()
+    plus[name][index] += eps
+    minus[name][index] -= eps
+    return (np_gated_omega(cell, plus, prev, xp, g, leak) -
+            np_gated_omega(cell, minus, prev, xp, g, leak)) / (2 * eps)
+
+  want = np.vectorize(lambda i, j: fd('w_rec', (i, j)))(*np.indices((H, G)))
+  np.testing.assert_allclose(grad['layer_0']['w_rec'], want, rtol=2e-3, atol=1e-5)
+  for name in ('ln_rec', 'b_rec_n'):
+    if name in p:
+      want = [fd(name, (i,)) for i in range(p[name].size)]
+      np.testing.assert_allclose(grad['layer_0'][name], want, rtol=2e-3, atol=1e-5)
+  for name in ('w_in', 'b', 'ln_in'):
+    if name in p:
+      np.testing.assert_array_equal(grad['layer_0'][name], 0.0)
+  np.testing.assert_array_equal(grad['w_out'], 0.0)
+

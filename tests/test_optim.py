@@ -356,6 +356,91 @@ def test_make_optimizer_nesterov_with_schedules_matches_hand_formula():
                              lr(steps - 1), rtol=1e-5)
 
 
+def _np_clip(g, value, norm):
+  """Mikolov's element-wise clip to [-value, value], then Pascanu et al.'s
+  Algorithm 1 (g <- norm g / |g| when |g| > norm)."""
+  g = np.clip(g, -value, value)
+  return g * min(1.0, norm / np.linalg.norm(g))
+
+
+# Every number away from its default, so that a field that is not passed on shows.
+_ADAPTIVE = {
+    'adam': dict(name='adam', adam_b1=0.7, adam_b2=0.9, adam_eps=0.1),
+    'adamw': dict(name='adamw', adam_b1=0.7, adam_b2=0.9, adam_eps=0.1),
+    'rmsprop': dict(name='rmsprop', rmsprop_decay=0.8, rmsprop_eps=0.05),
+}
+
+
+@pytest.mark.parametrize('name', sorted(_ADAPTIVE))
+def test_make_optimizer_adaptive_methods_match_hand_recursions(name):
+  """Adam, AdamW and RMSProp as built from the config (value clip, norm clip,
+  weight decay, warm-up + cosine schedule all on) against their recursions
+  written out in numpy:
+
+  - Adam (Kingma & Ba 2015, optax's form: eps outside the square root):
+    m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+    theta -= lr_k m_hat / (sqrt(v_hat) + eps), the hats bias-corrected by
+    1 - b^(k+1); weight decay is L2 on the gradient (wd theta added after
+    the clips, before the moments).
+  - AdamW (Loshchilov & Hutter 2019): the same with the decay decoupled,
+    theta -= lr_k (m_hat / (sqrt(v_hat) + eps) + wd theta).
+  - RMSProp (optax's default form: eps inside the square root, no bias
+    correction, nu_0 = 0): nu = d nu + (1 - d) g^2, theta -= lr_k g / sqrt(nu + eps).
+
+  The gradient is clipped element-wise then by norm (``_np_clip``), as the
+  chain's docstring orders them, and lr_k is the schedule at the 0-based
+  update count k (0 at k = 0: the first update moves nothing)."""
+  steps, peak, warm, frac, wd, value, norm = 7, 0.1, 2, 0.2, 0.05, 1.5, 2.0
+  cfg = _cfg(**_ADAPTIVE[name], learning_rate=peak, schedule='warmup_cosine',
+             warmup_steps=warm, final_lr_fraction=frac, clip_value=value, clip_norm=norm,
+             weight_decay=wd)
+  got, _ = _run(optim.make_optimizer(cfg, total_steps=steps), THETA0, steps)
+
+  theta, m, v = THETA0.copy(), np.zeros(5), np.zeros(5)
+  want, clipped = [theta.copy()], 0
+  for k in range(steps):
+    raw = _np_grad(theta)
+    g = _np_clip(raw, value, norm)
+    clipped += np.abs(raw).max() > value and np.linalg.norm(np.clip(raw, -value, value)) > norm
+    lr = _np_warmup_cosine(k, peak, warm, steps, frac)
+    if name == 'rmsprop':
+      g = g + wd * theta
+      m = cfg.rmsprop_decay * m + (1 - cfg.rmsprop_decay) * g ** 2
+      theta = theta - lr * g / np.sqrt(m + cfg.rmsprop_eps)
+    else:
+      if name == 'adam':
+        g = g + wd * theta
+      b1, b2 = cfg.adam_b1, cfg.adam_b2
+      m = b1 * m + (1 - b1) * g
+      v = b2 * v + (1 - b2) * g ** 2
+      direction = (m / (1 - b1 ** (k + 1))) / (np.sqrt(v / (1 - b2 ** (k + 1))) + cfg.adam_eps)
+      if name == 'adamw':
+        direction = direction + wd * theta
+      theta = theta - lr * direction
+    want.append(theta.copy())
+  assert clipped >= 3                 # both clips bound at several updates
+  np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-5, atol=1e-6)
+
+
+def test_make_optimizer_clips_by_value_then_norm_then_adds_weight_decay():
+  """One SGD update with a gradient beyond both thresholds: -lr (clip_norm(
+  clip_value(g)) + wd theta), the chain's documented order. The other
+  orders (norm before value; decay before the clips) give other updates."""
+  lr, value, norm, wd = 0.1, 0.5, 0.6, 0.2
+  cfg = _cfg(name='sgd', learning_rate=lr, clip_value=value, clip_norm=norm, weight_decay=wd)
+  opt = optim.make_optimizer(cfg, total_steps=10)
+  params = _split(THETA0)
+  g = np.array([3.0, -0.2, 0.4, -1.5, 0.1])
+  u, _ = opt.update(_split(g), opt.init(params), params)
+  want = -lr * (_np_clip(g, value, norm) + wd * THETA0)
+  np.testing.assert_allclose(_flat(u), want, rtol=1e-5)
+  assert np.linalg.norm(np.clip(g, -value, value)) > norm     # both clips bind
+  norm_first = np.clip(g * norm / np.linalg.norm(g), -value, value)
+  decay_first = _np_clip(g + wd * THETA0, value, norm)
+  for other in (-lr * (norm_first + wd * THETA0), -lr * decay_first):
+    assert np.abs(other - want).max() > 1e-2
+
+
 def test_make_optimizer_rejects_bad_names():
   with pytest.raises(ValueError) as err:
     optim.make_optimizer(_cfg(name='adm'), total_steps=10)
