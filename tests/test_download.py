@@ -5,7 +5,6 @@ import errno
 import hashlib
 import http.server
 import io
-import os
 import pathlib
 import pickle
 import re
@@ -96,6 +95,49 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
   monkeypatch.setenv(_files.ENV_VAR, str(tmp_path / 'env'))
   assert _files.resolve_data_dir() == tmp_path / 'env'
   assert _files.resolve_data_dir(tmp_path / 'arg') == tmp_path / 'arg'
+
+
+def test_the_tests_find_the_real_corpora_one_way(monkeypatch, tmp_path):
+  """The ``real_data`` lookup (tests/conftest.py): unset, the first of
+  ../shared/data and ~/.cache/rnnopt holding every file the test reads, else
+  a skip; $RNNOPT_DATA set, that folder, and a file it lacks fails."""
+  from tests import conftest
+  shared, cache = tmp_path / 'shared', tmp_path / 'home/.cache/rnnopt'
+  monkeypatch.setattr(conftest, 'SHARED_DATA', shared)
+  monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+  monkeypatch.setenv(_files.ENV_VAR, '')             # empty: unset, as for the loaders
+  ptb_valid, jsb = 'ptb/ptb.valid.txt', 'music/JSB Chorales.pickle'
+
+  def lookup(*files):
+    """The folder found, or the skip or failure raised (both outside Exception)."""
+    try:
+      return conftest.find_real_data(files)
+    except (pytest.skip.Exception, pytest.fail.Exception) as e:
+      return e
+
+  def touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('')
+
+  skip = lookup(ptb_valid)
+  assert type(skip) is pytest.skip.Exception
+  assert f'{shared} lacks {ptb_valid}; {cache} lacks {ptb_valid}' in str(skip)
+  touch(cache / ptb_valid)
+  assert lookup(ptb_valid) == cache
+  touch(shared / ptb_valid)
+  assert lookup(ptb_valid) == shared           # ../shared/data first
+  touch(cache / jsb)
+  assert lookup(ptb_valid, jsb) == cache       # the first that holds both
+  skip = lookup(ptb_valid, 'ptb/ptb.test.txt', 'ptb/ptb.train.txt')
+  assert type(skip) is pytest.skip.Exception and 'lacks ptb/ptb.test.txt and 1 more' in str(skip)
+  for folder, files, lacking in ((shared, (ptb_valid, jsb), jsb),
+                                 (tmp_path / 'typo', (ptb_valid,), ptb_valid)):
+    monkeypatch.setenv(_files.ENV_VAR, str(folder))
+    fail = lookup(*files)
+    assert type(fail) is pytest.fail.Exception, fail
+    assert str(fail).startswith(f'$RNNOPT_DATA={folder} lacks {lacking}: point it at')
+  monkeypatch.setenv(_files.ENV_VAR, str(cache))
+  assert lookup(ptb_valid, jsb) == cache
 
 
 @pytest.mark.parametrize('load, relpath, corpus', [
@@ -386,21 +428,9 @@ def test_ptb_member_with_wrong_md5_is_not_installed(server, tmp_path):
 
 # --- end to end with the real files (default fingerprints and MD5s) ----------
 
-def _real_data_dir():
-  """$RNNOPT_DATA, else ../shared/data from the repo root, if complete."""
-  repo = pathlib.Path(__file__).resolve().parents[1]
-  for folder in (os.environ.get(_files.ENV_VAR), repo.parent / 'shared/data'):
-    if folder and all((pathlib.Path(folder) / rel).is_file() for rel in
-                      ['music/JSB Chorales.pickle'] +
-                      [f'ptb/{name}' for name in ptb.MD5]):
-      return pathlib.Path(folder)
-  pytest.skip('real corpora not found: set RNNOPT_DATA or provide '
-              '../shared/data (python -m datasets.download all)')
-
-
 @pytest.mark.realdata
-def test_real_music_file_verifies_with_readme_fingerprints(server, tmp_path):
-  real = _real_data_dir() / 'music/JSB Chorales.pickle'
+def test_real_music_file_verifies_with_readme_fingerprints(server, tmp_path, real_data):
+  real = real_data('music/JSB Chorales.pickle') / 'music/JSB Chorales.pickle'
   server.files['/~boulanni/JSB Chorales.pickle'] = real.read_bytes()
   download.download_music(tmp_path, ['jsb'],
                           base_url=server.url + '/~boulanni', **QUIET)
@@ -409,8 +439,8 @@ def test_real_music_file_verifies_with_readme_fingerprints(server, tmp_path):
 
 
 @pytest.mark.realdata
-def test_real_ptb_tarball_without_char_train_rebuilds_it(server, tmp_path):
-  real = _real_data_dir() / 'ptb'
+def test_real_ptb_tarball_without_char_train_rebuilds_it(server, tmp_path, real_data):
+  real = real_data(*(f'ptb/{name}' for name in ptb.MD5)) / 'ptb'
   buf = io.BytesIO()
   with tarfile.open(fileobj=buf, mode='w:gz', compresslevel=1) as tar:
     for name in ptb.MD5:

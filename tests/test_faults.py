@@ -378,18 +378,11 @@ def test_the_music_check_is_cached_by_size_and_mtime(tmp_path, monkeypatch):
   assert len(calls) == 1
 
 
-def _real_data():
-  root = _files.resolve_data_dir(None)
-  if not (root / 'ptb' / 'ptb.valid.txt').exists():
-    pytest.skip(f'no real corpora in {root} (set RNNOPT_DATA)')
-  return root
-
-
 @pytest.mark.realdata
 @pytest.mark.parametrize('kind', ['one letter', 'truncated test'])
-def test_a_changed_ptb_file_is_refused(tmp_path, kind, monkeypatch):
+def test_a_changed_ptb_file_is_refused(tmp_path, kind, monkeypatch, real_data):
   monkeypatch.setattr(_files, 'CACHE_FILE', str(tmp_path / 'cache.json'))
-  real = _real_data()
+  real = real_data(*(f'ptb/{ptb.file_name("word", s)}' for s in ptb.SPLITS))
   (tmp_path / 'ptb').mkdir()
   for split in ptb.SPLITS:
     shutil.copy(real / 'ptb' / ptb.file_name('word', split), tmp_path / 'ptb')
@@ -406,9 +399,9 @@ def test_a_changed_ptb_file_is_refused(tmp_path, kind, monkeypatch):
 
 
 @pytest.mark.realdata
-def test_a_real_music_file_with_changed_notes_is_refused(tmp_path, monkeypatch):
+def test_a_real_music_file_with_changed_notes_is_refused(tmp_path, monkeypatch, real_data):
   monkeypatch.setattr(_files, 'CACHE_FILE', str(tmp_path / 'cache.json'))
-  real = _real_data()
+  real = real_data('music/JSB Chorales.pickle')
   raw = _files.safe_load(real / 'music' / 'JSB Chorales.pickle')
   frame = raw['test'][0][0]
   raw['test'][0][0] = tuple(n + 1 for n in frame)      # transposed: the same fingerprint

@@ -1,7 +1,6 @@
 """Tests for datasets.music and the safe unpickler."""
 
 import collections
-import os
 import pathlib
 import pickle
 
@@ -10,18 +9,6 @@ import pytest
 
 from datasets import _files
 from datasets import music
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _real_data_dir():
-  """$RNNOPT_DATA, else ../shared/data from the repo root, if it has music."""
-  for folder in (os.environ.get(_files.ENV_VAR), REPO.parent / 'shared/data'):
-    if folder and all((pathlib.Path(folder) / 'music' / music.file_name(n)
-                       ).is_file() for n in music.NAMES):
-      return pathlib.Path(folder)
-  pytest.skip('real music pickles not found: set RNNOPT_DATA or provide '
-              '../shared/data (python -m datasets.download music)')
 
 
 # --- safe unpickler ----------------------------------------------------------
@@ -88,8 +75,8 @@ def test_names_and_aliases():
 
 @pytest.mark.realdata
 @pytest.mark.parametrize('name', music.NAMES)
-def test_real_fingerprints(name):
-  rolls = music.load_music(name, _real_data_dir())
+def test_real_fingerprints(name, real_data):
+  rolls = music.load_music(name, real_data(f'music/{music.file_name(name)}'))
   for split in music.SPLITS:
     assert music.fingerprint(rolls[split]) == music.FINGERPRINTS[name][split]
     assert all(r.dtype == np.uint8 and r.shape[1] == 88 for r in rolls[split])

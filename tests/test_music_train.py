@@ -11,7 +11,6 @@ import pytest
 
 from training import selection
 from training import train
-from datasets import _files
 from experiments import music
 from models.rnn import RecurrentNetwork
 from tasks.music import MusicTask
@@ -102,26 +101,43 @@ def toy_music_config():
 
 
 def test_training_carries_state_across_chunks():
+  """The state carried out of each training chunk against a numpy loop of the
+  sigmoid RNN, ``h_t = sigmoid(x_t W_in + h_{t-1} W_rec + b)``, over the
+  piece's frames with the parameters each chunk was trained with: from zeros
+  at a piece's first chunk, else from the previous chunk's final state.
+  (Whole music runs through train_and_evaluate: the patience and halving tests.)"""
   rolls = toy_corpus(1, [25, 40, 18])
   config = toy_music_config()
   with config.unlocked():
-    config.task.chunk = 10
+    config.task.chunk = 4
+    config.task.shuffle = False      # the pieces by length: 18 frames (chunks 0-4), 25 (5-11)
   steps = train.build(config, data=rolls)
   state = steps.init(jax.random.key(0), dict(omega_alpha=0.5, l1_weight=0.0, bptt_clip=0.0), {})
+  # Weights N(0, 0.5) instead of the sigmoid scheme's N(0, 0.01), so that the state matters.
+  state = state.replace(params=jax.tree.map(lambda p: 50.0 * p, state.params))
+  w_rec0 = np.asarray(state.params['layer_0']['w_rec'])
   chunk = jax.jit(steps.train_chunk, static_argnums=1)
-  state, metrics = chunk(state, 4)
-  assert np.isfinite(metrics['loss']).all()
-  # After chunk n the carried state is that chunk's final state, not zeros.
-  # (Whole music runs through train_and_evaluate: the patience and halving tests.)
-  assert float(jnp.abs(state.carry[0]).sum()) > 0
+  schedule = [(i, first) for i in (2, 0) for first in range(0, len(rolls['train'][i]), 4)]
+  h = None
+  for piece, first in schedule[:8]:
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), state.params)['layer_0']
+    state, metrics = chunk(state, 1)
+    assert np.isfinite(metrics['loss']).all()
+    frames = rolls['train'][piece][first:first + 4].astype(np.float64)
+    if len(frames) < 4:                # the piece's last chunk ends in padding
+      continue
+    h = np.zeros(config.model.hidden_size) if first == 0 else h
+    for x in frames:
+      h = 1.0 / (1.0 + np.exp(-(x @ p['w_in'] + h @ p['w_rec'] + p['b'])))
+    np.testing.assert_allclose(np.asarray(state.carry[0])[0], h, rtol=1e-5, atol=1e-6)
+  # the parameters moved from chunk to chunk: each chunk's own were needed
+  assert not np.allclose(np.asarray(state.params['layer_0']['w_rec']), w_rec0, atol=1e-3)
 
 
 @pytest.mark.slow
-def test_music_smoke_on_the_real_corpus(tmp_path):
-  data = _files.resolve_data_dir(None)
-  if not (data / 'music' / 'JSB Chorales.pickle').exists():
-    pytest.skip(f'the music corpora are not in {data} (set RNNOPT_DATA, or run '
-                'python -m datasets.download music)')
+@pytest.mark.realdata
+def test_music_smoke_on_the_real_corpus(tmp_path, real_data):
+  real_data('music/JSB Chorales.pickle')
   result = train.train_and_evaluate(music.get_config('smoke'), str(tmp_path))
   member = result['members'][0]
   assert member['test_count'] == 4725 - 77     # JSB test frames minus each piece's first

@@ -77,15 +77,38 @@ def test_nade_samples_follow_the_distribution():
   assert chi2 < 61.1   # 31 degrees of freedom, p = 0.001
 
 
-def test_nade_gradients_finite_and_nonzero():
+def central_differences(loss, base, eps=1e-6):
+  """d loss / d base[name] [index] by central differences, float64; ``base``:
+  name -> array, ``loss(dict of the same names)``."""
+  grads = {}
+  for name, value in base.items():
+    grads[name] = np.zeros(np.shape(value))
+    for index in np.ndindex(grads[name].shape):
+      plus, minus = ({k: np.array(x, np.float64) for k, x in base.items()} for _ in range(2))
+      plus[name][index] += eps
+      minus[name][index] -= eps
+      grads[name][index] = (loss(plus) - loss(minus)) / (2 * eps)
+  return grads
+
+
+def test_nade_gradients_through_broadcast_biases_match_finite_differences():
+  """-log p of every frame at two settings of the biases at once (frames
+  [2^D, 1, D] against biases [2, D] and [2, HN]): each bias setting's
+  gradient sums its own frames only; against central differences of the
+  float64 per-key loop."""
   params, bv, bh = random_nade(4)
 
   def loss(p, bv, bh):
     return -nade.nade_log_prob(p, bv, bh, ALL_FRAMES[:, None, :]).sum()
 
   grads = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(params, bv, bh)
-  for g in jax.tree.leaves(grads):
-    assert np.all(np.isfinite(g)) and np.any(g != 0)
+  ours = {'w': grads[0]['w'], 'v': grads[0]['v'], 'bv': grads[1], 'bh': grads[2]}
+  fd = central_differences(
+      lambda q: -sum(numpy_nade_log_prob(q, q['bv'][c], q['bh'][c], f)
+                     for c in range(2) for f in ALL_FRAMES),
+      {'w': params['w'], 'v': params['v'], 'bv': bv, 'bh': bh})
+  for name, want in fd.items():
+    np.testing.assert_allclose(ours[name], want, rtol=1e-3, atol=1e-4, err_msg=name)
 
 
 @COMPUTATIONS
@@ -102,19 +125,11 @@ def test_nade_gradients_match_finite_differences_of_the_numpy_loop(max_notes):
   grads = jax.jit(jax.grad(
       lambda p, bv, bh: -nade.nade_log_prob(p, bv, bh, frames, max_notes).sum(),
       argnums=(0, 1, 2)))(params, bv[0], bh[0])
-  base = {'w': params['w'].astype(np.float64), 'v': params['v'].astype(np.float64),
-          'bv': bv[0].astype(np.float64), 'bh': bh[0].astype(np.float64)}
   ours = {'w': grads[0]['w'], 'v': grads[0]['v'], 'bv': grads[1], 'bh': grads[2]}
-  eps = 1e-6
-  for name, value in base.items():
-    for index in np.ndindex(value.shape):
-      plus, minus = ({k: x.copy() for k, x in base.items()} for _ in range(2))
-      plus[name][index] += eps
-      minus[name][index] -= eps
-      fd = (numpy_loss(plus, plus['bv'], plus['bh'])
-            - numpy_loss(minus, minus['bv'], minus['bh'])) / (2 * eps)
-      np.testing.assert_allclose(ours[name][index], fd, rtol=1e-3, atol=1e-4,
-                                 err_msg=f'{name}{index}')
+  fd = central_differences(lambda q: numpy_loss(q, q['bv'], q['bh']),
+                           {'w': params['w'], 'v': params['v'], 'bv': bv[0], 'bh': bh[0]})
+  for name, want in fd.items():
+    np.testing.assert_allclose(ours[name], want, rtol=1e-3, atol=1e-4, err_msg=name)
 
 
 def test_segments_at_fewer_notes_than_keys_and_a_frame_with_too_many():
@@ -164,7 +179,16 @@ def test_nade_head_matches_pure_functions():
     np.testing.assert_allclose(lp[t, b], numpy_nade_log_prob(p, bv, bh, frames[t, b]),
                                rtol=1e-5, atol=1e-5)
   assert sample.shape == (T, B, D)
-  assert all(np.all(np.isfinite(g)) and np.any(g != 0) for g in jax.tree.leaves(grads))
+  # the gradient of the summed log-probability, every parameter (W_hv and
+  # W_hh through the conditional biases) against central differences
+  fd = central_differences(
+      lambda q: sum(numpy_nade_log_prob(q, q['b_v'] + h[t, b] @ q['w_hv'],
+                                        q['b_h'] + h[t, b] @ q['w_hh'], frames[t, b])
+                    for t, b in itertools.product(range(T), range(B))), p)
+  ours = grads['params']['nade']
+  assert ours.keys() == fd.keys()
+  for name, want in fd.items():
+    np.testing.assert_allclose(ours[name], want, rtol=1e-3, atol=1e-4, err_msg=name)
 
 
 def test_bernoulli_head_matches_numpy():

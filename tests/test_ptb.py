@@ -1,26 +1,17 @@
 """Tests for datasets.ptb."""
 
-import os
-import pathlib
-
 import numpy as np
 import pytest
 
 from datasets import _files
 from datasets import ptb
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 FILES = sorted(ptb.MD5)
 
 
-def _real_data_dir():
-  """$RNNOPT_DATA, else ../shared/data from the repo root, if it has PTB."""
-  for folder in (os.environ.get(_files.ENV_VAR), REPO.parent / 'shared/data'):
-    if folder and all((pathlib.Path(folder) / 'ptb' / f).is_file()
-                      for f in FILES):
-      return pathlib.Path(folder)
-  pytest.skip('real PTB files not found: set RNNOPT_DATA or provide '
-              '../shared/data (python -m datasets.download ptb)')
+def level_files(level):
+  """The three files of a level, as ``real_data`` (tests/conftest.py) takes them."""
+  return [f'ptb/{ptb.file_name(level, split)}' for split in ptb.SPLITS]
 
 
 # --- the word -> character rule ----------------------------------------------
@@ -32,8 +23,9 @@ def test_words_to_chars_by_hand():
 
 @pytest.mark.realdata
 @pytest.mark.parametrize('split', ['valid', 'test', 'train'])
-def test_words_to_chars_reproduces_the_char_files(split):
-  folder = _real_data_dir() / 'ptb'
+def test_words_to_chars_reproduces_the_char_files(split, real_data):
+  folder = real_data(f'ptb/{ptb.file_name("word", split)}',
+                     f'ptb/{ptb.file_name("char", split)}') / 'ptb'
   words = (folder / f'ptb.{split}.txt').read_text(encoding='utf-8')
   chars = (folder / f'ptb.char.{split}.txt').read_bytes()
   assert ptb.words_to_chars(words).encode('utf-8') == chars
@@ -43,13 +35,13 @@ def test_words_to_chars_reproduces_the_char_files(split):
 
 @pytest.mark.realdata
 @pytest.mark.parametrize('name', FILES)
-def test_real_md5(name):
-  assert _files.md5sum(_real_data_dir() / 'ptb' / name) == ptb.MD5[name]
+def test_real_md5(name, real_data):
+  assert _files.md5sum(real_data(f'ptb/{name}') / 'ptb' / name) == ptb.MD5[name]
 
 
 @pytest.mark.realdata
-def test_real_word_level_sizes():
-  splits, vocab = ptb.load_ptb('word', _real_data_dir())
+def test_real_word_level_sizes(real_data):
+  splits, vocab = ptb.load_ptb('word', real_data(*level_files('word')))
   assert len(vocab) == 10_000 and {'<unk>', ptb.EOS, 'N'} <= set(vocab)
   sizes = {s: len(x) for s, x in splits.items()}
   assert sizes == {'train': 929_589, 'valid': 73_760, 'test': 82_430}
@@ -62,8 +54,8 @@ def test_real_word_level_sizes():
 
 
 @pytest.mark.realdata
-def test_real_char_level_sizes():
-  splits, vocab = ptb.load_ptb('char', _real_data_dir())
+def test_real_char_level_sizes(real_data):
+  splits, vocab = ptb.load_ptb('char', real_data(*level_files('char')))
   assert len(vocab) == 50 and ptb.EOL in vocab and '_' in vocab
   eol = vocab.index(ptb.EOL)
   assert len(splits['train']) == 5_017_482

@@ -16,7 +16,6 @@ import pytest
 
 from reporting import tables
 from training import train
-from datasets import _files
 from datasets import ptb
 from experiments import ptb_bengio
 from models import class_softmax as cs
@@ -371,11 +370,8 @@ def test_smoke_trains_on_a_synthetic_corpus(tmp_path, level, capsys, monkeypatch
 
 
 @pytest.mark.realdata
-def test_real_classes_sum_to_one_over_ten_thousand_words():
-  data = _files.resolve_data_dir(None)
-  if not (data / 'ptb' / 'ptb.train.txt').exists():
-    pytest.skip(f'the Penn Treebank is not in {data} (set RNNOPT_DATA, e.g. to '
-                '/work/shared/data, or run python -m datasets.download ptb)')
+def test_real_classes_sum_to_one_over_ten_thousand_words(real_data):
+  data = real_data(*(f'ptb/{ptb.file_name("word", s)}' for s in ptb.SPLITS))
   streams, vocab = ptb.load_ptb('word', data)
   class_of_word, _ = ptb.frequency_classes(streams['train'], len(vocab), 30)
   share = np.bincount(class_of_word[streams['train']]) / len(streams['train'])

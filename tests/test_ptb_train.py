@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from training import train
-from datasets import _files
 from datasets import ptb
 from experiments import ptb_char
 from models.rnn import RecurrentNetwork
@@ -253,12 +252,9 @@ def test_smoke_config_trains_on_a_synthetic_corpus(tmp_path, arg, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_ptb_smoke_on_the_real_corpus(tmp_path):
-  data = _files.resolve_data_dir(None)
+def test_ptb_smoke_on_the_real_corpus(tmp_path, real_data):
+  data = real_data(*(f'ptb/{ptb.file_name("char", s)}' for s in ptb.SPLITS))
   test_file = data / 'ptb' / 'ptb.char.test.txt'
-  if not test_file.exists():
-    pytest.skip(f'the Penn Treebank is not in {data} (set RNNOPT_DATA, e.g. to '
-                '/work/shared/data, or run python -m datasets.download ptb)')
   result = train.train_and_evaluate(ptb_char.get_config('smoke'), str(tmp_path))
   member = result['members'][0]
   assert member['test_count'] == len(test_file.read_text()) // 2 - 1
