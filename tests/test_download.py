@@ -5,6 +5,7 @@ import errno
 import hashlib
 import http.server
 import io
+import os
 import pathlib
 import pickle
 import re
