@@ -194,12 +194,15 @@ def init_weight(scheme: str, role: str, key, shape) -> jax.Array:
   raise ValueError(f"model.init_scheme={scheme!r} is not one of {', '.join(INITS)}")
 
 
-def _layer_norm(x: jax.Array, scale: jax.Array, eps: float = 1e-5) -> jax.Array:
+LAYER_NORM_EPS = 1e-5   # added to the variance (PyTorch's default; flax.linen.LayerNorm's is 1e-6)
+
+
+def _layer_norm(x: jax.Array, scale: jax.Array, eps: float = LAYER_NORM_EPS) -> jax.Array:
   """Layer norm over the last axis with a gain and no shift (the bias follows)."""
   return _normalised(x, eps)[0] * scale
 
 
-def _normalised(x: jax.Array, eps: float = 1e-5) -> tuple[jax.Array, jax.Array]:
+def _normalised(x: jax.Array, eps: float = LAYER_NORM_EPS) -> tuple[jax.Array, jax.Array]:
   """``((x - mean) / std, 1 / std)`` over the last axis, std with ``eps``."""
   centred = x - x.mean(-1, keepdims=True)
   inv_std = jax.lax.rsqrt((centred * centred).mean(-1, keepdims=True) + eps)

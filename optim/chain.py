@@ -103,7 +103,9 @@ def default_config() -> ml_collections.ConfigDict:
   cfg.clip_norm_auto_factor = 1.0
   # Element-wise clipping to [-clip_value, clip_value] (Mikolov); 0 = off.
   cfg.clip_value = 0.0
-  # L2 weight decay added to the gradient (decoupled for 'adamw'); 0 = off.
+  # L2 weight decay added to the gradient (decoupled for 'adamw', where the
+  # step subtracts learning_rate * weight_decay * params: optax's and
+  # PyTorch's convention); 0 = off.
   cfg.weight_decay = 0.0
   # Skip (zero update, state unchanged) when the gradient norm is non-finite
   # or above this (the authors' code: 1e10); 0 = no guard.
@@ -116,7 +118,9 @@ def default_config() -> ml_collections.ConfigDict:
   cfg.adam_b1 = 0.9
   cfg.adam_b2 = 0.999
   cfg.adam_eps = 1e-8
-  # RMSProp squared-gradient decay rate and epsilon.
+  # RMSProp squared-gradient decay rate and epsilon; epsilon is added inside
+  # the square root, g / sqrt(nu + eps) (optax's convention; PyTorch and Keras
+  # add it outside).
   cfg.rmsprop_decay = 0.9
   cfg.rmsprop_eps = 1e-8
   # Gradient accumulation: one update per this many micro-batches (training
