@@ -12,7 +12,7 @@ r"""The command line of rnnopt. The only place that reads flags.
     python launch.py sweep --config=... --workdir=SHARED_DIR --executor=slurm \
         --slurm_partition=P --slurm_time_min=M
     python launch.py table --workdir=DIR[,DIR...]
-    python launch.py reproduce [TARGET ...] [--workdir=results]   # a paper table, end to end
+    python launch.py reproduce [TARGET ...] [--workdir=runs]   # a paper table, end to end
     python launch.py reproduce --status [TARGET ...]   # where each job stands; runs nothing
     python launch.py reproduce TARGET --executor=ray|slurm [...]   # ... on a cluster
 
@@ -137,6 +137,12 @@ def table():
     sys.exit(f'table error: {e}')
 
 
+# Where ``reproduce`` puts its runs without --workdir: a folder of the user's own,
+# not results/, which holds the project's committed records (--workdir=results
+# shows them, and continues the ones not finished).
+REPRODUCE_DIR = 'runs'
+
+
 def reproduce(targets: list[str]):
   from orchestration import reproduce as reproduce_lib
   if not targets and not _STATUS.value:
@@ -147,7 +153,7 @@ def reproduce(targets: list[str]):
       sys.exit(f'unknown target {key!r}\n{reproduce_lib.listing()}')
   if _STATUS.value:
     logging.set_verbosity(logging.WARNING)   # not JAX's backend probing
-    print(reproduce_lib.status(targets, _WORKDIR.value or 'results'))
+    print(reproduce_lib.status(targets, _WORKDIR.value or REPRODUCE_DIR))
     return
   from experiments import common
   options = sweep_config(common.base_config()).sweep    # --executor and its options
@@ -162,7 +168,7 @@ def reproduce(targets: list[str]):
       sys.exit(f'config error: {e}')
   for key in targets:
     try:
-      reproduce_lib.run(key, _WORKDIR.value or 'results', options=options,
+      reproduce_lib.run(key, _WORKDIR.value or REPRODUCE_DIR, options=options,
                         sweep_flags=flags_given)
     except RunError as e:
       sys.exit(f'error: {e}')

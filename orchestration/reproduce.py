@@ -1,6 +1,6 @@
 """One command per paper table and figure.
 
-    python launch.py reproduce pascanu2013.table1 [--workdir=results]
+    python launch.py reproduce pascanu2013.table1 [--workdir=runs]
     python launch.py reproduce             # lists the targets
     python launch.py reproduce --status [TARGET ...]   # where each job stands; runs nothing
 
@@ -8,7 +8,8 @@ runs every cell of the table at the paper's settings (the experiment
 configs' defaults: their docstrings hold the fidelity tables), then prints
 the table beside the paper's numbers (``reporting/tables.py``) and draws each run's
 learning curves. Each job is an ordinary ``launch.py`` run (or sweep) in
-``WORKDIR/<target>/<job>`` (``results/pascanu2013_table1/nottingham``), so
+``WORKDIR/<target, dots as _>/<job>`` (``runs/pascanu2013_table1/nottingham``; the project's
+own records are the same layout under ``results/``), so
 
 - before it starts it says what it will run and how long that took here
   (``Job.minutes``: wall time measured on one core of our 2-core machine);

@@ -227,3 +227,22 @@ def test_sweep_options_reach_the_sweep_fields_with_their_types():
                        ('retries=x', "retries='x' is not a int"), ('retries', 'KEY=VALUE')):
     with pytest.raises(SystemExit, match=re.escape(message)):
       options(bad)
+
+
+def test_reproduce_defaults_to_a_folder_of_the_users_own(monkeypatch):
+  """Without --workdir, reproduce (and --status) use runs/, not results/, where the
+  project's committed records would make every job "done" (and be redrawn)."""
+  import launch
+  from absl import flags
+  from orchestration import reproduce as reproduce_lib
+  seen = []
+  monkeypatch.setattr(reproduce_lib, 'status', lambda targets, workdir: seen.append(workdir) or '')
+  monkeypatch.setattr(reproduce_lib, 'run', lambda key, workdir, **kw: seen.append(workdir))
+  for argv in (['--status'], [], ['--workdir=results', '--status']):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(['launch.py', 'reproduce'] + argv)
+    try:
+      launch.reproduce(['bai2018.ablation'])
+    finally:
+      flags.FLAGS.unparse_flags()
+  assert seen == ['runs', 'runs', 'results']
