@@ -255,8 +255,8 @@ def np_step(cell, p, prev, xp, leak=None):
   return (1 - u) * n + u * h
 
 
-def np_gated_omega(cell, p, prev, xp, g, leak=None, eps=1e-5):
-  """Omega (authors' squared form, mean over (k, b)) with every step's Jacobian
+def np_gated_omega(cell, p, prev, xp, g, leak=None, eps=1e-5, form='squared'):
+  """Omega (the authors' squared form, or eq. 9's ratio of norms; mean over (k, b)) with every step's Jacobian
   dx_{k+1}/dx_k [S, S] by central differences of ``np_step`` at the fixed
   states ``prev`` [T, B, S] and inputs ``xp``; g [T, B, S] held fixed."""
   S = prev.shape[-1]
@@ -268,6 +268,8 @@ def np_gated_omega(cell, p, prev, xp, g, leak=None, eps=1e-5):
               np_step(cell, p, prev - d, xp, leak)) / (2 * eps)
     carried[..., i] = (g * column).sum(-1)
   ratio = (carried ** 2).sum(-1) / (g ** 2).sum(-1)
+  if form == 'norms':
+    ratio = np.sqrt(ratio)
   return ((ratio - 1.0) ** 2).mean()
 
 
@@ -275,10 +277,11 @@ def _np_layer(layer):
   return {k: np.asarray(v, np.float64) for k, v in layer.items()}
 
 
-@pytest.mark.parametrize('cell,kw', [('lstm', {}), ('gru', {}), ('lstm', {'layer_norm': True}),
-                                     ('rnn', {'layer_norm': True, 'leaky_fraction': 0.5})],
-                         ids=['lstm', 'gru', 'lstm_layer_norm', 'rnn_layer_norm_leaky'])
-def test_omega_of_the_generic_jacobians_against_numpy(cell, kw):
+@pytest.mark.parametrize('cell,kw,form', [
+    ('lstm', {}, 'squared'), ('gru', {}, 'squared'), ('lstm', {'layer_norm': True}, 'squared'),
+    ('rnn', {'layer_norm': True, 'leaky_fraction': 0.5}, 'squared'), ('gru', {}, 'norms')],
+                         ids=['lstm', 'gru', 'lstm_layer_norm', 'rnn_layer_norm_leaky', 'gru_norms'])
+def test_omega_of_the_generic_jacobians_against_numpy(cell, kw, form):
   """Omega through ``Cell.jvp_t`` (gated cells, layer-normed simple RNNs)
   against numpy: the states by a forward loop of ``np_step``, each step's
   Jacobian by central differences (so the LSTM's cell-state half, the GRU's
@@ -318,9 +321,9 @@ def test_omega_of_the_generic_jacobians_against_numpy(cell, kw):
   np.testing.assert_allclose(aux['states'][0], np.stack(states[1:]), rtol=1e-4, atol=1e-5)
 
   g = rng.normal(size=(T, B, S))
-  value, grad = jax.jit(jax.value_and_grad(partial(omega_lib.omega, model.cells())))(
+  value, grad = jax.jit(jax.value_and_grad(partial(omega_lib.omega, model.cells(), form=form)))(
       params, aux, [jnp.asarray(g, jnp.float32)])
-  expected = np_gated_omega(cell, p, prev, xp, g, leak)
+  expected = np_gated_omega(cell, p, prev, xp, g, leak, form=form)
   assert expected > 0.05                              # not a degenerate point
   np.testing.assert_allclose(value, expected, rtol=1e-4)
 
@@ -329,8 +332,8 @@ def test_omega_of_the_generic_jacobians_against_numpy(cell, kw):
     plus[name], minus[name] = p[name].copy(), p[name].copy()
     plus[name][index] += eps
     minus[name][index] -= eps
-    return (np_gated_omega(cell, plus, prev, xp, g, leak) -
-            np_gated_omega(cell, minus, prev, xp, g, leak)) / (2 * eps)
+    return (np_gated_omega(cell, plus, prev, xp, g, leak, form=form) -
+            np_gated_omega(cell, minus, prev, xp, g, leak, form=form)) / (2 * eps)
 
   want = np.vectorize(lambda i, j: fd('w_rec', (i, j)))(*np.indices((H, G)))
   np.testing.assert_allclose(grad['layer_0']['w_rec'], want, rtol=2e-3, atol=1e-5)
