@@ -44,11 +44,14 @@ With ``--peer`` the PyTorch peer (``../shared/bench/torch_peer.py``, run by
 workload and steps in every round, alternating with ours (the order flips
 every round), once per ``--peer_configs`` entry:
 
-- ``default``: 2 threads with the glibc settings of the peer's README
+- ``default``: a torch thread per core this process may use (the cores ours
+  runs on; the peer's own default is 2, which is the same on our 2-core
+  machines), pinned to them, with the glibc settings of the peer's README
   (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000``);
 - ``passive``: the same plus ``OMP_WAIT_POLICY=PASSIVE`` (OpenMP threads
   sleep instead of spinning: much faster when other jobs share the cores);
-- ``threads1``: one thread, the same glibc settings.
+- ``threads1``: one thread pinned to the core ours is pinned to, the same
+  glibc settings.
 
 Each peer configuration gets a ``framework: "torch"`` line (median of its
 rounds; ``peak_rss_mb`` is the peer process's whole peak RSS from
@@ -83,6 +86,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import jax
@@ -187,8 +191,12 @@ class _Timed:
     in ``self.out``; default: the own state, replaced by the new one)."""
     t0 = time.perf_counter()
     out, self.metrics = self.compiled(self.state if state is None else state)
-    jax.block_until_ready(self.metrics)
+    jax.block_until_ready((out, self.metrics))
     seconds = time.perf_counter() - t0
+    if not np.asarray(self.metrics['active']).all():
+      # a member whose loss went non-finite skips its compute: the time would flatter us
+      raise RuntimeError('a member stopped during a timed call (non-finite loss); its steps '
+                         'did no work, so this timing is not comparable')
     if state is None:
       self.state = out
     self.out = out
@@ -201,25 +209,38 @@ class _Timed:
 
 
 def _peer(args, name: str, steps: int, config: str) -> dict:
-  """One run of the peer; its JSON line plus its process's peak RSS."""
-  cmd = [args.peer_python, args.peer_script, '--steps', str(steps), '--workloads', name,
-         '--seed', str(args.seed)]
+  """One run of the peer; its JSON line plus its process's peak RSS.
+
+  The peer gets the cores ours gets: every core this process may use (as
+  many torch threads), or, for ``threads1``, one thread pinned to the core
+  ``_one_core`` pins ours to."""
+  flags = ['--steps', str(steps), '--workloads', name, '--seed', str(args.seed)]
+  cores = sorted(os.sched_getaffinity(0))
+  if config == 'threads1':
+    cores = cores[:1]
+  flags += ['--threads', str(len(cores))]
+  # pinned before torch starts, as ours is (a wrapper, not preexec_fn: see _one_core)
+  pin = (f'import os, runpy, sys; os.sched_setaffinity(0, {set(cores)!r}); '
+         f'sys.argv = {[args.peer_script] + flags!r}; '
+         f"runpy.run_path({args.peer_script!r}, run_name='__main__')")
+  cmd = [args.peer_python, '-c', pin]
   env = dict(os.environ, **_PEER_MALLOC)
   env.pop('XLA_FLAGS', None)
-  if config == 'threads1':
-    cmd += ['--threads', '1']
   if config == 'passive':
     env['OMP_WAIT_POLICY'] = 'PASSIVE'
-  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                          text=True)
-  out, err = proc.stdout.read(), proc.stderr.read()
-  _, status, usage = os.wait4(proc.pid, 0)     # wait4: the child's own peak RSS
-  proc.returncode = os.waitstatus_to_exitcode(status)
+  with tempfile.TemporaryFile('w+') as err_file:   # not a pipe: a full one would block the peer
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, env=env, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)     # wait4: the child's own peak RSS
+    returncode = os.waitstatus_to_exitcode(status)
+    err_file.seek(0)
+    err = err_file.read()
   lines = [l for l in out.splitlines() if l.startswith('{')]
-  if proc.returncode or not lines:
-    raise RuntimeError(f'peer failed ({" ".join(cmd)}):\n{err[-2000:]}')
+  if returncode or not lines:
+    raise RuntimeError(f'peer failed ({args.peer_script} {" ".join(flags)}):\n{err[-2000:]}')
   record = json.loads(lines[-1])
   record['peak_rss_mb'] = round(usage.ru_maxrss / 1024, 1)
+  record['cores_used'] = len(cores)
   return record
 
 
@@ -322,6 +343,7 @@ def bench_workload(args, name: str) -> list[dict]:
                           timesteps_per_s_rounds=tps,
                           peak_rss_mb=max(x['peak_rss_mb'] for x in runs),
                           torch_threads=runs[0].get('torch_threads'),
+                          cores_used=runs[0]['cores_used'],
                           torch_version=runs[0].get('torch_version'))
     records.append(theirs[config])
   best_mine = max(mine, key=lambda c: mine[c]['timesteps_per_s'])

@@ -197,9 +197,10 @@ def test_records_of_a_workload_and_a_population(capsys):
 # A stand-in for the PyTorch peer: prints the peer's JSON line, with one thread
 # twice as fast as two (as the peer is on the small temporal-order RNN).
 _FAKE_PEER = """
-import json, sys
+import json, os, sys
 threads = int(sys.argv[sys.argv.index('--threads') + 1]) if '--threads' in sys.argv else 2
-print(json.dumps(dict(timesteps_per_s=2000.0 if threads == 1 else 1000.0, torch_threads=threads)))
+one = threads == 1 and len(os.sched_getaffinity(0)) == 1      # one thread, pinned
+print(json.dumps(dict(timesteps_per_s=2000.0 if one else 1000.0, torch_threads=threads)))
 """
 
 
@@ -218,6 +219,9 @@ def test_ours_in_one_pinned_process_and_the_ratio_of_the_best_of_each(tmp_path, 
   (ratio,) = [r for r in records if r.get('kind') == 'ratio']
   assert set(mine) == {'default', 'threads1'} and set(theirs) == {'default', 'threads1'}
   assert mine['threads1']['cores_used'] == 1
+  # The peer gets what ours gets: a thread per core we may use, or one thread pinned to one core.
+  assert theirs['threads1']['cores_used'] == theirs['threads1']['torch_threads'] == 1
+  assert theirs['default']['torch_threads'] == len(os.sched_getaffinity(0))
   for r in mine.values():
     assert len(r['timesteps_per_s_rounds']) == 2 and r['timesteps_per_s'] > 0
     assert abs(r['final_loss'] - math.log(4)) < 1.0     # untrained: about ln 4, as above
