@@ -94,9 +94,10 @@ def step_times(w: wl.Workload, rates: dict, peer_timesteps_per_s: float = 0.0) -
   line = {'gflop': round(sequential + parallel, 2)}
   for name, s in seconds.items():
     line[name] = round(s, 5)
-    line[name.replace('_s', '_timesteps_per_s')] = round(w.timesteps_per_step / s)
+    stem = name.removesuffix('_s')           # 'at_peak_s' -> 'at_peak'
+    line[f'{stem}_timesteps_per_s'] = round(w.timesteps_per_step / s)
     if peer_timesteps_per_s:
-      line[name.replace('_s', '_over_peer')] = round(
+      line[f'{stem}_over_peer'] = round(
           w.timesteps_per_step / s / peer_timesteps_per_s, 2)
   return line
 

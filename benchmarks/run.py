@@ -298,6 +298,10 @@ def _machine() -> dict:
 
 
 def bench_workload(args, name: str) -> list[dict]:
+  load_before = round(os.getloadavg()[0], 2)      # other work on the machine, before ours adds to it
+  if load_before > 0.5:
+    print(f'warning: load average {load_before} before {name}: the machine is not idle, so '
+          'its ratios are not an idle machine\'s', file=sys.stderr, flush=True)
   w = wl.WORKLOADS[name]
   steps = args.steps or w.steps
   config = w.config()
@@ -331,7 +335,7 @@ def bench_workload(args, name: str) -> list[dict]:
                    seed=args.seed, steps=steps, rounds=args.rounds,
                    timesteps_per_s=round(_median(per_round), 1),
                    timesteps_per_s_rounds=[round(x, 1) for x in per_round],
-                   **extra, **_machine())
+                   load_avg_1min_before=load_before, **extra, **_machine())
     records.append(mine[c])
   if not peer_runs:
     return records
