@@ -32,6 +32,12 @@ Fidelity (supp. = the supplementary's "Polyphonic music prediction"):
     python launch.py --config=experiments/music.py:dataset=nottingham,method=sgd-cr \
         --workdir=runs/music/nottingham_sgdcr
 
+Runtime, ``method=all`` (the three methods as one program) on one pinned core
+of our 2-core VMs (``python -m reporting.walltimes results``): Nottingham
+about 2 h, Piano-midi.de 8-26 min, MuseData 41-75 min a seed (the range is the
+code getting faster between runs). ``launch.py reproduce pascanu2013.table1``
+runs the table's nine cells, three seeds where RESULTS.md says so.
+
 Arguments: ``dataset=nottingham|piano|musedata|jsb``, ``method=sgd|sgd-c|sgd-cr|all``
 (``all``: the three as members of one population, trained as one program),
 ``epochs=N``, ``batch=B``, ``seed=N``, ``seeds=N`` (seeds seed..seed+N-1 as members), ``cell=rnn|gru|lstm`` (the companion rows:

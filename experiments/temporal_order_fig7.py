@@ -14,7 +14,7 @@ applies; what is particular to the figure:
 |---|---|---|---|
 | methods | MSGD, MSGD-C, MSGD-CR: lr 0.01, no momentum, clip 1, Omega weight 4 | the same, as one population | ICML Fig. 7 |
 | SGD | no clipping (authors' RNN.py: no clipping and no overflow guard) | threshold ``optim.NO_CLIP`` (1e30), which no gradient reaches; the guard (skip above 1e10) stays on, as for the other members | ICML Fig. 7; guard: our choice |
-| lengths | not given (x axis: log length, about 2 to 5.5) | 25, 50, 100, 200 (``scripts/fig7_runs.sh``) | ICML Fig. 7; our choice |
+| lengths | not given (x axis: log length, about 2 to 5.5) | 25, 50, 100, 200 (``launch.py reproduce pascanu2013.fig7``) | ICML Fig. 7; our choice |
 | seeds per point | 5 | 5 (``seeds=``) | ICML Fig. 7 |
 | budget | at most 5M updates | ``steps=``, default 50,000 (issue 10's minimum); every member stops when solved | ICML Fig. 7 |
 | success | fewer than 1% wrong on 10,000 fresh sequences | ``success=paper`` (default) or ``success=authors`` (0 wrong); the figure's title names the run's criterion | supp., "The pathological synthetic tasks"; authors' RNN.py |
@@ -22,9 +22,12 @@ applies; what is particular to the figure:
     python launch.py --config=experiments/temporal_order_fig7.py:init=smart_tanh,length=100 \
         --workdir=runs/fig7/smart_tanh_T100
 
-``scripts/fig7_runs.sh`` runs the grid (and says how long it takes) and
-``python -m reporting.figures.fig7 DIR`` draws the figure. RESULTS.md says which budget
-and criterion produced the figure it shows.
+``launch.py reproduce pascanu2013.fig7`` runs the grid (three initialisations x
+four lengths) and ``python -m reporting.figures.fig7 DIR`` draws the figure.
+Runtime at the default 50,000 updates, one pinned core of our 2-core VMs: 3-158
+min a point (the longer lengths, where fewer members solve and stop, cost
+most), 7.3 h for the grid (``python -m reporting.walltimes results``).
+RESULTS.md says which budget and criterion produced the figure it shows.
 """
 
 from experiments import common, temporal_order
