@@ -37,6 +37,11 @@ def test_the_workloads_are_the_peers():
   assert set(run.POPULATIONS.values()) <= set(wl.WORKLOADS)
 
 
+def test_every_workload_has_a_floor():
+  from benchmarks import summary     # the floors live there, away from JAX
+  assert set(summary.FLOORS) == set(wl.WORKLOADS)
+
+
 @pytest.mark.parametrize('name', sorted(PEER))
 def test_each_workload_has_the_peers_shapes(name):
   """The shapes the trainer reads (a batch of the config's problem) and the
