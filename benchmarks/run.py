@@ -324,7 +324,8 @@ def bench_workload(args, name: str) -> list[dict]:
   for c, per_round in mine_runs.items():
     if c == 'default':
       extra = dict(compile_s=round(ours.compile_s, 3), xla_memory_mb=ours.xla_memory_mb,
-                   rss_growth_mb=ours.rss_growth_mb, final_loss=round(ours.last_loss, 4))
+                   rss_growth_mb=ours.rss_growth_mb, final_loss=round(ours.last_loss, 4),
+                   cores_used=len(os.sched_getaffinity(0)))   # not cpus: a taskset run has fewer
     else:
       extra = dict(compile_s=round(_median([x['compile_s'] for x in one_core]), 3),
                    xla_memory_mb=one_core[0]['xla_memory_mb'],

@@ -8,8 +8,8 @@ one table, a row per workload:
 - ours and PyTorch: the median timesteps/s of the configuration the ``ratio``
   record chose for each side (its faster one), with that configuration: ours
   ``threads1`` is "1 core" (a fresh process pinned to one core), ours ``default``
-  "N threads" (the record's ``cpus``, the machine's core count: the benchmark's
-  process uses every core it may); PyTorch's "N thread(s)" from its
+  "N threads" (the record's ``cores_used``, the cores the process might use;
+  records before 2026-12-06 have only ``cpus``, the machine's count); PyTorch's "N thread(s)" from its
   ``torch_threads`` (", passive" for ``OMP_WAIT_POLICY=PASSIVE``);
 - rnnopt / PyTorch: the ratio record's two medians, divided (its
   ``jax_over_torch`` before that is rounded to 3 decimals);
@@ -107,8 +107,8 @@ def verdict(ratio: float, lo: float | None, hi: float | None, floor: float) -> s
 def ours_label(record: dict) -> str:
   if record.get('jax_config', 'default') == 'threads1':
     return '1 core'
-  n = record.get('cpus')
-  return f'{n} threads' if n else 'default'
+  n = record.get('cores_used') or record.get('cpus')   # older records: the machine's count
+  return f'{n} thread{"" if n == 1 else "s"}' if n else 'default'
 
 
 def peer_label(record: dict) -> str:

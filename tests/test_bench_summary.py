@@ -199,3 +199,11 @@ def test_the_committed_xeon_run_prints_the_ratios_results_quotes():
     cells = _row(text, name)
     assert (cells[3], cells[6]) == (f'**{ratio}**', one_core), name
   assert _row(text, 'torder_tanh_h50')[1:3] == ['2.28M (1 core)', '291.4k (1 thread)']
+
+
+def test_ours_label_counts_the_cores_the_process_had_not_the_machines():
+  """A run under ``taskset -c 0`` on a 2-core machine used one thread, whatever
+  ``cpus`` (the machine's count) says; records from before ``cores_used`` fall back to it."""
+  assert summary.ours_label({'jax_config': 'default', 'cpus': 2, 'cores_used': 1}) == '1 thread'
+  assert summary.ours_label({'jax_config': 'default', 'cpus': 2}) == '2 threads'
+  assert summary.ours_label({'jax_config': 'threads1', 'cpus': 2}) == '1 core'
