@@ -49,6 +49,9 @@ class LongSeriesTask:
                eval_chunk: int = 1000, offset: float = 100.0):
     """``series``: split -> prices [N, L] (``generate``)."""
     length = series['train'].shape[1]
+    lengths = {split: p.shape[1] for split, p in series.items()}
+    if len(set(lengths.values())) > 1:   # evaluation windows every split by the training length
+      raise ValueError(f'long_series: every split must have series of one length, got {lengths}')
     for n in (chunk, eval_chunk):
       if length % n:
         raise ValueError(f'long_series: chunk {n} does not divide the series length {length}')

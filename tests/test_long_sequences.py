@@ -183,3 +183,12 @@ def test_smoke_config_has_the_posts_schedule():
   # 100, 50, 10, 2, 1 chunks of a 100-step series, 2 epochs each
   assert c.train.chunk_schedule == ((0, 1), (200, 2), (300, 10), (320, 50), (324, 100))
   assert c.train.num_steps == 326 and c.population.rows == ((1e30,), (1.0,))
+
+
+def test_splits_of_different_lengths_are_refused():
+  """Evaluation cuts every split into windows of the training series' length:
+  a shorter test series would be read past its end (padded silently)."""
+  series = generate(num_series=2, length=300)
+  series['test'] = series['test'][:, :200]
+  with pytest.raises(ValueError, match='every split must have series of one length'):
+    LongSeriesTask(series, 50, lags=4, eval_chunk=100)
