@@ -220,9 +220,12 @@ def _peer(args, name: str, steps: int, config: str) -> dict:
     cores = cores[:1]
   flags += ['--threads', str(len(cores))]
   # pinned before torch starts, as ours is (a wrapper, not preexec_fn: see _one_core)
+  # sys.path[0] the script's folder, as when it is run directly (it imports its sibling
+  # modules; the repository's own packages must not shadow them)
+  script = os.path.abspath(args.peer_script)
   pin = (f'import os, runpy, sys; os.sched_setaffinity(0, {set(cores)!r}); '
-         f'sys.argv = {[args.peer_script] + flags!r}; '
-         f"runpy.run_path({args.peer_script!r}, run_name='__main__')")
+         f'sys.path[0] = {os.path.dirname(script)!r}; sys.argv = {[script] + flags!r}; '
+         f"runpy.run_path({script!r}, run_name='__main__')")
   cmd = [args.peer_python, '-c', pin]
   env = dict(os.environ, **_PEER_MALLOC)
   env.pop('XLA_FLAGS', None)
@@ -230,9 +233,10 @@ def _peer(args, name: str, steps: int, config: str) -> dict:
     env['OMP_WAIT_POLICY'] = 'PASSIVE'
   with tempfile.TemporaryFile('w+') as err_file:   # not a pipe: a full one would block the peer
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, env=env, text=True)
-    out = proc.stdout.read()
+    with proc.stdout:
+      out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)     # wait4: the child's own peak RSS
-    returncode = os.waitstatus_to_exitcode(status)
+    returncode = proc.returncode = os.waitstatus_to_exitcode(status)   # reaped: Popen must know
     err_file.seek(0)
     err = err_file.read()
   lines = [l for l in out.splitlines() if l.startswith('{')]
@@ -297,11 +301,9 @@ def _machine() -> dict:
               load_avg_1min=round(os.getloadavg()[0], 2))
 
 
-def bench_workload(args, name: str) -> list[dict]:
-  load_before = round(os.getloadavg()[0], 2)      # other work on the machine, before ours adds to it
-  if load_before > 0.5:
-    print(f'warning: load average {load_before} before {name}: the machine is not idle, so '
-          'its ratios are not an idle machine\'s', file=sys.stderr, flush=True)
+def bench_workload(args, name: str, load_before: float | None = None) -> list[dict]:
+  """``load_before``: the load average before the benchmark's first workload
+  (later ones would read our own work in it), recorded with each line."""
   w = wl.WORKLOADS[name]
   steps = args.steps or w.steps
   config = w.config()
@@ -422,9 +424,14 @@ def bench_population(args, name: str = POPULATION) -> list[dict]:
 def main(options: Options = Options()) -> list[dict]:
   """Runs the benchmark; prints and returns its JSON records."""
   args = options.validated()
+  load_before = round(os.getloadavg()[0], 2)      # other work, before ours adds to the average
+  if load_before > 0.5:
+    print(f'warning: load average {load_before} before the benchmark: the machine is not idle, '
+          'so these ratios are not an idle machine\'s', file=sys.stderr, flush=True)
   records = []
   for name in args.workloads:
-    new = bench_population(args, name) if name in POPULATIONS else bench_workload(args, name)
+    new = (bench_population(args, name) if name in POPULATIONS
+           else bench_workload(args, name, load_before))
     for rec in new:
       _emit(rec)
     records.extend(new)

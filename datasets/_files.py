@@ -8,7 +8,8 @@ files' MD5s in ``ptb.MD5``, the music pickles' content digests in
 time, change time and inode in ``CACHE_FILE``, so a file is hashed again
 only after it changed: a rewrite of the same size whose modification time
 was kept (``cp -p``, ``rsync -t``, ``touch -r``) still changes the change
-time, which no user can set.
+time, which no user can set (before Linux 6.13 file times move once a kernel
+tick, 1-10 ms: only a rewrite within the tick of the check would keep it).
 
 Data folder layout (the same as the reference copy in ``shared/data``)::
 

@@ -78,8 +78,8 @@ def piano_roll(piece) -> np.ndarray:
   try:
     lengths = np.fromiter(map(len, piece), np.int64, count=len(piece))
   except TypeError:
-    raise ValueError(f'a piece must be a list of frames (tuples of notes), found '
-                     f'{type(piece).__name__} or a frame that is not a tuple') from None
+    raise ValueError(f'a piece must be a list of frames (tuples or lists of notes), found '
+                     f'{type(piece).__name__} or a frame that is not a sequence') from None
   if set(map(type, itertools.chain.from_iterable(piece))) - {int}:
     frame, note = next((t, n) for t, f in enumerate(piece) for n in f if type(n) is not int)
     raise ValueError(f'note {note!r:.40} at frame {frame} is not a MIDI note number (an int '

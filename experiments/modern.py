@@ -64,7 +64,7 @@ a recurrent dropout from {0, 0.1, 0.25} and a dropout between layers from
 dropouts train as members of one program:
 
     python launch.py sweep --config=experiments/modern.py:dataset=jsb,cell=gru \
-        --workdir=results/bai2018/jsb_gru      # what launch.py reproduce bai2018 runs
+        --workdir=results/bai2018/jsb_gru      # what launch.py reproduce bai2018 --workdir=results runs
 
 Arguments: ``dataset=jsb|nottingham|ptb_char|adding600``, ``cell=gru|lstm``,
 ``layers=N`` (default 2; adding 1), ``width=N`` (0: the widest within the

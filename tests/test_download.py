@@ -11,6 +11,7 @@ import pickle
 import re
 import tarfile
 import threading
+import time
 import urllib.parse
 
 import numpy as np
@@ -209,13 +210,19 @@ def test_a_same_size_rewrite_with_its_old_mtime_is_checked_again(tmp_path, monke
   prints['sha256'] = music.content_digest(rolls)
   music.load_music('jsb', tmp_path, {'JSB Chorales': prints})      # cached as good
   before = os.stat(path)
+  # Before Linux 6.13 file times advance once a kernel tick (1-10 ms): wait one out,
+  # so that the rewrite's change time differs, as it would for any rewrite by hand.
+  while time.time_ns() < before.st_ctime_ns + 20_000_000:
+    time.sleep(0.005)
   changed = {k: [list(p) for p in v] for k, v in TINY_MUSIC.items()}
   changed['train'][0][0] = (61, 64)             # one note up: same counts, same size
   changed_bytes = pickle.dumps(changed, 2)
   assert len(changed_bytes) == before.st_size
   path.write_bytes(changed_bytes)
   os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-  assert os.stat(path).st_mtime_ns == before.st_mtime_ns
+  after = os.stat(path)
+  assert after.st_mtime_ns == before.st_mtime_ns and after.st_size == before.st_size
+  assert after.st_ctime_ns != before.st_ctime_ns          # the precondition the cache relies on
   with pytest.raises(_files.DataError, match='content SHA-256'):
     music.load_music('jsb', tmp_path, {'JSB Chorales': prints})
 

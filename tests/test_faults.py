@@ -364,7 +364,7 @@ def test_each_kind_of_bad_music_file_is_one_line_saying_what_to_do(tmp_path, kin
   assert 'python -m datasets.download music' in text and 'RNNOPT_DATA' in text
 
 
-def test_the_music_check_is_cached_by_size_and_mtime(tmp_path, monkeypatch):
+def test_the_music_check_is_cached_by_the_files_stat(tmp_path, monkeypatch):
   monkeypatch.setattr(_files, 'CACHE_FILE', str(tmp_path / 'cache.json'))
   write_music(tmp_path, TINY_MUSIC)
   rolls = music.piano_rolls(TINY_MUSIC)
