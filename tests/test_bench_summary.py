@@ -33,6 +33,16 @@ def _ratio(name, jax_config, peer_config, mine, theirs, ratios=None):
               jax_over_torch=round(mine / theirs, 3), ratios=ratios or {})
 
 
+def _two_threads_each(tmp_path, name, ours_rounds, theirs_rounds):
+  """The row printed for a workload timed only in ``default`` on both sides (two
+  threads each), the medians the middle of three rounds."""
+  ours, theirs = sorted(ours_rounds)[1], sorted(theirs_rounds)[1]
+  records = [_jax(name, 'default', ours_rounds, ours),
+             _torch(name, 'default', theirs_rounds, theirs, threads=2),
+             _ratio(name, 'default', 'default', ours, theirs)]
+  return _row(summary.summarize(_write(tmp_path, records)), name)
+
+
 def _write(tmp_path, records, name='run.jsonl'):
   path = tmp_path / name
   path.write_text(''.join(json.dumps(r) + '\n' for r in records))
@@ -79,14 +89,8 @@ def test_the_per_round_range_pairs_round_i_with_round_i():
 def test_a_range_across_the_floor_is_within_noise(tmp_path):
   # medians 200k / 100k = 2.00 (floor 2: met by the medians), but round by round
   # 180/100 = 1.80, 200/100 = 2.00, 230/100 = 2.30: the rounds straddle it.
-  name = 'music_sigmoid_h300'
-  records = [
-      _jax(name, 'default', [180000.0, 200000.0, 230000.0], 200000.0),
-      _torch(name, 'default', [100000.0, 100000.0, 100000.0], 100000.0, threads=2),
-      _ratio(name, 'default', 'default', 200000.0, 100000.0),
-  ]
-  text = summary.summarize(_write(tmp_path, records))
-  cells = _row(text, name)
+  cells = _two_threads_each(tmp_path, 'music_sigmoid_h300', [180000.0, 200000.0, 230000.0],
+                            [100000.0, 100000.0, 100000.0])
   assert cells[3:6] == ['**2.00**', '1.80-2.30', '2: within noise']
   assert cells[6] == '–'                           # no threads1 on either side
 
@@ -102,14 +106,8 @@ def test_verdicts():
 
 
 def test_bf16_rows_say_what_is_compared(tmp_path):
-  name = 'charlm_gru_h512_bf16'
-  records = [
-      _jax(name, 'default', [44000.0, 43000.0, 45000.0], 44000.0),
-      _torch(name, 'default', [22000.0, 22000.0, 22000.0], 22000.0, threads=2),
-      _ratio(name, 'default', 'default', 44000.0, 22000.0),
-  ]
-  text = summary.summarize(_write(tmp_path, records))
-  cells = _row(text, name)
+  cells = _two_threads_each(tmp_path, 'charlm_gru_h512_bf16', [44000.0, 43000.0, 45000.0],
+                            [22000.0, 22000.0, 22000.0])
   assert cells[0] == '`charlm_gru_h512_bf16` (ours bf16 / PyTorch fp32)'
   # 44/22 = 2.00; rounds 43/22 = 1.95 .. 45/22 = 2.05 straddle the floor 2.0
   assert cells[3:6] == ['**2.00**', '1.95-2.05', '2: within noise']
