@@ -83,13 +83,8 @@ ablation, ``launch.py reproduce bai2018.ablation``): ``ln=0`` (no layer
 norm), ``h0=0`` (a zero initial state), ``gate_bias=0`` (zero gate biases),
 ``schedule=constant`` (no warm-up or decay), ``smoke``. The corpora are read from
 ``data_dir`` (``--config.data_dir=DIR``), else $RNNOPT_DATA, else
-~/.cache/rnnopt. RESULTS.md has our runs, their results and wall times
-(JSB searched and ablated at these defaults; Nottingham below the study's
-LSTM and GRU, the LSTM also below its TCN, with its search a third done (its
-best trials: one layer, learning rate 2.6e-3); adding at T = 600:
-test MSE 8.8e-6 for the GRU, 3.2e-5 for the LSTM; PTB characters at
-reduced budgets of 10-14 epochs: 1.326 bpc for the LSTM, 1.332 for the
-GRU).
+~/.cache/rnnopt. RESULTS.md has our runs, their results, wall times and
+how far each search has got (JSB searched and ablated at these defaults).
 """
 
 from experiments import common
