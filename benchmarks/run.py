@@ -279,7 +279,7 @@ def _one_round(name: str, steps: int, seed: int) -> dict:
   return dict(timesteps_per_s=w.timesteps_per_step * steps / seconds,
               compile_s=timed.compile_s, xla_memory_mb=timed.xla_memory_mb,
               rss_growth_mb=timed.rss_growth_mb, final_loss=timed.last_loss,
-              cpus=len(os.sched_getaffinity(0)))
+              cpus=len(os.sched_getaffinity(0)), xla_flags=os.environ.get('XLA_FLAGS', ''))
 
 
 def cpu_model() -> str:
@@ -333,12 +333,13 @@ def bench_workload(args, name: str, load_before: float | None = None) -> list[di
                    xla_memory_mb=one_core[0]['xla_memory_mb'],
                    rss_growth_mb=max(x['rss_growth_mb'] for x in one_core),
                    final_loss=round(one_core[-1]['final_loss'], 4),
-                   cores_used=one_core[0]['cpus'])
+                   cores_used=one_core[0]['cpus'],
+                   xla_flags=one_core[0]['xla_flags'])   # the one-core process's, not ours
     mine[c] = dict(workload=name, framework='jax', jax_config=c, config=w.command,
                    seed=args.seed, steps=steps, rounds=args.rounds,
                    timesteps_per_s=round(_median(per_round), 1),
                    timesteps_per_s_rounds=[round(x, 1) for x in per_round],
-                   load_avg_1min_before=load_before, **extra, **_machine())
+                   load_avg_1min_before=load_before, **{**_machine(), **extra})
     records.append(mine[c])
   if not peer_runs:
     return records

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks import run
 from benchmarks import workloads as wl
+from orchestration import sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -228,6 +229,9 @@ def test_ours_in_one_pinned_process_and_the_ratio_of_the_best_of_each(tmp_path, 
   (ratio,) = [r for r in records if r.get('kind') == 'ratio']
   assert set(mine) == {'default', 'threads1'} and set(theirs) == {'default', 'threads1'}
   assert mine['threads1']['cores_used'] == 1
+  # the XLA flags of the process that ran the rounds: single-threaded (sweep's workers')
+  assert mine['threads1']['xla_flags'] == sweep.single_thread_env()['XLA_FLAGS']
+  assert mine['default']['xla_flags'] == os.environ.get('XLA_FLAGS', '')
   # The peer gets what ours gets: a thread per core we may use, or one thread pinned to one core.
   assert theirs['threads1']['cores_used'] == theirs['threads1']['torch_threads'] == 1
   assert theirs['default']['torch_threads'] == len(os.sched_getaffinity(0))
