@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from experiments import modern
 from experiments import music_bengio
 from reporting.figures import search
 
@@ -50,8 +51,57 @@ def test_search_points_and_figure(tmp_path):
   assert path == str(tmp_path / 'search.png') and os.path.getsize(path) > 10_000
 
 
+def _unit(search_dir, name, config, members=None):
+  """A sweep's unit folder: its config.json, and its result.json once it has
+  finished (``members``: (learning rate, lowest validation loss, diverged))."""
+  unit = os.path.join(search_dir, name, 'part0')
+  os.makedirs(unit)
+  with open(os.path.join(unit, 'config.json'), 'w') as f:
+    json.dump(config, f)
+  if members is not None:
+    result = dict(members=[dict(hparams={'seed': 0, 'optim.learning_rate': lr},
+                                best_valid_loss=v, test_loss=v + 0.2, test_error=0.3,
+                                test_loss_at_best_valid=v + 0.1, test_error_at_best_valid=0.3,
+                                diverged=d) for lr, v, d in members])
+    with open(os.path.join(unit, 'result.json'), 'w') as f:
+      json.dump(result, f)
+
+
+def test_a_search_still_running_is_drawn_from_its_finished_units(tmp_path):
+  """No sweep.json until a search ends: its finished units are its trials so
+  far (the best of them ringed), a started unit is not one, and the panel
+  says how many of the planned trials that is. Hidden units are read also
+  where the search draws depth and width together."""
+  config = modern.get_config('dataset=nottingham,cell=lstm,trials=6').to_dict()
+  search_dir = str(tmp_path / 'nottingham_lstm')
+  one = dict(config, model=dict(config['model'], num_layers=1, hidden_size=440))
+  two = dict(config, model=dict(config['model'], num_layers=2, hidden_size=264))
+  _unit(search_dir, 'g00_num_layers-1_hidden_size-440', one, [(1e-3, 3.1, False), (2e-3, 3.0, False)])
+  _unit(search_dir, 'g01_num_layers-2_hidden_size-264', two, [(5e-4, 3.3, False), (3e-3, 3.2, True)])
+  _unit(search_dir, 'g02_num_layers-3_hidden_size-208', two)          # started, not finished
+  jsb = modern.get_config('dataset=jsb,cell=gru').to_dict()           # a finished search
+  _unit(str(tmp_path / 'jsb_gru'), 'g00_num_layers-2_hidden_size-160', jsb)
+  trial = dict(unit='g00_num_layers-2_hidden_size-160/part0', hparams={'optim.learning_rate': 1e-3},
+               structural={'model.num_layers+model.hidden_size': [2, 160]}, valid=8.2,
+               diverged=False)
+  with open(tmp_path / 'jsb_gru' / 'sweep.json', 'w') as f:
+    json.dump(dict(select='valid loss', trials=[trial], best=trial), f)
+
+  found, unfinished = search._collect(str(tmp_path))
+  assert list(found) == ['JSB Chorales, NLL (300K)', 'Nottingham, NLL (1M)']
+  assert [(t.learning_rate, t.hidden) for t in found['JSB Chorales, NLL (300K)']['GRU']] == [(1e-3, 160)]
+  lstm = sorted(found['Nottingham, NLL (1M)']['LSTM'], key=lambda t: t.learning_rate)
+  assert [(t.learning_rate, t.hidden, t.diverged, t.selected) for t in lstm] == [
+      (5e-4, 264, False, False), (1e-3, 440, False, False), (2e-3, 440, False, True),
+      (3e-3, 264, True, False)]
+  assert lstm[2].valid == 3.0
+  assert unfinished == {'Nottingham, NLL (1M)': {'LSTM': (4, 6)}}    # the finished search: not listed
+  path = search.draw(str(tmp_path))
+  assert os.path.getsize(path) > 10_000
+
+
 @pytest.mark.parametrize('module,message', [
-    ('search', 'no search (sweep.json with learning-rate trials)'),
+    ('search', 'no search (sweep.json or finished units, with learning-rate trials)'),
     ('ablation', 'missing, empty or torn'),
 ])
 def test_a_figure_of_records_it_cannot_use_is_a_one_line_error(module, message, tmp_path):

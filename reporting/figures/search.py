@@ -5,7 +5,9 @@ learning rate, one panel per table row (dataset), one colour per method.
 
 reads the ``sweep.json`` of every search under each folder (``launch.py
 sweep`` writes one per search, e.g. ``results/bengio2013_table1/jsb_c``) and
-writes ``search.png`` into the folder. Each trial is a point: x its learning
+writes ``search.png`` into the folder. A search still running (no sweep.json
+yet) is drawn from the units it has finished, its panel titled with how many
+of its trials that is. Each trial is a point: x its learning
 rate (log), y its validation score at its best epoch (what the search selects
 on), the marker's size its hidden units. The trial a search selects (its
 lowest validation) is ringed; the table reports its test score. Diverged
@@ -27,6 +29,7 @@ import os
 import sys
 
 import matplotlib
+import ml_collections
 
 matplotlib.use('Agg')  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -47,14 +50,57 @@ class Trial:
 
 def searches(folder: str) -> dict:
   """{row name: {method label: [Trial]}} of every search under ``folder``,
-  rows and methods in the tables' order."""
+  rows and methods in the tables' order; a search still running with the
+  trials it has finished."""
+  return _collect(folder)[0]
+
+
+def _hidden(structural: dict) -> int | None:
+  """The hidden units a trial's structural values set, also where a key sets
+  several fields together (``model.num_layers+model.hidden_size``: (2, 312))."""
+  for key, value in structural.items():
+    fields = key.split('+')
+    if 'model.hidden_size' in fields:
+      return int(value[fields.index('model.hidden_size')] if len(fields) > 1 else value)
+  return None
+
+
+def _so_far(search_dir: str, config: dict) -> dict:
+  """What ``sweep.json`` will hold, from the units a search still running has
+  finished (``sweep.summarize``, as the sweep writes it at its end)."""
+  from orchestration import sweep   # imports JAX: only for a search still running
+  units = []
+  for path in sorted(glob.glob(os.path.join(search_dir, 'g[0-9][0-9]_*', 'part*', 'result.json'))):
+    unit_dir = os.path.dirname(path)
+    unit_config = records.read_json(os.path.join(unit_dir, 'config.json'))
+    hidden = (unit_config.get('model') or {}).get('hidden_size') if isinstance(unit_config, dict) else None
+    units.append(sweep.Unit(os.path.basename(os.path.dirname(unit_dir)),
+                            (('model.hidden_size', hidden),) if hidden else (), (), (),
+                            int(os.path.basename(unit_dir)[len('part'):])))
+  select = (config.get('sweep') or {}).get('select', 'loss')
+  return sweep.summarize(ml_collections.ConfigDict({'sweep': {'select': select}}), search_dir, units)
+
+
+def _collect(folder: str) -> tuple[dict, dict]:
+  """``searches(folder)`` and {row: {method: (trials finished, planned)}} of
+  the searches still running."""
   out: dict = {}
-  for path in sorted(glob.glob(os.path.join(folder, '**', 'sweep.json'), recursive=True)):
-    sweep = records.read_json(path)
-    configs = glob.glob(os.path.join(os.path.dirname(path), '*', '*', 'config.json'))
-    if not isinstance(sweep, dict) or not sweep.get('trials') or not configs:
+  unfinished: dict = {}
+  dirs = {os.path.dirname(p) for p in glob.glob(os.path.join(folder, '**', 'sweep.json'),
+                                                recursive=True)}
+  dirs |= {os.path.dirname(os.path.dirname(os.path.dirname(p))) for p in glob.glob(
+      os.path.join(folder, '**', 'g[0-9][0-9]_*', 'part*', 'config.json'), recursive=True)}
+  for search_dir in sorted(dirs):
+    configs = sorted(glob.glob(os.path.join(search_dir, '*', '*', 'config.json')))
+    config = records.read_json(configs[0]) if configs else None
+    if not isinstance(config, dict):
       continue
-    paper = tables.declared(records.read_json(configs[0]))
+    sweep = records.read_json(os.path.join(search_dir, 'sweep.json'))
+    if not (isinstance(sweep, dict) and sweep.get('trials')):
+      sweep = _so_far(search_dir, config)
+    if not sweep.get('trials'):
+      continue
+    paper = tables.declared(config)
     table = tables.PAPER.get(paper['table'])
     if table is None or not paper['methods']:
       continue
@@ -66,26 +112,31 @@ def searches(folder: str) -> dict:
       lr = t.get('hparams', {}).get('optim.learning_rate')
       if lr is None:
         continue                  # a search that does not draw the learning rate
-      hidden = t.get('structural', {}).get('model.hidden_size')
       valid = t.get('valid')
       trials.append(Trial(float(lr), math.nan if valid is None else float(valid),
-                          None if hidden is None else int(hidden), bool(t.get('diverged')),
+                          _hidden(t.get('structural', {})), bool(t.get('diverged')),
                           t.get('unit') == best.get('unit') and t.get('hparams') == best.get('hparams')))
+    if not trials:
+      continue
     out.setdefault(row, {})[method] = trials
+    planned = tables.planned_trials(config)
+    if not os.path.exists(os.path.join(search_dir, 'sweep.json')) and len(trials) < planned:
+      unfinished.setdefault(row, {})[method] = (len(trials), planned)
   method_order = {m: i for t in tables.PAPER.values()
                   for i, m in enumerate(t.method_labels.values())}
   row_order = {tables.row_name(t, r): (i, j) for i, t in enumerate(tables.PAPER.values())
                for j, r in enumerate(t.rows)}
-  return {row: dict(sorted(by.items(), key=lambda kv: method_order.get(kv[0], 99)))
-          for row, by in sorted(out.items(), key=lambda kv: row_order.get(kv[0], (99, 99)))}
+  return ({row: dict(sorted(by.items(), key=lambda kv: method_order.get(kv[0], 99)))
+           for row, by in sorted(out.items(), key=lambda kv: row_order.get(kv[0], (99, 99)))},
+          unfinished)
 
 
 def draw(folder: str, out: str | None = None) -> str:
   """Writes the panels of ``searches(folder)`` to ``out`` (default
   ``folder/search.png``) and returns its path."""
-  found = searches(folder)
+  found, unfinished = _collect(folder)
   if not found:
-    raise FileNotFoundError(f'no search (sweep.json with learning-rate trials) under {folder}')
+    raise FileNotFoundError(f'no search (sweep.json or finished units, with learning-rate trials) under {folder}')
   methods = list(dict.fromkeys(m for by in found.values() for m in by))   # the tables' order
   colour = {m: f'C{i}' for i, m in enumerate(methods)}                    # one per method
   size = lambda t: 12 + 0.1 * (t.hidden or 100)
@@ -106,7 +157,10 @@ def draw(folder: str, out: str | None = None) -> str:
                  color=colour[method])
     ax.set_xscale('log')
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_title(row)
+    running = [f'{m} {unfinished[row][m][0]} of {unfinished[row][m][1]} trials'
+               for m in by_method if m in unfinished.get(row, {})]
+    ax.set_title(row + (f'\nstill running, so far: {", ".join(running)}' if running else ''),
+                 fontsize=10 if running else None)
     ax.set_xlabel('learning rate')
     ax.grid(alpha=0.3)
   axes[0][0].set_ylabel('validation score at the best epoch')
