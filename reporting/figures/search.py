@@ -157,10 +157,10 @@ def draw(folder: str, out: str | None = None) -> str:
                  color=colour[method])
     ax.set_xscale('log')
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    running = [f'{m} {unfinished[row][m][0]} of {unfinished[row][m][1]} trials'
+    running = [f'{m} {unfinished[row][m][0]} of {unfinished[row][m][1]}'
                for m in by_method if m in unfinished.get(row, {})]
-    ax.set_title(row + (f'\nstill running, so far: {", ".join(running)}' if running else ''),
-                 fontsize=10 if running else None)
+    ax.set_title(row + (f'\nrunning; trials so far: {", ".join(running)}' if running else ''),
+                 fontsize=9 if running else None)
     ax.set_xlabel('learning rate')
     ax.grid(alpha=0.3)
   axes[0][0].set_ylabel('validation score at the best epoch')
