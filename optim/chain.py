@@ -251,10 +251,13 @@ def make_optimizer(
       parts.append(optax.adamw(
           lr, b1=adam_b1, b2=adam_b2, eps=adam_eps,
           weight_decay=0.0 if weight_decay is None else weight_decay))
-    else:  # rmsprop
+    elif name == 'rmsprop':
       parts.append(optax.rmsprop(lr, decay=rmsprop_decay, eps=rmsprop_eps))
+    else:     # a name in OPTIMIZERS that has no branch here yet
+      raise ValueError(f'optim.name={name!r} is in OPTIMIZERS but make_optimizer does not build it')
     return optax.chain(*parts)
 
+  build(1.0, **numeric_hyperparams(cfg))   # a name without a branch fails here, not at step 1
   opt = optax.inject_hyperparams(build)(
       lr_scale=lr_shape, **numeric_hyperparams(cfg))
   if cfg.guard_max_norm > 0:

@@ -291,6 +291,17 @@ _CONFIGS = {
 }
 
 
+def test_every_optimizer_name_is_built_and_tested(monkeypatch):
+  """Each name ``optim.name`` accepts has a branch in ``make_optimizer`` and a
+  case above; a name added to OPTIMIZERS without its branch is refused when
+  the optimizer is made (it once fell through to RMSProp's branch and failed
+  inside optax at the first update)."""
+  assert set(optim.OPTIMIZERS) <= {c['name'] for c in _CONFIGS.values()}
+  monkeypatch.setattr(optim.chain, 'OPTIMIZERS', optim.OPTIMIZERS + ('lion',))
+  with pytest.raises(ValueError, match="optim.name='lion' is in OPTIMIZERS but make_optimizer"):
+    optim.make_optimizer(_cfg(name='lion', learning_rate=0.1), total_steps=10)
+
+
 @pytest.mark.parametrize('key', sorted(_CONFIGS))
 def test_make_optimizer_decreases_a_quadratic(key):
   steps = 20
