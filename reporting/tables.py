@@ -350,9 +350,18 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
       except (ValueError, KeyError, IndexError) as e:
         skip(workdir, f'its members do not match its declared methods: {e}')
         continue
+      columns = PAPER[table].rows.get(row.partition('/')[0])   # a companion row: its paper row's
+      if columns is None:
+        skip(workdir, f'it declares row {row!r}, which table {table} does not have '
+                      f'(rows: {", ".join(PAPER[table].rows)})')
+        continue
       key = PAPER[table].result_key_of(row)
       valid = _best_valid(workdir, {'test_bpc': 'bpc', 'test_ppl': 'ppl'}.get(key, 'loss'))
       for i, (m, method) in enumerate(zip(result['members'], methods)):
+        if method not in columns:
+          skip(workdir, f'member {i} declares method {method!r}, which table {table} has no '
+                        f'column for in row {row!r} (methods: {", ".join(columns)})')
+          continue
         hp = m.get('hparams', {})
         best, best_step = valid.get(i, (None, None))
         if not isinstance(m.get(key), (int, float)):   # never nats under a bpc or perplexity heading

@@ -109,7 +109,7 @@ def test_a_record_without_the_tables_metric_or_its_wall_time_is_handled(tmp_path
   shows '-' for it, not a KeyError."""
   c = common.base_config()
   c.task.name = 'ptb_char'
-  one_method(c, 'sgd-c', clip=1.0, alpha=0.0, table='pascanu_table2', row='next character')
+  one_method(c, 'sgd-c', clip=1.0, alpha=0.0, table='pascanu_table2', row='ahead1')
   fake_run(str(tmp_path / 'nobpc'), c, [1.0])             # test_loss only, no test_bpc
   skipped = []
   cells = tables.collect([str(tmp_path)], skipped)
@@ -445,9 +445,20 @@ def test_bai2018_runs_fill_the_column_of_their_cell(tmp_path):
   add = modern.get_config('dataset=adding600,cell=lstm')
   fake_run(str(runs / 'add_lstm'), add, [1.2e-4])
   fake_run(str(runs / 'smoke'), modern.get_config('dataset=jsb,cell=lstm,smoke'), [9.0])
+  # A cell or a dataset the study's table has no place for: listed as left out, not dropped.
+  mgu = modern.get_config('dataset=jsb,cell=gru')
+  mgu.paper.methods = ('mgu',)
+  fake_run(str(runs / 'jsb_mgu'), mgu, [8.2])
+  piano = modern.get_config('dataset=jsb,cell=gru')
+  piano.paper.row = 'piano'
+  fake_run(str(runs / 'piano_gru'), piano, [7.9])
   skipped = []
   rows = tables.rows_of(tables.collect([str(runs)], skipped))
-  assert [os.path.basename(r) for r, _ in skipped] == ['smoke']
+  why = {os.path.basename(r): w for r, w in skipped}
+  assert sorted(why) == ['jsb_mgu', 'piano_gru', 'smoke']
+  assert "member 0 declares method 'mgu', which table bai2018 has no column for in row 'jsb' " \
+         "(methods: lstm, gru, tcn)" == why['jsb_mgu']
+  assert why['piano_gru'].startswith("it declares row 'piano', which table bai2018 does not have")
   mine = {(r['row'], r['method']): r for r in rows if r['table'] == 'bai2018'}
   # Every cell of the study's table is there, numbers typed from published_numbers.md.
   assert len(mine) == 12
