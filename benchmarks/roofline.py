@@ -53,13 +53,12 @@ import jax.numpy as jnp
 
 from benchmarks import run
 from benchmarks import workloads as wl
+from models import cells
 
 _PEER_FROM = flags.DEFINE_string('peer_from', '', 'JSON lines of `launch.py bench --peer`: '
                                  "PyTorch's throughput per workload.")
 _ROUNDS = flags.DEFINE_integer('rounds', 5, 'timed rounds (the fastest is kept).')
 _WORKLOADS = flags.DEFINE_list('workloads', list(wl.WORKLOADS), 'workloads to bound.')
-
-GATES = {'rnn': 1, 'gru': 3, 'lstm': 4}
 
 
 def _best_seconds(fn, *args, calls: int) -> float:
@@ -76,7 +75,7 @@ def _best_seconds(fn, *args, calls: int) -> float:
 
 def step_flop(w: wl.Workload) -> tuple[float, float]:
   """(sequential, parallel) GFLOP of one training step of ``w``'s matrix products."""
-  g = GATES[w.cell] * w.hidden
+  g = cells.cell_class(w.cell).gates * w.hidden
   recurrent = w.length * 2 * w.batch * w.hidden * g / 1e9     # one product, all T steps
   out_steps = 1 if w.kind == 'torder' else w.length
   projections = 3 * 2 * w.batch * (w.length * w.n_in * g + out_steps * w.hidden * w.n_out) / 1e9
@@ -116,7 +115,7 @@ def _peer_throughputs(path: str) -> dict:
 
 def _rates(w: wl.Workload) -> dict:
   """The measured GFLOP/s of ``w``'s recurrent product: all steps at once, and in a scan."""
-  g = GATES[w.cell] * w.hidden
+  g = cells.cell_class(w.cell).gates * w.hidden
   weight = jnp.full((w.hidden, g), 1e-3, jnp.float32)
   product = w.length * 2 * w.batch * w.hidden * g
 

@@ -255,7 +255,8 @@ def apply_cell(c: ml_collections.ConfigDict, cell: str):
   reset -1), which the gates need even where the paper's RNN has none.
   ``cell='rnn'`` leaves the paper's model as it is."""
   if cell not in CELLS:
-    raise ValueError(f'cell={cell!r} is not one of {", ".join(CELLS)}')
+    raise ValueError(f'cell={cell!r} is not one of {", ".join(CELLS)} (the companion rows\' '
+                     'cells: the paper\'s RNN, a GRU or an LSTM)')
   if cell == 'rnn':
     return
   c.model.cell = cell

@@ -88,6 +88,7 @@ how far each search has got (JSB searched and ablated at these defaults).
 """
 
 from experiments import common
+from models import cells
 
 # The study's parameter budgets (Table 1, "size").
 BUDGETS = {'jsb': 300_000, 'nottingham': 1_000_000, 'ptb_char': 3_000_000,
@@ -100,8 +101,7 @@ DEFAULTS = {'jsb': (2, 0.25, 0.3, 8, 100, 100, 300, 20),
             'nottingham': (2, 0.25, 0.3, 8, 200, 200, 150, 20),
             'ptb_char': (2, 0.1, 0.0, 32, 200, 500, 30, 3),
             'adding600': (1, 0.0, 0.0, 32, 0, 500, 20_000, 10)}
-CELLS = ('gru', 'lstm')
-GATES = {'gru': 3, 'lstm': 4}
+CELLS = ('gru', 'lstm')          # the recipe's cells: gated, with a gate bias
 LAYERS = (1, 2, 3)               # the depths of the search
 DROPOUTS = (0.0, 0.1, 0.25)      # the recurrent dropouts of the search
 FF_DROPOUTS = (0.0, 0.25, 0.5)   # the search's dropouts between layers
@@ -114,13 +114,14 @@ def param_count(cell: str, layers: int, width: int, inputs: int, outputs: int,
   ``width`` units (outputs summed, so every layer is ``width`` wide) and a
   linear head: per layer W_in [D, G H], W_rec [H, G H], b [G H] (GRU also
   b_rec_n [H]), layer-norm gains 2 G H, initial state [S]; head [H, O] + [O]."""
-  g, h = GATES[cell], width
+  cls = cells.cell_class(cell)      # tests/test_modern.py checks this against the built model
+  g, h = cls.gates, width
   total = 0
   for i in range(layers):
     d = inputs if i == 0 else h
     total += d * g * h + h * g * h + g * h + (h if cell == 'gru' else 0)
     total += 2 * g * h if layer_norm else 0
-    total += (2 * h if cell == 'lstm' else h) if learned_initial_state else 0
+    total += cls.state_factor * h if learned_initial_state else 0
   return total + h * outputs + outputs
 
 
@@ -165,7 +166,7 @@ def get_config(arg: str | None = None):
   if a.chunks and a.dataset == 'adding600':
     raise ValueError('chunks= schedules the window of a corpus; adding600 has whole sequences')
   if a.cell not in CELLS:
-    raise ValueError(f'cell={a.cell!r} is not one of {", ".join(CELLS)}')
+    raise ValueError(f'experiments/modern.py: cell={a.cell!r} is not one of {", ".join(CELLS)}')
   for name in ('layers', 'width', 'batch', 'chunk', 'epochs', 'steps', 'trials', 'seeds'):
     if a[name] < 0:
       raise ValueError(f'{name}={a[name]} must be >= 0 (0: the default)')

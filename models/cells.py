@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -226,6 +226,9 @@ class Cell:
 
   gates: int = 1             # G = gates * hidden_size
   state_factor: int = 1      # S = state_factor * hidden_size
+  # The field of the bias the gates start from (``model.gate_bias=False`` sets
+  # it to 0); None for a cell without one.
+  gate_bias_field: ClassVar[str | None] = None
 
   @property
   def state_size(self) -> int:
@@ -420,6 +423,7 @@ class LSTM(Cell):
   gates: int = 4
   state_factor: int = 2
   forget_bias: float = 1.0
+  gate_bias_field: ClassVar[str] = 'forget_bias'
 
   def bias_init(self):
     h = self.hidden_size
@@ -467,6 +471,7 @@ class GRU(Cell):
   ``n = tanh(xn + r * (h Wn + bn))``, ``h' = (1 - z) n + z h``; reset bias -1."""
   gates: int = 3
   reset_bias: float = -1.0
+  gate_bias_field: ClassVar[str] = 'reset_bias'
 
   def bias_init(self):
     return jnp.zeros((3 * self.hidden_size,)).at[:self.hidden_size].set(self.reset_bias)
@@ -512,24 +517,34 @@ class GRU(Cell):
     return d_small, g * u, d_xp, d_z
 
 
+# The cells by name (``model.cell``): each name's class and the fields the name
+# fixes. A new cell is a Cell subclass and a line here.
+CELLS: dict[str, tuple[type[Cell], dict[str, Any]]] = {
+    'rnn': (SimpleRNN, {}),
+    'rnn_preact': (SimpleRNN, {'preactivation': True}),
+    'lstm': (LSTM, {}),
+    'gru': (GRU, {}),
+}
+
+
+def cell_class(name: str) -> type[Cell]:
+  """The class of the cell ``name`` (``CELLS``)."""
+  if name not in CELLS:
+    raise ValueError(f"model.cell={name!r} is not one of {', '.join(CELLS)}")
+  return CELLS[name][0]
+
+
 def make_cell(name: str, hidden_size: int, **kwargs) -> Cell:
-  """Cell by name: 'rnn', 'rnn_preact', 'lstm', 'gru'."""
-  if name == 'rnn':
-    return SimpleRNN(hidden_size, **kwargs)
-  if name == 'rnn_preact':
-    return SimpleRNN(hidden_size, preactivation=True, **kwargs)
-  simple_only = {'activation', 'leaky_fraction', 'leak_range', 'leak_seed'}
-  extra = sorted(k for k in simple_only & set(kwargs)
-                 if kwargs[k] != SimpleRNN.__dataclass_fields__[k].default)
+  """The cell ``name`` (``CELLS``) of ``hidden_size`` units. A field another
+  cell has and this one lacks (a simple RNN's activation or leaky units) may
+  be given at that cell's default (it is then dropped), not at another value."""
+  cls, fixed = cell_class(name), CELLS[name][1]
+  own = {f.name for f in dataclasses.fields(cls)}
+  defaults = {f.name: f.default for c, _ in CELLS.values() for f in dataclasses.fields(c)}
+  extra = sorted(k for k in set(kwargs) - own if kwargs[k] != defaults.get(k, object()))
   if extra:
-    raise ValueError(f'model.cell={name!r} does not take {", ".join(extra)} '
-                     '(activation and leaky units are for rnn and rnn_preact)')
-  kwargs = {k: v for k, v in kwargs.items() if k not in simple_only}
-  if name == 'lstm':
-    return LSTM(hidden_size, **kwargs)
-  if name == 'gru':
-    return GRU(hidden_size, **kwargs)
-  raise ValueError(f"model.cell={name!r} is not one of {', '.join(CELLS)}")
-
-
-CELLS = ('rnn', 'rnn_preact', 'lstm', 'gru')
+    owners = sorted({n for n, (c, _) in CELLS.items()
+                     if any(k in {f.name for f in dataclasses.fields(c)} for k in extra)})
+    raise ValueError(f'model.cell={name!r} does not take {", ".join(extra)}'
+                     + (f' (they are for {", ".join(owners)})' if owners else ''))
+  return cls(hidden_size, **{k: v for k, v in kwargs.items() if k in own}, **fixed)

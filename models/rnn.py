@@ -406,22 +406,23 @@ class RecurrentNetwork(nn.Module):
   def cells(self) -> list[cells_lib.Cell]:
     common = dict(init_scheme=self.init_scheme, use_bias=self.use_bias, layer_norm=self.layer_norm,
                   matmul_dtype=self.matmul_dtype)
-    if self.cell in ('rnn', 'rnn_preact'):
+    cls = cells_lib.cell_class(self.cell)
+    simple = issubclass(cls, cells_lib.SimpleRNN)
+    if simple:
       common.update(activation=self.activation, leaky_fraction=self.leaky_fraction,
                     leak_range=tuple(self.leak_range))
     elif self.leaky_fraction:
       raise ValueError(f'model.leaky_fraction is for rnn and rnn_preact cells, not {self.cell!r}')
     if self.cell == 'rnn_preact' and self.recurrent_dropout:
       raise ValueError('model.recurrent_dropout needs a cell whose state is h, not rnn_preact')
-    if self.cell == 'lstm':      # the cells' own defaults, or 0
-      common.update(forget_bias=cells_lib.LSTM.forget_bias if self.gate_bias else 0.0)
-    elif self.cell == 'gru':
-      common.update(reset_bias=cells_lib.GRU.reset_bias if self.gate_bias else 0.0)
+    if cls.gate_bias_field:      # the cell's own default (LSTM forget 1, GRU reset -1), or 0
+      common[cls.gate_bias_field] = getattr(cls, cls.gate_bias_field) if self.gate_bias else 0.0
     elif not self.gate_bias:
-      raise ValueError(f'model.gate_bias=False is for gated cells (lstm, gru); {self.cell!r} '
-                       'has no gates')
-    return [cells_lib.make_cell(self.cell, self.hidden_size, **common, **(
-        {'leak_seed': i} if self.cell in ('rnn', 'rnn_preact') else {}))
+      gated = [n for n, (c, _) in cells_lib.CELLS.items() if c.gate_bias_field]
+      raise ValueError(f'model.gate_bias=False is for cells with a gate bias ({", ".join(gated)}); '
+                       f'{self.cell!r} has none')
+    return [cells_lib.make_cell(self.cell, self.hidden_size, **common,
+                                **({'leak_seed': i} if simple else {}))
             for i in range(self.num_layers)]
 
   @nn.compact

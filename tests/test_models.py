@@ -115,7 +115,7 @@ def test_gate_bias_can_be_removed(cell):
   gate = np.s_[8:16] if cell == 'lstm' else np.s_[:8]
   np.testing.assert_array_equal(biases[True][gate], 1.0 if cell == 'lstm' else -1.0)
   np.testing.assert_array_equal(biases[False], 0.0)
-  with pytest.raises(ValueError, match='gate_bias=False is for gated cells'):
+  with pytest.raises(ValueError, match=r"gate_bias=False is for cells with a gate bias \(lstm, gru\); 'rnn' has none"):
     RecurrentNetwork(output_size=2, cell='rnn', gate_bias=False).init(jax.random.key(0), u)
 
 
@@ -421,5 +421,34 @@ def test_bptt_clip_bounds_every_temporal_gradient_component():
 def test_bad_cell_options_are_one_line_errors():
   with pytest.raises(ValueError, match="not one of rnn, rnn_preact, lstm, gru"):
     cells_lib.make_cell('lsmt', 4)
+  with pytest.raises(ValueError, match=r"'lstm' does not take activation \(they are for rnn, rnn_preact\)"):
+    cells_lib.make_cell('lstm', 4, activation='relu')
+  assert cells_lib.make_cell('lstm', 4, activation='tanh') == cells_lib.LSTM(4)   # a default: dropped
+  assert cells_lib.make_cell('rnn_preact', 4).preactivation
+
+
+def test_a_cell_registered_by_one_line_is_built_with_its_gate_bias(monkeypatch):
+  """A new cell is a Cell subclass and its line in CELLS: the network builds it
+  and ``gate_bias`` finds its gate bias through ``gate_bias_field``, with no
+  list of cell names elsewhere to update."""
+  import dataclasses
+  from typing import ClassVar
+
+  @dataclasses.dataclass(frozen=True)
+  class Biased(cells_lib.GRU):
+    update_bias: float = 2.0
+    gate_bias_field: ClassVar[str] = 'update_bias'
+
+    def bias_init(self):
+      h = self.hidden_size
+      return jnp.zeros((3 * h,)).at[h:2 * h].set(self.update_bias)
+
+  monkeypatch.setitem(cells_lib.CELLS, 'biased', (Biased, {}))
+  u = jnp.zeros((3, 2, 4))
+  for on, want in ((True, 2.0), (False, 0.0)):
+    model = RecurrentNetwork(output_size=2, cell='biased', hidden_size=8, gate_bias=on)
+    assert isinstance(model.cells()[0], Biased)
+    b = np.asarray(model.init(jax.random.key(0), u)['params']['layer_0']['b'])
+    np.testing.assert_array_equal(b[8:16], want)
   with pytest.raises(ValueError, match='leaky_fraction'):
     RecurrentNetwork(output_size=2, cell='gru', leaky_fraction=0.5).cells()

@@ -31,6 +31,11 @@ CASES = {
 }
 
 
+def test_every_registered_cell_has_a_case():
+  """A cell added to ``cells.CELLS`` gets its backward pass checked here."""
+  assert set(cells_lib.CELLS) <= {name for name, _ in CASES.values()}
+
+
 def _setup(name, kwargs, seed=0):
   cell = cells_lib.make_cell(name, H, init_scheme='basic_tanh', **kwargs)
   params = cell.init(jax.random.key(seed), D)
