@@ -559,3 +559,23 @@ def test_config_json_keeps_its_origin_and_gains_none_on_a_rerun(tmp_path):
       workdir_lib.open_workdir(config, folder, origin=given).release()
       written = json.loads((tmp_path / name / 'config.json').read_text())
       assert written.get('origin') == origin, (name, given, written.get('origin'))
+
+
+def test_a_field_whose_default_is_on_is_one_every_record_has_or_is_listed():
+  """A rerun compares its config with the recorded one, and a field an older
+  record lacks counts as off (None, False, 0, ''). A field added with a default
+  that is on (a name, a factor of 1) would make every earlier run refuse to
+  resume, unless ``records._DEFAULTS_ON`` says what its absence means. Every
+  such field of the base config is in every committed record or listed."""
+  from experiments import common
+  import glob
+  flat = records.flatten(common.base_config().to_dict())
+  on = {k for k, v in flat.items()
+        if not records.is_unset(k, v) and k not in workdir_lib.SAFE_TO_CHANGE
+        and not k.startswith(workdir_lib.SAFE_PREFIXES)}
+  saved = [records.flatten(records.read_json(p)) for p in
+           glob.glob(os.path.join(ROOT, 'results', '**', 'config.json'), recursive=True)]
+  assert len(saved) > 100                    # the committed records are there
+  lacking = sorted(k for k in on if any(k not in s for s in saved))
+  assert not lacking, (f'{lacking}: on by default but absent from older records; list each in '
+                       'training/records._DEFAULTS_ON with the value its absence means')

@@ -70,7 +70,9 @@ def flatten(d: dict, prefix: str = '') -> dict:
 
 # A config field added to the code after a run was recorded is absent from
 # that run's config.json. Absent counts as its value when the value is "off"
-# or, for a field whose default is on (a form, a name), that default.
+# or, for a field whose default is on (a form, a name), that default: a new
+# field whose default is on needs its line here, or every earlier run would
+# refuse to resume (tests/test_faults.py fails until it has one).
 _OFF = (None, False, 0, '', [], {})
 _DEFAULTS_ON = {'reg.omega_form': 'squared', 'optim.accumulate_steps': 1,
                 'model.compute_dtype': 'float32', 'train.anneal_min_improvement': 0.003,
