@@ -254,6 +254,9 @@ def main(argv):
     sys.exit(f'data error: {e}')               # the message says how to get it
   except ValueError as e:
     sys.exit(f'config error: {e}')
+  misdeclared = _misdeclared(_CONFIG.value, origin()['overrides'])
+  if misdeclared:
+    sys.exit(f'config error: {misdeclared}')
   if command == 'sweep':
     if _DISTRIBUTED.value or _COORDINATOR.value:
       sys.exit('a sweep is spread over hosts by --executor=ray|slurm, not --distributed; '
@@ -284,6 +287,29 @@ def origin() -> dict:
   flag = flags.FLAGS['config']
   return dict(experiment=config_flags.get_config_filename(flag),
               overrides=config_flags.get_override_values(flag))
+
+
+# Overrides that change what a run is (its task, its data, its cell).
+_IDENTITY = ('task.name', 'task.kwargs', 'model.cell')
+
+
+def _misdeclared(config, overrides: dict) -> str | None:
+  """Why a config that declares a paper's table row cannot take ``overrides``
+  that change what the run is: its records would be filed under that row
+  (``launch.py table``) with another task's or cell's numbers. None when it
+  can: no row declared, a smoke run (never tabled), or the overrides
+  declare the run themselves (``paper.*``)."""
+  paper = config.get('paper')
+  if not paper or not paper.get('table') or config.get('smoke') or any(
+      k.startswith('paper.') for k in overrides):
+    return None
+  changed = [k for k in overrides if any(k == i or k.startswith(i + '.') for i in _IDENTITY)]
+  if not changed:
+    return None
+  return (f'--config.{changed[0]} changes what this config declares it reproduces (table '
+          f'{paper.table!r}, row {paper.row!r}): use the experiment\'s own argument for it '
+          '(its docstring lists them), or declare the run with --config.paper.row=... and '
+          "--config.paper.methods=..., or with --config.paper.table='' as no table's")
 
 
 def _one_line(error: Exception) -> str:

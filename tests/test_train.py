@@ -163,6 +163,10 @@ def run_cli(*args):
      "--config.optim.qqqq: optim has no field 'qqqq'; its fields: accumulate_steps, "),
     (['--config=experiments/temporal_order.py', '--config.data_dir=/x'],
      "--config.data_dir: the config has no field 'data_dir'; its fields: model, "),
+    # a run filed under the declared row with another task's numbers
+    (['--config=experiments/modern.py:dataset=adding600,cell=gru', '--config.model.cell=lstm'],
+     "--config.model.cell changes what this config declares it reproduces (table 'bai2018', "
+     "row 'adding600')"),
 ])
 def test_config_mistakes_are_one_line_errors(args, message, tmp_path):
   proc = run_cli(*args, f'--workdir={tmp_path}')
