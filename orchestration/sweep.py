@@ -316,7 +316,29 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   records.make_folder(workdir, 'sweep folder')
   with records.WorkdirLock(workdir, 'sweep'):
     units = layout(config, workdir, workers)
+    _check_recorded(config, workdir, units)
     return _run(config, workdir, workers, units)
+
+
+def _check_recorded(config, workdir: str, units: list[Unit]) -> None:
+  """Refuses a rerun whose units differ from those the folder's runs recorded
+  (another sweep config: other draws, another optimiser): a finished unit is
+  not run again, so the sweep would rank the old runs as the new ones. What
+  may differ is what a single run's rerun may change (``workdir.config_changes``)."""
+  from training import workdir as workdir_lib
+  for u in units:
+    saved = records.read_json(os.path.join(workdir, u.name, 'config.json'))
+    if not isinstance(saved, dict):
+      continue
+    saved = {k: v for k, v in saved.items() if k != 'origin'}
+    new = json.loads(workdir_lib.config_json(unit_config(config, u)))
+    changed = workdir_lib.config_changes(saved, new)
+    if changed:
+      flat_old, flat_new = records.flatten(saved), records.flatten(new)
+      shown = ', '.join(f'{k} {flat_old.get(k)!r} -> {flat_new.get(k)!r}' for k in changed[:4])
+      more = f' and {len(changed) - 4} more' if len(changed) > 4 else ''
+      raise RunError(f'{workdir} holds a sweep run with another config ({u.name}: {shown}{more}); '
+                     'rerun with its config to resume it, or use a new workdir for the new one')
 
 
 LAYOUT_FILE = 'layout.json'

@@ -122,6 +122,30 @@ def test_units_of_another_sweep_are_refused_in_one_line(tmp_path):
     sweep.layout(c, str(tmp_path), 1)
 
 
+def test_a_rerun_under_another_sweep_config_is_refused_not_ranked_as_the_old(tmp_path, capsys):
+  """A finished unit is not run again: a rerun with more trials or another
+  optimiser once ranked the old runs as the new sweep's. A change a single
+  run's rerun may make (the budget) still resumes."""
+  c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=2)
+  sweep.layout(c, str(tmp_path), 1)
+  for unit in sweep.plan(c, workers=1):
+    folder = _unit_folder(tmp_path, unit, c)
+    members = [dict(hparams=dict(zip(unit.hparams, row), seed=0), test_loss=0.5, test_error=0.1,
+                    best_valid_loss=0.4) for row in unit.rows]
+    (folder / 'result.json').write_text(json.dumps(dict(step=60, members=members)))
+  more = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=4)
+  with pytest.raises(sweep.RunError, match=r'holds a sweep run with another config \(g00.*'
+                                           r'population.rows'):
+    sweep.run(more, str(tmp_path))
+  momentum = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=2)
+  momentum.optim.name = 'momentum'
+  with pytest.raises(sweep.RunError, match="optim.name 'sgd' -> 'momentum'"):
+    sweep.run(momentum, str(tmp_path))
+  longer = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=2)
+  longer.train.num_steps = 120
+  assert len(sweep.run(longer, str(tmp_path))['trials']) == 2
+
+
 @pytest.mark.parametrize('workers,part_size,sizes', [
     (1, 0, [5]), (1, 1, [1, 1, 1, 1, 1]), (1, 2, [2, 2, 1]), (2, 4, [3, 2]), (2, 2, [2, 2, 1])])
 def test_part_size_caps_the_members_of_a_unit(workers, part_size, sizes):
