@@ -36,6 +36,7 @@ import ast
 import copy
 import dataclasses
 import re
+import signal
 import sys
 
 from absl import app
@@ -98,6 +99,18 @@ _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Multi-host run: pr
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Multi-host run: this process, from 0.')
 
 COMMANDS = ('train', 'sweep', 'bench', 'table', 'reproduce')
+# The commands each flag above is for (absl's own, e.g. --verbosity, are for every
+# command): one given to another command is refused, not ignored.
+_FLAG_COMMANDS = {
+    'config': ('train', 'sweep'), 'workdir': ('train', 'sweep', 'table', 'reproduce'),
+    'branch_from': ('train',), 'status': ('reproduce',),
+    **dict.fromkeys(('workloads', 'steps', 'rounds', 'members', 'peer', 'profile',
+                     'peer_configs', 'peer_python', 'ours_configs'), ('bench',)),
+    **dict.fromkeys(('executor', 'ray_address', 'slurm_partition', 'slurm_time_min',
+                     'sweep_option'), ('sweep', 'reproduce')),
+    **dict.fromkeys(('distributed', 'coordinator_address'), ('train', 'sweep')),
+    **dict.fromkeys(('num_processes', 'process_id'), ('train',)),
+}
 
 
 def bench():
@@ -229,6 +242,11 @@ def main(argv):
   command = argv[1] if len(argv) > 1 else 'train'
   if command not in COMMANDS or (len(argv) > 2 and command != 'reproduce'):
     _usage(f'unknown command {" ".join(argv[1:])!r}; commands: {", ".join(COMMANDS)}')
+  for name, commands in _FLAG_COMMANDS.items():
+    if flags.FLAGS[name].present and command not in commands:
+      _usage(f'--{name} is for {" and ".join(commands)}, not {command}')
+  if _SIGINTS:                  # a Ctrl-C while the config loaded, swallowed
+    sys.exit('interrupted')
   if command == 'bench':
     return bench()
   if command == 'table':
@@ -269,6 +287,8 @@ def main(argv):
       sys.exit(f'config error: {e}')
   # Problems a user can fix (a workdir in use or holding another config's run,
   # changed data, Ctrl-C) end in one line, the checkpoint saved where there is one.
+  if _SIGINTS:                  # a Ctrl-C during the setup that was swallowed
+    sys.exit('interrupted')
   try:
     if command == 'sweep':
       sweep.run(config, _WORKDIR.value)
@@ -279,6 +299,24 @@ def main(argv):
     sys.exit(f'error: {e}')
   except KeyboardInterrupt:
     sys.exit('interrupted: rerun the same command to resume from the last checkpoint')
+
+
+_SIGINTS = []
+
+
+def _note_sigint(signum, frame):
+  """Ctrl-C while the flags and the config load: noted, acted on once they have
+  loaded. Loading a config imports JAX, and a KeyboardInterrupt raised there
+  crashed jaxlib's initialisation (SIGSEGV) or was swallowed by its
+  garbage-collection callback ("Exception ignored in ..."): the run went on."""
+  _SIGINTS.append(signum)
+
+
+def _sigint(signum, frame):
+  """Ctrl-C after that and before a run's own handling (``training.train``): a
+  KeyboardInterrupt, and noted, in case a garbage-collection callback swallows it."""
+  _SIGINTS.append(signum)
+  raise KeyboardInterrupt
 
 
 def origin() -> dict:
@@ -331,8 +369,13 @@ def parse_flags(argv):
     argv = flags.FLAGS(argv)
     if flags.FLAGS['config'].present:
       _CONFIG.value.keys()   # config_flags defers some load errors to the first use
+    if _SIGINTS:
+      sys.exit('interrupted')
+    signal.signal(signal.SIGINT, _sigint)
     return argv
   except Exception as e:  # config files and overrides are user input: report, don't trace
+    if _SIGINTS:           # a Ctrl-C that an import turned into its own error
+      sys.exit('interrupted')
     sys.exit(f'config error: {_unknown_field(e, argv) or _one_line(e)}')
 
 
@@ -361,4 +404,8 @@ def _unknown_field(error: Exception, argv) -> str | None:
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  signal.signal(signal.SIGINT, _note_sigint)
+  try:
+    app.run(main, flags_parser=parse_flags)
+  except KeyboardInterrupt:     # before a run starts (parsing, importing JAX): nothing to save
+    sys.exit('interrupted')

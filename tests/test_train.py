@@ -3,8 +3,10 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -163,6 +165,10 @@ def run_cli(*args):
      "--config.optim.qqqq: optim has no field 'qqqq'; its fields: accumulate_steps, "),
     (['--config=experiments/temporal_order.py', '--config.data_dir=/x'],
      "--config.data_dir: the config has no field 'data_dir'; its fields: model, "),
+    # a flag of another command, once ignored (sweep --status ran the whole sweep)
+    (['sweep', '--config=experiments/temporal_order_sweep.py:smoke', '--status'],
+     'usage error: --status is for reproduce, not sweep'),
+    (['--config=experiments/temporal_order.py', '--steps=5'], '--steps is for bench, not train'),
     # a run filed under the declared row with another task's numbers
     (['--config=experiments/modern.py:dataset=adding600,cell=gru', '--config.model.cell=lstm'],
      "--config.model.cell changes what this config declares it reproduces (table 'bai2018', "
@@ -174,6 +180,28 @@ def test_config_mistakes_are_one_line_errors(args, message, tmp_path):
   assert 'Traceback' not in proc.stderr
   lines = [l for l in proc.stderr.splitlines() if l.strip()]
   assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_ctrl_c_while_the_config_loads_stops_in_one_line(tmp_path):
+  """Loading a config imports JAX, which registers a garbage-collection
+  callback; a KeyboardInterrupt raised inside it is swallowed, and the run
+  once went on to train and exit 0. Sent once JAX is loaded, Ctrl-C ends the
+  command with 'interrupted' and no run starts."""
+  proc = subprocess.Popen([sys.executable, 'launch.py', '--config=experiments/temporal_order.py',
+                           f'--workdir={tmp_path / "run"}'], cwd=ROOT, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  maps = f'/proc/{proc.pid}/maps'
+  deadline = time.time() + 120
+  while time.time() < deadline and proc.poll() is None:
+    with open(maps) as f:
+      if 'jaxlib' in f.read():
+        break
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGINT)
+  out, err = proc.communicate(timeout=300)
+  assert proc.returncode not in (0, None)
+  assert [l for l in err.splitlines() if l.strip()][-1] == 'interrupted', err[-2000:]
+  assert not (tmp_path / 'run' / 'result.json').exists()
 
 
 @pytest.mark.parametrize('spec,fields,message', [
