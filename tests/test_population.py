@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import optim
 from training import population
 from training import train
 from experiments import temporal_order
@@ -266,3 +267,17 @@ def test_validation_scores_the_members_still_training():
   run.last_valid = [None, dict(loss=0.0, error=0.0), None, None, dict(loss=0.0, error=0.0)]
   train._validate_members(run, evaluate, 3, np.array([True, False, False, False, False]))
   assert seen[-1] == [1, 21, 31, 1]                 # 3 members padded to 4
+
+
+def test_every_number_a_population_may_vary_has_a_range():
+  """``train.check_config`` holds each population row's values to their fields'
+  ranges (``train.RANGES``); a field missing there would go unchecked."""
+  varied = set(population.LOSS_HPARAMS)
+  for name in ('momentum', 'adam', 'rmsprop'):
+    for auto in (0, 10):
+      config = population_config()
+      with config.unlocked():
+        config.optim.update(name=name, clip_norm=0.0 if auto else 1.0, clip_norm_auto_steps=auto,
+                            clip_value=1.0, weight_decay=0.1)
+      varied |= {f'optim.{k}' for k in optim.numeric_hyperparams(config.optim)}
+  assert varied <= set(train.RANGES), varied - set(train.RANGES)

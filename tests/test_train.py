@@ -161,6 +161,9 @@ def run_cli(*args):
     (['--config=experiments/music.py', '--config.data_dir=/nonexistent'],
      'missing data file'),
     (['bogus'], "usage error: unknown command 'bogus'; commands: train, sweep"),
+    # trained no steps, exited 0 and wrote a result.json
+    (['--config=experiments/temporal_order.py:smoke', '--config.train.num_steps=-5'],
+     'config error: train.num_steps=-5 must be >= 0'),
     (['--config=experiments/temporal_order.py', '--config.optim.qqqq=1'],
      "--config.optim.qqqq: optim has no field 'qqqq'; its fields: accumulate_steps, "),
     (['--config=experiments/temporal_order.py', '--config.data_dir=/x'],
@@ -217,6 +220,27 @@ def test_ctrl_c_while_the_config_loads_stops_in_one_line(tmp_path):
     # Training draws a traced length, which ``sample`` cannot check: at T' < 10 addition's
     # first window is empty and half the sequences carried a single marker.
     ('pathological.py:problem=addition,length=5', {}, 'task.min_length=5 is below 10'),
+    # Each of these ran: to no steps, to a ZeroDivisionError after training, on 100
+    # sequences, with Omega off, or with a learning rate below 0.
+    ('temporal_order.py', {'train.num_steps': -5}, 'train.num_steps=-5 must be >= 0'),
+    ('temporal_order.py', {'train.eval_batch_size': 0}, 'train.eval_batch_size=0 must be >= 1'),
+    ('temporal_order.py', {'train.eval_sequences': 0}, 'train.eval_sequences=0 must be >= 1'),
+    ('temporal_order.py', {'train.test_sequences': -3}, 'train.test_sequences=-3 must be >= 1'),
+    ('temporal_order.py', {'train.solved_error': 5.0}, 'train.solved_error=5.0 must be in [0, 1]'),
+    ('temporal_order.py', {'reg.omega_alpha': -1.0}, 'reg.omega_alpha=-1.0 must be >= 0'),
+    ('temporal_order.py', {'train.checkpoint_every_s': -1.0},
+     'train.checkpoint_every_s=-1.0 must be >= 0'),
+    ('temporal_order.py', {'optim.momentum': 5.0}, 'optim.momentum=5.0 must be in [0, 1)'),
+    ('temporal_order.py', {'model.recurrent_dropout': 1.5},
+     'model.recurrent_dropout=1.5 must be in [0, 1)'),
+    ('temporal_order.py', {'model.dropout': -0.1}, 'model.dropout=-0.1 must be in [0, 1)'),
+    ('temporal_order.py', {'model.zoneout': 1.0}, 'model.zoneout=1.0 must be in [0, 1)'),
+    ('temporal_order.py', {'population.seeds': (0, 0)}, 'seed 0 is given twice'),
+    ('temporal_order.py', {'population.hparams': ('optim.learning_rate',)},
+     'population.rows is empty'),
+    ('temporal_order.py', {'population.hparams': ('optim.learning_rate',),
+                           'population.rows': ((0.1,), (-0.1,))},
+     'population.rows: optim.learning_rate=-0.1 must be >= 0'),
 ])
 def test_argument_and_size_mistakes_are_refused_before_jax(spec, fields, message):
   """Each of these once passed every check and failed inside JAX (a negative

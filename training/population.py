@@ -67,11 +67,18 @@ def make_population(config: ml_collections.ConfigDict) -> Population:
   if bad:
     raise ValueError(f'population.seeds={pc.seeds if pc is not None else config.seed!r}: seeds '
                      f'must be integers in 0..2**32-1, e.g. (0, 1, 2); {bad[0]!r} is not')
+  twice = [s for i, s in enumerate(seeds) if s in seeds[:i]]
+  if twice:
+    raise ValueError(f'population.seeds={seeds}: seed {twice[0]} is given twice (its members '
+                     'would be identical)')
   how = pc.get('layout', 'auto') if pc is not None else 'auto'
   if how not in LAYOUTS:
     raise ValueError(f'population.layout={how!r} is not one of {", ".join(LAYOUTS)}')
   names = tuple(pc.hparams) if pc is not None else ()
   rows = [tuple(r) for r in pc.rows] if pc is not None and names else [()]
+  if not rows:
+    raise ValueError(f'population.hparams={names} but population.rows is empty: give one row '
+                     'of values for each member, e.g. population.rows=((0.01,), (0.1,))')
   for row in rows:
     if len(row) != len(names):
       raise ValueError(f'population.rows row {row} does not have one value for each of '

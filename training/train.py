@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 import os
 import signal
 import subprocess
@@ -363,6 +364,40 @@ def _structure_flags(config) -> dict:
               omega_form=r.get('omega_form', 'squared'))
 
 
+# The range of each numeric field that check_config checks, as its message
+# says it. A population row's value for one of these fields, and a sweep's
+# random interval for it, are held to the same range.
+RANGES = {
+    'model.hidden_size': '>= 1', 'model.num_layers': '>= 1', 'task.batch_size': '>= 1',
+    'model.dropout': 'in [0, 1)', 'model.recurrent_dropout': 'in [0, 1)',
+    'model.zoneout': 'in [0, 1)',
+    'optim.learning_rate': '>= 0', 'optim.momentum': 'in [0, 1)', 'optim.clip_norm': '>= 0',
+    'optim.clip_norm_auto_factor': '>= 0', 'optim.clip_value': '>= 0',
+    'optim.weight_decay': '>= 0', 'optim.adam_b1': 'in [0, 1)', 'optim.adam_b2': 'in [0, 1)',
+    'optim.adam_eps': '>= 0', 'optim.rmsprop_decay': 'in [0, 1)', 'optim.rmsprop_eps': '>= 0',
+    'reg.omega_alpha': '>= 0', 'reg.l1_weight': '>= 0', 'reg.bptt_clip': '>= 0',
+    'train.num_steps': '>= 0',       # 0: task.epochs epochs
+    'train.solved_error': 'in [0, 1]', 'train.checkpoint_every_s': '>= 0',
+    'train.patience': '>= 0', 'train.patience_min_delta': '>= 0',
+}
+
+
+def check_range(field: str, value, bounds: str | None = None) -> None:
+  """Raises '<field>=<value> must be <bounds>' unless ``value`` is a finite
+  number within ``bounds`` ('>= LOW', 'in [LOW, HIGH]' or 'in [LOW, HIGH)';
+  by default ``RANGES[field]``)."""
+  bounds = bounds or RANGES[field]
+  if bounds.startswith('>= '):
+    low, high, open_high = float(bounds[3:]), math.inf, False
+  else:
+    low, high = map(float, bounds[4:-1].split(', '))
+    open_high = bounds.endswith(')')
+  finite = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+  if not (finite and low <= value <= high and not (open_high and value == high)):
+    raise ValueError(f'{field}={value!r} must be {"" if finite else "a finite number "}{bounds}')
+
+
 def check_config(config: ml_collections.ConfigDict, data=None) -> Any:
   """Raises a one-line ValueError for a config that cannot run.
 
@@ -384,14 +419,11 @@ def check_config(config: ml_collections.ConfigDict, data=None) -> Any:
   if m.get('compute_dtype', 'float32') not in COMPUTE_DTYPES:
     raise ValueError(f'model.compute_dtype={m.compute_dtype!r} is not one of '
                      f'{", ".join(COMPUTE_DTYPES)}')
+  for field in RANGES:
+    section, name = field.split('.')
+    if name in config.get(section, {}):
+      check_range(field, config[section][name])
   t = config.task
-  for field, value in (('model.hidden_size', m.hidden_size), ('model.num_layers', m.num_layers),
-                       ('task.batch_size', t.batch_size)):
-    if value < 1:
-      raise ValueError(f'{field}={value} must be >= 1')
-  lr = config.optim.get('learning_rate', 0.0)
-  if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0):
-    raise ValueError(f'optim.learning_rate={lr!r} must be a finite number >= 0')
   if not 1 <= t.min_length <= t.max_length:
     raise ValueError(f'task.min_length={t.min_length} and task.max_length={t.max_length} '
                      'must satisfy 1 <= min_length <= max_length')
@@ -401,9 +433,6 @@ def check_config(config: ml_collections.ConfigDict, data=None) -> Any:
   if tc.eval_every < 0 or tc.eval_every % tc.log_every:
     raise ValueError(f'train.eval_every={tc.eval_every} must be a multiple of '
                      f'train.log_every={tc.log_every}, or 0 (once an epoch)')
-  for field in ('patience', 'patience_min_delta'):
-    if tc.get(field, 0) < 0:
-      raise ValueError(f'train.{field}={tc[field]!r} must be >= 0')
   optim.regularizer_weight(1.0, config.reg.omega_schedule)
   if config.reg.get('omega_form', 'squared') not in omega_lib.FORMS:
     raise ValueError(f'reg.omega_form={config.reg.omega_form!r} is not one of '
@@ -412,9 +441,18 @@ def check_config(config: ml_collections.ConfigDict, data=None) -> Any:
     raise ValueError(f'train.loss_reduction={tc.loss_reduction!r} is not one of '
                      f'{", ".join(LOSS_REDUCTIONS)}')
   phases = chunk_phases(config)
-  population.make_population(config)
+  for member in population.make_population(config).labels:   # a row's values, as the fields
+    for field, value in member.items():
+      if field in RANGES:
+        try:
+          check_range(field, value)
+        except ValueError as e:
+          raise ValueError(f'population.rows: {e}') from None
   trainer = build(config, data=data)
   trainer.model.cells()    # the cells' own checks
+  if isinstance(trainer.task, tasks.synthetic.SyntheticTask):   # its fresh sequences
+    for field in ('eval_sequences', 'test_sequences', 'eval_batch_size'):
+      check_range(f'train.{field}', tc[field], '>= 1')
   for start, chunk in phases:       # each phase's task, now, not hours in
     try:
       phase_trainer(config, trainer, start, chunk)
