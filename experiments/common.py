@@ -142,7 +142,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.sweep.seeds = ()                 # seeds of every trial (empty: the config's seed)
   c.sweep.seed = 0                   # of the random draws
   c.sweep.workers = 0                # 0: one pinned process per core on a CPU, 1 on an accelerator
-  c.sweep.select = 'loss'            # validation metric that ranks trials (lower is better)
+  c.sweep.select = 'loss'            # loss | error: validation metric that ranks trials (lower is better)
   c.sweep.part_size = 0              # most members a unit (0: a group split over the workers only)
   # Where the parts run (orchestration/executors.py): 'local' (processes on this host),
   # 'ray' (Ray tasks) or 'slurm' (a Slurm job array through submitit); the

@@ -46,7 +46,7 @@ core than as one program using every core, so that is the default layout
 there; on an accelerator, one process holds every member of a group.
 
 At the end every trial (its seeds averaged) is ranked on the validation
-metric ``select`` (lower is better) and the best is reported on test, as
+metric ``select`` (``SELECTS``; lower is better) and the best is reported on test, as
 the papers select and report. Trials whose loss is not finite are listed as
 diverged, never dropped. ``DIR/sweep.json`` and ``DIR/sweep.md`` hold the
 ranking.
@@ -77,6 +77,10 @@ from training import records
 from training.errors import Interrupted, RunError
 
 DISTRIBUTIONS = ('log_uniform', 'uniform', 'choice')
+# What ``sweep.select`` may rank trials by (lower is better): the validation
+# loss (at each member's lowest, ``summarize``) or the error rate of the last
+# validation (NaN, so every trial diverged, where a task has none: words).
+SELECTS = ('loss', 'error')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -616,7 +620,21 @@ def check(config: ml_collections.ConfigDict, data=None) -> None:
                      '(see orchestration/sweep.py)')
   executors.engine(_executor(config))   # a missing Ray or submitit, named in one line
   from training import train
-  for unit in plan(config, 1):
+  if config.sweep.select not in SELECTS:
+    raise ValueError(f'sweep.select={config.sweep.select!r} is not one of {", ".join(SELECTS)} '
+                     '(the validation numbers a trial is ranked by)')
+  for field in ('retries', 'workers'):
+    train.check_range(f'sweep.{field}', config.sweep.get(field, 0), '>= 0')
+  units = plan(config, 1)
+  for key, dist, *ends in (tuple(r) for r in config.sweep.random):
+    if dist != 'choice' and key in train.RANGES:   # the draws lie between the ends
+      for end in ends:
+        try:
+          train.check_range(key, end)
+        except ValueError as e:
+          raise ValueError(f'sweep.random {key!r} draws from [{ends[0]}, {ends[1]}]: {e}'
+                           ) from None
+  for unit in units:
     try:
       train.check_config(unit_config(config, unit), data)
     except ValueError as e:

@@ -11,12 +11,14 @@ from orchestration import sweep
 from experiments import common, temporal_order, temporal_order_sweep
 
 
-def config_with(grid=(), random=(), trials=0, seeds=()):
+def config_with(grid=(), random=(), trials=0, seeds=(), **sweep_fields):
   c = temporal_order.get_config('method=sgd-cr,smoke')
   c.sweep.grid = grid
   c.sweep.random = random
   c.sweep.trials = trials
   c.sweep.seeds = seeds
+  for field, value in sweep_fields.items():
+    c.sweep[field] = value
   return c
 
 
@@ -187,6 +189,15 @@ def test_log_uniform_draws_have_the_closed_form_moments():
     (dict(random=(('optim.learning_rate', 'uniform', 0.1, 1.0),)), 'trials < 1'),
     (dict(), 'declares no sweep'),
     (dict(grid=(('model.cell', ('rnn', 'lstmm')),)), "sweep group g01_cell-lstmm: model.cell='lstmm'"),
+    # select=accuracy ranked every trial as diverged; workers=-1 crashed in numpy
+    (dict(grid=(('model.cell', ('rnn',)),), select='accuracy'),
+     "sweep.select='accuracy' is not one of loss, error"),
+    (dict(grid=(('model.cell', ('rnn',)),), retries=-1), 'sweep.retries=-1 must be >= 0'),
+    (dict(grid=(('model.cell', ('rnn',)),), workers=-1), 'sweep.workers=-1 must be >= 0'),
+    (dict(random=(('optim.learning_rate', 'uniform', -1.0, 1.0),), trials=2),
+     r"'optim.learning_rate' draws from \[-1.0, 1.0\]: optim.learning_rate=-1.0 must be >= 0"),
+    (dict(grid=(('reg.omega_alpha', (2.0, -1.0)),)),
+     'sweep group g00_all: population.rows: reg.omega_alpha=-1.0 must be >= 0'),
 ])
 def test_bad_sweeps_are_named_before_anything_runs(kwargs, message):
   with pytest.raises(ValueError, match=message):
