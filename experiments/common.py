@@ -36,9 +36,11 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
 
   A bare word is a boolean switch set to True (``smoke``); a boolean's value
   is one of TRUE or FALSE (anything else is refused, not read as False). A
-  key given twice is refused.
+  key given twice is refused. A default that is a type (``dropout=float``)
+  makes an argument with no value of its own: None unless given (the config
+  then picks one, e.g. the dataset's).
   """
-  values = dict(defaults)
+  values = {k: None if isinstance(d, type) else d for k, d in defaults.items()}
   seen = set()
   for item in filter(None, (arg or '').split(',')):
     key, sep, raw = item.partition('=')
@@ -48,23 +50,23 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     if key in seen:
       raise ValueError(f'config argument {key!r} is given twice')
     seen.add(key)
-    default = defaults[key]
+    kind = defaults[key] if isinstance(defaults[key], type) else type(defaults[key])
     if not sep:
-      if not isinstance(default, bool):
+      if kind is not bool:
         raise ValueError(f'config argument {key!r} needs a value ({key}=...)')
       values[key] = True
-    elif isinstance(default, bool):
+    elif kind is bool:
       try:
         values[key] = parse_bool(raw)
       except ValueError as e:
         raise ValueError(f'config argument {key}={e}') from None
     else:
       try:
-        values[key] = type(default)(raw)
+        values[key] = kind(raw)
       except ValueError:
         raise ValueError(f'config argument {key}={raw!r} is not a valid '
-                         f'{type(default).__name__}') from None
-      if isinstance(default, float) and not math.isfinite(values[key]):
+                         f'{kind.__name__}') from None
+      if kind is float and not math.isfinite(values[key]):
         raise ValueError(f'config argument {key}={raw!r} is not a finite number')
   return ml_collections.ConfigDict(values)
 

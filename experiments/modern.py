@@ -157,8 +157,8 @@ def chunk_schedule(spec: str, steps: int) -> tuple[tuple[int, int], ...]:
 
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, dataset='jsb', cell='gru', layers=0, width=0, lr=1e-3,
-                       dropout=-1.0, ff_dropout=-1.0, zoneout=0.0, clip=1.0, wd=0.01, warmup=-1, batch=0, chunk=0,
-                       epochs=0, steps=0, chunks='', patience=-1, omega=0.0, accumulate=1, seed=0,
+                       dropout=float, ff_dropout=float, zoneout=0.0, clip=1.0, wd=0.01, warmup=int, batch=0, chunk=0,
+                       epochs=0, steps=0, chunks='', patience=int, omega=0.0, accumulate=1, seed=0,
                        seeds=1, trials=16, ln=True, h0=True, gate_bias=True,
                        schedule='warmup_cosine', smoke=False)
   if a.dataset not in BUDGETS:
@@ -170,6 +170,9 @@ def get_config(arg: str | None = None):
   for name in ('layers', 'width', 'batch', 'chunk', 'epochs', 'steps', 'trials', 'seeds'):
     if a[name] < 0:
       raise ValueError(f'{name}={a[name]} must be >= 0 (0: the default)')
+  for name in ('dropout', 'ff_dropout', 'warmup', 'patience'):   # not given: the dataset's
+    if a[name] is not None and a[name] < 0:
+      raise ValueError(f'{name}={a[name]} must be >= 0')
   layers, dropout, ff_dropout, batch, chunk, warmup, budget, patience = DEFAULTS[a.dataset]
   layers = a.layers or layers
   width = a.width or widest(a.dataset, a.cell, layers)
@@ -216,15 +219,15 @@ def get_config(arg: str | None = None):
   c.model.layer_norm = a.ln
   c.model.learned_initial_state = a.h0
   c.model.gate_bias = a.gate_bias
-  c.model.recurrent_dropout = dropout if a.dropout < 0 else a.dropout
+  c.model.recurrent_dropout = dropout if a.dropout is None else a.dropout
   c.model.zoneout = a.zoneout
-  c.model.dropout = ff_dropout if a.ff_dropout < 0 else a.ff_dropout
+  c.model.dropout = ff_dropout if a.ff_dropout is None else a.ff_dropout
 
   c.optim.name = 'adamw' if a.wd > 0 else 'adam'
   c.optim.weight_decay = a.wd
   c.optim.learning_rate = a.lr
   c.optim.schedule = a.schedule      # 'constant': the ablation's fixed rate
-  c.optim.warmup_steps = (warmup if a.warmup < 0 else a.warmup) if a.schedule != 'constant' else 0
+  c.optim.warmup_steps = (warmup if a.warmup is None else a.warmup) if a.schedule != 'constant' else 0
   c.optim.final_lr_fraction = 0.0
   c.optim.clip_norm = a.clip
   c.optim.accumulate_steps = a.accumulate
@@ -232,7 +235,7 @@ def get_config(arg: str | None = None):
   if a.seeds > 1:                    # seeds seed, seed + 1, ... as members of one program
     c.population.seeds = tuple(range(a.seed, a.seed + a.seeds))
   c.train.stop_when_solved = False
-  c.train.patience = patience if a.patience < 0 else a.patience
+  c.train.patience = patience if a.patience is None else a.patience
   c.train.patience_min_delta = 0.0 if a.dataset == 'adding600' else 0.001
 
   # The random search: every trial draws its learning rate, its depth (at the

@@ -93,6 +93,13 @@ def test_arguments_are_checked():
     modern.get_config('cell=rnn')
   c = modern.get_config('dataset=adding600')
   assert c.task.kwargs.variant == 'bai2018' and c.task.min_length == c.task.max_length == 600
+  # not given: the dataset's default; 0 is a value of its own (off, never, no warm-up)
+  jsb = modern.get_config('dataset=jsb')
+  assert (jsb.model.recurrent_dropout, jsb.model.dropout, jsb.optim.warmup_steps,
+          jsb.train.patience) == (0.25, 0.3, 100, 20)
+  off = modern.get_config('dataset=jsb,dropout=0,ff_dropout=0,warmup=0,patience=0')
+  assert (off.model.recurrent_dropout, off.model.dropout, off.optim.warmup_steps,
+          off.train.patience) == (0, 0, 0, 0)
 
 
 def test_a_growing_window_is_scheduled_in_updates():

@@ -241,6 +241,10 @@ def test_ctrl_c_while_the_config_loads_stops_in_one_line(tmp_path):
     ('temporal_order.py', {'population.hparams': ('optim.learning_rate',),
                            'population.rows': ((0.1,), (-0.1,))},
      'population.rows: optim.learning_rate=-0.1 must be >= 0'),
+    ('modern.py:dataset=adding600,dropout=-0.5', {}, 'dropout=-0.5 must be >= 0'),
+    ('modern.py:dataset=adding600,ff_dropout=-1', {}, 'ff_dropout=-1.0 must be >= 0'),
+    ('modern.py:dataset=adding600,warmup=-3', {}, 'warmup=-3 must be >= 0'),
+    ('modern.py:dataset=adding600,patience=-7', {}, 'patience=-7 must be >= 0'),
 ])
 def test_argument_and_size_mistakes_are_refused_before_jax(spec, fields, message):
   """Each of these once passed every check and failed inside JAX (a negative
