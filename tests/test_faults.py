@@ -198,6 +198,24 @@ def test_budget_and_reporting_fields_may_change():
   assert 'train.num_steps' in workdir_lib.config_changes(old, json.loads(new.to_json()))
 
 
+@pytest.mark.parametrize('schedule,field,value,why', [
+    ('warmup_cosine', 'train.num_steps', 80, 'the budget sets the warmup_cosine schedule, so it '
+                                             'cannot change mid-run'),
+    ('warmup_cosine', 'model.hidden_size', 9, None),        # not the budget: no reason given
+    ('constant', 'train.eval_sequences', 7, None)])
+def test_a_refused_budget_change_says_the_schedule_is_why(tmp_path, schedule, field, value, why):
+  old = tiny_config(num_steps=40)
+  old.optim.schedule = schedule
+  (tmp_path / 'config.json').write_text(workdir_lib.config_json(old))
+  (tmp_path / 'checkpoints' / '40').mkdir(parents=True)    # a started run
+  new = old.copy_and_resolve_references()
+  group, name = field.split('.')
+  new[group][name] = value
+  with pytest.raises(RunError, match=f'another config .*{field}') as error:
+    workdir_lib.open_workdir(new, str(tmp_path))
+  assert (why in str(error.value)) if why else 'schedule' not in str(error.value)
+
+
 def test_a_field_added_later_counts_as_absent_at_its_default_only():
   """A run recorded before reg.omega_form existed computed the squared form:
   resuming it under 'squared' is no change, under 'norms' is one."""

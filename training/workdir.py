@@ -157,7 +157,10 @@ def open_workdir(config: ml_collections.ConfigDict, workdir: str,
         flat_old, flat_new = records.flatten(old), records.flatten(json.loads(text))
         shown = ', '.join(f'{k} {flat_old.get(k)!r} -> {flat_new.get(k)!r}' for k in changed[:6])
         more = f' and {len(changed) - 6} more' if len(changed) > 6 else ''
-        raise RunError(f'{workdir} holds a run with another config ({shown}{more}); rerun '
+        schedule = flat_new.get('optim.schedule', 'constant')
+        why = (f'; the budget sets the {schedule} schedule, so it cannot change mid-run'
+               if set(changed) & set(_BUDGET) and schedule != 'constant' else '')
+        raise RunError(f'{workdir} holds a run with another config ({shown}{more}){why}; rerun '
                        'with its config to resume it, or use a new workdir for the new one')
     if origin:                           # none given or kept: no key, not an empty one
       text = json.dumps(dict(json.loads(text), origin=origin), indent=2) + '\n'
