@@ -216,6 +216,16 @@ def test_a_refused_budget_change_says_the_schedule_is_why(tmp_path, schedule, fi
   assert (why in str(error.value)) if why else 'schedule' not in str(error.value)
 
 
+@pytest.mark.parametrize('at,error', [('@', "no step after '@'"),
+                                      ('@x', "no checkpoint at step 'x'"),
+                                      ('@30', "no checkpoint at step '30' .*it has 40")])
+def test_a_branch_from_a_step_not_there_is_refused(tmp_path, at, error):
+  (tmp_path / 'source' / 'checkpoints' / '40').mkdir(parents=True)
+  with pytest.raises(RunError, match=f'--branch_from=.*source{at}: {error}'):
+    workdir_lib.branch(tiny_config(), str(tmp_path / 'new'), str(tmp_path / 'source') + at)
+  assert not (tmp_path / 'new').exists()
+
+
 def test_a_field_added_later_counts_as_absent_at_its_default_only():
   """A run recorded before reg.omega_form existed computed the squared form:
   resuming it under 'squared' is no change, under 'norms' is one."""

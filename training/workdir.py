@@ -95,7 +95,10 @@ def branch(config: ml_collections.ConfigDict, workdir: str, source: str) -> dict
   ``origin.branched_from`` (the source, the step, and the fields the new
   config changes). The configs may differ in anything that leaves the train
   state's structure as it was (a learning-rate schedule, patience, ...)."""
-  folder, _, at = source.partition('@')
+  folder, sep, at = source.partition('@')
+  if sep and not at:
+    raise RunError(f'--branch_from={source}: no step after \'@\' (DIR@STEP names a checkpoint, '
+                   f'DIR alone its latest)')
   ckpts = os.path.join(folder, 'checkpoints')
   steps = checkpoint_steps(folder)
   if not steps:
