@@ -3,6 +3,7 @@ Wilson intervals against hand computations, and what the drawn axes show."""
 
 import json
 import math
+import re
 
 import matplotlib
 import pytest
@@ -195,3 +196,11 @@ def test_main_writes_the_longer_figure_and_refuses_unfinished_runs(tmp_path):
     fig7.main(['fig7', str(tmp_path / 'fig'), '--more', run, str(tmp_path / 'more' / 'b')])
   with pytest.raises(SystemExit, match='names no runs'):
     fig7.main(['fig7', str(tmp_path / 'fig'), '--more'])
+
+
+@pytest.mark.parametrize('name', ['result.json', 'config.json'])
+def test_a_record_that_does_not_parse_is_named_in_the_error(tmp_path, name):
+  _run(tmp_path, 'a', 'basic_tanh', 50, [True, False])
+  (tmp_path / 'a' / name).write_text('{\n')
+  with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / 'a' / name))}: Expecting"):
+    fig7.collect(str(tmp_path))

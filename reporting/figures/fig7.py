@@ -104,15 +104,21 @@ def criterion_of(result: dict, config: dict) -> str:
   raise ValueError(f'solved_error={threshold} is neither criterion {SUCCESS_CRITERIA}')
 
 
+def _load(path: str):
+  """The JSON in ``path``; one that does not parse is a ValueError naming it."""
+  with open(path) as f:
+    try:
+      return json.load(f)
+    except ValueError as e:
+      raise ValueError(f'{path}: {e}') from None
+
+
 def read_run(run: str) -> tuple:
   """``(init, length, criterion, budget, [(method, solved) per member])`` of
   one finished run: a Fig. 7 population, or one method's seeds alone
   (``experiments/temporal_order.py``), whose members' hparams are only their
   seeds and whose method is the config's."""
-  with open(os.path.join(run, 'result.json')) as f:
-    result = json.load(f)
-  with open(os.path.join(run, 'config.json')) as f:
-    config = json.load(f)
+  result, config = (_load(os.path.join(run, name)) for name in ('result.json', 'config.json'))
   shared = {'optim.clip_norm': config.get('optim', {}).get('clip_norm'),
             'reg.omega_alpha': config.get('reg', {}).get('omega_alpha')}
   members = [(method_of({**shared, **m['hparams']}), bool(m['solved']))
