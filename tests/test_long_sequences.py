@@ -10,6 +10,8 @@ import pytest
 from training import train
 from datasets import long_series
 from experiments import long_sequences
+from reporting.figures import cli
+from reporting.figures import long_sequences as long_sequences_figure
 from tasks.long_series import LongSeriesTask, generate
 
 
@@ -192,3 +194,22 @@ def test_splits_of_different_lengths_are_refused():
   series['test'] = series['test'][:, :200]
   with pytest.raises(ValueError, match='every split must have series of one length'):
     LongSeriesTask(series, 50, lags=4, eval_chunk=100)
+
+
+def test_the_figure_goes_into_the_folder_given_and_a_folder_without_runs_is_an_error(
+    tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)       # the old default was relative: keep it out of the repository
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(SystemExit, match='no runs .* under .*empty'):
+    cli(long_sequences_figure.main, [str(tmp_path / 'empty')])
+  run = tmp_path / 'root' / 'adam'
+  run.mkdir(parents=True)
+  (run / 'config.json').write_text(json.dumps({
+      'task': {'kwargs': {'length': 100}, 'chunk': 100}, 'train': {'chunk_schedule': None},
+      'optim': {'name': 'adam', 'clip_norm': 1.0}, 'population': {}}))
+  (run / 'metrics.jsonl').write_text(''.join(
+      json.dumps(dict(split=split, step=step, loss=1.0 / step)) + '\n'
+      for step in (1, 2) for split in ('train', 'valid')))
+  long_sequences_figure.main([str(tmp_path / 'root')])
+  assert (tmp_path / 'root' / 'long_sequences.png').read_bytes()[:4] == b'\x89PNG'
+  assert not (tmp_path / 'reporting').exists()

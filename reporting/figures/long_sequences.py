@@ -9,7 +9,7 @@ runs with and without clipping and with and without the chunk-length
 schedule: the training loss (the mean of each epoch's updates; lines that
 span several epochs as logged) on top, the validation loss (whole series, state carried) below, against
 epochs (passes over the training series; an epoch of n chunks per series is
-n updates). Default output ``reporting/figures/out/long_sequences.png``. It also
+n updates). Default output ``ROOT/long_sequences.png``. It also
 prints a Markdown table of each member's last training loss, last
 validation loss, and test loss at the end and at its lowest validation loss
 (from ``result.json``).
@@ -152,7 +152,9 @@ def table(root: str) -> str:
 def main(argv: list[str]) -> None:
   if not argv:
     sys.exit('usage: python -m reporting.figures.long_sequences ROOT [OUT.png]')
-  out = argv[1] if len(argv) > 1 else os.path.join('reporting', 'figures', 'out', 'long_sequences.png')
+  if not runs(argv[0]):
+    raise FileNotFoundError(f'no runs (config.json and metrics.jsonl) under {argv[0]}')
+  out = argv[1] if len(argv) > 1 else os.path.join(argv[0], 'long_sequences.png')
   print(plot(argv[0], out))
   print(table(argv[0]))
 
