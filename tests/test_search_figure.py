@@ -87,7 +87,7 @@ def test_a_search_still_running_is_drawn_from_its_finished_units(tmp_path):
   with open(tmp_path / 'jsb_gru' / 'sweep.json', 'w') as f:
     json.dump(dict(select='valid loss', trials=[trial], best=trial), f)
 
-  found, unfinished = search._collect(str(tmp_path))
+  found, unfinished, _ = search._collect(str(tmp_path))
   assert list(found) == ['JSB Chorales, NLL (300K)', 'Nottingham, NLL (1M)']
   assert [(t.learning_rate, t.hidden) for t in found['JSB Chorales, NLL (300K)']['GRU']] == [(1e-3, 160)]
   lstm = sorted(found['Nottingham, NLL (1M)']['LSTM'], key=lambda t: t.learning_rate)
@@ -113,3 +113,14 @@ def test_a_figure_of_records_it_cannot_use_is_a_one_line_error(module, message, 
   lines = [l for l in proc.stderr.splitlines() if l.strip()]
   assert len(lines) == 1 and lines[0].startswith(f'reporting.figures.{module}: error: '), lines
   assert message in lines[0], lines
+
+
+def test_searches_of_no_paper_table_are_told_apart_from_no_search(tmp_path):
+  fake_search(str(tmp_path), 'dataset=jsb,method=sgd', [(1e-3, 8.5, 100, False)], 0)
+  path = tmp_path / 'g00_hidden_size-100' / 'part0' / 'config.json'
+  config = json.loads(path.read_text())
+  config['paper']['table'] = 'pascanu_pathological'     # temporal_order_sweep's: not in PAPER
+  path.write_text(json.dumps(config))
+  with pytest.raises(FileNotFoundError, match=r'the searches under .* fill no paper table '
+                                              r'\(tables.PAPER\); the figure draws those'):
+    search.draw(str(tmp_path))

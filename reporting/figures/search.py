@@ -81,11 +81,12 @@ def _so_far(search_dir: str, config: dict) -> dict:
   return sweep.summarize(ml_collections.ConfigDict({'sweep': {'select': select}}), search_dir, units)
 
 
-def _collect(folder: str) -> tuple[dict, dict]:
-  """``searches(folder)`` and {row: {method: (trials finished, planned)}} of
-  the searches still running."""
+def _collect(folder: str) -> tuple[dict, dict, list]:
+  """``searches(folder)``, {row: {method: (trials finished, planned)}} of
+  the searches still running, and the searches that fill no paper table."""
   out: dict = {}
   unfinished: dict = {}
+  off_table = []
   dirs = {os.path.dirname(p) for p in glob.glob(os.path.join(folder, '**', 'sweep.json'),
                                                 recursive=True)}
   dirs |= {os.path.dirname(os.path.dirname(os.path.dirname(p))) for p in glob.glob(
@@ -103,6 +104,7 @@ def _collect(folder: str) -> tuple[dict, dict]:
     paper = tables.declared(config)
     table = tables.PAPER.get(paper['table'])
     if table is None or not paper['methods']:
+      off_table.append(search_dir)
       continue
     row = tables.row_name(table, paper['row'])
     method = table.method_labels.get(paper['methods'][0], paper['methods'][0])
@@ -128,13 +130,16 @@ def _collect(folder: str) -> tuple[dict, dict]:
                for j, r in enumerate(t.rows)}
   return ({row: dict(sorted(by.items(), key=lambda kv: method_order.get(kv[0], 99)))
            for row, by in sorted(out.items(), key=lambda kv: row_order.get(kv[0], (99, 99)))},
-          unfinished)
+          unfinished, off_table)
 
 
 def draw(folder: str, out: str | None = None) -> str:
   """Writes the panels of ``searches(folder)`` to ``out`` (default
   ``folder/search.png``) and returns its path."""
-  found, unfinished = _collect(folder)
+  found, unfinished, off_table = _collect(folder)
+  if not found and off_table:
+    raise FileNotFoundError(f'the searches under {folder} fill no paper table (tables.PAPER); '
+                            'the figure draws those')
   if not found:
     raise FileNotFoundError(f'no search (sweep.json or finished units, with learning-rate trials) under {folder}')
   methods = list(dict.fromkeys(m for by in found.values() for m in by))   # the tables' order
