@@ -278,22 +278,23 @@ def _tuned_job(dataset, method, grid, seed, minutes) -> Job:
              minutes=minutes)
 
 
-# bai2018.ablation: (job, what it adds to modern.py's arguments, row label)
+# bai2018.ablation: (job, what it adds to modern.py's arguments, row label, wall
+# minutes of its record: results/bai2018_ablation/*/result.json's wall_time_s)
 ABLATION = (
-    ('full', '', 'the recipe (experiments/modern.py defaults)'),
-    ('no_layer_norm', ',ln=0', 'no layer norm'),
-    ('no_dropout', ',dropout=0', 'no recurrent dropout'),
-    ('no_ff_dropout', ',ff_dropout=0', 'no dropout between layers'),
-    ('no_learned_h0', ',h0=0', 'zero initial state, not learned'),
-    ('no_gate_bias', ',gate_bias=0', 'forget-gate bias 0, not 1'),
-    ('no_clipping', ',clip=0', 'no gradient clipping'),
-    ('no_weight_decay', ',wd=0', 'Adam, no decoupled weight decay'),
-    ('no_schedule', ',schedule=constant', 'constant learning rate, no warm-up or decay'),
-    ('one_layer', ',layers=1', 'one layer at the budget, not two summed'),
+    ('full', '', 'the recipe (experiments/modern.py defaults)', 8),
+    ('no_layer_norm', ',ln=0', 'no layer norm', 8),
+    ('no_dropout', ',dropout=0', 'no recurrent dropout', 3),
+    ('no_ff_dropout', ',ff_dropout=0', 'no dropout between layers', 2),
+    ('no_learned_h0', ',h0=0', 'zero initial state, not learned', 4),
+    ('no_gate_bias', ',gate_bias=0', 'forget-gate bias 0, not 1', 4),
+    ('no_clipping', ',clip=0', 'no gradient clipping', 8),
+    ('no_weight_decay', ',wd=0', 'Adam, no decoupled weight decay', 4),
+    ('no_schedule', ',schedule=constant', 'constant learning rate, no warm-up or decay', 4),
+    ('one_layer', ',layers=1', 'one layer at the budget, not two summed', 4),
     # two ingredients the recipe leaves out, added one at a time: does either pay?
-    ('with_omega', ',omega=0.5', 'Omega added (weight 0.5, constant)'),
+    ('with_omega', ',omega=0.5', 'Omega added (weight 0.5, constant)', 9),
     ('growing_chunks', ',steps=9600,chunks=25@0/50@1200/100@2400',
-     'window growing 25, 50, 100 frames (from updates 0, 1,200, 2,400)'),
+     'window growing 25, 50, 100 frames (from updates 0, 1,200, 2,400)', 5),
 )
 
 TARGETS = {t.key: t for t in (
@@ -391,9 +392,9 @@ TARGETS = {t.key: t for t in (
     Target('bai2018.ablation',
            'The modern recipe on JSB Chorales (LSTM, 300K parameters, 3 seeds a row): the full '
            'recipe, then each ingredient taken out, and two added',
-           tuple(Job(name, f'experiments/modern.py:dataset=jsb,cell=lstm,seeds=3{args}')
-                 for name, args, _ in ABLATION),
-           figure='ablation', labels=tuple(label for _, _, label in ABLATION)),
+           tuple(Job(name, f'experiments/modern.py:dataset=jsb,cell=lstm,seeds=3{args}',
+                     minutes=minutes) for name, args, _, minutes in ABLATION),
+           figure='ablation', labels=tuple(label for _, _, label, _ in ABLATION)),
 )}
 
 

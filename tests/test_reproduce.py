@@ -380,3 +380,14 @@ def test_table1_tuned_searches_each_cells_step_and_joins_nottingham(tmp_path):
   (nottingham / 'metrics.jsonl').write_text('')
   text = reproduce._finish(target, str(tmp_path / 'pascanu2013_table1_tuned'), [])
   assert '| Nottingham | SGD+CR | 3.46 | 3.36 | 3.30 |' in text
+
+
+@pytest.mark.parametrize('job', reproduce.TARGETS['bai2018.ablation'].jobs, ids=lambda j: j.name)
+def test_each_ablation_job_is_timed_by_its_committed_record(job):
+  """``reproduce --status bai2018.ablation`` on an empty workdir gives each
+  job the minutes of its record (``reporting.walltimes``, which the README's
+  targets table quotes), not 'not measured yet'."""
+  from reporting import walltimes
+  record = walltimes.job_time(os.path.join(ROOT, 'results', 'bai2018_ablation', job.name))
+  assert job.minutes is not None and abs(job.minutes - record['minutes']) <= 0.5, (
+      job.minutes, record)
