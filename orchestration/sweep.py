@@ -639,3 +639,20 @@ def check(config: ml_collections.ConfigDict, data=None) -> None:
       train.check_config(unit_config(config, unit), data)
     except ValueError as e:
       raise ValueError(f'sweep group {unit.group}: {e}') from None
+    _check_used(unit_config(config, unit), unit)
+
+
+# The optimiser fields that only some optimisers read (``optim.numeric_hyperparams``).
+_OPTIMIZER_ONLY = ('optim.momentum', 'optim.adam_b1', 'optim.adam_b2', 'optim.adam_eps',
+                   'optim.rmsprop_decay', 'optim.rmsprop_eps')
+
+
+def _check_used(config, unit: Unit) -> None:
+  """Refuses a unit that varies an optimiser field its optimiser does not
+  read (``optim.momentum`` with plain SGD): its runs would differ in name only."""
+  used = population_lib.member_hparams(config)
+  for key, _ in unit.structural:
+    for field in key.split('+'):
+      if field in _OPTIMIZER_ONLY and field not in used:
+        raise ValueError(f'sweep group {unit.group}: it varies {field}, which '
+                         f'optim.name={config.optim.name!r} does not use')

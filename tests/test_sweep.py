@@ -198,6 +198,9 @@ def test_log_uniform_draws_have_the_closed_form_moments():
      r"'optim.learning_rate' draws from \[-1.0, 1.0\]: optim.learning_rate=-1.0 must be >= 0"),
     (dict(grid=(('reg.omega_alpha', (2.0, -1.0)),)),
      'sweep group g00_all: population.rows: reg.omega_alpha=-1.0 must be >= 0'),
+    # a field the optimiser does not read: runs that differ in name only
+    (dict(random=(('optim.momentum', 'choice', (0.1, 0.9)),), trials=2),
+     "it varies optim.momentum, which optim.name='sgd' does not use"),
 ])
 def test_bad_sweeps_are_named_before_anything_runs(kwargs, message):
   with pytest.raises(ValueError, match=message):
