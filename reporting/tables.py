@@ -238,6 +238,15 @@ def table_rows(table: PaperTable, cells: list[Cell]) -> list[tuple[str, dict]]:
   return out
 
 
+def _agrees(found: tuple | None, recorded: float | None, step: int | None) -> bool:
+  """Whether metrics.jsonl's lowest validation loss of a member, (value, step),
+  is the one its result.json records (a record without one: yes)."""
+  if recorded is None:
+    return True
+  return (found is not None and math.isclose(found[0], recorded, rel_tol=1e-6, abs_tol=1e-9)
+          and (step is None or found[1] == step))
+
+
 def _best_valid(workdir: str, key: str) -> dict:
   """{member: (lowest validation ``key``, its step)} from metrics.jsonl, read once."""
   best: dict = {}
@@ -356,8 +365,15 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
                       f'(rows: {", ".join(PAPER[table].rows)})')
         continue
       key = PAPER[table].result_key_of(row)
-      valid = _best_valid(workdir, {'test_bpc': 'bpc', 'test_ppl': 'ppl'}.get(key, 'loss'))
+      measure = {'test_bpc': 'bpc', 'test_ppl': 'ppl'}.get(key, 'loss')
+      valid = _best_valid(workdir, measure)
+      by_loss = valid if measure == 'loss' else _best_valid(workdir, 'loss')
       for i, (m, method) in enumerate(zip(result['members'], methods)):
+        if not _agrees(by_loss.get(i), m.get('best_valid_loss'), m.get('best_valid_step')):
+          skip(workdir, f'member {i}: result.json records its lowest validation loss as '
+                        f'{m["best_valid_loss"]:.6g} at step {m.get("best_valid_step")}, and '
+                        f'metrics.jsonl has {by_loss.get(i)} (cut short or edited?)')
+          continue
         if method not in columns:
           skip(workdir, f'member {i} declares method {method!r}, which table {table} has no '
                         f'column for in row {row!r} (methods: {", ".join(columns)})')

@@ -194,6 +194,24 @@ def test_ours_is_the_test_at_the_lowest_validation_loss_when_recorded(tmp_path):
   assert row['diff'] == pytest.approx(4.3 - 3.48)
 
 
+def test_a_metrics_file_that_disagrees_with_the_result_leaves_its_member_out(tmp_path):
+  """The best validation and the trial chosen are read from metrics.jsonl;
+  one cut short (or edited) would change them silently. Where result.json
+  records the member's lowest validation loss, the two must agree."""
+  valid = [dict(step=s, split='valid', member=0, loss=v) for s, v in ((10, 3.9), (20, 3.7))]
+  for name, lines in (('whole', valid), ('cut', valid[:1])):
+    c = music_config('nottingham')
+    one_method(c, 'sgd', clip=0.0, alpha=0.0)
+    fake_run(str(tmp_path / name), c, [3.8], lines, best_valid_loss=3.7, best_valid_step=20)
+  skipped = []
+  cells = tables.collect([str(tmp_path)], skipped)
+  assert [(os.path.basename(c.run), c.best_valid, c.best_valid_step) for c in cells] == [
+      ('whole', 3.7, 20)]
+  assert [(os.path.basename(r), w) for r, w in skipped] == [
+      ('cut', 'member 0: result.json records its lowest validation loss as 3.7 at step 20, and '
+              'metrics.jsonl has (3.9, 10) (cut short or edited?)')]
+
+
 def test_markdown_and_csv_written(tmp_path, capsys):
   c = music_config('musedata')
   one_method(c, 'sgd-cr', clip=8.0, alpha=0.1)
