@@ -338,10 +338,8 @@ def _check_recorded(config, workdir: str, units: list[Unit]) -> None:
     new = json.loads(workdir_lib.config_json(unit_config(config, u)))
     changed = workdir_lib.config_changes(saved, new)
     if changed:
-      flat_old, flat_new = records.flatten(saved), records.flatten(new)
-      shown = ', '.join(f'{k} {flat_old.get(k)!r} -> {flat_new.get(k)!r}' for k in changed[:4])
-      more = f' and {len(changed) - 4} more' if len(changed) > 4 else ''
-      raise RunError(f'{workdir} holds a sweep run with another config ({u.name}: {shown}{more}); '
+      shown = workdir_lib.changes_shown(saved, new, changed, limit=4)
+      raise RunError(f'{workdir} holds a sweep run with another config ({u.name}: {shown}); '
                      'rerun with its config to resume it, or use a new workdir for the new one')
 
 

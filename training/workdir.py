@@ -57,6 +57,13 @@ def config_changes(old: dict, new: dict) -> list[str]:
                          and unset(k, b.get(k, missing))))
 
 
+def changes_shown(old: dict, new: dict, changed: list[str], limit: int = 6) -> str:
+  """'field old -> new, ...' for the first ``limit`` of ``changed``, then how many more."""
+  a, b = records.flatten(old), records.flatten(new)
+  more = f' and {len(changed) - limit} more' if len(changed) > limit else ''
+  return ', '.join(f'{k} {a.get(k)!r} -> {b.get(k)!r}' for k in changed[:limit]) + more
+
+
 def config_json(config: ml_collections.ConfigDict) -> str:
   return config.to_json_best_effort(indent=2) + '\n'
 
@@ -157,13 +164,11 @@ def open_workdir(config: ml_collections.ConfigDict, workdir: str,
     if old is not None and started:
       changed = config_changes(old, json.loads(text))
       if changed:
-        flat_old, flat_new = records.flatten(old), records.flatten(json.loads(text))
-        shown = ', '.join(f'{k} {flat_old.get(k)!r} -> {flat_new.get(k)!r}' for k in changed[:6])
-        more = f' and {len(changed) - 6} more' if len(changed) > 6 else ''
-        schedule = flat_new.get('optim.schedule', 'constant')
+        shown = changes_shown(old, json.loads(text), changed)
+        schedule = records.flatten(json.loads(text)).get('optim.schedule', 'constant')
         why = (f'; the budget sets the {schedule} schedule, so it cannot change mid-run'
                if set(changed) & set(_BUDGET) and schedule != 'constant' else '')
-        raise RunError(f'{workdir} holds a run with another config ({shown}{more}){why}; rerun '
+        raise RunError(f'{workdir} holds a run with another config ({shown}){why}; rerun '
                        'with its config to resume it, or use a new workdir for the new one')
     if origin:                           # none given or kept: no key, not an empty one
       text = json.dumps(dict(json.loads(text), origin=origin), indent=2) + '\n'
