@@ -245,8 +245,6 @@ def main(argv):
   for name, commands in _FLAG_COMMANDS.items():
     if flags.FLAGS[name].present and command not in commands:
       _usage(f'--{name} is for {" and ".join(commands)}, not {command}')
-  if _SIGINTS:                  # a Ctrl-C while the config loaded, swallowed
-    sys.exit('interrupted')
   if command == 'bench':
     return bench()
   if command == 'table':
