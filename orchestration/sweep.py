@@ -633,11 +633,12 @@ def check(config: ml_collections.ConfigDict, data=None) -> None:
           raise ValueError(f'sweep.random {key!r} draws from [{ends[0]}, {ends[1]}]: {e}'
                            ) from None
   for unit in units:
+    unit_cfg = unit_config(config, unit)
     try:
-      train.check_config(unit_config(config, unit), data)
+      train.check_config(unit_cfg, data)
     except ValueError as e:
       raise ValueError(f'sweep group {unit.group}: {e}') from None
-    _check_used(unit_config(config, unit), unit)
+    _check_used(unit_cfg, unit)
 
 
 # The optimiser fields that only some optimisers read (``optim.numeric_hyperparams``).
