@@ -84,7 +84,7 @@ class SyntheticTask:
     ``apply_fn(params, inputs, carry, reset) -> (outputs, carry, _)`` runs the model.
     Every member sees the same sequences (drawn from ``train.eval_seed``):
     ``train.eval_sequences`` (validation, new ones at every step) or
-    ``train.test_sequences`` (test), in batches of ``train.eval_batch_size``
+    ``train.test_sequences`` (test), exactly, in batches of ``train.eval_batch_size``
     whose lengths spread over the training range (``eval_lengths``). The
     loss is the mean over sequences of each one's mean per scored step; the
     error the fraction of sequences with an error.
@@ -92,28 +92,34 @@ class SyntheticTask:
     tc = train_config
     valid_key, test_key = jax.random.split(eval_key)
 
-    def one_batch(params, key, length):
+    def one_batch(params, key, length, keep):
+      """Sums over the batch's first ``keep`` sequences (the last batch of a
+      count that ``eval_batch_size`` does not divide keeps fewer; the others,
+      drawn alike, are not scored, so one compile serves every batch)."""
       batch = self.problem.sample(key, tc.eval_batch_size, length, self.max_length)
       outputs, _, _ = apply_fn(params, batch['inputs'], None, None)
       mask = batch['mask']
       per_seq = jnp.sum(per_step_loss(outputs, batch, self.kind) * mask, 0) / jnp.maximum(
           jnp.sum(mask, 0), 1)
-      return jnp.sum(per_seq), jnp.sum(pathological.sequence_errors(
-          outputs, batch, self.kind, self.regression_error))
+      kept = jnp.arange(per_seq.shape[0]) < keep
+      errors = pathological.sequence_errors(outputs, batch, self.kind, self.regression_error)
+      return jnp.sum(jnp.where(kept, per_seq, 0.0)), jnp.sum(jnp.where(kept, errors, 0))
 
-    batch_fn = jax.jit(jax.vmap(one_batch, in_axes=(0, None, None)), static_argnums=2)
+    batch_fn = jax.jit(jax.vmap(one_batch, in_axes=(0, None, None, None)), static_argnums=2)
 
     def evaluate(params, split: str, step: int = 0) -> list[dict]:
       count = tc.eval_sequences if split == 'valid' else tc.test_sequences
       key = jax.random.fold_in(valid_key, step) if split == 'valid' else test_key
-      num_batches = max(1, math.ceil(count / tc.eval_batch_size))
+      size = tc.eval_batch_size
+      num_batches = max(1, math.ceil(count / size))
       total_loss = total_err = 0.0
       for i, length in enumerate(self.eval_lengths(num_batches)):
-        loss, err = distributed.to_host(batch_fn(params, jax.random.fold_in(key, i), length))
+        keep = min(size, count - i * size)
+        loss, err = distributed.to_host(batch_fn(params, jax.random.fold_in(key, i), length,
+                                                 np.int32(keep)))
         total_loss = total_loss + np.asarray(loss, np.float64)
         total_err = total_err + np.asarray(err, np.float64)
-      n = num_batches * tc.eval_batch_size
-      return [dict(loss=float(l) / n, error=float(e) / n, count=n)
+      return [dict(loss=float(l) / count, error=float(e) / count, count=count)
               for l, e in zip(total_loss, total_err)]
 
     return evaluate
