@@ -742,6 +742,8 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, changed: list | 
   meta = {}
   if ckpt.latest_step() is not None:
     try:
+      if changed is not None:   # checked first: a failed restore leaves orbax's reads in flight, noisily
+        _check_shapes(ckpt, ckpt.latest_step(), state=state, best=best.params)
       restored = ckpt.restore(ckpt.latest_step(), args=ocp.args.Composite(
           state=ocp.args.StandardRestore(state), best=ocp.args.StandardRestore(best.params),
           meta=ocp.args.JsonRestore()))
@@ -779,6 +781,28 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, changed: list | 
               # with no record of its own (a branch from a run without the schedule),
               # the first epoch is compared with the best validation so far
               anneal_previous=np.asarray(anneal.get('previous', best.loss), np.float64))
+
+
+def _check_shapes(ckpt, step: int, **items) -> None:
+  """Raises ValueError naming the first array of ``items`` (name -> pytree)
+  whose shape or dtype differs from the one stored in checkpoint ``step``
+  (or that is missing from it), read from the checkpoint's metadata, before
+  any array is."""
+  def leaves(tree):
+    return {'/'.join(str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k)))) for k in path):
+            (tuple(x.shape), np.dtype(x.dtype)) for path, x in
+            jax.tree_util.tree_flatten_with_path(tree)[0]}
+  as_stored = lambda x: (jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+                         else x)   # a key is stored as its data
+  for name, target in items.items():
+    have = leaves(ocp.StandardCheckpointHandler().metadata(ckpt.directory / str(step) / name).tree)
+    target = jax.tree.map(as_stored, flax.serialization.to_state_dict(target))
+    for key, want in leaves(target).items():
+      if key not in have:
+        raise ValueError(f'{name}/{key} is not in the checkpoint')
+      if have[key] != want:
+        raise ValueError(f'{name}/{key}: this config makes {want[1].name}{list(want[0])}, '
+                         f'the checkpoint holds {have[key][1].name}{list(have[key][0])}')
 
 
 def _checkpoints(workdir: str) -> ocp.CheckpointManager:
