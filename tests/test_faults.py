@@ -187,6 +187,27 @@ def test_a_finished_run_without_its_checkpoint_is_not_started_over(run40, tmp_pa
   assert (workdir / 'result.json').exists()
 
 
+def test_a_rerun_with_a_budget_below_its_checkpoint_is_refused_and_records_kept(run40, tmp_path):
+  """A budget may grow on a rerun (a constant schedule), not fall below the
+  step the run has reached: the run of 40 steps rerun with 30 printed
+  'Resumed from step 40', scored again and recorded num_steps 30 beside its
+  40 steps. Refused, every record byte for byte as it was; a branch from it
+  into a smaller budget is refused the same way."""
+  workdir = copy_of(run40, tmp_path)
+  before = {name: (workdir / name).read_bytes() for name in ('config.json', 'metrics.jsonl',
+                                                              'result.json')}
+  with pytest.raises(RunError, match='checkpoint at step 40, past this config\'s budget of 30 '
+                                     'steps; rerun with its own budget'):
+    train.train_and_evaluate(tiny_config(num_steps=30), str(workdir))
+  assert before == {name: (workdir / name).read_bytes() for name in before}
+  with pytest.raises(RunError, match='step 40, past this config\'s budget of 30 steps; branch '
+                                     'from an earlier step'):
+    train.train_and_evaluate(tiny_config(num_steps=30), str(tmp_path / 'branch'),
+                             branch_from=str(workdir))
+  train.train_and_evaluate(tiny_config(num_steps=40), str(workdir))   # its own budget: fine
+  assert json.loads((workdir / 'config.json').read_text())['train']['num_steps'] == 40
+
+
 def test_budget_and_reporting_fields_may_change():
   old = json.loads(tiny_config().to_json())
   new = tiny_config(num_steps=500, log_every=10, eval_every=50, checkpoint_every_s=1.0)

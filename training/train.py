@@ -672,7 +672,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   lock = workdir_lib.open_workdir(config, workdir, origin, branch_from) if main else None
   try:
     with _Interrupt() as interrupt:
-      return _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_from)
+      return _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_from,
+                                 getattr(lock, 'previous_config', None))
   finally:
     if lock is not None:
       lock.release()
@@ -1020,7 +1021,8 @@ def _anneal(run: _Run, losses, judged: np.ndarray, tc) -> np.ndarray:
   return stop
 
 
-def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_from) -> dict:
+def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_from,
+                        previous_config: str | None = None) -> dict:
   version = code_version()    # at the start: the code that trains is the code that counts
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
@@ -1034,6 +1036,17 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
 
   ckpt = _checkpoints(workdir)
   resumed = ckpt.latest_step() is not None
+  if resumed and ckpt.latest_step() > total_steps:
+    if branch_from:
+      how = (f'branch from an earlier step (--branch_from=DIR@STEP), or give a budget of at least '
+             f'{ckpt.latest_step()} steps; remove {workdir} first')
+    else:
+      if main and previous_config is not None:   # the run's record, as it was
+        records.write_atomic(os.path.join(workdir, 'config.json'), previous_config)
+      how = ('rerun with its own budget (or a larger one) to go on with it, or branch a new '
+             'workdir from an earlier step (--branch_from=DIR@STEP)')
+    raise RunError(f'{workdir} holds a checkpoint at step {ckpt.latest_step()}, past this '
+                   f'config\'s budget of {total_steps} steps; {how}')
   # a branch whose latest checkpoint is still the copied one (its first start, or a
   # rerun after a crash before its own first checkpoint): the fields it changes
   branched = (records.read_json(os.path.join(workdir, 'config.json')) or {}).get(

@@ -172,6 +172,9 @@ def open_workdir(config: ml_collections.ConfigDict, workdir: str,
                        'with its config to resume it, or use a new workdir for the new one')
     if origin:                           # none given or kept: no key, not an empty one
       text = json.dumps(dict(json.loads(text), origin=origin), indent=2) + '\n'
+    # kept, so that a refusal the trainer can only make later (a budget below
+    # the checkpoint's step) puts the record back as it was
+    lock.previous_config = open(path).read() if started and os.path.exists(path) else None
     records.write_atomic(path, text)
   except BaseException:
     lock.release()
