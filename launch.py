@@ -361,8 +361,29 @@ def _one_line(error: Exception) -> str:
   return ': '.join(lines)
 
 
+def _given_twice(argv) -> str | None:
+  """The first flag given twice (absl keeps the last silently, so
+  ``--config.optim.learning_rate=0.1 ... --config.optim.learning_rate=0.01``
+  ran at 0.01), other than the repeatable ``--sweep_option``."""
+  seen = set()
+  for arg in argv[1:]:
+    if arg == '--':
+      break
+    name = arg.split('=', 1)[0].lstrip('-')
+    if not arg.startswith('--') or name == 'sweep_option':
+      continue
+    name = name[2:] if name.startswith('no') and flags.FLAGS.__contains__(name[2:]) else name
+    if name in seen:
+      return name
+    seen.add(name)
+  return None
+
+
 def parse_flags(argv):
   """absl's flag parsing, with config mistakes reported in one line."""
+  twice = _given_twice(argv)
+  if twice:
+    _usage(f'--{twice} is given twice; give each flag once')
   try:
     argv = flags.FLAGS(argv)
     if flags.FLAGS['config'].present:

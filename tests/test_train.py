@@ -172,6 +172,11 @@ def run_cli(*args):
     (['sweep', '--config=experiments/temporal_order_sweep.py:smoke', '--status'],
      'usage error: --status is for reproduce, not sweep'),
     (['--config=experiments/temporal_order.py', '--steps=5'], '--steps is for bench, not train'),
+    # absl kept the last one silently: this ran at 0.01
+    (['--config=experiments/temporal_order.py', '--config.optim.learning_rate=0.1',
+      '--config.optim.learning_rate', '0.01'], '--config.optim.learning_rate is given twice'),
+    (['sweep', '--config=experiments/temporal_order_sweep.py:smoke', '--sweep_option=retries=1',
+      '--sweep_option=retries=2', '--nostatus', '--status'], '--status is given twice'),
     # a run filed under the declared row with another task's numbers
     (['--config=experiments/modern.py:dataset=adding600,cell=gru', '--config.model.cell=lstm'],
      "--config.model.cell changes what this config declares it reproduces (table 'bai2018', "
@@ -236,6 +241,8 @@ def test_ctrl_c_while_the_config_loads_stops_in_one_line(tmp_path):
     ('temporal_order.py', {'model.dropout': -0.1}, 'model.dropout=-0.1 must be in [0, 1)'),
     ('temporal_order.py', {'model.zoneout': 1.0}, 'model.zoneout=1.0 must be in [0, 1)'),
     ('temporal_order.py', {'population.seeds': (0, 0)}, 'seed 0 is given twice'),
+    ('temporal_order.py', {'population.seeds': (0, -2)}, 'population.seeds=(0, -2): seeds must'),
+    ('temporal_order.py', {'seed': -1}, 'seed=-1: a seed must be'),   # (it named population.seeds=())
     ('temporal_order.py', {'population.hparams': ('optim.learning_rate',)},
      'population.rows is empty'),
     ('temporal_order.py', {'population.hparams': ('optim.learning_rate',),
@@ -253,8 +260,8 @@ def test_argument_and_size_mistakes_are_refused_before_jax(spec, fields, message
   with pytest.raises(ValueError, match=re.escape(message)):
     config = reproduce.load_config('experiments/' + spec)
     for key, value in fields.items():
-      section, name = key.split('.')
-      config[section][name] = value
+      *section, name = key.split('.')
+      (config[section[0]] if section else config)[name] = value
     train.check_config(config)
   assert reproduce.load_config('experiments/temporal_order.py:smoke=on').smoke
   assert not reproduce.load_config('experiments/temporal_order.py:smoke=off').smoke

@@ -64,9 +64,11 @@ def make_population(config: ml_collections.ConfigDict) -> Population:
   except TypeError:
     seeds = (pc.seeds,)
   bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**32]
+  if bad and pc is not None and pc.seeds:
+    raise ValueError(f'population.seeds={pc.seeds}: seeds must be integers in 0..2**32-1, '
+                     f'e.g. (0, 1, 2); {bad[0]!r} is not')
   if bad:
-    raise ValueError(f'population.seeds={pc.seeds if pc is not None else config.seed!r}: seeds '
-                     f'must be integers in 0..2**32-1, e.g. (0, 1, 2); {bad[0]!r} is not')
+    raise ValueError(f'seed={config.seed!r}: a seed must be an integer in 0..2**32-1')
   twice = [s for i, s in enumerate(seeds) if s in seeds[:i]]
   if twice:
     raise ValueError(f'population.seeds={seeds}: seed {twice[0]} is given twice (its members '
