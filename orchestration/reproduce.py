@@ -323,12 +323,15 @@ TARGETS = {t.key: t for t in (
            'Pascanu et al. (2013) Table 2: Penn Treebank characters, next and 5th ahead',
            # the RNNLM schedule (the default); the record is a branch from the
            # constant-rate run at epoch 11 (its config.json says so; RESULTS.md)
-           (Job('next_rnnlm', 'experiments/ptb_char.py:ahead=1,method=all'),
+           # minutes: the records' wall times (next_rnnlm's includes the constant-rate
+           # run's first 11 epochs, which its checkpoint carried)
+           (Job('next_rnnlm', 'experiments/ptb_char.py:ahead=1,method=all', minutes=304),
             # SGD alone past the 20 epochs, until the RNNLM rule stops it: in
             # next_rnnlm its validation still gained 0.4% an epoch at epoch 20,
             # so its rate never halved (RESULTS.md)
-            Job('next_sgd', 'experiments/ptb_char.py:ahead=1,method=sgd,schedule=rnnlm,epochs=60'),
-            Job('ahead5', 'experiments/ptb_char.py:ahead=5,method=all')),
+            Job('next_sgd', 'experiments/ptb_char.py:ahead=1,method=sgd,schedule=rnnlm,epochs=60',
+                minutes=74),
+            Job('ahead5', 'experiments/ptb_char.py:ahead=5,method=all', minutes=168)),
            figure='curves'),
     Target('pascanu2013.fig7',
            'Pascanu et al. (2013) Fig. 7: temporal order, rate of success against length, '
@@ -356,8 +359,9 @@ TARGETS = {t.key: t for t in (
             # 156,000 and 604,000 updates), 2 not within 257,500-446,000 (RESULTS.md)
             Job('temporal_order_50_200', 'experiments/temporal_order.py:length=50,'
                 'max_length=200,success=authors,setup=authors', minutes=57),
+            # its record: three sessions, 96 updates/s alone, 30-86 on a shared core
             Job('addition_50_200', 'experiments/pathological.py:problem=addition,seeds=4,'
-                'steps=1000000')),
+                'steps=1000000', minutes=330)),
            figure='solved'),
     Target('bengio2013.table1',
            'Bengio et al. (2013) Table 1: polyphonic music, RNN and RNN-NADE rows, each row '
