@@ -350,6 +350,43 @@ def test_divergence_rules():
   assert train.diverged_why(1.0, 1.0, False, 400, 1000) is None
 
 
+def test_the_time_left_leaves_out_the_first_validations_compile(monkeypatch):
+  """A fake clock: a chunk of 50 steps compiles (12 s), then takes 10 s;
+  validation every 150 steps takes 30 s the first time (25 s of it
+  compiling) and 5 s after. The loop's true pace is 35 s per 150 steps.
+  Timed over the whole loop, the first validation made the estimate at step
+  150 of 1,050 say 450 s for 900 steps (the rest at 0.2 s a step plus 6
+  validations of 5 s: 210 s)."""
+  now = [0.0]
+  monkeypatch.setattr(train.time, 'time', lambda: now[0])
+  pace = train._Pace(0)
+
+  def chunk(step, seconds, compiled=False):
+    now[0] += seconds
+    pace.chunk(step, 50, seconds, compiled)
+
+  def validation(seconds):
+    now[0] += seconds
+    pace.validation(seconds)
+
+  chunk(50, 12, compiled=True)
+  chunk(100, 10)
+  chunk(150, 10)
+  validation(30)
+  assert pace.eta(150, 1050) == pytest.approx(900 * 0.2)    # validations not yet timed: left out
+  for step in (200, 250, 300):
+    chunk(step, 10)
+  validation(5)
+  # from step 50: 250 steps in 50 s of chunks and two validations, the first at the second's 5 s
+  assert pace.eta(300, 1050) == pytest.approx(750 * 60 / 250)
+  for step in range(350, 1050, 50):
+    chunk(step, 10)
+    if step % 150 == 0:
+      validation(5)
+      assert pace.eta(step, 1050) == pytest.approx((1050 - step) * 35 / 150, rel=0.04)
+  assert pace.rate == pytest.approx(5.0)
+
+
 def test_progress_lines_show_skips_and_validation_only_where_it_ran():
   rec = dict(loss=1.0, error=0.5, grad_norm=1.0, clipped=0.0, skipped=7, omega=0.0,
              spectral_radius=1.0, steps_per_s=100.0, active=True)

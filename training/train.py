@@ -303,11 +303,22 @@ def code_version() -> str | None:
 
 class _Pace:
   """Steps per second of training, without the chunks that compiled, and the
-  time left at the pace of the whole loop (evaluation and checkpoints too)."""
+  time left at the pace of the whole loop (evaluation and checkpoints too),
+  less the first validation's compile: until a second validation is timed
+  the first one is left out whole, then only what it took beyond the second
+  (the estimate jumped by half at the first validation, then fell for an hour)."""
 
   def __init__(self, step: int):
     self.steps, self.seconds = 0, 0.0
     self.since = None         # (step, time) after the first chunk that did not compile
+    self.validations = []     # the first two validations' seconds
+    self.excluded = 0.0       # seconds of the loop not at its pace (the first one's compile)
+
+  def validation(self, seconds: float):
+    if len(self.validations) < 2:
+      self.validations.append(seconds)
+      first, *second = self.validations
+      self.excluded = max(0.0, first - second[0]) if second else first
 
   def chunk(self, step: int, n: int, seconds: float, compiled: bool):
     if compiled:
@@ -326,7 +337,8 @@ class _Pace:
   def eta(self, step: int, total: int) -> float | None:
     if self.since is None or step <= self.since[0]:
       return None
-    return (total - step) * (time.time() - self.since[1]) / (step - self.since[0])
+    seconds = time.time() - self.since[1] - self.excluded
+    return (total - step) * seconds / (step - self.since[0]) if seconds > 0 else None
 
 
 def diverged_why(test_loss: float, train_loss: float, nonfinite: bool, skipped: int,
@@ -1082,7 +1094,9 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
     step = run.step
     valid = None      # shown on the lines where validation ran, and only there
     if n == due or step >= total_steps:
+      t_valid = time.time()
       valid = _validate(run, evaluate, writer, tc, step)
+      pace.validation(time.time() - t_valid)
     wall = run.elapsed + time.time() - t_resume
     active = bool(np.any(distributed.to_host(run.state.active)))
     if main:
