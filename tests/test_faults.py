@@ -19,6 +19,8 @@ import threading
 import time
 
 import pytest
+import ml_collections
+import numpy as np
 
 from training import records
 from orchestration import sweep
@@ -385,6 +387,26 @@ def test_the_time_left_leaves_out_the_first_validations_compile(monkeypatch):
       validation(5)
       assert pace.eta(step, 1050) == pytest.approx((1050 - step) * 35 / 150, rel=0.04)
   assert pace.rate == pytest.approx(5.0)
+
+
+def test_the_line_saying_why_members_stopped_counts_each_reason():
+  """It said '(solved, no better validation for train.patience=0 times, or no
+  longer finite)' for a run that had solved, whatever had stopped it."""
+  import types
+  tc = lambda **kw: ml_collections.ConfigDict(dict(dict(stop_when_solved=True, patience=0,
+                                                        anneal=''), **kw))
+  run = lambda solved_at, nonfinite: types.SimpleNamespace(
+      solved_at=solved_at, nonfinite=np.asarray(nonfinite), size=len(solved_at))
+  assert train._why_stopped(run([8000], [False]), tc()) == 'solved'
+  assert train._why_stopped(run([8000, None, None, 500], [False, False, True, False]),
+                            tc(patience=20)) == (
+      '2 solved, 1 no better validation in train.patience=20 validations, '
+      '1 its loss no longer finite')
+  assert train._why_stopped(run([None, None], [False, False]), tc(patience=3, anneal='rnnlm')) == (
+      '2 stopped by the rnnlm schedule or no better validation in train.patience=3 validations')
+  # not stopped by solving: a member that solved and went on counts under what stopped it
+  assert train._why_stopped(run([100], [False]), tc(stop_when_solved=False, patience=5)) == (
+      'no better validation in train.patience=5 validations')
 
 
 def test_progress_lines_show_skips_and_validation_only_where_it_ran():

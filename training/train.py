@@ -1113,9 +1113,9 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
                      f'checkpoint is saved: rerun the same command to resume from step {step}')
   ckpt.wait_until_finished()
   if step < total_steps and main:
-    print(f'Every member stopped at step {step} (solved, no better validation for '
-          f'train.patience={tc.get("patience", 0)} times, or no longer finite); the budget was '
-          f'{total_steps} steps', flush=True)
+    who = 'Stopped' if pop.size == 1 else 'Every member stopped'
+    print(f'{who} at step {step:,} of the budget of {total_steps:,}: {_why_stopped(run, tc)}',
+          flush=True)
   wall = run.elapsed + time.time() - t_resume
   result, test = _summarise(run, config, pop, mesh, evaluate, writer, step, total_steps,
                             wall, version)
@@ -1124,6 +1124,21 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
     records.write_json(os.path.join(workdir, 'result.json'), result)
     _report(result, test, trainer.task.unit, tc.stop_when_solved, workdir)
   return result
+
+
+def _why_stopped(run: _Run, tc) -> str:
+  """Why the members stopped before the budget: '3 solved, 1 no better
+  validation in train.patience=20 validations' (one member: no count)."""
+  solved = np.asarray([s is not None for s in run.solved_at]) & bool(tc.stop_when_solved)
+  nonfinite = np.asarray(run.nonfinite, bool) & ~solved
+  patience, anneal = tc.get('patience', 0), tc.get('anneal')
+  rule = ' or '.join(
+      ([f'stopped by the {anneal} schedule'] if anneal else [])
+      + ([f'no better validation in train.patience={patience} validations'] if patience else [])
+  ) or 'stopped'
+  counts = ((int(solved.sum()), 'solved'), (run.size - int(solved.sum() + nonfinite.sum()), rule),
+            (int(nonfinite.sum()), 'its loss no longer finite'))
+  return ', '.join(what if run.size == 1 else f'{n} {what}' for n, what in counts if n > 0)
 
 
 def _summarise(run: _Run, config, pop, mesh, evaluate, writer, step: int, total_steps: int,
