@@ -263,6 +263,21 @@ def test_a_field_added_later_counts_as_absent_at_its_default_only():
     train.check_config(new)
 
 
+def test_a_field_added_later_that_could_not_act_does_not_count():
+  """Validation's NADE sample count came after the RNN rows of Bengio Table 1
+  ran: their records lack it, and it cannot act without the NADE output, so
+  an explicit rerun of those sweeps is not refused; a NADE row's record
+  without it (validation then drew the test count) still is."""
+  from experiments import music_bengio
+  for method, counts in (('sgd', False), ('nade-sgd', True)):
+    new = music_bengio.get_config(f'dataset=jsb,method={method}')
+    assert new.train.valid_accuracy_samples == 1
+    old = json.loads(new.to_json())
+    del old['train']['valid_accuracy_samples']
+    assert workdir_lib.config_changes(old, json.loads(new.to_json())) == (
+        ['train.valid_accuracy_samples'] if counts else [])
+
+
 def test_a_torn_last_metrics_line_is_dropped_on_resume_and_history_kept(run40, tmp_path):
   workdir = copy_of(run40, tmp_path)
   with open(workdir / 'metrics.jsonl', 'a') as f:

@@ -39,22 +39,30 @@ SAFE_TO_CHANGE = ('train.num_steps', 'task.epochs', 'train.log_every', 'train.ev
 # (config.paper), do not change what it computes.
 SAFE_PREFIXES = ('sweep.', 'paper.')
 _BUDGET = ('train.num_steps', 'task.epochs')
+# Fields that act only where another field has a value: added to the code
+# later, they do not count against a run that records none of them and
+# where they could not have acted (the RNN rows of Bengio Table 1 were run
+# before validation's NADE sampling had its own count).
+ACTS_ONLY_WHERE = {'train.valid_accuracy_samples': ('model.output', 'nade')}
 
 
 def config_changes(old: dict, new: dict) -> list[str]:
   """The dotted fields whose values differ between two configs (as JSON), less
   those a rerun may change. A field on one side only counts when it is on
-  (a field added to the code later, left at its off default, does not)."""
+  (a field added to the code later, left at its off default, does not) and
+  could act (``ACTS_ONLY_WHERE``)."""
   safe = set(SAFE_TO_CHANGE)
   if new.get('optim', {}).get('schedule', 'constant') != 'constant':
     safe -= set(_BUDGET)
   a, b = records.flatten(old), records.flatten(new)
   missing = object()
   unset = lambda k, v: v is missing or records.is_unset(k, v)
+  inert = lambda k: k in ACTS_ONLY_WHERE and all(
+      c.get(ACTS_ONLY_WHERE[k][0]) != ACTS_ONLY_WHERE[k][1] for c in (a, b))
   return sorted(k for k in a.keys() | b.keys() if k not in safe and not k.startswith(SAFE_PREFIXES)
                 and a.get(k, missing) != b.get(k, missing)
-                and not ((k not in a or k not in b) and unset(k, a.get(k, missing))
-                         and unset(k, b.get(k, missing))))
+                and not ((k not in a or k not in b) and (inert(k) or unset(k, a.get(k, missing))
+                                                         and unset(k, b.get(k, missing)))))
 
 
 def changes_shown(old: dict, new: dict, changed: list[str], limit: int = 6) -> str:
