@@ -361,18 +361,23 @@ def _one_line(error: Exception) -> str:
   return ': '.join(lines)
 
 
+_REPEATABLE = ('sweep_option', 'flagfile')
+
+
 def _given_twice(argv) -> str | None:
   """The first flag given twice (absl keeps the last silently, so
   ``--config.optim.learning_rate=0.1 ... --config.optim.learning_rate=0.01``
-  ran at 0.01), other than the repeatable ``--sweep_option``."""
+  ran at 0.01), in any of absl's spellings (``-name``, ``--name``,
+  ``--noname`` for a boolean), other than the repeatable ones."""
   seen = set()
   for arg in argv[1:]:
     if arg == '--':
       break
     name = arg.split('=', 1)[0].lstrip('-')
-    if not arg.startswith('--') or name == 'sweep_option':
-      continue
-    name = name[2:] if name.startswith('no') and flags.FLAGS.__contains__(name[2:]) else name
+    if not arg.startswith('-') or not name[:1].isalpha() or name in _REPEATABLE:
+      continue      # a value ('-1' included) or a repeatable flag
+    if name.startswith('no') and (name[2:] in flags.FLAGS or name[2:].startswith('config.')):
+      name = name[2:]
     if name in seen:
       return name
     seen.add(name)

@@ -328,7 +328,8 @@ def _check_recorded(config, workdir: str, units: list[Unit]) -> None:
   """Refuses a rerun whose units differ from those the folder's runs recorded
   (another sweep config: other draws, another optimiser): a finished unit is
   not run again, so the sweep would rank the old runs as the new ones. What
-  may differ is what a single run's rerun may change (``workdir.config_changes``)."""
+  may differ is what a single run's rerun may change (``workdir.config_changes``),
+  but not a budget below a unit's checkpoint (each unit would fail on it in turn)."""
   from training import workdir as workdir_lib
   for u in units:
     saved = records.read_json(os.path.join(workdir, u.name, 'config.json'))
@@ -341,6 +342,11 @@ def _check_recorded(config, workdir: str, units: list[Unit]) -> None:
       shown = workdir_lib.changes_shown(saved, new, changed, limit=4)
       raise RunError(f'{workdir} holds a sweep run with another config ({u.name}: {shown}); '
                      'rerun with its config to resume it, or use a new workdir for the new one')
+    steps = workdir_lib.checkpoint_steps(os.path.join(workdir, u.name))
+    budget = new['train']['num_steps']   # (a budget in epochs: the unit's trainer checks it)
+    if steps and budget and steps[-1] > budget:
+      raise RunError(f'{workdir}/{u.name} holds a checkpoint at step {steps[-1]}, past this '
+                     f'config\'s budget of {budget} steps; rerun with its own budget (or a larger one)')
 
 
 LAYOUT_FILE = 'layout.json'

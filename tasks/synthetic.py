@@ -93,9 +93,9 @@ class SyntheticTask:
     valid_key, test_key = jax.random.split(eval_key)
 
     def one_batch(params, key, length, keep):
-      """Sums over the batch's first ``keep`` sequences (the last batch of a
-      count that ``eval_batch_size`` does not divide keeps fewer; the others,
-      drawn alike, are not scored, so one compile serves every batch)."""
+      """Sums over the batch's first ``keep`` sequences (fewer than the batch
+      where ``eval_batch_size`` does not divide the count; the others, drawn
+      alike, are not scored, so one compile serves every batch)."""
       batch = self.problem.sample(key, tc.eval_batch_size, length, self.max_length)
       outputs, _, _ = apply_fn(params, batch['inputs'], None, None)
       mask = batch['mask']
@@ -110,11 +110,12 @@ class SyntheticTask:
     def evaluate(params, split: str, step: int = 0) -> list[dict]:
       count = tc.eval_sequences if split == 'valid' else tc.test_sequences
       key = jax.random.fold_in(valid_key, step) if split == 'valid' else test_key
-      size = tc.eval_batch_size
-      num_batches = max(1, math.ceil(count / size))
+      num_batches = max(1, math.ceil(count / tc.eval_batch_size))
       total_loss = total_err = 0.0
       for i, length in enumerate(self.eval_lengths(num_batches)):
-        keep = min(size, count - i * size)
+        # a count the batch size does not divide: the shortfall spread over the
+        # batches, so that no length is scored by fewer sequences than the others
+        keep = count // num_batches + (i < count % num_batches)
         loss, err = distributed.to_host(batch_fn(params, jax.random.fold_in(key, i), length,
                                                  np.int32(keep)))
         total_loss = total_loss + np.asarray(loss, np.float64)

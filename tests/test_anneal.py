@@ -270,6 +270,7 @@ def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
                                      r'\(model.hidden_size\).*\(state/\S+: this config makes '
                                      r'float32\[.*\], the checkpoint holds float32\['):
     train.train_and_evaluate(wider, str(tmp_path / 'wider'), data=rolls, branch_from=source)
+  assert not (set(os.listdir(tmp_path / 'wider')) & {'checkpoints', 'config.json', 'metrics.jsonl'})
   # the branch's origin survives a rerun (which resumes it)
   train.train_and_evaluate(longer, str(tmp_path / 'new_rate'), data=rolls)
   assert json.load(open(tmp_path / 'new_rate' / 'config.json'))['origin']['branched_from'] == origin

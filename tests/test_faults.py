@@ -202,12 +202,40 @@ def test_a_rerun_with_a_budget_below_its_checkpoint_is_refused_and_records_kept(
                                      'steps; rerun with its own budget'):
     train.train_and_evaluate(tiny_config(num_steps=30), str(workdir))
   assert before == {name: (workdir / name).read_bytes() for name in before}
-  with pytest.raises(RunError, match='step 40, past this config\'s budget of 30 steps; branch '
-                                     'from an earlier step'):
+  with pytest.raises(RunError, match='its checkpoint is at step 40, past this config\'s budget of 30 '
+                                     'steps; branch from an earlier step'):
     train.train_and_evaluate(tiny_config(num_steps=30), str(tmp_path / 'branch'),
                              branch_from=str(workdir))
+  # nothing of the refused branch is kept (its config.json said 30 beside a step-40 checkpoint)
+  assert not (set(os.listdir(tmp_path / 'branch')) & {'checkpoints', 'config.json', 'metrics.jsonl'})
+  train.train_and_evaluate(tiny_config(num_steps=50), str(tmp_path / 'branch'), branch_from=str(workdir))
+  assert json.loads((tmp_path / 'branch' / 'result.json').read_text())['step'] == 50
   train.train_and_evaluate(tiny_config(num_steps=40), str(workdir))   # its own budget: fine
   assert json.loads((workdir / 'config.json').read_text())['train']['num_steps'] == 40
+
+
+def test_the_shape_check_names_the_first_array_either_side_lacks_or_changes(tmp_path):
+  """``train._check_shapes`` against a checkpoint written by orbax: a key
+  array is compared as its stored data, and an array on one side only is
+  named whichever side holds it (a branch from an Adam run into an SGD
+  config passed the check and failed inside orbax's restore)."""
+  import jax
+  import jax.numpy as jnp
+  import orbax.checkpoint as ocp
+  ckpt = ocp.CheckpointManager(str(tmp_path), options=ocp.CheckpointManagerOptions(create=True))
+  saved = {'w': jnp.zeros((2, 3)), 'key': jax.random.key(0), 'opt': {'mu': jnp.zeros(3)}}
+  ckpt.save(5, args=ocp.args.Composite(state=ocp.args.StandardSave(saved)))
+  ckpt.wait_until_finished()
+  train._check_shapes(ckpt, 5, state=saved)                          # the same: nothing to say
+  with pytest.raises(ValueError, match=r'state/w: this config makes float32\[2, 4\], the '
+                                       r'checkpoint holds float32\[2, 3\]'):
+    train._check_shapes(ckpt, 5, state=dict(saved, w=jnp.zeros((2, 4))))
+  with pytest.raises(ValueError, match='state/opt/nu is not in the checkpoint'):
+    train._check_shapes(ckpt, 5, state=dict(saved, opt={'mu': jnp.zeros(3), 'nu': jnp.zeros(3)}))
+  with pytest.raises(ValueError, match='the checkpoint holds state/opt/mu, which this config does '
+                                       'not make'):
+    train._check_shapes(ckpt, 5, state=dict(saved, opt={}))
+  ckpt.close()
 
 
 def test_budget_and_reporting_fields_may_change():

@@ -146,6 +146,13 @@ def test_a_rerun_under_another_sweep_config_is_refused_not_ranked_as_the_old(tmp
   longer = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=2)
   longer.train.num_steps = 120
   assert len(sweep.run(longer, str(tmp_path))['trials']) == 2
+  # a budget below a unit's checkpoint: refused once, up front (each unit failed on it in turn)
+  (tmp_path / sweep.plan(c, workers=1)[0].name / 'checkpoints' / '60').mkdir(parents=True)
+  shorter = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=2)
+  shorter.train.num_steps = 30
+  with pytest.raises(sweep.RunError, match=r'g00\S* holds a checkpoint at step 60, past this '
+                                           r"config's budget of 30 steps"):
+    sweep.run(shorter, str(tmp_path))
 
 
 @pytest.mark.parametrize('workers,part_size,sizes', [

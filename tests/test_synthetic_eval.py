@@ -6,8 +6,9 @@ The reference draws the evaluator's batches itself: the key derivation
 batch i at step s from fold_in(fold_in(valid, s), i), test batch i from
 fold_in(test, i)), the batches' lengths spread evenly from min_length to the
 longest length drawn (max_length - 1 for a range, as the authors' code draws
-min + randint(max - min)) and batches of ``eval_batch_size``, of which the
-last scores only the first sequences that make up the count; it scores
+min + randint(max - min)) and batches of ``eval_batch_size``, each scoring
+its first count // batches sequences (one more for the first count % batches),
+so that every length weighs alike; it scores
 them in numpy as the papers' criterion says (Pascanu et al. 2013
 supplementary after Martens and Sutskever 2011, and the authors' code): a
 sequence is wrong when any of its scored steps is wrong, the error is the
@@ -69,7 +70,7 @@ def reference(problem, stub, params, split, step, tc, regression_error='squared'
     key = (jax.random.fold_in(jax.random.fold_in(valid_key, step), i) if split == 'valid'
            else jax.random.fold_in(test_key, i))
     batch = jax.device_get(problem.sample(key, tc.eval_batch_size, int(length), MAX_LENGTH))
-    keep = min(tc.eval_batch_size, count - i * tc.eval_batch_size)
+    keep = count // num_batches + (i < count % num_batches)    # the shortfall spread evenly
     batch = {k: v[:, :keep] if v.ndim > 1 else v[:keep] for k, v in batch.items()}
     batches.append(batch)
     mask, targets = np.asarray(batch['mask'], np.float64), np.asarray(batch['targets'])
@@ -188,7 +189,7 @@ def test_memorization_counts_wrong_sequences_not_wrong_steps():
         ('multiplication', ('multiplication', {}, 'squared')))])
 def test_every_problem_against_numpy(name, kwargs, regression_error):
   """The test split (150 sequences: two batches of 100, lengths 10 and 30,
-  the second scoring its first 50) of the problems whose one scored step a random readout gets
+  each scoring its first 75) of the problems whose one scored step a random readout gets
   sometimes right (memorisation's many: never), three readouts as members."""
   problem = pathological.make_task(name, **kwargs)
   tc = eval_config()

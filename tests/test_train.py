@@ -177,6 +177,10 @@ def run_cli(*args):
       '--config.optim.learning_rate', '0.01'], '--config.optim.learning_rate is given twice'),
     (['sweep', '--config=experiments/temporal_order_sweep.py:smoke', '--sweep_option=retries=1',
       '--sweep_option=retries=2', '--nostatus', '--status'], '--status is given twice'),
+    (['--config=experiments/temporal_order.py', '--config.seed=1', '-config.seed=2'],
+     '--config.seed is given twice'),
+    (['--config=experiments/temporal_order.py', '--config.train.stop_when_solved=True',
+      '--noconfig.train.stop_when_solved'], '--config.train.stop_when_solved is given twice'),
     # a run filed under the declared row with another task's numbers
     (['--config=experiments/modern.py:dataset=adding600,cell=gru', '--config.model.cell=lstm'],
      "--config.model.cell changes what this config declares it reproduces (table 'bai2018', "

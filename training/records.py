@@ -134,6 +134,7 @@ class WorkdirLock:
 
   def __init__(self, workdir: str, what: str = 'run'):
     self.path = os.path.join(workdir, LOCK_FILE)
+    self.previous_config = None   # a resumed run's config.json before this start (workdir.open_workdir)
     try:
       self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:

@@ -685,7 +685,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   try:
     with _Interrupt() as interrupt:
       return _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_from,
-                                 getattr(lock, 'previous_config', None))
+                                 lock.previous_config if lock is not None else None)
   finally:
     if lock is not None:
       lock.release()
@@ -767,8 +767,7 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, changed: list | 
       raise RunError(
           f'--branch_from: the checkpoint does not fit this config, whose changes ({", ".join(changed)}) '
           f'alter the train state\'s shapes (sizes, cells, the optimiser, the population); a branch '
-          f'may change only what leaves them as they were; remove '
-          f'{os.path.dirname(str(ckpt.directory))} to start this folder again. ({first})') from None
+          f'may change only what leaves them as they were ({first})') from None
     fresh, state, meta = state, restored.state, restored.meta
     best = BestOnValid(restored.best, pop.size, meta.get('best'), min_delta)
     if changed:
@@ -798,9 +797,9 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, changed: list | 
 
 def _check_shapes(ckpt, step: int, **items) -> None:
   """Raises ValueError naming the first array of ``items`` (name -> pytree)
-  whose shape or dtype differs from the one stored in checkpoint ``step``
-  (or that is missing from it), read from the checkpoint's metadata, before
-  any array is."""
+  whose shape or dtype differs from the one stored in checkpoint ``step``,
+  that is missing from it, or that it holds and the items lack, read from
+  the checkpoint's metadata, before any array is."""
   def leaves(tree):
     return {'/'.join(str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k)))) for k in path):
             (tuple(x.shape), np.dtype(x.dtype)) for path, x in
@@ -809,13 +808,16 @@ def _check_shapes(ckpt, step: int, **items) -> None:
                          else x)   # a key is stored as its data
   for name, target in items.items():
     have = leaves(ocp.StandardCheckpointHandler().metadata(ckpt.directory / str(step) / name).tree)
-    target = jax.tree.map(as_stored, flax.serialization.to_state_dict(target))
-    for key, want in leaves(target).items():
+    wanted = leaves(jax.tree.map(as_stored, flax.serialization.to_state_dict(target)))
+    for key, want in wanted.items():
       if key not in have:
         raise ValueError(f'{name}/{key} is not in the checkpoint')
       if have[key] != want:
         raise ValueError(f'{name}/{key}: this config makes {want[1].name}{list(want[0])}, '
                          f'the checkpoint holds {have[key][1].name}{list(have[key][0])}')
+    extra = sorted(set(have) - set(wanted))
+    if extra:
+      raise ValueError(f'the checkpoint holds {name}/{extra[0]}, which this config does not make')
 
 
 def _checkpoints(workdir: str) -> ocp.CheckpointManager:
@@ -1050,22 +1052,30 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
   resumed = ckpt.latest_step() is not None
   if resumed and ckpt.latest_step() > total_steps:
     if branch_from:
-      how = (f'branch from an earlier step (--branch_from=DIR@STEP), or give a budget of at least '
-             f'{ckpt.latest_step()} steps; remove {workdir} first')
-    else:
-      if main and previous_config is not None:   # the run's record, as it was
-        records.write_atomic(os.path.join(workdir, 'config.json'), previous_config)
-      how = ('rerun with its own budget (or a larger one) to go on with it, or branch a new '
-             'workdir from an earlier step (--branch_from=DIR@STEP)')
+      if main:
+        workdir_lib.undo_branch(workdir)
+      raise RunError(f'--branch_from={branch_from}: its checkpoint is at step {ckpt.latest_step()}, '
+                     f'past this config\'s budget of {total_steps} steps; branch from an earlier step '
+                     f'(DIR@STEP) or give a budget of at least {ckpt.latest_step()} steps ({workdir} '
+                     'is left as it was)')
+    if main and previous_config is not None:   # the run's record, as it was
+      records.write_atomic(os.path.join(workdir, 'config.json'), previous_config)
     raise RunError(f'{workdir} holds a checkpoint at step {ckpt.latest_step()}, past this '
-                   f'config\'s budget of {total_steps} steps; {how}')
+                   f'config\'s budget of {total_steps} steps; rerun with its own budget (or a larger '
+                   'one) to go on with it, or branch a new workdir from an earlier step '
+                   '(--branch_from=DIR@STEP)')
   # a branch whose latest checkpoint is still the copied one (its first start, or a
   # rerun after a crash before its own first checkpoint): the fields it changes
   branched = (records.read_json(os.path.join(workdir, 'config.json')) or {}).get(
       'origin', {}).get('branched_from', {})
   changed = (branched.get('changed') if branch_from or (
       branched and ckpt.latest_step() == branched.get('step')) else None)
-  run = _restore_or_init(config, trainer, pop, mesh, ckpt, changed)
+  try:
+    run = _restore_or_init(config, trainer, pop, mesh, ckpt, changed)
+  except RunError:
+    if branch_from and main:
+      workdir_lib.undo_branch(workdir)
+    raise
   step = run.step
   if resumed and main:
     print(f'Resumed from step {step} in {workdir}', flush=True)
@@ -1133,7 +1143,7 @@ def _why_stopped(run: _Run, tc) -> str:
   nonfinite = np.asarray(run.nonfinite, bool) & ~solved
   patience, anneal = tc.get('patience', 0), tc.get('anneal')
   rule = ' or '.join(
-      ([f'stopped by the {anneal} schedule'] if anneal else [])
+      ([f'stopped by the {anneal} schedule'] if anneal == 'rnnlm' else [])   # 'restore' stops none
       + ([f'no better validation in train.patience={patience} validations'] if patience else [])
   ) or 'stopped'
   counts = ((int(solved.sum()), 'solved'), (run.size - int(solved.sum() + nonfinite.sum()), rule),

@@ -139,6 +139,16 @@ def branch(config: ml_collections.ConfigDict, workdir: str, source: str) -> dict
   return dict(workdir=folder, step=step, changed=changed)
 
 
+def undo_branch(workdir: str) -> None:
+  """Removes what a refused branch wrote (``branch``'s checkpoint and
+  metrics, ``open_workdir``'s config.json), so that the folder can be
+  branched into again with another config."""
+  shutil.rmtree(os.path.join(workdir, 'checkpoints'), ignore_errors=True)
+  for name in ('metrics.jsonl', 'config.json'):
+    if os.path.exists(os.path.join(workdir, name)):
+      os.remove(os.path.join(workdir, name))
+
+
 def open_workdir(config: ml_collections.ConfigDict, workdir: str,
                   origin: dict | None = None, branch_from: str | None = None
                   ) -> records.WorkdirLock:
@@ -182,7 +192,9 @@ def open_workdir(config: ml_collections.ConfigDict, workdir: str,
       text = json.dumps(dict(json.loads(text), origin=origin), indent=2) + '\n'
     # kept, so that a refusal the trainer can only make later (a budget below
     # the checkpoint's step) puts the record back as it was
-    lock.previous_config = open(path).read() if started and os.path.exists(path) else None
+    if started and os.path.exists(path):
+      with open(path) as f:
+        lock.previous_config = f.read()
     records.write_atomic(path, text)
   except BaseException:
     lock.release()
