@@ -55,16 +55,23 @@ from benchmarks import run
 from benchmarks import workloads as wl
 from models import cells
 
-_PEER_FROM = flags.DEFINE_string('peer_from', '', 'JSON lines of `launch.py bench --peer`: '
-                                 "PyTorch's throughput per workload.")
-_ROUNDS = flags.DEFINE_integer('rounds', 5, 'timed rounds (the fastest is kept).')
-_WORKLOADS = flags.DEFINE_list('workloads', list(wl.WORKLOADS), 'workloads to bound.')
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  """The script's flags, defined when it runs: launch.py has flags of the
+  same names, and a process that imports both (the tests) would refuse the
+  second definition."""
+  flags.DEFINE_string('peer_from', '', 'JSON lines of `launch.py bench --peer`: '
+                      "PyTorch's throughput per workload.")
+  flags.DEFINE_integer('rounds', 5, 'timed rounds (the fastest is kept).')
+  flags.DEFINE_list('workloads', list(wl.WORKLOADS), 'workloads to bound.')
 
 
 def _best_seconds(fn, *args, calls: int) -> float:
   jax.block_until_ready(fn(*args))
   best = float('inf')
-  for _ in range(_ROUNDS.value):
+  for _ in range(FLAGS.rounds):
     start = time.perf_counter()
     for _ in range(calls):
       out = fn(*args)
@@ -137,7 +144,7 @@ def _rates(w: wl.Workload) -> dict:
 
 def main(argv):
   del argv
-  unknown = sorted(set(_WORKLOADS.value) - set(wl.WORKLOADS))
+  unknown = sorted(set(FLAGS.workloads) - set(wl.WORKLOADS))
   if unknown:
     raise app.UsageError(f'unknown workloads {unknown}; choose among {", ".join(wl.WORKLOADS)}')
   cores = len(os.sched_getaffinity(0))
@@ -146,8 +153,8 @@ def main(argv):
   big = jnp.ones((2048, 2048), jnp.float32)
   peak = 2 * 2048**3 / _best_seconds(jax.jit(jnp.dot), big, big, calls=5) / 1e9
   print(json.dumps({'measure': 'gemm_large', 'gflop_per_s': round(peak, 1)}))
-  peers = _peer_throughputs(_PEER_FROM.value)
-  for name in _WORKLOADS.value:
+  peers = _peer_throughputs(FLAGS.peer_from)
+  for name in FLAGS.workloads:
     w = wl.WORKLOADS[name]
     rates = dict(_rates(w), gemm_large=peak)
     line = {'workload': name, **{k: round(v, 1) for k, v in rates.items() if k != 'gemm_large'}}
@@ -156,4 +163,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)
