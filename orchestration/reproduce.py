@@ -210,6 +210,8 @@ MEASURED_MINUTES = {
     # Bai et al., the modern recipe's JSB searches (16 trials each; the GRU's
     # first units before recurrent dropout took the hand-written backward pass)
     'jsb_gru': 38, 'jsb_lstm': 32,
+    # the Nottingham searches: their units' records summed (two sessions, both VMs, pauses included)
+    'nottingham_gru': 776, 'nottingham_lstm': 737,
 }
 
 # pascanu2013.fig7_more: some of Fig. 7's points again, one method's seeds alone
