@@ -345,8 +345,7 @@ def _check_recorded(config, workdir: str, units: list[Unit]) -> None:
     steps = workdir_lib.checkpoint_steps(os.path.join(workdir, u.name))
     budget = new['train']['num_steps']   # (a budget in epochs: the unit's trainer checks it)
     if steps and budget and steps[-1] > budget:
-      raise RunError(f'{workdir}/{u.name} holds a checkpoint at step {steps[-1]}, past this '
-                     f'config\'s budget of {budget} steps; rerun with its own budget (or a larger one)')
+      raise RunError(workdir_lib.past_budget(f'{workdir}/{u.name}', steps[-1], budget))
 
 
 LAYOUT_FILE = 'layout.json'

@@ -1060,10 +1060,7 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
                      'is left as it was)')
     if main and previous_config is not None:   # the run's record, as it was
       records.write_atomic(os.path.join(workdir, 'config.json'), previous_config)
-    raise RunError(f'{workdir} holds a checkpoint at step {ckpt.latest_step()}, past this '
-                   f'config\'s budget of {total_steps} steps; rerun with its own budget (or a larger '
-                   'one) to go on with it, or branch a new workdir from an earlier step '
-                   '(--branch_from=DIR@STEP)')
+    raise RunError(workdir_lib.past_budget(workdir, ckpt.latest_step(), total_steps))
   # a branch whose latest checkpoint is still the copied one (its first start, or a
   # rerun after a crash before its own first checkpoint): the fields it changes
   branched = (records.read_json(os.path.join(workdir, 'config.json')) or {}).get(

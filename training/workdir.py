@@ -139,6 +139,13 @@ def branch(config: ml_collections.ConfigDict, workdir: str, source: str) -> dict
   return dict(workdir=folder, step=step, changed=changed)
 
 
+def past_budget(folder: str, step: int, budget: int) -> str:
+  """The refusal of a rerun whose budget is below the step its checkpoint reached."""
+  return (f'{folder} holds a checkpoint at step {step}, past this config\'s budget of {budget} '
+          'steps; rerun with its own budget (or a larger one) to go on with it, or branch a new '
+          'workdir from an earlier step (--branch_from=DIR@STEP)')
+
+
 def undo_branch(workdir: str) -> None:
   """Removes what a refused branch wrote (``branch``'s checkpoint and
   metrics, ``open_workdir``'s config.json), so that the folder can be
