@@ -17,7 +17,8 @@ own records are the same layout under ``results/``), so
   (one at a time on an accelerator), each pinned to its core, its output in
   its folder's ``log.txt``;
 - rerunning the command resumes: finished jobs are skipped, unfinished ones
-  go on from their last checkpoint;
+  go on from their last checkpoint, and a job another process is running
+  (its workdir's lock held) is left to it;
 - ``--executor=ray|slurm`` (the flags of ``launch.py sweep``) sends the
   whole table to a cluster instead: training jobs as Ray tasks or Slurm
   jobs, sweeps with their parts there (``orchestration/executors.py``).
@@ -37,6 +38,7 @@ import sys
 import threading
 import time
 
+from training import records
 from training.errors import RunError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the repository
@@ -56,7 +58,6 @@ class Job:
     """Whether the job has its final record (one that reads whole); a sweep
     whose ranking lists failed units is not finished: a rerun retries them."""
     from orchestration import sweep
-    from training import records
     if self.command == 'sweep':
       summary = records.read_json(os.path.join(workdir, 'sweep.json'))
       return isinstance(summary, dict) and not summary.get('failed_units')
@@ -115,28 +116,31 @@ class Job:
     words = [f'{trials(done)} of {trials(units)} trials done'
              + (f' ({per_trial:.0f} min a trial)' if per_trial is not None else '')]
     for name, elapsed in started.items():
-      state = run_state(os.path.join(workdir, name))
-      words.append(f'{name} {state}' + (f' ({elapsed / 60:.0f} min in)' if elapsed else ''))
+      words.append(f'{name} {run_state(os.path.join(workdir, name), elapsed)}')
     rest = None if per_trial is None else (
         per_trial * (trials(units) - trials(done)) - sum(started[u.name] for u in spent) / 60)
     return '; '.join(words), 1.0 - trials(done) / trials(units), rest
 
 
 def _started(workdir: str) -> bool:
-  from training import records
   return os.path.isdir(workdir) and any(entry not in (records.LOCK_FILE, 'log.txt')
                                         for entry in os.listdir(workdir))
 
 
-def run_state(workdir: str) -> str:
+def run_state(workdir: str, elapsed: float | None = None) -> str:
   """How an unfinished run would go on: from its latest checkpoint, or from
   step 0 when it left records but no checkpoint (the records are then
-  trimmed and written again)."""
-  from training import records
+  trimmed and written again); or, while a process holds its lock, that it
+  is running. ``elapsed``: the seconds its latest checkpoint had trained."""
   from training import workdir as workdir_lib
   steps = workdir_lib.checkpoint_steps(workdir)
+  spent = f'{elapsed / 60:.0f} min in' if elapsed else ''
+  if records.lock_holder(workdir) is not None:
+    said = [f'latest checkpoint: step {steps[-1]:,}'] if steps else []
+    said += [spent] if spent else []
+    return 'running' + (f' ({", ".join(said)})' if said else '')
   if steps:
-    return f'resumes at step {steps[-1]:,}'
+    return f'resumes at step {steps[-1]:,}' + (f' ({spent})' if spent else '')
   logged = [r.get('step', 0) for r in records.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))]
   if logged:
     return f'restarts from step 0 (records to step {max(logged):,}, no checkpoint)'
@@ -425,7 +429,7 @@ def default_workers() -> int:
 def describe(target: Target, root: str, workers: int) -> str:
   """What will run, how far each job got, and how long the rest took here."""
   lines = [f'{target.title}: {len(target.jobs)} job(s) in {root}, {workers} worker(s)']
-  todo, resumes, rows = [], [], []
+  todo, resumes, elsewhere, rows = [], [], [], []
   for job in target.jobs:
     workdir = os.path.join(root, job.name)
     if job.finished(workdir):
@@ -433,8 +437,13 @@ def describe(target: Target, root: str, workers: int) -> str:
       continue
     status = f'{job.minutes:.0f} min' if job.minutes is not None else 'not measured yet'
     minutes_left = job.minutes
+    holder = records.lock_holder(workdir)
+    if holder is not None:
+      elsewhere.append(f'{job.name} (process {holder})')
+      status = f'in process {holder}: {status}'
     if job.started(workdir):
-      resumes.append(job.name)
+      if holder is None:
+        resumes.append(job.name)
       where, left, rest = job.progress(workdir)
       if job.minutes is not None and left < 1.0:
         minutes_left = job.minutes * left
@@ -458,6 +467,8 @@ def describe(target: Target, root: str, workers: int) -> str:
     lines.append(f'Not measured yet: {", ".join(unknown)}')
   if resumes:
     lines.append(f'Started by an earlier run: {", ".join(resumes)}')
+  if elsewhere:
+    lines.append(f'Running now in another process (left to it): {", ".join(elsewhere)}')
   return '\n'.join(lines)
 
 
@@ -546,7 +557,9 @@ def run(key: str, root: str, workers: int | None = None, options=None,
   workers = workers or default_workers()
   print(describe(target, folder, workers), flush=True)
   cores = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []
-  queue = [j for j in target.jobs if not j.finished(os.path.join(folder, j.name))]
+  # a job another process is running (its workdir's lock held) is left to it
+  queue = [j for j in target.jobs if not j.finished(os.path.join(folder, j.name))
+           and records.lock_holder(os.path.join(folder, j.name)) is None]
   queue.sort(key=lambda j: -(j.minutes or 0.0))      # longest first
   free, running, failed = list(range(workers)), {}, []
   t0 = time.time()

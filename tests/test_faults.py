@@ -344,6 +344,7 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch
 # --- workdirs ----------------------------------------------------------------
 
 def test_a_second_process_on_a_workdir_is_refused_naming_the_holder(tmp_path):
+  assert records.lock_holder(str(tmp_path)) is None          # no lock file
   holder = subprocess.Popen(
       [sys.executable, '-c', 'import sys, time; from training import records; '
        'records.WorkdirLock(sys.argv[1]); print("held", flush=True); time.sleep(60)',
@@ -351,6 +352,7 @@ def test_a_second_process_on_a_workdir_is_refused_naming_the_holder(tmp_path):
       cwd=ROOT, stdout=subprocess.PIPE, text=True)
   try:
     assert holder.stdout.readline().strip() == 'held'
+    assert records.lock_holder(str(tmp_path)) == str(holder.pid)
     with pytest.raises(RunError, match=f'in use by process {holder.pid}'):
       train.train_and_evaluate(tiny_config(), str(tmp_path))
     with pytest.raises(RunError, match=f'in use by process {holder.pid}'):
@@ -358,6 +360,7 @@ def test_a_second_process_on_a_workdir_is_refused_naming_the_holder(tmp_path):
   finally:
     holder.kill()
     holder.wait()
+  assert records.lock_holder(str(tmp_path)) is None    # its file stays, its lock went with it
   with records.WorkdirLock(str(tmp_path)):      # released when its process ended
     pass
 

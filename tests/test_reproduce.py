@@ -191,6 +191,40 @@ def test_the_plan_marks_finished_and_started_jobs(tmp_path):
   assert 'Expected: about 9 min' in '\n'.join(lines)
 
 
+def test_a_job_another_process_is_running_is_named_and_left_to_it(tmp_path, monkeypatch, capsys):
+  """A job whose workdir's lock a live process holds (a sweep started by hand,
+  or a second reproduce) is shown as running there, not as one to resume,
+  and reproduce does not start it a second time (it would fail on the lock)."""
+  target = reproduce.Target('toy.table', 'two runs', (
+      reproduce.Job('mine', 'experiments/temporal_order.py:smoke', minutes=3.0),
+      reproduce.Job('theirs', 'experiments/temporal_order.py:smoke', minutes=5.0)))
+  monkeypatch.setitem(reproduce.TARGETS, target.key, target)
+  folder = tmp_path / 'toy_table'
+  (folder / 'theirs' / 'checkpoints' / '400').mkdir(parents=True)
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time; from training import records; '
+       'records.WorkdirLock(sys.argv[1]); print("held", flush=True); time.sleep(60)',
+       str(folder / 'theirs')], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+  started = []
+  monkeypatch.setattr(reproduce, '_start', lambda job, workdir, core: started.append(job.name)
+                      or subprocess.Popen([sys.executable, '-c', '']))
+  monkeypatch.setattr(reproduce, '_finish', lambda target, folder, failed: '')
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    lines = reproduce.describe(target, str(folder), 1).splitlines()
+    assert lines[4].strip() == (f'in process {holder.pid}: 5 min, '
+                                'running (latest checkpoint: step 400)')
+    assert lines[-1] == f'Running now in another process (left to it): theirs (process {holder.pid})'
+    assert not any(line.startswith('Started by an earlier run') for line in lines)
+    reproduce.run(target.key, str(tmp_path), workers=1)
+    assert started == ['mine']
+  finally:
+    holder.kill()
+    holder.wait()
+  text = reproduce.describe(target, str(folder), 1)     # the holder ended: a run to resume
+  assert '5 min, resumes at step 400' in text and 'Started by an earlier run: theirs' in text
+
+
 def test_the_plan_counts_a_sweeps_finished_trials_and_the_time_left(tmp_path):
   """temporal_order_sweep.py:smoke is 2 initialisations (groups) x 2 drawn
   trials: 4 trials, a unit of 2 per group with one worker."""
