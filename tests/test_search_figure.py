@@ -100,6 +100,22 @@ def test_a_search_still_running_is_drawn_from_its_finished_units(tmp_path):
   assert os.path.getsize(path) > 10_000
 
 
+def test_a_panel_whose_scores_span_decades_is_drawn_on_a_log_scale(tmp_path):
+  """The adding problem's trials: MSE 1e-5 where solved, 0.17 on the plateau
+  (two decades and more: log); the music NLLs, 3.0 to 3.7: linear."""
+  assert search.y_scale([1e-5, 3e-5, 0.17, math.nan]) == 'log'
+  assert search.y_scale([3.0, 3.2, 3.7]) == 'linear'
+  assert search.y_scale([1e-3, 0.099]) == 'linear'       # under a factor of 100
+  assert search.y_scale([0.0, 1.0]) == 'linear' and search.y_scale([]) == 'linear'
+  config = modern.get_config('dataset=adding600,cell=gru,trials=3').to_dict()
+  one = dict(config, model=dict(config['model'], num_layers=1, hidden_size=144))
+  _unit(str(tmp_path / 'adding600_gru'), 'g00_num_layers-1_hidden_size-144', one,
+        [(1e-3, 1e-5, False), (3e-4, 0.167, False), (2e-3, 2e-5, False)])
+  found = search.searches(str(tmp_path))
+  assert list(found) == ['adding problem T=600, MSE (70K)']
+  assert os.path.getsize(search.draw(str(tmp_path))) > 10_000
+
+
 @pytest.mark.parametrize('module,message', [
     ('search', 'no search (sweep.json or finished units, with learning-rate trials)'),
     ('ablation', 'missing, empty or torn'),

@@ -133,6 +133,14 @@ def _collect(folder: str) -> tuple[dict, dict, list]:
           unfinished, off_table)
 
 
+def y_scale(scores: list[float]) -> str:
+  """'log' where a panel's finite scores are positive and span two decades
+  or more (the adding problem's MSE: 1e-5 for the trials that solved it,
+  0.17 for those on the plateau), else 'linear' (NLL, bpc)."""
+  scored = [v for v in scores if math.isfinite(v)]
+  return 'log' if scored and min(scored) > 0 and max(scored) >= 100 * min(scored) else 'linear'
+
+
 def draw(folder: str, out: str | None = None) -> str:
   """Writes the panels of ``searches(folder)`` to ``out`` (default
   ``folder/search.png``) and returns its path."""
@@ -161,6 +169,7 @@ def draw(folder: str, out: str | None = None) -> str:
       ax.scatter([t.learning_rate for t in bad], [top] * len(bad), marker='x',
                  color=colour[method])
     ax.set_xscale('log')
+    ax.set_yscale(y_scale(scored))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     running = [f'{m} {unfinished[row][m][0]} of {unfinished[row][m][1]}'
                for m in by_method if m in unfinished.get(row, {})]
