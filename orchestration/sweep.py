@@ -366,9 +366,15 @@ def layout(config: ml_collections.ConfigDict, workdir: str, workers: int,
   ``write=False`` (``reproduce --status``) reads and writes nothing else."""
   path = os.path.join(workdir, LAYOUT_FILE)
   stored = records.read_json(path)
-  if isinstance(stored, dict) and 'workers' in stored:
-    return plan(_with_part_size(config, stored.get('part_size', 0)), int(stored['workers']))
   part_size = int(config.sweep.get('part_size', 0))
+  if isinstance(stored, dict) and 'workers' in stored:
+    first_workers, first_part_size = int(stored['workers']), int(stored.get('part_size', 0))
+    if write and (first_workers, first_part_size) != (workers, part_size):
+      print(f'Units as this sweep\'s first start laid them out ({LAYOUT_FILE}: workers='
+            f'{first_workers}, part_size={first_part_size}); sweep.workers={workers} sets only how '
+            'many run at once' + (f', sweep.part_size={part_size} is not applied'
+                                  if part_size != first_part_size else ''), flush=True)
+    return plan(_with_part_size(config, first_part_size), first_workers)
   existing = _existing_units(workdir)
   candidates = [workers] + [w for w in range(1, 65) if w != workers]
   for w in candidates if existing else [workers]:

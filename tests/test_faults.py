@@ -7,6 +7,7 @@ data file, a torn record, a rerun under another config. The subprocess ones
 (``slow``) start Python and JAX several times.
 """
 
+import glob
 import json
 import os
 import pickle
@@ -172,6 +173,51 @@ def test_a_sigterm_after_ctrl_c_is_a_repeat_and_a_second_ctrl_c_stops_at_once():
     assert interrupt.signal == 'SIGTERM'
     with pytest.raises(KeyboardInterrupt):
       deliver(signal.SIGINT)
+
+
+def _signal_during(monkeypatch, name, when=lambda *a, **k: True):
+  """Sends this process a SIGTERM as ``train.<name>`` starts (where ``when``
+  says, once), as a session's end or `timeout` does."""
+  original, sent = getattr(train, name), []
+  def wrapped(*args, **kwargs):
+    if not sent and when(*args, **kwargs):
+      sent.append(True)
+      os.kill(os.getpid(), signal.SIGTERM)
+      for _ in range(100):        # the handler runs in this thread, between bytecodes
+        time.sleep(0.001)
+    return original(*args, **kwargs)
+  monkeypatch.setattr(train, name, wrapped)
+  return sent
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason='signal handlers are installed in the main thread only')
+@pytest.mark.parametrize('where', ['last validation', 'final test'])
+def test_a_signal_as_the_run_ends_keeps_the_finished_run_and_stops_its_caller(
+    where, tmp_path, monkeypatch):
+  """A SIGTERM in the last chunk's validation or during the final test: the
+  run has trained, so it is tested and result.json written as without the
+  signal (it was thrown away with only a checkpoint, which a session's end
+  loses), then Interrupted says so; in a sweep, no further unit starts."""
+  config = lambda: tiny_config(num_steps=40, log_every=10, eval_every=20)
+  train.train_and_evaluate(config(), str(tmp_path / 'straight'))
+  sent = (_signal_during(monkeypatch, '_validate', lambda run, ev, w, tc, step: step == 40)
+          if where == 'last validation' else _signal_during(monkeypatch, '_summarise'))
+  with pytest.raises(train.Interrupted, match='SIGTERM came as the run ended at step 40: it '
+                     r'finished \(result.json written\); a rerun of the same command finds it done'):
+    train.train_and_evaluate(config(), str(tmp_path / 'signalled'))
+  assert sent
+  assert comparable(tmp_path / 'signalled') == comparable(tmp_path / 'straight')
+
+  monkeypatch.undo()
+  _signal_during(monkeypatch, '_summarise')     # in the first unit of a sweep of four
+  with pytest.raises(RunError, match='sweep interrupted in .*: SIGTERM came as the run ended'):
+    swept = temporal_order_sweep.get_config('smoke,workers=1')
+    swept.sweep.part_size = 1                   # four units of one trial
+    sweep.run(swept, str(tmp_path / 'sweep'))
+  finished = glob.glob(str(tmp_path / 'sweep' / '*' / 'part*' / 'result.json'))
+  started = glob.glob(str(tmp_path / 'sweep' / '*' / 'part*' / 'config.json'))
+  assert len(finished) == len(started) == 1, (finished, started)
 
 
 def test_a_finished_run_without_its_checkpoint_is_not_started_over(run40, tmp_path):

@@ -93,17 +93,27 @@ def _unit_folder(workdir, unit, config):
   return folder
 
 
-def test_the_first_start_fixes_the_layout_and_a_rerun_keeps_it(tmp_path):
+def test_the_first_start_fixes_the_layout_and_a_rerun_keeps_it(tmp_path, capsys):
   """Planned for 2 workers, the 5 trials are units of 3 and 2; a rerun with
   1 worker (reproduce's) must keep them, not plan one unit of 5 whose name
-  is the finished 3-trial unit's (2 trials would never run)."""
+  is the finished 3-trial unit's (2 trials would never run). A rerun whose
+  settings differ from the first start's says so (a part_size given then
+  does nothing); --status (write=False) prints nothing."""
   c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=5)
   two = sweep.plan(c, workers=2)
   assert sweep.layout(c, str(tmp_path), 2) == two
   assert json.loads((tmp_path / sweep.LAYOUT_FILE).read_text()) == {'workers': 2, 'part_size': 0}
+  assert sweep.layout(c, str(tmp_path), 2) == two
+  assert capsys.readouterr().out == ''           # the same settings: nothing to say
   assert sweep.layout(c, str(tmp_path), 1) == two
+  assert capsys.readouterr().out == (
+      "Units as this sweep's first start laid them out (layout.json: workers=2, part_size=0); "
+      'sweep.workers=1 sets only how many run at once\n')
   c.sweep.part_size = 1                        # a changed part_size is kept out too
   assert sweep.layout(c, str(tmp_path), 1) == two
+  assert capsys.readouterr().out.endswith(', sweep.part_size=1 is not applied\n')
+  assert sweep.layout(c, str(tmp_path), 1, write=False) == two
+  assert capsys.readouterr().out == ''
 
 
 def test_a_folder_from_before_the_layout_file_is_matched_by_its_units(tmp_path):

@@ -290,3 +290,29 @@ def test_fig7_figure_from_population_runs(tmp_path):
   assert {m for _, m in table} == {'sgd', 'sgd-c', 'sgd-cr'}
   assert all(points[20][1] == 2 for points in table.values())     # 2 seeds per method
   assert os.path.getsize(fig7.plot(table, str(tmp_path / 'fig7.png'))) > 1000
+
+
+def test_the_code_version_is_dirty_for_code_not_for_records_or_prose(tmp_path):
+  """A rerun rewrites a committed metrics.jsonl (or a lock committed by
+  mistake) and sessions edit RESULTS.md while runs go on: neither is a code
+  change. A changed tracked .py file is, wherever it is; an untracked file is not."""
+  git = lambda *args: subprocess.run(['git', *args], cwd=tmp_path, check=True,
+                                     capture_output=True, text=True).stdout.strip()
+  git('init', '-q')
+  for path in ('pkg/code.py', 'results/run/metrics.jsonl', 'results/run/lock', 'RESULTS.md',
+               'docs/notes.md'):
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text('1\n')
+  git('add', '.')
+  git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'x')
+  commit = git('rev-parse', '--short', 'HEAD')
+  where = str(tmp_path / 'pkg')
+  assert train.code_version(where) == commit
+  for path in ('results/run/metrics.jsonl', 'results/run/lock', 'RESULTS.md', 'docs/notes.md'):
+    (tmp_path / path).write_text('2\n')
+  (tmp_path / 'pkg' / 'new.py').write_text('')
+  assert train.code_version(where) == commit
+  (tmp_path / 'pkg' / 'code.py').write_text('2\n')
+  assert train.code_version(where) == commit + '+dirty'
+  assert train.code_version(str(tmp_path / 'results')) == commit + '+dirty'
+

@@ -288,13 +288,21 @@ def spectral_radius(w_rec) -> float:
                    for i in range(0, w.shape[1], h)))
 
 
-def code_version() -> str | None:
-  """The git commit of this code, with '+dirty' for uncommitted changes (None outside git)."""
-  here = os.path.dirname(os.path.abspath(__file__))
+# What is not code: a run's records (results/, where a rerun rewrites a committed
+# metrics.jsonl or lock) and the prose (*.md) do not make a version dirty.
+NOT_CODE = (':(top,exclude)results', ':(top,exclude)*.md')
+
+
+def code_version(where: str | None = None) -> str | None:
+  """The git commit of this code (of the checkout holding ``where``, default
+  this file's), with '+dirty' for uncommitted changes to tracked files other
+  than ``NOT_CODE`` (None outside git)."""
+  here = where or os.path.dirname(os.path.abspath(__file__))
   try:
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=here, text=True,
                             capture_output=True, check=True).stdout.strip()
-    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=here,
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--',
+                            ':(top)', *NOT_CODE], cwd=here,
                            text=True, capture_output=True, check=True).stdout.strip()
   except (OSError, subprocess.CalledProcessError):
     return None
@@ -1113,11 +1121,12 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
         or interrupt.signal):
       _save(ckpt, run, wall)
       last_ckpt = time.time()
-    if interrupt.signal:
+    if interrupt.signal and step < total_steps and active:
       ckpt.wait_until_finished()
       writer.close()
       raise Interrupted(f'interrupted ({interrupt.signal}) at step {step} of {total_steps}; the '
                      f'checkpoint is saved: rerun the same command to resume from step {step}')
+    # a signal in the last chunk: the run has trained; it is tested and recorded first
   ckpt.wait_until_finished()
   if step < total_steps and main:
     who = 'Stopped' if pop.size == 1 else 'Every member stopped'
@@ -1130,6 +1139,9 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
   if main:
     records.write_json(os.path.join(workdir, 'result.json'), result)
     _report(result, test, trainer.task.unit, tc.stop_when_solved, workdir)
+  if interrupt.signal:      # it came as the run ended: the caller (a sweep) stops too
+    raise Interrupted(f'{interrupt.signal} came as the run ended at step {step}: it finished '
+                      '(result.json written); a rerun of the same command finds it done')
   return result
 
 
