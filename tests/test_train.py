@@ -316,3 +316,18 @@ def test_the_code_version_is_dirty_for_code_not_for_records_or_prose(tmp_path):
   assert train.code_version(where) == commit + '+dirty'
   assert train.code_version(str(tmp_path / 'results')) == commit + '+dirty'
 
+
+
+def test_runs_in_one_process_record_the_code_it_imported(tmp_path, monkeypatch):
+  """A sweep on one worker runs its units in one process: a commit made
+  while it runs (HEAD moves) is not the code its later units train with."""
+  heads = iter(['abc1234', 'def5678'])
+  monkeypatch.setattr(train, 'code_version', lambda where=None: next(heads))
+  train.imported_code_version.cache_clear()
+  try:
+    for name in ('first', 'second'):
+      train.train_and_evaluate(temporal_order.get_config('smoke'), str(tmp_path / name))
+  finally:
+    train.imported_code_version.cache_clear()
+  for name in ('first', 'second'):
+    assert json.loads((tmp_path / name / 'result.json').read_text())['code_version'] == 'abc1234'

@@ -288,6 +288,15 @@ def spectral_radius(w_rec) -> float:
                    for i in range(0, w.shape[1], h)))
 
 
+@functools.cache
+def imported_code_version() -> str | None:
+  """``code_version`` at this process's first run: the code it imported. A
+  sweep on one worker runs its units in one process, so a commit made while
+  it runs must not be recorded by its later units (their code is still the
+  one it imported)."""
+  return code_version()
+
+
 # What is not code: a run's records (results/, where a rerun rewrites a committed
 # metrics.jsonl or lock) and the prose (*.md) do not make a version dirty.
 NOT_CODE = (':(top,exclude)results', ':(top,exclude)*.md')
@@ -1045,7 +1054,7 @@ def _anneal(run: _Run, losses, judged: np.ndarray, tc) -> np.ndarray:
 
 def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_from,
                         previous_config: str | None = None) -> dict:
-  version = code_version()    # at the start: the code that trains is the code that counts
+  version = imported_code_version()
   pop = population.make_population(config)
   mesh = population.make_mesh(pop.size, config.task.batch_size, devices)
   trainer = build(config, mesh, data)
