@@ -605,13 +605,14 @@ def markdown(summary: dict) -> str:
   for r, t in enumerate(summary['trials'], 1):
     hp = ', '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
                    for k, v in t['hparams'].items())
-    valid = 'diverged' if t['diverged'] else f'{t["valid"]:.4f}'
-    lines.append(f'| {r} | {t["unit"].split("/")[0]} | {hp} | {valid} | {t["test"]:.4f} | '
+    valid = 'diverged' if t['diverged'] else records.loss_text(t['valid'])
+    lines.append(f'| {r} | {t["unit"].split("/")[0]} | {hp} | {valid} | '
+                 f'{records.loss_text(t["test"])} | '
                  f'{_percent(t["test_error"])} | {t["unit"]} |')
   if summary['best']:
     b = summary['best']
-    lines += ['', f'Best: {b["unit"]} {b["hparams"]}: valid {b["valid"]:.4f}, '
-              f'test {b["test"]:.4f} (error {_percent(b["test_error"])}).']
+    lines += ['', f'Best: {b["unit"]} {b["hparams"]}: valid {records.loss_text(b["valid"])}, '
+              f'test {records.loss_text(b["test"])} (error {_percent(b["test_error"])}).']
   if summary.get('failed_units'):
     lines += ['', f'FAILED units (no result after their retries; their trials are missing '
               f'above, see their log.txt): {", ".join(summary["failed_units"])}.']

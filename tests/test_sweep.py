@@ -359,3 +359,15 @@ def test_a_task_without_an_error_rate_prints_a_dash_not_nan():
   trial['test_error'] = 0.25
   assert '| 25.00% |' in sweep.markdown(dict(select='loss', trials=[trial], best=trial, units=1,
                                               finished_units=1, diverged=0))
+
+
+def test_small_losses_keep_their_digits_in_the_ranking():
+  """The adding search's MSEs (1e-5 and below) all read 0.0000, so the
+  ranking showed no difference between its trials."""
+  trials = [dict(unit=f'g00_all/part{i}', hparams={'optim.learning_rate': lr}, diverged=False,
+                 valid=v, test=t, test_error=0.0)
+            for i, (lr, v, t) in enumerate(((1.3e-3, 3.89e-6, 4.73e-6), (5e-4, 2.5e-5, 3.2e-5)))]
+  text = sweep.markdown(dict(select='loss', trials=trials, best=trials[0], units=2,
+                             finished_units=2, diverged=0))
+  assert '| 3.89e-06 | 4.73e-06 |' in text and '| 2.5e-05 | 3.2e-05 |' in text
+  assert 'valid 3.89e-06, test 4.73e-06 (error 0.00%)' in text

@@ -331,3 +331,28 @@ def test_runs_in_one_process_record_the_code_it_imported(tmp_path, monkeypatch):
     train.imported_code_version.cache_clear()
   for name in ('first', 'second'):
     assert json.loads((tmp_path / name / 'result.json').read_text())['code_version'] == 'abc1234'
+
+
+def test_small_losses_are_shown_with_their_digits(capsys):
+  """The adding problem's MSE (4.7e-6) read 0.0000 on the progress lines, the
+  final report and sweep.md; an NLL keeps its four decimals. A member that
+  passed the solved criterion but trained on (train.stop_when_solved off)
+  was tested at the end, not at the step it first passed."""
+  from training import records
+  assert [records.loss_text(x) for x in (3.04561, 0.0123456, 0.0071271, 4.73239e-06, 0.0,
+                                         float('nan'))] == [
+      '3.0456', '0.0123', '0.007127', '4.732e-06', '0.0000', 'nan']
+  member = dict(hparams={'seed': 0}, test_loss=4.73239e-06, test_error=0.0, test_count=10000,
+                solved=True, solved_at_step=1000, best_valid_loss=3.89e-06,
+                best_valid_step=19000, test_loss_at_best_valid=5.1e-06,
+                test_error_at_best_valid=0.0, diverged=False)
+  result = dict(step=20000, population=1, members=[member], wall_time_s=2537.0)
+  train._report(result, [{'loss': 4.73239e-06, 'error': 0.0, 'count': 10000}], 'fresh sequences',
+                False, '/tmp/x')
+  out = capsys.readouterr().out.splitlines()
+  assert out[0] == 'test loss 4.732e-06, error 0.00% on 10000 fresh sequences after 20000 steps'
+  assert out[1] == '  at its lowest validation loss (3.89e-06, step 19000): test loss 5.1e-06, error 0.00%'
+  train._report(result, [{'loss': 4.73239e-06, 'error': 0.0, 'count': 10000}], 'fresh sequences',
+                True, '/tmp/x')                  # stopped when solved: tested at step 1,000
+  assert 'SOLVED: test loss 4.732e-06, error 0.00% on 10000 fresh sequences after 1000 steps' in (
+      capsys.readouterr().out)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import tempfile
 
@@ -125,6 +126,13 @@ def make_folder(path: str, what: str = 'workdir') -> None:
     reason = 'is a file' if isinstance(e, FileExistsError) else e.strerror
     raise RunError(f'cannot use {path} as the {what}: {reason}; '
                    'choose a folder you can write to') from None
+
+
+def loss_text(x: float) -> str:
+  """A loss as the progress lines and ``sweep.md`` show it: four decimals
+  (an NLL's 3.0456), four significant digits below 0.01, where four
+  decimals would read 0.0000 (the adding problem's MSE of 4.732e-06)."""
+  return f'{x:.4g}' if math.isfinite(x) and abs(x) < 0.01 and x != 0 else f'{x:.4f}'
 
 
 def lock_holder(workdir: str) -> str | None:

@@ -1219,16 +1219,19 @@ def _report(result: dict, test: list[dict], unit: str, verdicts: bool, workdir: 
   for i, m in enumerate(result['members']):
     who = f'member {i} {m["hparams"]}: ' if many else ''
     verdict = ('SOLVED: ' if m['solved'] else 'not solved: ') if verdicts else ''
-    extra = ''.join(f', {k} {v:.4f}' for k, v in test[i].items()
+    extra = ''.join(f', {k} {records.loss_text(v)}' for k, v in test[i].items()
                     if k not in ('loss', 'error', 'count'))
     if m['diverged']:
       print(f'{who}DIVERGED: {m["diverged_why"]}', flush=True)
-    print(f'{who}{verdict}test loss {m["test_loss"]:.4f}{extra}{_error(m["test_error"], ",")} '
-          f'on {m["test_count"]} {unit} after {m["solved_at_step"] or step} steps',
+    # a member stopped on solving was tested with its parameters of then
+    at = (m['solved_at_step'] if verdicts else None) or step
+    print(f'{who}{verdict}test loss {records.loss_text(m["test_loss"])}{extra}'
+          f'{_error(m["test_error"], ",")} on {m["test_count"]} {unit} after {at} steps',
           flush=True)
     if m['best_valid_step'] is not None and m['best_valid_step'] != step:
-      print(f'{who}  at its lowest validation loss ({m["best_valid_loss"]:.4f}, step '
-            f'{m["best_valid_step"]}): test loss {m["test_loss_at_best_valid"]:.4f}'
+      print(f'{who}  at its lowest validation loss ({records.loss_text(m["best_valid_loss"])}, '
+            f'step {m["best_valid_step"]}): test loss '
+            f'{records.loss_text(m["test_loss_at_best_valid"])}'
             f'{_error(m["test_error_at_best_valid"], ",")}', flush=True)
   print(f'{step} steps, {result["wall_time_s"]:.0f} s. Results in {workdir}', flush=True)
 
@@ -1247,27 +1250,30 @@ def _duration(seconds: float) -> str:
   return f'{s // 3600}h{s // 60 % 60:02d}m'
 
 
-def _progress_line(step, total, records, valid, solved_at, wall, eta=None,
+def _progress_line(step, total, recs, valid, solved_at, wall, eta=None,
                    may_stop_early=False) -> str:
   """One line per log step: the first member's numbers, or a population summary;
   validation numbers on the lines where validation ran. The ETA is an upper
   bound (<=) where members stop once they solve the task."""
-  rate = records[0]['steps_per_s']
+  rate = recs[0]['steps_per_s']
   pace = 'compiling' if rate is None else f'{rate:.0f} steps/s'
   left = '' if eta is None or step >= total else f', ETA {"<=" if may_stop_early else ""}{_duration(eta)}'
   head = f'[{step:>8d}/{total} {100 * step / max(total, 1):3.0f}%]'
   tail = f' | {pace}, {_duration(wall)}{left}'
-  if len(records) == 1 and 'loss' in records[0]:
-    rec = records[0]
-    v = f' | valid loss {valid[0]["loss"]:.4f}{_error(valid[0]["error"])}' if valid else ''
-    return (f'{head} loss {rec["loss"]:.4f}{_error(rec["error"])} '
+  if len(recs) == 1 and 'loss' in recs[0]:
+    rec = recs[0]
+    v = (f' | valid loss {records.loss_text(valid[0]["loss"])}{_error(valid[0]["error"])}'
+         if valid else '')
+    return (f'{head} loss {records.loss_text(rec["loss"])}{_error(rec["error"])} '
             f'|g| {rec["grad_norm"]:.3g} clip {rec["clipped"]:.2f} skipped {rec["skipped"]} '
             f'omega {rec["omega"]:.3g} rho {rec["spectral_radius"]:.2f}{v}{tail}')
-  losses = [r['loss'] for r in records if 'loss' in r] or [float('nan')]
-  active = sum(r['active'] for r in records)
+  losses = [r['loss'] for r in recs if 'loss' in r] or [float('nan')]
+  active = sum(r['active'] for r in recs)
   solved = sum(s is not None for s in solved_at)
-  skipped = max(r['skipped'] for r in records)
-  best = f' | best valid loss {min(v["loss"] for v in valid):.4f}' if valid else ''
-  return (f'{head} {len(records)} members, {active} learning, {solved} solved | '
-          f'loss min {min(losses):.4f} median {float(np.median(losses)):.4f} | skipped at most '
+  skipped = max(r['skipped'] for r in recs)
+  best = (f' | best valid loss {records.loss_text(min(v["loss"] for v in valid))}' if valid
+          else '')
+  return (f'{head} {len(recs)} members, {active} learning, {solved} solved | '
+          f'loss min {records.loss_text(min(losses))} median '
+          f'{records.loss_text(float(np.median(losses)))} | skipped at most '
           f'{skipped} per member{best}{tail}')
