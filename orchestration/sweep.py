@@ -582,7 +582,10 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
                          seeds=row['seeds'], valid=float(np.mean(row['valid'])),
                          test=float(np.mean(row['test'])),
                          test_error=float(np.mean(row['test_error'])), diverged=not finite,
-                         valid_per_seed=row['valid'], test_per_seed=row['test']))
+                         valid_per_seed=row['valid'], test_per_seed=row['test'],
+                         # what ranks beside what: a unit's updates (its budget, or where its
+                         # members stopped) and its code, which may differ between units
+                         steps=result.get('step'), code_version=result.get('code_version')))
   ranked = sorted(trials, key=lambda t: (t['diverged'], t['valid']))
   best = next((t for t in ranked if not t['diverged']), None)
   return dict(select=f'valid {select}', trials=ranked, best=best,
@@ -596,19 +599,24 @@ def _percent(error) -> str:
   return '-' if error is None or not math.isfinite(error) else f'{100 * error:.2f}%'
 
 
+def _count(n) -> str:
+  return '-' if n is None else f'{n:,}'
+
+
 def markdown(summary: dict) -> str:
   lines = [f'Trials ranked on {summary["select"]} (mean over seeds); the best is reported '
            f'on test. {summary["finished_units"]}/{summary["units"]} units finished, '
            f'{summary["diverged"]} trial(s) diverged.', '',
-           '| rank | group | hyperparameters | valid | test | test error | run |',
-           '|---|---|---|---|---|---|---|']
+           '| rank | group | hyperparameters | valid | test | test error | updates | code | run |',
+           '|---|---|---|---|---|---|---|---|---|']
   for r, t in enumerate(summary['trials'], 1):
     hp = ', '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
                    for k, v in t['hparams'].items())
     valid = 'diverged' if t['diverged'] else records.loss_text(t['valid'])
     lines.append(f'| {r} | {t["unit"].split("/")[0]} | {hp} | {valid} | '
                  f'{records.loss_text(t["test"])} | '
-                 f'{_percent(t["test_error"])} | {t["unit"]} |')
+                 f'{_percent(t["test_error"])} | {_count(t.get("steps"))} | '
+                 f'{t.get("code_version") or "-"} | {t["unit"]} |')
   if summary['best']:
     b = summary['best']
     lines += ['', f'Best: {b["unit"]} {b["hparams"]}: valid {records.loss_text(b["valid"])}, '

@@ -224,11 +224,11 @@ def test_bad_sweeps_are_named_before_anything_runs(kwargs, message):
     sweep.check(config_with(**kwargs))
 
 
-def fake_unit(root, name, members, valid):
+def fake_unit(root, name, members, valid, **result):
   d = os.path.join(root, name)
   os.makedirs(d)
   with open(os.path.join(d, 'result.json'), 'w') as f:
-    json.dump(dict(members=members), f)
+    json.dump(dict(members=members, **result), f)
   with open(os.path.join(d, 'metrics.jsonl'), 'w') as f:
     for i, v in enumerate(valid):
       f.write(json.dumps(dict(step=10, split='valid', member=i, loss=v + 1.0)) + '\n')
@@ -371,3 +371,24 @@ def test_small_losses_keep_their_digits_in_the_ranking():
                              finished_units=2, diverged=0))
   assert '| 3.89e-06 | 4.73e-06 |' in text and '| 2.5e-05 | 3.2e-05 |' in text
   assert 'valid 3.89e-06, test 4.73e-06 (error 0.00%)' in text
+
+
+def test_the_ranking_shows_each_trials_updates_and_code(tmp_path):
+  """A search continued over sessions ranks units that ran different code
+  and, where a unit stopped on patience or a budget changed, different
+  numbers of updates: sweep.md shows both beside each trial."""
+  c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=2)
+  c.sweep.part_size = 1
+  units = sweep.plan(c, workers=1)
+  member = lambda lr, v: dict(hparams={'seed': 0, 'optim.learning_rate': lr}, test_loss=v,
+                              test_error=0.0, best_valid_loss=v, best_valid_step=10,
+                              test_loss_at_best_valid=v, test_error_at_best_valid=0.0)
+  fake_unit(str(tmp_path), units[0].name, [member(0.011, 0.2)], [0.2], step=20000,
+            code_version='47dcbe8')
+  fake_unit(str(tmp_path), units[1].name, [member(0.015, 0.3)], [0.3], step=7248,
+            code_version='0fa97c9')
+  text = sweep.markdown(sweep.summarize(c, str(tmp_path), units))
+  rows = [l for l in text.splitlines() if l.startswith('| 1 ') or l.startswith('| 2 ')]
+  assert rows[0].endswith(f'| 0.00% | 20,000 | 47dcbe8 | {units[0].name} |'), rows
+  assert rows[1].endswith(f'| 0.00% | 7,248 | 0fa97c9 | {units[1].name} |'), rows
+
