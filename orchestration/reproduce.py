@@ -579,9 +579,11 @@ def run(key: str, root: str, workers: int | None = None, options=None,
       for proc in [p for p in running if p.poll() is not None]:
         job, slot, started = running.pop(proc)
         free.append(slot)
-        if proc.returncode:
+        # a job signalled as it ended exits non-zero with its result written: done
+        ok = not proc.returncode or job.finished(os.path.join(folder, job.name))
+        if not ok:
           failed.append(job.name)
-        print(f'  {job.name}: {"done" if not proc.returncode else f"FAILED (exit {proc.returncode})"}'
+        print(f'  {job.name}: {"done" if ok else f"FAILED (exit {proc.returncode})"}'
               f' after {(time.time() - started) / 60:.1f} min (its own time; '
               f'{(time.time() - t0) / 60:.1f} min since this command started)', flush=True)
   except KeyboardInterrupt:

@@ -225,6 +225,30 @@ def test_a_job_another_process_is_running_is_named_and_left_to_it(tmp_path, monk
   assert '5 min, resumes at step 400' in text and 'Started by an earlier run: theirs' in text
 
 
+def test_a_job_signalled_as_it_ended_counts_as_done(tmp_path, monkeypatch, capsys):
+  """A run that got a SIGTERM during its final test writes result.json and
+  exits 1: reproduce counts it done; one that exits 1 without it, failed."""
+  target = reproduce.Target('toy.table', 'two runs', (
+      reproduce.Job('ended', 'experiments/temporal_order.py:smoke', minutes=3.0),
+      reproduce.Job('broke', 'experiments/temporal_order.py:smoke', minutes=2.0)))
+  monkeypatch.setitem(reproduce.TARGETS, target.key, target)
+
+  def start(job, workdir, core):
+    os.makedirs(workdir, exist_ok=True)
+    if job.name == 'ended':
+      with open(os.path.join(workdir, 'result.json'), 'w') as f:
+        json.dump({'members': []}, f)
+    return subprocess.Popen([sys.executable, '-c', 'raise SystemExit(1)'])
+
+  failed = []
+  monkeypatch.setattr(reproduce, '_start', start)
+  monkeypatch.setattr(reproduce, '_finish', lambda target, folder, f: failed.extend(f) or '')
+  reproduce.run(target.key, str(tmp_path), workers=1)
+  out = capsys.readouterr().out
+  assert 'ended: done after' in out and 'broke: FAILED (exit 1)' in out
+  assert failed == ['broke']
+
+
 def test_the_plan_counts_a_sweeps_finished_trials_and_the_time_left(tmp_path):
   """temporal_order_sweep.py:smoke is 2 initialisations (groups) x 2 drawn
   trials: 4 trials, a unit of 2 per group with one worker."""

@@ -392,3 +392,33 @@ def test_the_ranking_shows_each_trials_updates_and_code(tmp_path):
   assert rows[0].endswith(f'| 0.00% | 20,000 | 47dcbe8 | {units[0].name} |'), rows
   assert rows[1].endswith(f'| 0.00% | 7,248 | 0fa97c9 | {units[1].name} |'), rows
 
+
+
+def test_a_worker_signalled_as_its_unit_ended_counts_as_done(tmp_path, monkeypatch, capsys):
+  """A worker whose unit got a SIGTERM during its final test writes its
+  result, then exits 1 (train.Interrupted): done, not FAILED; a worker that
+  exits 1 without a result is FAILED."""
+  c = config_with(grid=(('model.cell', ('rnn', 'gru')),))
+  units = sweep.plan(c, 1)
+
+  class Inline:
+    def __init__(self, target, args):
+      self.workdir, self.exitcode = args[1], None
+
+    def start(self):
+      if self.workdir.endswith(units[0].name):
+        os.makedirs(self.workdir)
+        with open(os.path.join(self.workdir, 'result.json'), 'w') as f:
+          json.dump({'members': [{'hparams': {}, 'test_loss': 1.0}]}, f)
+      self.exitcode = 1
+
+    def is_alive(self):
+      return False
+
+  monkeypatch.setattr(sweep.multiprocessing, 'get_context',
+                      lambda how: type('Ctx', (), {'Process': staticmethod(Inline)}))
+  monkeypatch.setattr(sweep.time, 'sleep', lambda s: None)
+  assert sweep._run_local(c, str(tmp_path), units, workers=2) == [units[1].name]
+  out = capsys.readouterr().out
+  assert f'{units[0].name}: done after' in out
+  assert f'{units[1].name}: FAILED (exit 1; see its log.txt)' in out
