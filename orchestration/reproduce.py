@@ -456,7 +456,10 @@ def describe(target: Target, root: str, workers: int) -> str:
     rows.append((job, status))
   width = max(len(job.name) for job in target.jobs)
   for job, status in rows:
-    lines.append(f'  {job.name:<{width}} launch.py {job.command} --config={job.config}')
+    # the command as one would type it (README's form), with its folder
+    command = 'launch.py sweep' if job.command == 'sweep' else 'launch.py'
+    lines.append(f'  {job.name:<{width}} {command} --config={job.config} '
+                 f'--workdir={os.path.join(root, job.name)}')
     lines.append(f'  {"":<{width}}   {status}')
   unknown = [j.name for j in todo if j.minutes is None]
   if len(unknown) < len(todo):
@@ -586,6 +589,8 @@ def run(key: str, root: str, workers: int | None = None, options=None,
         print(f'  {job.name}: {"done" if ok else f"FAILED (exit {proc.returncode})"}'
               f' after {(time.time() - started) / 60:.1f} min (its own time; '
               f'{(time.time() - t0) / 60:.1f} min since this command started)', flush=True)
+        if not ok:        # why, as its log ends (a missing corpus, a config error)
+          print(f'    {_last_line(os.path.join(folder, job.name, "log.txt"))}', flush=True)
   except KeyboardInterrupt:
     for proc in running:
       proc.terminate()        # each run stops after its chunk and saves a checkpoint
@@ -603,6 +608,16 @@ def run(key: str, root: str, workers: int | None = None, options=None,
   return _finish(target, folder, failed)
 
 
+def _last_line(path: str) -> str:
+  """The last non-empty line of a job's log (where its one-line error is)."""
+  try:
+    with open(path, errors='replace') as f:
+      lines = [line.strip() for line in f.read()[-4000:].splitlines() if line.strip()]
+  except OSError:
+    return f'(no log at {path})'
+  return lines[-1] if lines else f'(its log {path} is empty)'
+
+
 def _raise_interrupt(signum, frame):
   raise KeyboardInterrupt
 
@@ -610,7 +625,8 @@ def _raise_interrupt(signum, frame):
 def _finish(target: Target, folder: str, failed: list[str]) -> str:
   """The table and the figures of whatever has finished."""
   if failed:
-    print(f'Failed: {", ".join(failed)} (see their log.txt); rerun the command to resume them.')
+    print(f'Failed: {", ".join(failed)} (each one\'s error above, the whole output in its log.txt); '
+          'rerun the command, once fixed, to resume them.')
   os.makedirs(folder, exist_ok=True)
   text = ''
   if target.figure == 'curves':      # a paper table: printed beside the paper's numbers

@@ -227,7 +227,8 @@ def test_a_job_another_process_is_running_is_named_and_left_to_it(tmp_path, monk
 
 def test_a_job_signalled_as_it_ended_counts_as_done(tmp_path, monkeypatch, capsys):
   """A run that got a SIGTERM during its final test writes result.json and
-  exits 1: reproduce counts it done; one that exits 1 without it, failed."""
+  exits 1: reproduce counts it done; one that exits 1 without it, failed,
+  with its log's last line (its error) shown."""
   target = reproduce.Target('toy.table', 'two runs', (
       reproduce.Job('ended', 'experiments/temporal_order.py:smoke', minutes=3.0),
       reproduce.Job('broke', 'experiments/temporal_order.py:smoke', minutes=2.0)))
@@ -238,6 +239,10 @@ def test_a_job_signalled_as_it_ended_counts_as_done(tmp_path, monkeypatch, capsy
     if job.name == 'ended':
       with open(os.path.join(workdir, 'result.json'), 'w') as f:
         json.dump({'members': []}, f)
+    else:                      # its one-line error ends its log
+      with open(os.path.join(workdir, 'log.txt'), 'w') as f:
+        f.write('Loading JSB...\nerror: no file music/JSB.pickle; fetch it: python -m '
+                'datasets.download music\n\n')
     return subprocess.Popen([sys.executable, '-c', 'raise SystemExit(1)'])
 
   failed = []
@@ -246,6 +251,8 @@ def test_a_job_signalled_as_it_ended_counts_as_done(tmp_path, monkeypatch, capsy
   reproduce.run(target.key, str(tmp_path), workers=1)
   out = capsys.readouterr().out
   assert 'ended: done after' in out and 'broke: FAILED (exit 1)' in out
+  assert ('\n    error: no file music/JSB.pickle; fetch it: python -m datasets.download music\n'
+          in out)        # why it failed, on the terminal
   assert failed == ['broke']
 
 
@@ -343,7 +350,11 @@ def test_status_runs_nothing_and_names_a_bad_target_in_one_line(tmp_path):
                        cwd=ROOT, capture_output=True, text=True)
   assert out.returncode == 0, out.stderr
   assert out.stdout.startswith('Pascanu et al. (2013) Table 2')
-  assert out.stdout.count('launch.py train --config=experiments/ptb_char.py') == 3
+  lines = [l.split(None, 1)[1] for l in out.stdout.splitlines() if 'launch.py' in l]
+  # as one would type each job's command (README's form, with its folder)
+  assert lines == [f'launch.py --config={job.config} --workdir={tmp_path}/pascanu2013_table2/{job.name}'
+                   for job in reproduce.TARGETS['pascanu2013.table2'].jobs]
+  assert len(lines) == 3 and all('experiments/ptb_char.py' in line for line in lines)
   assert os.listdir(tmp_path) == []
   out = subprocess.run([sys.executable, 'launch.py', 'reproduce', '--status', 'table9'],
                        cwd=ROOT, capture_output=True, text=True)

@@ -140,3 +140,15 @@ def test_searches_of_no_paper_table_are_told_apart_from_no_search(tmp_path):
   with pytest.raises(FileNotFoundError, match=r'the searches under .* fill no paper table '
                                               r'\(tables.PAPER\); the figure draws those'):
     search.draw(str(tmp_path))
+
+
+@pytest.mark.parametrize('module', ['plots', 'search'])
+def test_help_prints_the_modules_docstring_and_draws_nothing(module, tmp_path):
+  """The figure modules take folders: --help was one (plots drew into a new
+  folder named --help; search failed on it)."""
+  proc = subprocess.run([sys.executable, '-m', f'reporting.figures.{module}', '--help'],
+                        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                        env=dict(os.environ, PYTHONPATH=ROOT))
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.startswith(f'python -m reporting.figures.{module}\n\n')
+  assert len(proc.stdout.splitlines()) > 3 and list(tmp_path.iterdir()) == []

@@ -27,13 +27,19 @@ def draw_to_file(argv: list[str], prog: str, description: str, metavar: str,
   print(args.out)
 
 
-def cli(main: Callable, argv: list[str]) -> None:
+def cli(main: Callable, argv: list[str], parses_flags: bool = False) -> None:
   """Runs a figure module's ``main``: a record it cannot use (a missing or
   unreadable file, a folder with nothing to draw, runs that do not belong
-  together) is a one-line error naming the module, not a stack trace."""
+  together) is a one-line error naming the module, not a stack trace.
+  ``-h`` / ``--help`` prints the module's docstring, unless its ``main``
+  parses flags itself (``parses_flags``: argparse's help); a module's
+  arguments are folders, so it was taken for one (a folder named --help)."""
+  module = sys.modules.get('__main__')
+  name = module.__spec__.name if getattr(module, '__spec__', None) else 'figure'
+  if not parses_flags and any(a in ('-h', '--help') for a in argv):
+    print(f'python -m {name}\n\n{(module.__doc__ or "").strip()}')
+    return
   try:
     main(argv)
   except (ValueError, OSError) as e:
-    name = sys.modules['__main__'].__spec__.name if getattr(
-        sys.modules.get('__main__'), '__spec__', None) else 'figure'
     sys.exit(f'{name}: error: {e}')

@@ -149,4 +149,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  cli(main, sys.argv[1:])
+  cli(main, sys.argv[1:], parses_flags=True)
