@@ -43,7 +43,8 @@ Arguments: ``dataset=nottingham|piano|musedata|jsb``, ``method=sgd|sgd-c|sgd-cr|
 ``epochs=N``, ``batch=B``, ``seed=N``, ``seeds=N`` (seeds seed..seed+N-1 as members), ``cell=rnn|gru|lstm`` (the companion rows:
 the same task and techniques with a GRU or LSTM of the same width), ``lrs=0.25/0.5/1`` (one method's learning
 rates as members of one population; `launch.py table` reports the one with the lowest validation),
-``clips=0.5/1/2`` (likewise the clipping thresholds of sgd-c or sgd-cr), ``smoke``. The corpora are read from
+``clips=0.5/1/2`` (likewise the clipping thresholds of sgd-c or sgd-cr), ``smoke`` (a few updates of a small model,
+on JSB unless ``dataset=`` names another). The corpora are read from
 ``data_dir`` (``--config.data_dir=DIR``), else $RNNOPT_DATA, else
 ~/.cache/rnnopt (``python -m datasets.download music`` fetches them).
 """
@@ -56,8 +57,10 @@ SETTINGS = {'piano': (300, 1.0, 0.5), 'nottingham': (300, 1.0, 0.5),
 
 
 def get_config(arg: str | None = None):
-  a = common.parse_arg(arg, dataset='nottingham', method='sgd-cr', epochs=250, batch=1,
+  a = common.parse_arg(arg, dataset=str, method='sgd-cr', epochs=250, batch=1,
                        seed=0, seeds=1, cell='rnn', lrs='', clips='', smoke=False)
+  if a.dataset is None:    # smoke: JSB, the smallest, unless a dataset is named
+    a.dataset = 'jsb' if a.smoke else 'nottingham'
   if a.dataset not in SETTINGS:
     raise ValueError(f'dataset={a.dataset!r} is not one of {", ".join(SETTINGS)}')
   grid = _grid(a)
@@ -100,7 +103,6 @@ def get_config(arg: str | None = None):
   c.train.num_steps = 0              # 0: task.epochs epochs (at most)
   if a.smoke:
     c.smoke = True
-    c.task.kwargs = {'dataset': 'jsb'}
     c.task.epochs = 1
     c.model.hidden_size = 32
     c.train.log_every = 10

@@ -20,7 +20,7 @@ No paper sweeps the temporal order problem; this is an extension. Fidelity:
 | success | fewer than 1% wrong of 10,000 | ``success=paper`` (default) or ``authors`` (0 wrong) | Pascanu et al. supp. |
 
 Arguments: ``trials=``, ``steps=``, ``length=``, ``seeds=`` (seeds per
-trial), ``workers=`` (0: one per core), ``smoke`` (2 trials, a few seconds each),
+trial), ``workers=`` (0: one per core), ``smoke`` (2 trials a group, so 4 runs of a few seconds each),
 ``success=paper|authors``.
 """
 

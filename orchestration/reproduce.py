@@ -680,5 +680,6 @@ def _finish(target: Target, folder: str, failed: list[str]) -> str:
 
 
 def listing() -> str:
+  width = max(len(key) for key in TARGETS)
   return '\n'.join(['Targets (python launch.py reproduce TARGET):'] + [
-      f'  {t.key:<22} {t.title}' for t in TARGETS.values()])
+      f'  {t.key:<{width}} {t.title}' for t in TARGETS.values()])

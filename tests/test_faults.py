@@ -235,7 +235,8 @@ def test_a_finished_run_without_its_checkpoint_is_not_started_over(run40, tmp_pa
   assert (workdir / 'result.json').exists()
 
 
-def test_a_rerun_with_a_budget_below_its_checkpoint_is_refused_and_records_kept(run40, tmp_path):
+def test_a_rerun_with_a_budget_below_its_checkpoint_is_refused_and_records_kept(run40, tmp_path,
+                                                                                 capsys):
   """A budget may grow on a rerun (a constant schedule), not fall below the
   step the run has reached: the run of 40 steps rerun with 30 printed
   'Resumed from step 40', scored again and recorded num_steps 30 beside its
@@ -254,8 +255,12 @@ def test_a_rerun_with_a_budget_below_its_checkpoint_is_refused_and_records_kept(
                              branch_from=str(workdir))
   # nothing of the refused branch is kept (its config.json said 30 beside a step-40 checkpoint)
   assert not (set(os.listdir(tmp_path / 'branch')) & {'checkpoints', 'config.json', 'metrics.jsonl'})
+  capsys.readouterr()
   train.train_and_evaluate(tiny_config(num_steps=50), str(tmp_path / 'branch'), branch_from=str(workdir))
   assert json.loads((tmp_path / 'branch' / 'result.json').read_text())['step'] == 50
+  out = capsys.readouterr().out      # a branch says so (it read "Resumed from step 40")
+  assert f'Branched from {workdir} at step 40, into {tmp_path / "branch"}\n' in out
+  assert 'Resumed from' not in out
   train.train_and_evaluate(tiny_config(num_steps=40), str(workdir))   # its own budget: fine
   assert json.loads((workdir / 'config.json').read_text())['train']['num_steps'] == 40
 

@@ -455,9 +455,8 @@ def test_make_optimizer_clips_by_value_then_norm_then_adds_weight_decay():
 def test_make_optimizer_rejects_bad_names():
   with pytest.raises(ValueError) as err:
     optim.make_optimizer(_cfg(name='adm'), total_steps=10)
-  assert str(err.value) == (
-      "optim.name='adm' is not one of sgd, momentum, nesterov, adam, "
-      'rmsprop, adamw')
+  assert str(err.value) == f"optim.name='adm' is not one of {', '.join(optim.OPTIMIZERS)}"
+  assert 'sgd, momentum, nesterov, adam' in str(err.value)
   with pytest.raises(ValueError, match='constant, warmup_cosine'):
     optim.make_optimizer(_cfg(schedule='cosine'), total_steps=10)
   with pytest.raises(ValueError, match='constant, sutskever'):

@@ -1092,7 +1092,8 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
     raise
   step = run.step
   if resumed and main:
-    print(f'Resumed from step {step} in {workdir}', flush=True)
+    print(f'Branched from {branch_from} at step {step}, into {workdir}' if branch_from
+          else f'Resumed from step {step} in {workdir}', flush=True)
   writer = workdir_lib.MetricWriter(os.path.join(workdir, 'metrics.jsonl') if main else None, step,
                         retest=step >= total_steps    # a finished run, run again
                         or not np.any(distributed.to_host(run.state.active)))
