@@ -311,6 +311,24 @@ def test_an_interrupted_unit_stops_a_one_worker_sweep(tmp_path, monkeypatch):
   assert len(started) == 1
 
 
+def inline_workers(monkeypatch, run):
+  """The sweep's spawned workers, run here, in order: ``run(unit workdir)``
+  does a worker's work and returns its exit code."""
+  class Inline:
+    def __init__(self, target, args):
+      self.workdir, self.exitcode = args[1], None
+
+    def start(self):
+      self.exitcode = run(self.workdir)
+
+    def is_alive(self):
+      return False
+
+  monkeypatch.setattr(sweep.multiprocessing, 'get_context',
+                      lambda how: type('Ctx', (), {'Process': staticmethod(Inline)}))
+  monkeypatch.setattr(sweep.time, 'sleep', lambda s: None)
+
+
 @pytest.mark.parametrize('workers', [1, 2])
 def test_a_unit_finished_meanwhile_is_not_run_again(tmp_path, monkeypatch, capsys, workers):
   """A unit that another process finished after the sweep made its plan keeps
@@ -330,20 +348,7 @@ def test_a_unit_finished_meanwhile_is_not_run_again(tmp_path, monkeypatch, capsy
   if workers == 1:
     monkeypatch.setattr(train, 'train_and_evaluate', fake)
   else:   # the spawned worker's entry point, run here and in order
-    class Inline:
-      def __init__(self, target, args):
-        self.target, self.args, self.exitcode = target, args, None
-
-      def start(self):
-        fake(None, self.args[1])
-        self.exitcode = 0
-
-      def is_alive(self):
-        return False
-
-    monkeypatch.setattr(sweep.multiprocessing, 'get_context',
-                        lambda how: type('Ctx', (), {'Process': staticmethod(Inline)}))
-    monkeypatch.setattr(sweep.time, 'sleep', lambda s: None)
+    inline_workers(monkeypatch, lambda workdir: fake(None, workdir) or 0)
   sweep._run_local(c, str(tmp_path), units, workers=workers)
   assert started == [units[0].name, units[2].name]
   assert f'{units[1].name}: finished meanwhile' in capsys.readouterr().out
@@ -401,23 +406,14 @@ def test_a_worker_signalled_as_its_unit_ended_counts_as_done(tmp_path, monkeypat
   c = config_with(grid=(('model.cell', ('rnn', 'gru')),))
   units = sweep.plan(c, 1)
 
-  class Inline:
-    def __init__(self, target, args):
-      self.workdir, self.exitcode = args[1], None
+  def worker(workdir):
+    if workdir.endswith(units[0].name):
+      os.makedirs(workdir)
+      with open(os.path.join(workdir, 'result.json'), 'w') as f:
+        json.dump({'members': [{'hparams': {}, 'test_loss': 1.0}]}, f)
+    return 1
 
-    def start(self):
-      if self.workdir.endswith(units[0].name):
-        os.makedirs(self.workdir)
-        with open(os.path.join(self.workdir, 'result.json'), 'w') as f:
-          json.dump({'members': [{'hparams': {}, 'test_loss': 1.0}]}, f)
-      self.exitcode = 1
-
-    def is_alive(self):
-      return False
-
-  monkeypatch.setattr(sweep.multiprocessing, 'get_context',
-                      lambda how: type('Ctx', (), {'Process': staticmethod(Inline)}))
-  monkeypatch.setattr(sweep.time, 'sleep', lambda s: None)
+  inline_workers(monkeypatch, worker)
   assert sweep._run_local(c, str(tmp_path), units, workers=2) == [units[1].name]
   out = capsys.readouterr().out
   assert f'{units[0].name}: done after' in out
