@@ -101,11 +101,12 @@ def test_a_search_still_running_is_drawn_from_its_finished_units(tmp_path):
 
 
 def test_a_panel_whose_scores_span_decades_is_drawn_on_a_log_scale(tmp_path):
-  """The adding problem's trials: MSE 1e-5 where solved, 0.17 on the plateau
-  (two decades and more: log); the music NLLs, 3.0 to 3.7: linear."""
+  """The adding problem's trials: MSE 4e-6 to 2e-4 where learned, 0.17 on
+  the plateau (a decade and more: log); the music NLLs, 3.0 to 3.7: linear."""
   assert search.y_scale([1e-5, 3e-5, 0.17, math.nan]) == 'log'
+  assert search.y_scale([3.89e-6, 2.15e-4]) == 'log'
   assert search.y_scale([3.0, 3.2, 3.7]) == 'linear'
-  assert search.y_scale([1e-3, 0.099]) == 'linear'       # under a factor of 100
+  assert search.y_scale([1e-3, 0.0099]) == 'linear'       # under a factor of 10
   assert search.y_scale([0.0, 1.0]) == 'linear' and search.y_scale([]) == 'linear'
   config = modern.get_config('dataset=adding600,cell=gru,trials=3').to_dict()
   one = dict(config, model=dict(config['model'], num_layers=1, hidden_size=144))
