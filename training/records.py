@@ -135,6 +135,11 @@ def loss_text(x: float) -> str:
   return f'{x:.4g}' if math.isfinite(x) and abs(x) < 0.01 and x != 0 else f'{x:.4f}'
 
 
+def _holder(fd: int) -> str:
+  """The pid a lock's holder wrote into the lock file ('?' if none yet)."""
+  return os.pread(fd, 64, 0).decode(errors='replace').strip() or '?'
+
+
 def lock_holder(workdir: str) -> str | None:
   """The process that holds ``workdir``'s lock (its pid, as the holder wrote
   it), or None where none does: no lock file, or one left by a run that has
@@ -147,7 +152,7 @@ def lock_holder(workdir: str) -> str | None:
   try:
     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
   except BlockingIOError:
-    return os.pread(fd, 64, 0).decode(errors='replace').strip() or '?'
+    return _holder(fd)
   finally:
     os.close(fd)       # drops the shared lock, if it was taken
   return None
@@ -169,7 +174,7 @@ class WorkdirLock:
     try:
       fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-      holder = os.pread(self.fd, 64, 0).decode(errors='replace').strip() or '?'
+      holder = _holder(self.fd)
       os.close(self.fd)
       raise RunError(f'the workdir {workdir} is in use by process {holder} (another {what} of '
                      'it); wait for it to end, or stop it, then rerun') from None
