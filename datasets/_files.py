@@ -147,6 +147,22 @@ def require(relpath: str, data_dir=None, corpus: str = 'all') -> pathlib.Path:
   return path
 
 
+def missing(files, data_dir=None) -> str | None:
+  """None when every ``(path in the data folder, datasets.download target)``
+  of ``files`` is a file there; else one line naming those that are not and
+  the command that gets them (what a run would stop on after compiling, said
+  before anything starts)."""
+  root = resolve_data_dir(data_dir)
+  absent = sorted({(rel, corpus) for rel, corpus in files if not (root / rel).is_file()})
+  if not absent:
+    return None
+  corpora = sorted({corpus for _, corpus in absent})
+  corpus = corpora[0] if len(corpora) == 1 else 'all'
+  return (f'missing data file(s) {", ".join(repr(rel) for rel, _ in absent)} in {root} (data folder '
+          f'from {_resolve(data_dir)[1]}); get them with: python -m datasets.download {corpus} '
+          f'--data_dir {shlex.quote(str(root))}')
+
+
 def md5sum(path: str | os.PathLike) -> str:
   """Hex MD5 of a file, read in 1 MiB blocks."""
   digest = hashlib.md5()

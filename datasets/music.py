@@ -67,6 +67,11 @@ def file_name(name: str) -> str:
   return f'{canonical_name(name)}.pickle'
 
 
+def data_files(name: str) -> list[str]:
+  """The files ``load_music(name)`` reads, as paths in the data folder."""
+  return [f'music/{file_name(name)}']
+
+
 def piano_roll(piece) -> np.ndarray:
   """A piece (list of frames, each a tuple of MIDI notes) -> uint8 [T, 88].
 
@@ -174,7 +179,7 @@ def load_music(name: str, data_dir=None, fingerprints=None
       of piano rolls, a split is empty, or its content is not the original's.
   """
   name = canonical_name(name)
-  path = _files.require(f'music/{file_name(name)}', data_dir, 'music')
+  path = _files.require(data_files(name)[0], data_dir, 'music')
   fix = _files.how_to_fix('music', data_dir)
   try:
     raw = _files.safe_load(path)

@@ -41,6 +41,11 @@ def file_name(level: str, split: str) -> str:
   return f'ptb.{split}.txt' if level == 'word' else f'ptb.char.{split}.txt'
 
 
+def data_files(level: str) -> list[str]:
+  """The files ``load_ptb(level)`` reads, as paths in the data folder."""
+  return [f'ptb/{file_name(level, split)}' for split in SPLITS]
+
+
 def words_to_chars(text: str) -> str:
   """The word -> character file rule of the distribution, byte for byte.
 
@@ -87,8 +92,8 @@ def load_ptb(level: str = 'char', data_dir=None, md5=None
   """
   md5 = MD5 if md5 is None else md5
   symbols = {}
-  for split in SPLITS:
-    path = _files.require(f'ptb/{file_name(level, split)}', data_dir, 'ptb')
+  for split, relpath in zip(SPLITS, data_files(level)):
+    path = _files.require(relpath, data_dir, 'ptb')
     if path.name in md5:
       _files.check_md5(path, md5[path.name], 'ptb', data_dir)
     try:

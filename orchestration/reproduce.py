@@ -564,6 +564,7 @@ def run(key: str, root: str, workers: int | None = None, options=None,
   queue = [j for j in target.jobs if not j.finished(os.path.join(folder, j.name))
            and records.lock_holder(os.path.join(folder, j.name)) is None]
   queue.sort(key=lambda j: -(j.minutes or 0.0))      # longest first
+  _check_data(key, queue)
   free, running, failed = list(range(workers)), {}, []
   t0 = time.time()
   # `kill PID` (SIGTERM) stops the jobs as Ctrl-C does: a command started in
@@ -606,6 +607,21 @@ def run(key: str, root: str, workers: int | None = None, options=None,
     if previous is not None:
       signal.signal(signal.SIGTERM, previous)
   return _finish(target, folder, failed)
+
+
+def _check_data(key: str, jobs: list[Job]) -> None:
+  """Refuses, before any job starts, jobs whose data files are missing (each
+  would fail on its own after compiling, a plan of them one after another)."""
+  import tasks
+  missing: dict[str, list[str]] = {}
+  for job in jobs:
+    why = tasks.missing_data(load_config(job.config))
+    if why:
+      missing.setdefault(why, []).append(job.name)
+  if missing:
+    raise RunError(f'{key}: nothing started; ' + '; '.join(
+        f'{len(names)} job(s) ({", ".join(names[:3])}{", ..." if len(names) > 3 else ""}): {why}'
+        for why, names in missing.items()))
 
 
 def _last_line(path: str) -> str:

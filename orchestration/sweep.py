@@ -319,6 +319,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   workers = _default_workers(config)
   records.make_folder(workdir, 'sweep folder')
   with records.WorkdirLock(workdir, 'sweep'):
+    _check_data(config, [u for u in layout(config, workdir, workers, write=False)
+                         if not _done(workdir, u)])     # before the layout is recorded
     units = layout(config, workdir, workers)
     _check_recorded(config, workdir, units)
     return _run(config, workdir, workers, units)
@@ -346,6 +348,16 @@ def _check_recorded(config, workdir: str, units: list[Unit]) -> None:
     budget = new['train']['num_steps']   # (a budget in epochs: the unit's trainer checks it)
     if steps and budget and steps[-1] > budget:
       raise RunError(workdir_lib.past_budget(f'{workdir}/{u.name}', steps[-1], budget))
+
+
+def _check_data(config, units: list[Unit]) -> None:
+  """Refuses a sweep whose units to run lack their data files, before any
+  starts (each would fail on its own after compiling)."""
+  import tasks
+  todo = {tasks.missing_data(unit_config(config, u)) for u in units}
+  todo.discard(None)
+  if todo:
+    raise RunError('no unit started; ' + '; '.join(sorted(todo)))
 
 
 LAYOUT_FILE = 'layout.json'

@@ -11,6 +11,9 @@ of reading (or generating) them; every task keeps them as ``task.data``.
 - ``ptb_char``, ``ptb_word`` (``tasks.text``): (split -> int ids [N], the
   symbols or their number);
 - ``long_series`` (``tasks.long_series``): split -> prices [N, L].
+
+A task that reads files names them in ``DATA_FILES``, so that ``missing_data``
+can say what is missing before a plan of runs starts.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from datasets import pathological
+from datasets import _files, pathological
 from tasks import long_series, music, synthetic, text
 from tasks.base import KINDS, Task, per_step_loss, windowed_evaluator
 
@@ -29,6 +32,13 @@ REGISTRY: dict[str, Callable[[ml_collections.ConfigDict, Any], Task]] = {
     'ptb_char': text.build,
     'ptb_word': text.build,
     'long_series': long_series.build,
+}
+
+# the data files a task reads (tasks not listed read none): config -> [(path, download target)]
+DATA_FILES: dict[str, Callable[[ml_collections.ConfigDict], list[tuple[str, str]]]] = {
+    'music': music.data_files,
+    'ptb_char': text.data_files,
+    'ptb_word': text.data_files,
 }
 
 # model.output: what each task's model may end in ('linear' where not listed)
@@ -48,5 +58,16 @@ def make(config: ml_collections.ConfigDict, data: Any = None) -> Task:
   return REGISTRY[name](config, data)
 
 
-__all__ = ['KINDS', 'OUTPUTS', 'REGISTRY', 'Task', 'make', 'per_step_loss',
-           'windowed_evaluator']
+def missing_data(config: ml_collections.ConfigDict) -> str | None:
+  """None when the data files ``config``'s task reads are in its data folder;
+  else one line naming the missing ones and the command that gets them.
+  Cheap (no file is read): ``reproduce`` and ``sweep`` ask it of every run
+  before starting any, rather than have each fail on its own."""
+  name = config.task.name
+  if name not in DATA_FILES:
+    return None
+  return _files.missing(DATA_FILES[name](config), config.get('data_dir') or None)
+
+
+__all__ = ['DATA_FILES', 'KINDS', 'OUTPUTS', 'REGISTRY', 'Task', 'make', 'missing_data',
+           'per_step_loss', 'windowed_evaluator']

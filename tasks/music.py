@@ -193,6 +193,11 @@ def load(name: str, data_dir=None) -> dict[str, list[np.ndarray]]:
   return music_lib.load_music(name, data_dir)
 
 
+def data_files(config: ml_collections.ConfigDict) -> list[tuple[str, str]]:
+  """What ``build`` reads: (path in the data folder, its ``datasets.download`` target)."""
+  return [(path, 'music') for path in music_lib.data_files(config.task.kwargs.dataset)]
+
+
 def build(config: ml_collections.ConfigDict, data: dict | None = None) -> MusicTask:
   """``task.kwargs.dataset`` read in chunks of ``task.chunk`` frames, B =
   ``task.batch_size`` pieces at a time; ``model.output='nade'`` makes the

@@ -191,6 +191,11 @@ def load(level: str = 'char', data_dir=None) -> tuple[dict[str, np.ndarray], lis
   return ptb.load_ptb(level, data_dir)
 
 
+def data_files(config: ml_collections.ConfigDict) -> list[tuple[str, str]]:
+  """What ``build`` reads: (path in the data folder, its ``datasets.download`` target)."""
+  return [(path, 'ptb') for path in ptb.data_files(config.task.name.removeprefix('ptb_'))]
+
+
 def build(config: ml_collections.ConfigDict, data: tuple | None = None) -> TextTask:
   """``task.name`` 'ptb_char' or 'ptb_word': B = ``task.batch_size`` streams
   read in windows of ``task.chunk``, predicting ``task.kwargs.ahead`` symbols

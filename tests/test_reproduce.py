@@ -225,6 +225,40 @@ def test_a_job_another_process_is_running_is_named_and_left_to_it(tmp_path, monk
   assert '5 min, resumes at step 400' in text and 'Started by an earlier run: theirs' in text
 
 
+def test_jobs_whose_data_is_missing_are_refused_before_any_starts(tmp_path, monkeypatch):
+  """Without the corpora, reproduce says so once and starts nothing (each
+  job used to start, compile and fail on its own); with the files there
+  (their content is the loaders' business), every job starts."""
+  music_job = reproduce.TARGETS['bengio2013.table1'].jobs[0]
+  ptb_job = reproduce.TARGETS['pascanu2013.table2'].jobs[0]
+  target = reproduce.Target('toy.table', 'three runs', (
+      reproduce.Job('pathological', 'experiments/temporal_order.py:smoke', minutes=1.0),
+      reproduce.Job('music', music_job.config, minutes=2.0),
+      reproduce.Job('ptb', ptb_job.config, minutes=3.0)))
+  monkeypatch.setitem(reproduce.TARGETS, target.key, target)
+  data = tmp_path / 'data'
+  monkeypatch.setenv('RNNOPT_DATA', str(data))
+  started = []
+  monkeypatch.setattr(reproduce, '_start', lambda job, workdir, core: started.append(job.name)
+                      or subprocess.Popen([sys.executable, '-c', '']))
+  monkeypatch.setattr(reproduce, '_finish', lambda target, folder, failed: '')
+  with pytest.raises(reproduce.RunError) as e:
+    reproduce.run(target.key, str(tmp_path / 'runs'), workers=1)
+  message = str(e.value)
+  assert message.startswith('toy.table: nothing started; ') and '\n' not in message
+  assert 'python -m datasets.download music' in message and '1 job(s) (music)' in message
+  assert 'python -m datasets.download ptb' in message and '1 job(s) (ptb)' in message
+  assert started == []
+  import tasks
+  for job in target.jobs[1:]:
+    config = reproduce.load_config(job.config)
+    for path, _ in tasks.DATA_FILES[config.task.name](config):
+      (data / path).parent.mkdir(parents=True, exist_ok=True)
+      (data / path).write_text('')
+  reproduce.run(target.key, str(tmp_path / 'runs'), workers=1)
+  assert sorted(started) == ['music', 'pathological', 'ptb']
+
+
 def test_a_job_signalled_as_it_ended_counts_as_done(tmp_path, monkeypatch, capsys):
   """A run that got a SIGTERM during its final test writes result.json and
   exits 1: reproduce counts it done; one that exits 1 without it, failed,

@@ -354,6 +354,17 @@ def test_a_unit_finished_meanwhile_is_not_run_again(tmp_path, monkeypatch, capsy
   assert f'{units[1].name}: finished meanwhile' in capsys.readouterr().out
 
 
+def test_a_sweep_whose_data_is_missing_starts_no_unit(tmp_path, monkeypatch):
+  from experiments import modern
+  monkeypatch.setenv('RNNOPT_DATA', str(tmp_path / 'data'))
+  config = modern.get_config('dataset=nottingham,smoke')
+  config.sweep.workers = 1
+  with pytest.raises(sweep.RunError, match=r"^no unit started; missing data file\(s\) "
+                     r"'music/Nottingham.pickle' in .*python -m datasets.download music"):
+    sweep.run(config, str(tmp_path / 'sweep'))
+  assert [p.name for p in (tmp_path / 'sweep').iterdir()] == ['lock']   # not even its layout
+
+
 def test_a_task_without_an_error_rate_prints_a_dash_not_nan():
   trial = dict(unit='g00_all/part0', hparams={'optim.learning_rate': 0.1}, diverged=False,
                valid=5.0, test=4.9, test_error=float('nan'))

@@ -54,6 +54,39 @@ def test_every_family_builds_from_arrays_and_has_the_interface(name):
                                      strict=True))
 
 
+@pytest.mark.realdata
+@pytest.mark.parametrize('name', ['music', 'ptb_char', 'ptb_word'])
+def test_the_data_files_a_task_names_are_what_it_reads(name, tmp_path, monkeypatch, real_data):
+  """``tasks.DATA_FILES`` (what ``missing_data`` checks before a plan starts)
+  against the loaders: a folder holding just those files builds the task,
+  and without any one of them ``missing_data`` names it (and the loader
+  fails on a missing file)."""
+  config = CONFIGS[name]()
+  files = tasks.DATA_FILES[name](config)
+  real = real_data(*[path for path, _ in files])
+  for path, _ in files:
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).symlink_to(real / path)
+  monkeypatch.setenv('RNNOPT_DATA', str(tmp_path))
+  assert tasks.missing_data(config) is None
+  tasks.make(config)
+  for path, corpus in files:
+    (tmp_path / path).rename(tmp_path / 'aside')
+    why = tasks.missing_data(config)
+    assert f"'{path}'" in why and f'python -m datasets.download {corpus} --data_dir' in why
+    with pytest.raises(FileNotFoundError):
+      tasks.make(config)
+    (tmp_path / 'aside').rename(tmp_path / path)
+
+
+def test_tasks_without_files_miss_none(tmp_path, monkeypatch):
+  monkeypatch.setenv('RNNOPT_DATA', str(tmp_path))      # an empty data folder
+  for name in ('temporal_order', 'long_series'):
+    assert tasks.missing_data(CONFIGS[name]()) is None
+  why = tasks.missing_data(CONFIGS['music']())
+  assert why.startswith("missing data file(s) 'music/JSB Chorales.pickle' in ")
+
+
 def test_an_unknown_task_names_the_known_ones():
   config = temporal_order.get_config('smoke')
   with config.unlocked():
