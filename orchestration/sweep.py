@@ -333,12 +333,18 @@ def _check_recorded(config, workdir: str, units: list[Unit]) -> None:
   may differ is what a single run's rerun may change (``workdir.config_changes``),
   but not a budget below a unit's checkpoint (each unit would fail on it in turn)."""
   from training import workdir as workdir_lib
+  kept: dict[str, list[str]] = {}     # a budget or stopping change -> the finished units it misses
   for u in units:
     saved = records.read_json(os.path.join(workdir, u.name, 'config.json'))
     if not isinstance(saved, dict):
       continue
     saved = {k: v for k, v in saved.items() if k != 'origin'}
     new = json.loads(workdir_lib.config_json(unit_config(config, u)))
+    if _done(workdir, u):
+      a, b = records.flatten(saved), records.flatten(new)
+      for k in STOPPING:
+        if a.get(k) != b.get(k):
+          kept.setdefault(f'{k} {a.get(k)!r} (this config: {b.get(k)!r})', []).append(u.name)
     changed = workdir_lib.config_changes(saved, new)
     if changed:
       shown = workdir_lib.changes_shown(saved, new, changed, limit=4)
@@ -348,6 +354,10 @@ def _check_recorded(config, workdir: str, units: list[Unit]) -> None:
     budget = new['train']['num_steps']   # (a budget in epochs: the unit's trainer checks it)
     if steps and budget and steps[-1] > budget:
       raise RunError(workdir_lib.past_budget(f'{workdir}/{u.name}', steps[-1], budget))
+  for change, names in kept.items():
+    print(f'Note: {len(names)} finished unit(s) ({", ".join(names[:2])}'
+          f'{", ..." if len(names) > 2 else ""}) ran with {change}; finished units are not run '
+          'again, so their trials keep it (sweep.md shows each trial\'s updates)', flush=True)
 
 
 def _check_data(config, units: list[Unit]) -> None:
@@ -359,6 +369,10 @@ def _check_data(config, units: list[Unit]) -> None:
   if todo:
     raise RunError('no unit started; ' + '; '.join(sorted(todo)))
 
+
+# What a rerun may change (workdir.SAFE_TO_CHANGE) that decides when a run
+# stops: a finished unit keeps the value it ran with.
+STOPPING = ('train.num_steps', 'task.epochs', 'train.patience', 'train.patience_min_delta')
 
 LAYOUT_FILE = 'layout.json'
 

@@ -155,7 +155,12 @@ def test_a_rerun_under_another_sweep_config_is_refused_not_ranked_as_the_old(tmp
     sweep.run(momentum, str(tmp_path))
   longer = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=2)
   longer.train.num_steps = 120
+  longer.train.patience = 7
   assert len(sweep.run(longer, str(tmp_path))['trials']) == 2
+  notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith('Note: ')]
+  assert len(notes) == 2      # both finished units ran with the old budget and patience
+  assert notes[0].startswith('Note: 1 finished unit(s) (g00') and 'train.num_steps 60 (this config: 120)' in notes[0]
+  assert 'train.patience 0 (this config: 7)' in notes[1]
   # a budget below a unit's checkpoint: refused once, up front (each unit failed on it in turn)
   (tmp_path / sweep.plan(c, workers=1)[0].name / 'checkpoints' / '60').mkdir(parents=True)
   shorter = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=2)
