@@ -62,11 +62,13 @@ def test_a_member_that_never_validated_is_a_diverged_nan_not_a_crash(tmp_path):
   fake_run(folder, 'full', [8.0, 8.2], [7.9, 8.0])
   fake_run(folder, 'no_clip', [8.5, 8.9], [8.4, 8.6])
   path = os.path.join(folder, 'no_clip', 'result.json')
-  result = json.load(open(path))
+  with open(path) as f:
+    result = json.load(f)
   for key in ('test_loss_at_best_valid', 'best_valid_loss', 'best_valid_step'):
     del result['members'][1][key]
   result['members'][1]['diverged'] = True
-  json.dump(result, open(path, 'w'))
+  with open(path, 'w') as f:
+    json.dump(result, f)
   text = tables.main([folder])
   assert '| no clipping (`no_clip`) | nan ± nan | +nan | nan | 2 (1 diverged) |' in text
 

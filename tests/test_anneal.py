@@ -150,7 +150,7 @@ def annealed_run(folder, anneal: str):
   with config.unlocked():
     config.train.anneal = anneal
   train.train_and_evaluate(config, str(folder), data=toy_corpus(7, [12, 7, 9]))
-  rows = [json.loads(l) for l in open(folder / 'metrics.jsonl')]
+  rows = [json.loads(l) for l in (folder / 'metrics.jsonl').read_text().splitlines()]
   members = [([r['loss'] for r in rows if r['split'] == 'valid' and r['member'] == i],
               [r for r in rows if r['split'] == 'train' and r['member'] == i])
              for i in sorted({r['member'] for r in rows})]
@@ -218,7 +218,7 @@ def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
   lr = config.optim.learning_rate
   source = str(tmp_path / 'source')
   train.train_and_evaluate(config, source, data=rolls)
-  src = [json.loads(l) for l in open(tmp_path / 'source' / 'metrics.jsonl')]
+  src = [json.loads(l) for l in (tmp_path / 'source' / 'metrics.jsonl').read_text().splitlines()]
 
   def branch(name, **fields):
     c = config.copy_and_resolve_references()
@@ -227,7 +227,7 @@ def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
       for k, v in fields.items():
         c.optim[k] = v
     train.train_and_evaluate(c, str(tmp_path / name), data=rolls, branch_from=source + '@14')
-    rows = [json.loads(l) for l in open(tmp_path / name / 'metrics.jsonl')]
+    rows = [json.loads(l) for l in (tmp_path / name / 'metrics.jsonl').read_text().splitlines()]
     first = [r for r in rows if r['split'] == 'train' and r['step'] == 21][0]
     origin = json.load(open(tmp_path / name / 'config.json'))['origin']['branched_from']
     return c, rows, first, origin
@@ -257,7 +257,7 @@ def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
   finally:
     train._run_chunk = run_chunk
   train.train_and_evaluate(longer, crashed, data=rolls)
-  again = [json.loads(l) for l in open(os.path.join(crashed, 'metrics.jsonl'))]
+  again = [json.loads(l) for l in (os.path.join(crashed, 'metrics.jsonl').read_text().splitlines())]
   assert [r for r in again if r['split'] == 'train' and r['step'] > 14][0][
       'learning_rate'] == pytest.approx(lr / 8)
   # a change of the state's shapes is refused in one line, not an orbax traceback
@@ -300,8 +300,8 @@ def test_a_branch_judges_its_first_epoch_against_the_best_when_the_source_had_no
     longer.task.epochs = 4
     longer.train.anneal = 'rnnlm'
   train.train_and_evaluate(longer, branch, data=rolls, branch_from=source)
-  src = [json.loads(l) for l in open(tmp_path / 'source' / 'metrics.jsonl')]
-  rows = [json.loads(l) for l in open(tmp_path / 'branch' / 'metrics.jsonl')]
+  src = [json.loads(l) for l in (tmp_path / 'source' / 'metrics.jsonl').read_text().splitlines()]
+  rows = [json.loads(l) for l in (tmp_path / 'branch' / 'metrics.jsonl').read_text().splitlines()]
   best = min(r['loss'] for r in src if r['split'] == 'valid')
   valid21 = [r['loss'] for r in rows if r['split'] == 'valid' and r['step'] == 21][0]
   lr = {r['step']: r['learning_rate'] for r in rows if r['split'] == 'train' and r['step'] > 14}

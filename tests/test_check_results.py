@@ -43,9 +43,11 @@ def test_a_fresh_quote_agrees_and_a_changed_record_is_named(tmp_path, monkeypatc
 
   # The SGD+C member is rescored after the quote: its row, and only its, goes stale.
   path = 'results/pascanu2013_table1/nott/result.json'
-  result = json.load(open(path))
+  with open(path) as f:
+    result = json.load(f)
   result['members'][1]['test_loss'] = 3.52
-  json.dump(result, open(path, 'w'))
+  with open(path, 'w') as f:
+    json.dump(result, f)
   assert check_results.main(['RESULTS.md']) == 1
   out = capsys.readouterr().out
   line = quoted.splitlines().index(next(l for l in quoted.splitlines() if l.startswith('| Nottingham | SGD+C |'))) + 1

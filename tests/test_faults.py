@@ -411,6 +411,7 @@ def test_a_second_process_on_a_workdir_is_refused_naming_the_holder(tmp_path):
   finally:
     holder.kill()
     holder.wait()
+    holder.stdout.close()
   assert records.lock_holder(str(tmp_path)) is None    # its file stays, its lock went with it
   with records.WorkdirLock(str(tmp_path)):      # released when its process ended
     pass

@@ -272,7 +272,7 @@ def test_chunk_schedule_grows_the_music_chunk_with_state_reset_at_each_phase(mon
     config.train.halve_lr_on_rise = True   # in the optimiser state: composes with the schedule
   result = train.train_and_evaluate(config, str(tmp_path), data=rolls)
   import json
-  rates = [json.loads(l)['learning_rate'] for l in open(tmp_path / 'metrics.jsonl')
+  rates = [json.loads(l)['learning_rate'] for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()
            if json.loads(l)['split'] == 'train']
   assert rates and all(0 < r <= config.optim.learning_rate for r in rates)
   # one batch of the 4 pieces, padded to a multiple of the chunk of the longest (40 frames)
@@ -314,7 +314,7 @@ def test_with_a_chunk_schedule_validation_ends_each_phases_epochs(tmp_path):
     config.train.eval_every = 0
     config.train.chunk_schedule = ((0, 5), (9, 20))
   train.train_and_evaluate(config, str(tmp_path), data=rolls)
-  lines = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+  lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert sorted({l['step'] for l in lines if l['split'] == 'valid'}) == [8, 9, 11, 12]
 
 
@@ -468,7 +468,7 @@ def test_halving_on_validation_follows_the_validation_losses(tmp_path):
     config.train.eval_every = 0
     config.train.halve_lr_on_valid = True
   train.train_and_evaluate(config, str(tmp_path), data=rolls)
-  rows = [json.loads(l) for l in open(tmp_path / 'metrics.jsonl')]
+  rows = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   members = sorted({r['member'] for r in rows})
   halvings = 0
   for i in members:
@@ -504,7 +504,7 @@ def test_halving_on_a_training_pass_judges_the_training_set_scored_after_each_ep
       config.train.eval_every = 0
       config.train.halve_lr_on_train_pass = True
     train.train_and_evaluate(config, str(workdir), data=rolls)
-    return [json.loads(l) for l in open(workdir / 'metrics.jsonl')]
+    return [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
 
   def lines(rows, split, i):
     return [(r['step'], r['loss']) for r in rows if r['split'] == split and r['member'] == i]

@@ -56,7 +56,7 @@ def test_invalid_population_names_are_one_line_errors(hparams, message):
 def test_population_gives_the_numbers_of_separate_runs(tmp_path):
   config = population_config()
   together = train.train_and_evaluate(config, str(tmp_path / 'pop'))
-  pop_metrics = [json.loads(l) for l in open(tmp_path / 'pop' / 'metrics.jsonl')]
+  pop_metrics = [json.loads(l) for l in (tmp_path / 'pop' / 'metrics.jsonl').read_text().splitlines()]
   labels = population.make_population(config).labels
   for i in (0, 3):                    # seed 0 with the first row, seed 1 with the second
     label = labels[i]
@@ -70,7 +70,7 @@ def test_population_gives_the_numbers_of_separate_runs(tmp_path):
     np.testing.assert_allclose(together['members'][i]['test_loss'],
                                alone['members'][0]['test_loss'], rtol=1e-5)
     mine = [r['loss'] for r in pop_metrics if r['split'] == 'train' and r['member'] == i]
-    theirs = [json.loads(l)['loss'] for l in open(tmp_path / f'single{i}' / 'metrics.jsonl')
+    theirs = [json.loads(l)['loss'] for l in (tmp_path / f'single{i}' / 'metrics.jsonl').read_text().splitlines()
               if json.loads(l)['split'] == 'train']
     np.testing.assert_allclose(mine, theirs, rtol=1e-5)
 
@@ -228,7 +228,7 @@ def test_a_stopped_members_lines_say_so_and_its_verdict_stands(tmp_path):
     config.train.eval_every = 20           # three validations
   result = train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert [m['diverged'] for m in result['members']] == [False, True]
-  lines = [json.loads(l) for l in open(tmp_path / 'run' / 'metrics.jsonl')]
+  lines = [json.loads(l) for l in (tmp_path / 'run' / 'metrics.jsonl').read_text().splitlines()]
   second = [r for r in lines if r['split'] == 'train' and r['member'] == 1]
   assert len(second) >= 2 and not second[0].get('stopped')
   assert all(r['stopped'] and 'loss' not in r and not r['active'] for r in second[1:])

@@ -221,6 +221,7 @@ def test_a_job_another_process_is_running_is_named_and_left_to_it(tmp_path, monk
   finally:
     holder.kill()
     holder.wait()
+    holder.stdout.close()
   text = reproduce.describe(target, str(folder), 1)     # the holder ended: a run to resume
   assert '5 min, resumes at step 400' in text and 'Started by an earlier run: theirs' in text
 

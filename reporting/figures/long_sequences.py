@@ -115,7 +115,10 @@ def plot(root: str, out: str) -> str:
     for i in range(2):
       axes[i, j].set_yscale('log')
       axes[i, j].grid(alpha=0.3, which='both')
-    axes[0, j].legend(fontsize=8)
+    if axes[0, j].get_legend_handles_labels()[0]:
+      axes[0, j].legend(fontsize=8)
+    else:                       # an optimiser not run (yet)
+      axes[0, j].text(0.5, 0.5, 'not run', transform=axes[0, j].transAxes, ha='center')
   axes[0, 0].set_ylabel('training loss per epoch (MSE, normalised targets)')
   axes[1, 0].set_ylabel('validation loss (whole series)')
   fig.suptitle('Muccino (2019) long-sequence study: 2 dense + 2 LSTM layers, '
