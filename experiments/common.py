@@ -92,6 +92,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.paper.table = ''                 # '': no paper table (an ablation, a tool)
   c.paper.row = ''
   c.paper.methods = ()               # one per population row (one for a single run)
+  c.paper.budget = {}                # {'field': ..., 'value': ...}: the paper's (or recipe's)
+                                     #   training budget; a run given less is labelled reduced
 
   c.model = ml_collections.ConfigDict()
   c.model.cell = 'rnn'               # rnn | rnn_preact | lstm | gru
@@ -229,13 +231,15 @@ def apply_all_methods(c: ml_collections.ConfigDict, clip: float, alpha: float) -
 
 
 def declare_paper(c: ml_collections.ConfigDict, table: str, row: str, methods,
-                  companion: bool = True) -> None:
+                  companion: bool = True, budget: tuple[str, int] | None = None) -> None:
   """Declares what the run reproduces: ``table`` (a key of ``tables.PAPER``),
   its ``row`` and the method of each population row, in their order, or one
   method for them all (a run without rows, or a grid of one method). A GRU or LSTM (``apply_cell``) fills the
   companion row named after the paper's, e.g. 'nottingham/lstm', unless
   ``companion=False`` (a table whose methods are the cells themselves).
-  Call it last, when the model and population are final."""
+  ``budget``: (config field, value), the budget the reproduction calls for,
+  e.g. ('task.epochs', 30); ``launch.py table`` labels a run given less as
+  reduced, with what was cut. Call it last, when the model and population are final."""
   methods = (methods,) if isinstance(methods, str) else tuple(methods)
   rows = max(1, len(c.population.rows)) if c.population.hparams else 1
   if len(methods) not in (1, rows):
@@ -244,6 +248,9 @@ def declare_paper(c: ml_collections.ConfigDict, table: str, row: str, methods,
   c.paper.table = table
   c.paper.row = row if c.model.cell == 'rnn' or not companion else f'{row}/{c.model.cell}'
   c.paper.methods = methods
+  if budget is not None:
+    field, value = budget
+    c.paper.budget = {'field': field, 'value': value}
 
 
 CELLS = ('rnn', 'gru', 'lstm')

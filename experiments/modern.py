@@ -272,5 +272,7 @@ def get_config(arg: str | None = None):
                       ('model.num_layers+model.hidden_size', 'choice', ((1, 16), (2, 16))),
                       ('model.recurrent_dropout', 'choice', (0.0, 0.1)))
     c.sweep.trials = min(a.trials, 4)
-  common.declare_paper(c, 'bai2018', a.dataset, a.cell, companion=False)
+  common.declare_paper(c, 'bai2018', a.dataset, a.cell, companion=False,
+                       budget=('train.num_steps' if a.dataset == 'adding600' else 'task.epochs',
+                               budget))
   return c

@@ -21,13 +21,16 @@ runs fill one cell (a sweep's trials), the Markdown shows the one with the
 lowest validation score, and the CSV all of them. A member the trainer marked
 diverged (``train.diverged_why``) is flagged where it is shown, and chosen
 only when no other run fills its cell. Smoke runs never fill a cell; the runs
-left out are listed after the tables, each with the reason.
+left out are listed after the tables, each with the reason. A run given less
+than the budget its experiment declares for the paper (``config.paper.budget``)
+is labelled "reduced budget", with what was cut.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import glob
 import io
 import json
@@ -175,6 +178,7 @@ class Cell:
   trial: str = ''          # the run and its hyperparameters but the seed: seeds of one trial
   accuracy: float | None = None   # percent, at best valid where recorded (accuracy_key)
   planned: int = 0         # the trials of the sweep the run is a unit of (0: not a sweep)
+  reduced: str = ''        # what the run cut from its declared budget ('' for none; ``reduced``)
 
 
 def declared(config: dict) -> dict:
@@ -190,6 +194,43 @@ def declared(config: dict) -> dict:
     paper = reproduce.load_config(experiment).paper.to_dict()
   return dict(table=paper.get('table', ''), row=paper.get('row', ''),
               methods=tuple(paper.get('methods', ())))
+
+
+BUDGET_UNITS = {'task.epochs': 'epochs', 'train.num_steps': 'updates'}
+
+
+def reduced(config: dict) -> str:
+  """What a run cut from the budget its experiment declares for the paper
+  (``config.paper.budget``, e.g. '10 of 30 epochs'), '' for a run given all of
+  it or one whose experiment declares none. A record written before configs
+  declared it gets the declaration of the experiment it names
+  (``origin.experiment``, with its arguments)."""
+  budget = (config.get('paper') or {}).get('budget')
+  if budget is None:
+    budget = _declared_budget((config.get('origin') or {}).get('experiment') or '')
+  if not budget:
+    return ''
+  flat = records.flatten(config)
+  field, full = budget['field'], budget['value']
+  got, unit = flat.get(field), BUDGET_UNITS.get(budget['field'], budget['field'])
+  cut = [f'{got:,} of {full:,} {unit}'] if isinstance(got, (int, float)) and got < full else []
+  cap = flat.get('train.num_steps') if field != 'train.num_steps' else 0
+  if cap:                   # a budget in epochs, capped at a number of updates
+    cut.append(f'at most {cap:,} updates of the {full:,} {unit}')
+  return ', '.join(cut)
+
+
+@functools.cache
+def _declared_budget(experiment: str) -> dict:
+  """The budget ``experiments/FILE.py[:ARGS]`` declares today ({} if none, or
+  if it cannot be built any more)."""
+  if not experiment:
+    return {}
+  try:
+    budget = reproduce.load_config(experiment).paper.get('budget')
+  except Exception:        # an experiment since renamed or removed: nothing to compare with
+    return {}
+  return budget.to_dict() if budget else {}
 
 
 def member_method(config: dict, paper: dict, hparams: dict) -> str:
@@ -398,7 +439,8 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
                           result['step'], result.get('wall_time_s'), result.get('code_version', ''),
                           bool(m.get('diverged')), seed, trial,
                           None if error is None else 100.0 * (1.0 - float(error)),
-                          planned_trials(config) if _SWEEP_UNIT.search(workdir) else 0))
+                          planned_trials(config) if _SWEEP_UNIT.search(workdir) else 0,
+                          reduced(config)))
   return cells
 
 
@@ -448,6 +490,7 @@ def rows_of(cells: list[Cell]) -> list[dict]:
                           accuracy=c.accuracy,
                           run=c.run, member=c.member, step=c.step,
                           wall_time_s=c.wall_time_s, code_version=c.code_version,
+                          reduced=c.reduced,
                           selected=None if chosen is None else c.trial == chosen,
                           candidates=len(trials), planned=max(x.planned for x in mine),
                           all_diverged=all_diverged,
@@ -547,7 +590,8 @@ def markdown(rows: list[dict], base: str = '.') -> str:
       run = f'[{os.path.basename(link)}]({link}) member {r["member"]}' if link else ''
       if r['selected'] is False:
         continue              # another run of this cell was selected (all are in the CSV)
-      label = table.method_labels[r['method']] + _selection(r)
+      label = (table.method_labels[r['method']] + _selection(r)
+               + (f', reduced budget: {r["reduced"]}' if r.get('reduced') else ''))
       wall = _duration(r['wall_time_s'])
       ours, final = fmt(r['ours']), fmt(r['final'])
       accuracy = _fmt(r['accuracy'], '.1f')

@@ -500,3 +500,52 @@ def test_bai2018_runs_fill_the_column_of_their_cell(tmp_path):
   assert '| adding problem T=600, MSE (70K) | LSTM | 0.164 | 0.00012 |' in section
   assert '| adding problem T=600, MSE (70K) | GRU | 5.3e-05 | - |' in section
   assert '| PTB characters, bpc (3M) | TCN (study only) | 1.31 | - |' in section
+
+
+def test_a_run_given_less_than_its_declared_budget_is_labelled_reduced(tmp_path):
+  """A reduced-budget run says so in the table, with what was cut: fewer epochs
+  (given as an argument, or by an override flag the arguments do not show), or a
+  cap in updates; a record written before configs declared a budget gets its
+  experiment's. A run at the full budget carries no label."""
+  from experiments import modern
+  runs = tmp_path / 'runs'
+  valid = [dict(step=5, split='valid', member=0, loss=0.98, bpc=1.41)]
+
+  def run(name, arg, bpc, edit=lambda c: None, drop_budget=False):
+    c = modern.get_config(arg)
+    c.origin = {'experiment': f'experiments/modern.py:{arg}'}
+    edit(c)
+    if drop_budget:
+      del c.paper['budget']
+    fake_run(str(runs / name), c, [0.9], valid, test_bpc=bpc)
+
+  def label():
+    rows = tables.rows_of(tables.collect([str(runs)]))
+    shown = tables.markdown(rows, base=str(runs))
+    return [line.split(' | ')[1] for line in shown.splitlines() if line.startswith('| PTB ')
+            and 'study only' not in line]
+
+  run('lstm_e10', 'dataset=ptb_char,cell=lstm,epochs=10', 1.33)
+  run('gru_full', 'dataset=ptb_char,cell=gru', 1.30)
+  assert label() == ['LSTM, reduced budget: 10 of 30 epochs', 'GRU']
+  # an override flag, recorded in the config but not in origin.experiment; an old record
+  for name in ('lstm_e10', 'gru_full'):
+    for f in ('config.json', 'result.json', 'metrics.jsonl'):
+      (runs / name / f).unlink()
+    (runs / name).rmdir()
+  run('lstm_flag', 'dataset=ptb_char,cell=lstm', 1.33,
+      edit=lambda c: setattr(c.task, 'epochs', 4))
+  run('gru_old', 'dataset=ptb_char,cell=gru,epochs=14', 1.30, drop_budget=True)
+  assert label() == ['LSTM, reduced budget: 4 of 30 epochs', 'GRU, reduced budget: 14 of 30 epochs']
+  run('gru_capped', 'dataset=ptb_char,cell=gru,seed=1', 1.29,       # other seeds: not repeats
+      edit=lambda c: setattr(c.train, 'num_steps', 1000))
+  run('gru_capped_old', 'dataset=ptb_char,cell=gru,steps=500,seed=2', 1.28, drop_budget=True)
+  shown = [r for r in tables.rows_of(tables.collect([str(runs)])) if r['row'] == 'ptb_char']
+  cut = {os.path.basename(r['run']): r['reduced'] for r in shown if r['ours'] is not None}
+  assert cut == {'lstm_flag': '4 of 30 epochs', 'gru_old': '14 of 30 epochs',
+                 'gru_capped': 'at most 1,000 updates of the 30 epochs',
+                 'gru_capped_old': 'at most 500 updates of the 30 epochs'}
+  # The adding problem's budget is in updates.
+  run('add', 'dataset=adding600,cell=gru,steps=5000', None)
+  assert tables.reduced(json.loads((runs / 'add' / 'config.json').read_text())) == \
+      '5,000 of 20,000 updates'
