@@ -291,8 +291,24 @@ class Cell:
     raise NotImplementedError
 
   def step_param_names(self) -> tuple[str, ...]:
-    """The parameters ``step_from_matmul`` reads."""
+    """The parameters ``step_from_matmul`` reads (besides W_rec, which it does
+    not read: it gets z). The hand-written BPTT differentiates only these: a
+    parameter the step reads and this list leaves out would get a zero
+    gradient, so ``check_step_params`` refuses it."""
     return ('ln_rec',) if self.layer_norm else ()
+
+  def check_step_params(self, params: Params, state, xp_t, z) -> None:
+    """Raises a one-line ValueError where ``step_from_matmul`` reads a parameter
+    that ``step_param_names`` does not list (its BPTT gradient would be zero,
+    silently). Abstract: it traces the step once, computing nothing."""
+    small = {k: params[k] for k in self.step_param_names()}
+    try:
+      jax.eval_shape(self.step_from_matmul, small, state, xp_t, z)
+    except KeyError as e:
+      raise ValueError(
+          f'{type(self).__name__}.step_from_matmul reads params[{e.args[0]!r}], which its '
+          'step_param_names() does not list: the hand-written BPTT (models/rnn.py) would leave '
+          "that parameter's gradient at zero; add it to step_param_names") from None
 
   # The hand-written BPTT of ``models.rnn.recurrence`` keeps, for each step,
   # what ``step_residuals`` returns, and takes the step's derivative from it
@@ -306,6 +322,11 @@ class Cell:
   def step_residuals(self, params: Params, state: jax.Array, xp_t: jax.Array,
                      z: jax.Array) -> tuple[jax.Array, Any]:
     """``(step_from_matmul(params, state, xp_t, z), residuals)``."""
+    if self.gates > 1 and z.shape[-1] != self.gates * self.hidden_size:
+      raise ValueError(
+          f'{type(self).__name__}: z is {z.shape[-1]} wide, not gates x hidden_size = '
+          f'{self.gates} x {self.hidden_size}; a cell whose recurrent product has another width '
+          'overrides step_residuals (the default keeps z split by gate)')
     residuals = tuple(jnp.split(z, self.gates, axis=-1)) if self.gates > 1 else z
     return self.step_from_matmul(params, state, xp_t, z), residuals
 

@@ -217,7 +217,8 @@ def _recurrence(cell: cells_lib.Cell, unroll: int):
       xp_t, probe_t = xs
       operand = masked_operand(state, mask)
       z = cell.matmul(operand, w)
-      if keep_z:
+      if keep_z:             # the gradient's forward pass
+        cell.check_step_params(params, state, joined(xp_t), z)
         new, residuals = cell.step_residuals(params, state, joined(xp_t), z)
       else:
         new = cell.step_from_matmul(params, state, joined(xp_t), z)

@@ -36,6 +36,37 @@ def test_every_registered_cell_has_a_case():
   assert set(cells_lib.CELLS) <= {name for name, _ in CASES.values()}
 
 
+def test_a_step_reading_a_parameter_it_does_not_list_is_refused():
+  """The hand-written BPTT differentiates only ``step_param_names``: a new
+  cell that forgets one (here a GRU without its b_rec_n) would train with a
+  zero gradient for it; it is refused in one line when the gradient is taken."""
+  class Forgetful(cells_lib.GRU):
+    def step_param_names(self):
+      return cells_lib.Cell.step_param_names(self)
+  cell = Forgetful(hidden_size=H)
+  params = cell.init(jax.random.key(0), D)
+  xp = cell.project(params, jax.random.normal(jax.random.key(1), (T, B, D)))
+  state0 = jnp.zeros((B, H))
+  assert rnn.recurrence(cell, params, state0, xp).shape == (T, B, H)   # forward: fine
+  with pytest.raises(ValueError, match=r"^Forgetful.step_from_matmul reads params\['b_rec_n'\], "
+                                       r'which its step_param_names\(\) does not list'):
+    jax.grad(lambda p: rnn.recurrence(cell, p, state0, xp).sum())(params)
+
+
+def test_a_recurrent_product_of_another_width_needs_its_own_residuals():
+  """The default residuals split z by gate: a cell whose z is not gates x H
+  wide (a second recurrent product, as the MGU's) is told to override them,
+  not left to numpy's array_split error (or a silent wrong split)."""
+  class Narrow(cells_lib.GRU):
+    def step_from_matmul(self, params, state, xp_t, z):
+      return state
+    def step_residuals(self, params, state, xp_t, z):
+      return cells_lib.Cell.step_residuals(self, params, state, xp_t, z[..., :H])
+  cell = Narrow(hidden_size=H)
+  with pytest.raises(ValueError, match=rf'^Narrow: z is {H} wide, not gates x hidden_size = 3 x {H}'):
+    cell.step_residuals({}, jnp.zeros((B, H)), None, jnp.zeros((B, 3 * H)))
+
+
 def _setup(name, kwargs, seed=0):
   cell = cells_lib.make_cell(name, H, init_scheme='basic_tanh', **kwargs)
   params = cell.init(jax.random.key(seed), D)
