@@ -7,6 +7,7 @@ from optim.chain import make_optimizer
 from optim.chain import NO_CLIP
 from optim.chain import numeric_hyperparams
 from optim.chain import OPTIMIZERS
+from optim.chain import optimizer_only_fields
 from optim.schedules import constant
 from optim.schedules import learning_rate_schedule
 from optim.schedules import regularizer_weight

@@ -61,6 +61,9 @@ def clips(threshold) -> bool:
   return bool(threshold) and threshold < NO_CLIP
 
 OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'adam', 'rmsprop', 'adamw')
+# The optimisers whose own update decays the weights (decoupled, as optax.adamw):
+# for the others ``weight_decay`` is added to the gradient before the update.
+DECOUPLED_DECAY = ('adamw',)
 
 # Numeric fields that become injected hyperparameters when in use.
 _ADAM_FIELDS = ('adam_b1', 'adam_b2', 'adam_eps')
@@ -180,11 +183,29 @@ def numeric_hyperparams(cfg: ml_collections.ConfigDict) -> dict[str, float]:
   return {name: float(cfg[name]) for name in names}
 
 
+def optimizer_only_fields() -> tuple[str, ...]:
+  """The numeric fields (``optim.<name>``) that some optimisers read and others
+  do not (``numeric_hyperparams`` over ``OPTIMIZERS`` at the defaults): a
+  sweep may not vary one its optimiser ignores."""
+  used = []
+  for name in OPTIMIZERS:
+    cfg = default_config()
+    cfg.name = name
+    used.append(set(numeric_hyperparams(cfg)))
+  return tuple(sorted(f'optim.{k}' for k in set.union(*used) - set.intersection(*used)))
+
+
 def make_optimizer(
     cfg: ml_collections.ConfigDict,
     total_steps: int,
 ) -> optax.GradientTransformationExtraArgs:
   """Builds the optimiser described by an ``optim`` config.
+
+  An optimiser's branch in ``build`` passes optax every argument that would
+  act: one the config has no field for is pinned to what the config means
+  (``optax.lion``'s own ``weight_decay`` defaults to 1e-3, ``optax.adamw``'s to
+  1e-4), so that nothing the config does not say changes the update; one whose
+  update decays the weights itself is in ``DECOUPLED_DECAY``.
 
   Args:
     cfg: an ``optim`` config with the fields of ``default_config`` (read
@@ -234,7 +255,7 @@ def make_optimizer(
           auto_clip_steps, clip_norm_auto_factor))
     elif clip_norm is not None:
       parts.append(optax.clip_by_global_norm(clip_norm))
-    if weight_decay is not None and name != 'adamw':
+    if weight_decay is not None and name not in DECOUPLED_DECAY:
       parts.append(optax.add_decayed_weights(weight_decay))
 
     lr = learning_rate * lr_scale

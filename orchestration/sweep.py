@@ -71,6 +71,7 @@ import time
 import ml_collections
 import numpy as np
 
+import optim
 from orchestration import executors
 from training import population as population_lib
 from training import records
@@ -207,9 +208,11 @@ def plan(config: ml_collections.ConfigDict, workers: int) -> list[Unit]:
   drawn_structural = [spec[0] for spec in random if spec[0] not in numeric_random]
   for spec in random:
     if spec[0] in drawn_structural and spec[1] != 'choice':
-      raise ValueError(f'sweep.random {spec[0]!r} changes what is compiled (only '
-                       f'{", ".join(population_lib.LOSS_HPARAMS)} and optim.<float field> vary '
-                       "within one program): draw it with 'choice' from a tuple of values")
+      raise ValueError(f'sweep.random {spec[0]!r} is not one of the numbers that vary within one '
+                       f'program under this config ({", ".join(population_lib.member_hparams(config))}'
+                       '; a regularizer weight must be on in the config, an optimiser field one '
+                       f'that optim.name={config.optim.name!r} reads): draw it with \'choice\' from '
+                       'a tuple of values (a program each), or switch it on in the config')
   hparams = tuple(k for k, _ in numeric_grid) + tuple(numeric_random)
   by_draw: dict[tuple, list] = {}          # structural draw -> its trials, in drawn order
   for t in trials:
@@ -688,17 +691,13 @@ def check(config: ml_collections.ConfigDict, data=None) -> None:
     _check_used(unit_cfg, unit)
 
 
-# The optimiser fields that only some optimisers read (``optim.numeric_hyperparams``).
-_OPTIMIZER_ONLY = ('optim.momentum', 'optim.adam_b1', 'optim.adam_b2', 'optim.adam_eps',
-                   'optim.rmsprop_decay', 'optim.rmsprop_eps')
-
-
 def _check_used(config, unit: Unit) -> None:
   """Refuses a unit that varies an optimiser field its optimiser does not
   read (``optim.momentum`` with plain SGD): its runs would differ in name only."""
   used = population_lib.member_hparams(config)
+  only_some = optim.optimizer_only_fields()
   for key, _ in unit.structural:
     for field in key.split('+'):
-      if field in _OPTIMIZER_ONLY and field not in used:
+      if field in only_some and field not in used:
         raise ValueError(f'sweep group {unit.group}: it varies {field}, which '
                          f'optim.name={config.optim.name!r} does not use')

@@ -273,7 +273,7 @@ def test_every_number_a_population_may_vary_has_a_range():
   """``train.check_config`` holds each population row's values to their fields'
   ranges (``train.RANGES``); a field missing there would go unchecked."""
   varied = set(population.LOSS_HPARAMS)
-  for name in ('momentum', 'adam', 'rmsprop'):
+  for name in optim.OPTIMIZERS:
     for auto in (0, 10):
       config = population_config()
       with config.unlocked():

@@ -199,7 +199,12 @@ def test_log_uniform_draws_have_the_closed_form_moments():
 @pytest.mark.parametrize('kwargs, message', [
     (dict(grid=(('model.cel', ('rnn',)),)), "'model.cel' is not a config field"),
     (dict(random=(('model.hidden_size', 'uniform', 10, 20),), trials=2),
-     "changes what is compiled .* draw it with 'choice'"),
+     r"'model.hidden_size' is not one of the numbers that vary within one program under this "
+     r"config \(reg.omega_alpha, optim.learning_rate, optim.clip_norm\b.* draw it with 'choice'"),
+    # an optimiser field the base config's optimiser does not read (a grid over optim.name
+    # judges the draw by the base's): named, with what may vary
+    (dict(random=(('optim.adam_b1', 'uniform', 0.8, 0.95),), trials=2),
+     r"'optim.adam_b1' is not one of .* an optimiser field one that optim.name='sgd' reads"),
     (dict(random=(('optim.learning_rate', 'log_uniform', 0.0, 1.0),), trials=2), 'both > 0'),
     (dict(random=(('optim.learning_rate', 'normal', 0.0, 1.0),), trials=2), 'is not one of'),
     (dict(random=(('model.num_layers+model.hidden_siz', 'choice', ((1, 8),)),), trials=2),
