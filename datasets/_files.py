@@ -35,6 +35,18 @@ from training.errors import RunError
 ENV_VAR = 'RNNOPT_DATA'
 DEFAULT_DATA_DIR = '~/.cache/rnnopt'
 CACHE_FILE = '~/.cache/rnnopt/checked.json'   # {path: [size, mtime_ns, ctime_ns, inode, kind, digest]}
+# What ``python -m datasets.download`` fetches; any other corpus is the user's to place.
+DOWNLOADABLE = ('music', 'ptb', 'all')
+WHERE = f'the data folder is --config.data_dir, else ${ENV_VAR}, else {DEFAULT_DATA_DIR}'
+
+
+def get_it(corpus: str, root, them: str = 'it') -> str:
+  """How to get ``corpus``'s files into the data folder ``root``: the download
+  command, or, for a corpus nothing downloads (a user's own), where they go."""
+  if corpus in DOWNLOADABLE:
+    return f'get {them} with: python -m datasets.download {corpus} --data_dir {shlex.quote(str(root))}'
+  return (f'nothing downloads {corpus}: place your own files in '
+          f'{shlex.quote(str(pathlib.Path(root) / corpus))} ({WHERE})')
 
 
 class DataError(RunError, ValueError):
@@ -49,9 +61,10 @@ class DataFileMissing(RunError, FileNotFoundError):
 def how_to_fix(corpus: str, data_dir=None) -> str:
   """The end of every data error: how to get the original files back."""
   root = resolve_data_dir(data_dir)
+  if corpus not in DOWNLOADABLE:
+    return f'replace it with a good copy ({WHERE})'
   return (f're-download with: python -m datasets.download {corpus} --data_dir '
-          f'{shlex.quote(str(root))}, or place the original files there (the data folder is '
-          f'--config.data_dir, else ${ENV_VAR}, else {DEFAULT_DATA_DIR})')
+          f'{shlex.quote(str(root))}, or place the original files there ({WHERE})')
 
 
 def cached_digest(path, kind: str, compute) -> str:
@@ -142,8 +155,7 @@ def require(relpath: str, data_dir=None, corpus: str = 'all') -> pathlib.Path:
     source = _resolve(data_dir)[1]
     raise DataFileMissing(
         f'missing data file {relpath!r}: looked for {path} (data folder from '
-        f'{source}); get it with: python -m datasets.download {corpus} '
-        f'--data_dir {shlex.quote(str(root))}')
+        f'{source}); {get_it(corpus, root)}')
   return path
 
 
@@ -157,10 +169,10 @@ def missing(files, data_dir=None) -> str | None:
   if not absent:
     return None
   corpora = sorted({corpus for _, corpus in absent})
-  corpus = corpora[0] if len(corpora) == 1 else 'all'
+  if len(corpora) > 1 and set(corpora) <= set(DOWNLOADABLE):
+    corpora = ['all']                     # one download command fetches them all
   return (f'missing data file(s) {", ".join(repr(rel) for rel, _ in absent)} in {root} (data folder '
-          f'from {_resolve(data_dir)[1]}); get them with: python -m datasets.download {corpus} '
-          f'--data_dir {shlex.quote(str(root))}')
+          f'from {_resolve(data_dir)[1]}); ' + '; '.join(get_it(c, root, 'them') for c in corpora))
 
 
 def md5sum(path: str | os.PathLike) -> str:

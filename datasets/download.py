@@ -289,7 +289,7 @@ def main(argv=None):
   parser = argparse.ArgumentParser(
       prog='python -m datasets.download', description=__doc__.split('\n')[0])
   parser.add_argument('corpus', nargs='?', default='all',
-                      choices=('music', 'ptb', 'all'))
+                      choices=_files.DOWNLOADABLE)   # what the data errors offer to fetch
   parser.add_argument('--data_dir', default=None, help=(
       f'data folder (default: ${_files.ENV_VAR}, else '
       f'{_files.DEFAULT_DATA_DIR})'))

@@ -35,6 +35,32 @@ CONFIGS = {
 }
 
 
+def test_every_registered_family_has_a_config_here():
+  """A task family added to ``tasks.REGISTRY`` (its build function) is
+  exercised below only with a config in ``CONFIGS`` (and its arrays in
+  ``toy_data``): it fails here until it has one."""
+  covered = {tasks.REGISTRY[name] for name in CONFIGS}
+  assert [n for n, build in sorted(tasks.REGISTRY.items()) if build not in covered] == []
+
+
+def test_a_corpus_nothing_downloads_is_placed_not_downloaded(tmp_path):
+  """The data errors offer ``datasets.download`` only for what it fetches; a
+  user's own corpus is told where its files go (the download command would
+  fail on its name)."""
+  from datasets import _files
+  why = _files.missing([('mine/train.txt', 'mine'), ('music/JSB Chorales.pickle', 'music')],
+                       tmp_path)
+  assert f"nothing downloads mine: place your own files in {tmp_path / 'mine'} (the data folder is" in why
+  assert f'get them with: python -m datasets.download music --data_dir {tmp_path}' in why
+  both = _files.missing([('ptb/ptb.train.txt', 'ptb'), ('music/JSB Chorales.pickle', 'music')],
+                        tmp_path)
+  assert both.endswith(f'get them with: python -m datasets.download all --data_dir {tmp_path}')
+  with pytest.raises(_files.DataFileMissing, match=r"^missing data file 'mine/valid.txt'.*"
+                                                   r'nothing downloads mine: place your own'):
+    _files.require('mine/valid.txt', tmp_path, 'mine')
+  assert 'python -m datasets.download' not in _files.how_to_fix('mine', tmp_path)
+
+
 @pytest.mark.parametrize('name', sorted(CONFIGS))
 def test_every_family_builds_from_arrays_and_has_the_interface(name):
   config = CONFIGS[name]()
