@@ -605,6 +605,11 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
         row['test_error'].append(m['test_error'])
       row['seeds'].append(m['hparams'].get('seed'))
       row.setdefault('flagged', []).append(bool(m.get('diverged')))   # train.diverged_why
+      for unit in REPORTED_AS:      # the text tasks' test in the papers' unit too
+        if isinstance(m.get(f'test_{unit}'), (int, float)):
+          at_best = select == 'loss' and m.get('best_valid_loss') is not None
+          row.setdefault(unit, []).append(
+              m.get(f'test_{unit}_at_best_valid', m[f'test_{unit}']) if at_best else m[f'test_{unit}'])
     for row in by_row.values():
       finite = (all(math.isfinite(x) for x in row['valid'] + row['test'])
                 and not any(row['flagged']))
@@ -615,12 +620,19 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
                          valid_per_seed=row['valid'], test_per_seed=row['test'],
                          # what ranks beside what: a unit's updates (its budget, or where its
                          # members stopped) and its code, which may differ between units
-                         steps=result.get('step'), code_version=result.get('code_version')))
+                         steps=result.get('step'), code_version=result.get('code_version'),
+                         **{f'test_{unit}': float(np.mean(row[unit]))
+                            for unit in REPORTED_AS if len(row.get(unit, ())) == len(row['test'])}))
   ranked = sorted(trials, key=lambda t: (t['diverged'], t['valid']))
   best = next((t for t in ranked if not t['diverged']), None)
   return dict(select=f'valid {select}', trials=ranked, best=best,
               units=len(units), finished_units=len({t['unit'] for t in trials}),
               diverged=sum(t['diverged'] for t in trials))
+
+
+# The units a task reports its test in beside the loss (result.json's test_<unit>):
+# bits per character, perplexity.
+REPORTED_AS = ('bpc', 'ppl')
 
 
 def _percent(error) -> str:
@@ -634,23 +646,28 @@ def _count(n) -> str:
 
 
 def markdown(summary: dict) -> str:
+  reported = [u for u in REPORTED_AS if any(f'test_{u}' in t for t in summary['trials'])]
+  extra = lambda t: ''.join(f' {t[f"test_{u}"]:.4f} |' if f'test_{u}' in t else ' - |'
+                            for u in reported)
   lines = [f'Trials ranked on {summary["select"]} (mean over seeds); the best is reported '
            f'on test. {summary["finished_units"]}/{summary["units"]} units finished, '
            f'{summary["diverged"]} trial(s) diverged.', '',
-           '| rank | group | hyperparameters | valid | test | test error | updates | code | run |',
-           '|---|---|---|---|---|---|---|---|---|']
+           '| rank | group | hyperparameters | valid | test | '
+           + ''.join(f'test ({u}) | ' for u in reported) + 'test error | updates | code | run |',
+           '|---|---|---|---|---|' + '---|' * len(reported) + '---|---|---|---|']
   for r, t in enumerate(summary['trials'], 1):
     hp = ', '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
                    for k, v in t['hparams'].items())
     valid = 'diverged' if t['diverged'] else records.loss_text(t['valid'])
     lines.append(f'| {r} | {t["unit"].split("/")[0]} | {hp} | {valid} | '
-                 f'{records.loss_text(t["test"])} | '
+                 f'{records.loss_text(t["test"])} |{extra(t)} '
                  f'{_percent(t["test_error"])} | {_count(t.get("steps"))} | '
                  f'{t.get("code_version") or "-"} | {t["unit"]} |')
   if summary['best']:
     b = summary['best']
+    also = ''.join(f', {b[f"test_{u}"]:.4f} {u}' for u in reported if f'test_{u}' in b)
     lines += ['', f'Best: {b["unit"]} {b["hparams"]}: valid {records.loss_text(b["valid"])}, '
-              f'test {records.loss_text(b["test"])} (error {_percent(b["test_error"])}).']
+              f'test {records.loss_text(b["test"])}{also} (error {_percent(b["test_error"])}).']
   if summary.get('failed_units'):
     lines += ['', f'FAILED units (no result after their retries; their trials are missing '
               f'above, see their log.txt): {", ".join(summary["failed_units"])}.']

@@ -419,6 +419,26 @@ def test_the_ranking_shows_each_trials_updates_and_code(tmp_path):
   assert rows[1].endswith(f'| 0.00% | 7,248 | 0fa97c9 | {units[1].name} |'), rows
 
 
+def test_a_text_searchs_ranking_shows_the_test_in_bits_per_character(tmp_path):
+  """The PTB character searches report bits per character (the papers' unit)
+  beside the loss in nats: sweep.md shows the test in bpc at the same
+  parameters as the loss (at the lowest validation)."""
+  c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=2)
+  c.sweep.part_size = 1
+  units = sweep.plan(c, workers=1)
+  member = lambda lr, v: dict(hparams={'seed': 0, 'optim.learning_rate': lr}, test_loss=v + 0.1,
+                              test_error=0.5, best_valid_loss=v, best_valid_step=10,
+                              test_loss_at_best_valid=v, test_error_at_best_valid=0.5,
+                              test_bpc=(v + 0.1) / math.log(2), test_bpc_at_best_valid=v / math.log(2))
+  fake_unit(str(tmp_path), units[0].name, [member(0.011, 0.95)], [0.95], step=100)
+  fake_unit(str(tmp_path), units[1].name, [member(0.015, 0.93)], [0.93], step=100)
+  text = sweep.markdown(sweep.summarize(c, str(tmp_path), units))
+  assert '| rank | group | hyperparameters | valid | test | test (bpc) | test error |' in text
+  first = next(l for l in text.splitlines() if l.startswith('| 1 '))
+  assert f'| 0.9300 | {0.93 / math.log(2):.4f} | 50.00% |' in first, first
+  assert text.rstrip().endswith(f'test 0.9300, {0.93 / math.log(2):.4f} bpc (error 50.00%).')
+
+
 
 def test_a_worker_signalled_as_its_unit_ended_counts_as_done(tmp_path, monkeypatch, capsys):
   """A worker whose unit got a SIGTERM during its final test writes its
