@@ -238,8 +238,9 @@ def declare_paper(c: ml_collections.ConfigDict, table: str, row: str, methods,
   companion row named after the paper's, e.g. 'nottingham/lstm', unless
   ``companion=False`` (a table whose methods are the cells themselves).
   ``budget``: (config field, value), the budget the reproduction calls for,
-  e.g. ('task.epochs', 30); ``launch.py table`` labels a run given less as
-  reduced, with what was cut. Call it last, when the model and population are final."""
+  e.g. ('task.epochs', 30); the field one of ``reporting.tables.BUDGET_UNITS``
+  ('task.epochs', 'train.num_steps'); ``launch.py table`` labels a run given
+  less as reduced, with what was cut. Call it last, when the model and population are final."""
   methods = (methods,) if isinstance(methods, str) else tuple(methods)
   rows = max(1, len(c.population.rows)) if c.population.hparams else 1
   if len(methods) not in (1, rows):
@@ -250,6 +251,9 @@ def declare_paper(c: ml_collections.ConfigDict, table: str, row: str, methods,
   c.paper.methods = methods
   if budget is not None:
     field, value = budget
+    if field not in ('task.epochs', 'train.num_steps'):    # reporting.tables.BUDGET_UNITS
+      raise ValueError(f'declare_paper: budget field {field!r} is not task.epochs or '
+                       'train.num_steps (the budgets launch.py table can compare)')
     c.paper.budget = {'field': field, 'value': value}
 
 

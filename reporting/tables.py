@@ -196,6 +196,7 @@ def declared(config: dict) -> dict:
               methods=tuple(paper.get('methods', ())))
 
 
+# The fields a declared budget may name (``declare_paper(budget=...)``), and their unit.
 BUDGET_UNITS = {'task.epochs': 'epochs', 'train.num_steps': 'updates'}
 
 
@@ -214,7 +215,7 @@ def reduced(config: dict) -> str:
   field, full = budget['field'], budget['value']
   got, unit = flat.get(field), BUDGET_UNITS.get(budget['field'], budget['field'])
   cut = [f'{got:,} of {full:,} {unit}'] if isinstance(got, (int, float)) and got < full else []
-  cap = flat.get('train.num_steps') if field != 'train.num_steps' else 0
+  cap = flat.get('train.num_steps') if field == 'task.epochs' else 0
   if cap:                   # a budget in epochs, capped at a number of updates
     cut.append(f'at most {cap:,} updates of the {full:,} {unit}')
   return ', '.join(cut)
