@@ -52,18 +52,37 @@ sgd-cr), ``length=`` and ``max_length=`` (the range; memorisation uses
 RESULTS.md; expected wall times are in ``scripts/fig7_runs.sh``.
 """
 
+from typing import NamedTuple
+
 from datasets import pathological as tasks
 from experiments import common
 
-# problem: (task name, task kwargs, hidden, init, lr, alpha, clip, default max_length)
+class Setting(NamedTuple):
+  """A problem's settings (the supplementary's, as the fidelity table above gives them)."""
+  task: str              # datasets.pathological.TASKS
+  kwargs: dict           # the task's own arguments (a variant is a setting of its own)
+  hidden: int
+  init: str              # models.cells.INITS
+  lr: float
+  alpha: float           # Omega's weight
+  clip: float            # gradient-norm threshold
+  max_length: int        # the longest sequence by default (0: the length given)
+
+
 SETTINGS = {
-    'addition': ('addition', {}, 50, 'basic_tanh', 0.01, 0.5, 6.0, 200),
-    'multiplication': ('multiplication', {}, 50, 'basic_tanh', 0.01, 0.5, 6.0, 200),
-    'temporal_order_3bit': ('temporal_order_3bit', {}, 100, 'smart_tanh', 0.001, 2.0, 6.0, 200),
-    'random_permutation': ('random_permutation', {}, 100, 'smart_tanh', 0.001, 1.0, 6.0, 200),
-    'memorization': ('memorization', {}, 50, 'smart_tanh', 0.01, 2.0, 1.0, 0),
-    'memorization10': ('memorization', {'pattern_length': 10, 'num_symbols': 5},
-                       50, 'smart_tanh', 0.01, 2.0, 1.0, 0),
+    'addition': Setting('addition', {}, hidden=50, init='basic_tanh', lr=0.01, alpha=0.5,
+                        clip=6.0, max_length=200),
+    'multiplication': Setting('multiplication', {}, hidden=50, init='basic_tanh', lr=0.01,
+                              alpha=0.5, clip=6.0, max_length=200),
+    'temporal_order_3bit': Setting('temporal_order_3bit', {}, hidden=100, init='smart_tanh',
+                                   lr=0.001, alpha=2.0, clip=6.0, max_length=200),
+    'random_permutation': Setting('random_permutation', {}, hidden=100, init='smart_tanh',
+                                  lr=0.001, alpha=1.0, clip=6.0, max_length=200),
+    'memorization': Setting('memorization', {}, hidden=50, init='smart_tanh', lr=0.01,
+                            alpha=2.0, clip=1.0, max_length=0),
+    'memorization10': Setting('memorization', {'pattern_length': 10, 'num_symbols': 5},
+                              hidden=50, init='smart_tanh', lr=0.01, alpha=2.0, clip=1.0,
+                              max_length=0),
 }
 
 # The authors' code's largest number of updates (RNN.py, maxiters).
