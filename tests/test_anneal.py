@@ -257,7 +257,7 @@ def test_a_branch_starts_from_the_source_checkpoint_with_its_history(tmp_path):
   finally:
     train._run_chunk = run_chunk
   train.train_and_evaluate(longer, crashed, data=rolls)
-  again = [json.loads(l) for l in (os.path.join(crashed, 'metrics.jsonl').read_text().splitlines())]
+  again = [json.loads(l) for l in (tmp_path / 'crashed' / 'metrics.jsonl').read_text().splitlines()]
   assert [r for r in again if r['split'] == 'train' and r['step'] > 14][0][
       'learning_rate'] == pytest.approx(lr / 8)
   # a change of the state's shapes is refused in one line, not an orbax traceback
