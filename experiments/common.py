@@ -12,6 +12,7 @@ import math
 import ml_collections
 
 import optim
+import tasks
 
 # The methods of Pascanu et al. (2013): plain SGD, SGD with gradient-norm
 # clipping (C), and clipping plus the regulariser Omega (R).
@@ -94,6 +95,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.paper.methods = ()               # one per population row (one for a single run)
   c.paper.budget = {}                # {'field': ..., 'value': ...}: the paper's (or recipe's)
                                      #   training budget; a run given less is labelled reduced
+  c.paper.task = {}                  # the row's task as declared (tasks.row_task); a run
+                                     #   that changed it since is not filed under the row
+  c.paper.max_params = 0             # > 0: the row's model size limit (a larger run is not filed)
 
   c.model = ml_collections.ConfigDict()
   c.model.cell = 'rnn'               # rnn | rnn_preact | lstm | gru
@@ -231,7 +235,8 @@ def apply_all_methods(c: ml_collections.ConfigDict, clip: float, alpha: float) -
 
 
 def declare_paper(c: ml_collections.ConfigDict, table: str, row: str, methods,
-                  companion: bool = True, budget: tuple[str, int] | None = None) -> None:
+                  companion: bool = True, budget: tuple[str, int] | None = None,
+                  max_params: int = 0) -> None:
   """Declares what the run reproduces: ``table`` (a key of ``tables.PAPER``),
   its ``row`` and the method of each population row, in their order, or one
   method for them all (a run without rows, or a grid of one method). A GRU or LSTM (``apply_cell``) fills the
@@ -240,7 +245,12 @@ def declare_paper(c: ml_collections.ConfigDict, table: str, row: str, methods,
   ``budget``: (config field, value), the budget the reproduction calls for,
   e.g. ('task.epochs', 30); the field one of ``reporting.tables.BUDGET_UNITS``
   ('task.epochs', 'train.num_steps'); ``launch.py table`` labels a run given
-  less as reduced, with what was cut. Call it last, when the model and population are final."""
+  less as reduced, with what was cut. ``max_params``: the row's limit on
+  the model's parameters (a study's sizes), 0 for none. The task as it is now
+  (``tasks.row_task``: name, kwargs, a problem's lengths) is recorded too: a
+  run whose task or size is changed afterwards (an override flag) is not filed
+  under the row (``launch.py table`` says why; the run says so when it starts).
+  Call it last, when the task, model and population are final."""
   methods = (methods,) if isinstance(methods, str) else tuple(methods)
   rows = max(1, len(c.population.rows)) if c.population.hparams else 1
   if len(methods) not in (1, rows):
@@ -255,6 +265,10 @@ def declare_paper(c: ml_collections.ConfigDict, table: str, row: str, methods,
       raise ValueError(f'declare_paper: budget field {field!r} is not task.epochs or '
                        'train.num_steps (the budgets launch.py table can compare)')
     c.paper.budget = {'field': field, 'value': value}
+  if isinstance(max_params, bool) or not isinstance(max_params, int) or max_params < 0:
+    raise ValueError(f'declare_paper: max_params={max_params!r} must be an integer >= 0 (0: none)')
+  c.paper.max_params = max_params
+  c.paper.task = tasks.row_task(c.task)
 
 
 CELLS = ('rnn', 'gru', 'lstm')

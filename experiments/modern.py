@@ -60,8 +60,12 @@ all: each draws a learning rate log-uniform in [3e-4, 3e-3], a depth at the
 budget, 1, 2 or 3 layers of the widest width that fits
 (``model.num_layers+model.hidden_size``: the two fields drawn together),
 a recurrent dropout from {0, 0.1, 0.25} and a dropout between layers from
-{0, 0.25, 0.5} (adding: neither). Trials that drew the same depth and
-dropouts train as members of one program:
+{0, 0.25, 0.5} (adding: neither). Trials that drew the same depth train
+as members of one program, each at its own rate and dropouts (a dropout
+the config has off, PTB's between layers, is switched on in the program
+and a member at 0 trains without it; ``orchestration/sweep.py``); the
+searches run before that (JSB, Nottingham) keep their groups of depth and
+dropouts:
 
     python launch.py sweep --config=experiments/modern.py:dataset=jsb,cell=gru \
         --workdir=results/bai2018/jsb_gru      # what launch.py reproduce bai2018 --workdir=results runs
@@ -239,8 +243,8 @@ def get_config(arg: str | None = None):
   c.train.patience_min_delta = 0.0 if a.dataset == 'adding600' else 0.001
 
   # The random search: every trial draws its learning rate, its depth (at the
-  # widest width within the budget) and its recurrent dropout; trials that
-  # drew the same depth and dropout are members of one program.
+  # widest width within the budget) and its dropouts; trials that drew the
+  # same depth are members of one program (sweep.is_numeric).
   depths = tuple((n, widest(a.dataset, a.cell, n)) for n in LAYERS)
   c.sweep.grid = ()
   c.sweep.random = (('optim.learning_rate', 'log_uniform', 3e-4, 3e-3),
@@ -274,5 +278,5 @@ def get_config(arg: str | None = None):
     c.sweep.trials = min(a.trials, 4)
   common.declare_paper(c, 'bai2018', a.dataset, a.cell, companion=False,
                        budget=('train.num_steps' if a.dataset == 'adding600' else 'task.epochs',
-                               budget))
+                               budget), max_params=0 if a.smoke else BUDGETS[a.dataset])
   return c

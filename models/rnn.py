@@ -73,6 +73,22 @@ WORD_OUTPUTS = ('class_softmax', 'softmax')   # outputs are log P(targets) [T, B
 # What the network computes in (``RecurrentNetwork.compute_dtype``); the
 # parameters are float32 either way.
 COMPUTE_DTYPES = ('float32', 'bfloat16')
+# The rates a call may give (``RecurrentNetwork.__call__(rates=...)``) in place
+# of the fields of those names: a population member's own rate, a traced number.
+MEMBER_RATES = ('dropout', 'recurrent_dropout')
+
+
+class Dropout(nn.Module):
+  """Flax's ``nn.Dropout`` with the rate given at each call, so that it may be
+  traced (a member's own rate in a population). Its masks are nn.Dropout's:
+  the same name ('Dropout_0') draws the same keys, so a run keeps the numbers
+  it had with nn.Dropout (tested)."""
+
+  @nn.compact
+  def __call__(self, x, rate):
+    keep = 1.0 - rate
+    mask = jax.random.bernoulli(self.make_rng('dropout'), keep, x.shape)
+    return jax.lax.select(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros_like(x))
 
 
 def temporal_clip(threshold: jax.Array | float | None):
@@ -428,7 +444,8 @@ class RecurrentNetwork(nn.Module):
 
   @nn.compact
   def __call__(self, inputs, carry=None, *, reset=None, train: bool = False, probes=None,
-               bptt_clip=None, targets=None, sample_key=None, num_samples: int = 1):
+               bptt_clip=None, targets=None, sample_key=None, num_samples: int = 1,
+               rates=None):
     if self.output not in OUTPUTS:
       raise ValueError(f"model.output={self.output!r} is not one of {', '.join(OUTPUTS)}")
     if self.input_vocab and self.input_layers:
@@ -436,7 +453,17 @@ class RecurrentNetwork(nn.Module):
     for name in ('dropout', 'recurrent_dropout', 'zoneout'):
       if not 0.0 <= getattr(self, name) < 1.0:
         raise ValueError(f'model.{name}={getattr(self, name)} is not a probability in [0, 1)')
-    drop = nn.Dropout(self.dropout, deterministic=not train or not self.dropout)
+    rates = dict(rates or {})
+    if set(rates) - set(MEMBER_RATES):
+      raise ValueError(f'rates: {", ".join(sorted(set(rates) - set(MEMBER_RATES)))} is not one of '
+                       f'{", ".join(MEMBER_RATES)}')
+    for name in rates:
+      if not getattr(self, name):
+        raise ValueError(f'rates[{name!r}] is given but model.{name} is off (0): switch it on so '
+                         'that the program draws its masks')
+    dropout = Dropout()
+    drop = (lambda x: dropout(x, rates.get('dropout', self.dropout))) if train and self.dropout \
+        else (lambda x: x)
     dt = self.matmul_dtype
     # The input layers' products in ``dt`` (nn.Dense contracts x's last axis with
     # the kernel's first); float32 keeps Flax's own product.
@@ -464,7 +491,7 @@ class RecurrentNetwork(nn.Module):
         state0 = carry[i] if reset is None else jnp.where(reset, state0, carry[i])
       xp = cell.project_ids(params, x) if ids else cell.project(params, x)
       states = self._scan(cell, params, state0, xp, probes[i] if probes is not None else None,
-                          bptt_clip, train)
+                          bptt_clip, train, rates.get('recurrent_dropout', self.recurrent_dropout))
       hidden = cell.output(states)
       for k, v in zip(aux, (states[-1], states, state0, xp, hidden)):
         aux[k].append(v)
@@ -514,12 +541,14 @@ class RecurrentNetwork(nn.Module):
                                      jnp.broadcast_to(bh, lead + bh.shape[-1:]), sample_key)
     return nade_lib.nade_logits(params, bv, bh, targets, self.nade_max_notes), samples
 
-  def _scan(self, cell, params, state0, xp, probe, bptt_clip, train):
-    """All states [T, B, S] of one layer; the recurrence is one lax.scan."""
+  def _scan(self, cell, params, state0, xp, probe, bptt_clip, train, recurrent_dropout):
+    """All states [T, B, S] of one layer; the recurrence is one lax.scan.
+    ``recurrent_dropout``: the rate (``self.recurrent_dropout``, or a member's
+    own, traced), used where ``self.recurrent_dropout`` is on."""
     steps, batch = xp.shape[:2]
     drop_mask = zone_mask = None
     if train and self.recurrent_dropout > 0:
-      keep = 1.0 - self.recurrent_dropout
+      keep = 1.0 - recurrent_dropout
       drop_mask = jax.random.bernoulli(self.make_rng('dropout'), keep,
                                        (batch, cell.hidden_size)) / keep
     if not self.zoneout:   # the hand-written BPTT, recurrent dropout included

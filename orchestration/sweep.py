@@ -25,7 +25,8 @@ values per grid point: ``('model.num_layers+model.hidden_size', ((1, 256),
 (2, 160)))`` pairs each depth with its own width (a width at a fixed number
 of parameters) instead of crossing them.
 Numeric hyperparameters that a population can vary (``training/population.py``: the
-Omega and L1 weights, the BPTT clip, and any numeric ``optim`` field) become
+Omega and L1 weights, the BPTT clip, the dropout rates, each where the config
+has it on, and any numeric ``optim`` field the optimiser reads) become
 members of one vmapped program; every other key (cell, hidden size,
 initialisation...) changes what is compiled, so its values form separate
 groups. A structural key may be drawn too (``'choice'`` only): each trial
@@ -57,6 +58,7 @@ from __future__ import annotations
 import copy
 import ctypes
 import dataclasses
+import functools
 import itertools
 import json
 import math
@@ -134,10 +136,16 @@ def _set(config, key: str, value) -> None:
     raise ValueError(f'sweep value {value!r} does not fit {key}: {e}') from None
 
 
-def is_numeric(config, key: str, values) -> bool:
-  """True when ``key`` can differ between the members of one program."""
+def is_numeric(config, key: str, values, rates_in_program: bool = True) -> bool:
+  """True when ``key`` can differ between the members of one program. A
+  dropout rate is, where the config has it on or the sweep gives it a rate
+  above 0 (``unit_config`` then switches it on: a member at 0 gets the numbers
+  of the run without it). ``rates_in_program=False``: the dropout rates are
+  structure, as they were for sweeps laid out before (``layout``)."""
   if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
     return False
+  if key in population_lib.MODEL_HPARAMS:   # on in the config, or switched on by its units
+    return rates_in_program and (bool(_get(config, key)) or any(v > 0 for v in values))
   return key in population_lib.member_hparams(config)
 
 
@@ -175,8 +183,12 @@ def _slug(structural) -> str:
   return re.sub(r'[^A-Za-z0-9_.-]+', '', text)
 
 
-def plan(config: ml_collections.ConfigDict, workers: int) -> list[Unit]:
-  """The units of ``config``'s sweep, split for ``workers`` processes."""
+def plan(config: ml_collections.ConfigDict, workers: int,
+         rates_in_program: bool = True) -> list[Unit]:
+  """The units of ``config``'s sweep, split for ``workers`` processes.
+  ``rates_in_program``: the dropout rates on in the config vary within a
+  program (False: the grouping of sweeps laid out before, ``layout``)."""
+  numeric = functools.partial(is_numeric, rates_in_program=rates_in_program)
   s = config.sweep
   grid = [tuple(g) for g in s.grid]
   random = [tuple(r) for r in s.random]
@@ -199,10 +211,10 @@ def plan(config: ml_collections.ConfigDict, workers: int) -> list[Unit]:
   if random and s.trials < 1:
     raise ValueError('sweep.random is set but sweep.trials < 1')
   trials = draw(random, s.trials, s.seed) if random else [{}]
-  structural = [(k, v) for k, v in grid if not is_numeric(config, k, v)]
-  numeric_grid = [(k, v) for k, v in grid if is_numeric(config, k, v)]
+  structural = [(k, v) for k, v in grid if not numeric(config, k, v)]
+  numeric_grid = [(k, v) for k, v in grid if numeric(config, k, v)]
   numeric_random = [spec[0] for spec in random
-                    if is_numeric(config, spec[0], [t[spec[0]] for t in trials])]
+                    if numeric(config, spec[0], [t[spec[0]] for t in trials])]
   # A drawn key that changes what is compiled (hidden units, leaky fraction...)
   # puts each trial in the group of its draw: the trials are still ``trials``.
   drawn_structural = [spec[0] for spec in random if spec[0] not in numeric_random]
@@ -240,13 +252,29 @@ def plan(config: ml_collections.ConfigDict, workers: int) -> list[Unit]:
 
 
 def unit_config(config: ml_collections.ConfigDict, unit: Unit) -> ml_collections.ConfigDict:
+  """The run of one unit: the sweep's config with the unit's structural values,
+  its members' rows, and any dropout its members vary switched on (at the
+  sweep's largest rate for it, so that the program draws masks; each member
+  trains at its own rate, ``population.rows``)."""
   c = copy.deepcopy(config)
   for key, value in unit.structural:
     _set(c, key, value)
+  for key in set(unit.hparams) & set(population_lib.MODEL_HPARAMS):
+    if not _get(c, key):
+      _set(c, key, _largest(config.sweep, key))
   c.population.seeds = tuple(config.sweep.seeds)
   c.population.hparams = unit.hparams
   c.population.rows = unit.rows if unit.hparams else ()
   return c
+
+
+def _largest(sweep_config, key: str) -> float:
+  """The largest value ``key`` takes in the sweep (a grid's, a choice's, a range's end)."""
+  values = [v for k, vs in sweep_config.grid if k == key for v in vs]
+  for spec in sweep_config.random:
+    if spec[0] == key:
+      values += list(spec[2]) if spec[1] == 'choice' else [spec[3]]
+  return float(max(values))
 
 
 def _die_with_parent(parent: int) -> None:
@@ -390,8 +418,10 @@ def layout(config: ml_collections.ConfigDict, workdir: str, workers: int,
   finished unit would stand for a larger one and its other trials would
   never run. So the first start records the layout in ``DIR/layout.json``
   and every rerun keeps it (``workers`` then only sets how many units run at
-  once). A folder from before that file is matched against its units'
-  ``config.json``: the first layout whose units they all are is kept.
+  once). So does the grouping: a sweep laid out before the dropout rates
+  could vary within a program (its file has no ``rates_in_program``) keeps
+  them as structure. A folder from before that file is matched against its
+  units' ``config.json``: the first layout whose units they all are is kept.
   ``write=False`` (``reproduce --status``) reads and writes nothing else."""
   path = os.path.join(workdir, LAYOUT_FILE)
   stored = records.read_json(path)
@@ -403,11 +433,13 @@ def layout(config: ml_collections.ConfigDict, workdir: str, workers: int,
             f'{first_workers}, part_size={first_part_size}); sweep.workers={workers} sets only how '
             'many run at once' + (f', sweep.part_size={part_size} is not applied'
                                   if part_size != first_part_size else ''), flush=True)
-    return plan(_with_part_size(config, first_part_size), first_workers)
+    return plan(_with_part_size(config, first_part_size), first_workers,
+                bool(stored.get('rates_in_program', False)))
   existing = _existing_units(workdir)
-  candidates = [workers] + [w for w in range(1, 65) if w != workers]
-  for w in candidates if existing else [workers]:
-    units = plan(config, w)
+  candidates = [(rates, w) for rates in (True, False)
+                for w in [workers] + [w for w in range(1, 65) if w != workers]]
+  for rates, w in candidates if existing else [(True, workers)]:
+    units = plan(config, w, rates)
     planned = {u.name: u for u in units}
     if all(name in planned and _same_rows(rows, planned[name]) for name, rows in existing.items()):
       break
@@ -415,7 +447,7 @@ def layout(config: ml_collections.ConfigDict, workdir: str, workers: int,
     raise RunError(f'the units in {workdir} ({", ".join(sorted(existing))}) match no layout of '
                    'this sweep for 1-64 workers: were they made by another sweep config?')
   if write:
-    records.write_json(path, {'workers': w, 'part_size': part_size})
+    records.write_json(path, {'workers': w, 'part_size': part_size, 'rates_in_program': rates})
   return units
 
 
@@ -564,12 +596,12 @@ def _run_local(config, workdir: str, todo: list[Unit], workers: int) -> list[str
   return failed
 
 
-def _last_valid(workdir: str) -> dict:
-  """{member: last validation record} from a unit's metrics.jsonl."""
-  out = {}
+def _valid_records(workdir: str) -> dict[int, dict[int, dict]]:
+  """{member: {step: validation record}} from a unit's metrics.jsonl, in order."""
+  out: dict = {}
   for m in records.read_jsonl(os.path.join(workdir, 'metrics.jsonl')):
     if m.get('split') == 'valid':
-      out[m.get('member', 0)] = m
+      out.setdefault(m.get('member', 0), {})[m.get('step')] = m
   return out
 
 
@@ -586,30 +618,35 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
     result = finished(os.path.join(workdir, u.name))
     if result is None:
       continue
-    valid = _last_valid(os.path.join(workdir, u.name))
+    valid = _valid_records(os.path.join(workdir, u.name))
     by_row: dict = {}
     for i, m in enumerate(result['members']):
       hp = {k: v for k, v in m['hparams'].items() if k != 'seed'}
       key = json.dumps(hp, sort_keys=True)
       by_row.setdefault(key, dict(hparams=hp, valid=[], test=[], test_error=[], seeds=[]))
       row = by_row[key]
-      if select == 'loss' and m.get('best_valid_loss') is not None:
+      at_best = select == 'loss' and m.get('best_valid_loss') is not None
+      mine = valid.get(i, {})
+      scored = mine.get(m.get('best_valid_step')) if at_best else None   # its validation line
+      scored = scored or (list(mine.values())[-1] if mine and not at_best else {})
+      if at_best:
         # the member's parameters at its lowest validation loss, which the
         # trainer keeps and scores on test (as reporting/tables.py reports them)
         row['valid'].append(m['best_valid_loss'])
         row['test'].append(m.get('test_loss_at_best_valid', m['test_loss']))
         row['test_error'].append(m.get('test_error_at_best_valid', m['test_error']))
       else:     # the last validation and the final parameters
-        row['valid'].append(valid.get(i, {}).get(select, float('nan')))
+        row['valid'].append(scored.get(select, float('nan')))
         row['test'].append(m['test_loss'])
         row['test_error'].append(m['test_error'])
       row['seeds'].append(m['hparams'].get('seed'))
       row.setdefault('flagged', []).append(bool(m.get('diverged')))   # train.diverged_why
-      for unit in REPORTED_AS:      # the text tasks' test in the papers' unit too
+      for unit in REPORTED_AS:      # the text tasks' numbers in the papers' unit too
         if isinstance(m.get(f'test_{unit}'), (int, float)):
-          at_best = select == 'loss' and m.get('best_valid_loss') is not None
           row.setdefault(unit, []).append(
               m.get(f'test_{unit}_at_best_valid', m[f'test_{unit}']) if at_best else m[f'test_{unit}'])
+        if isinstance(scored.get(unit), (int, float)):
+          row.setdefault(f'valid_{unit}', []).append(scored[unit])
     for row in by_row.values():
       finite = (all(math.isfinite(x) for x in row['valid'] + row['test'])
                 and not any(row['flagged']))
@@ -622,7 +659,10 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
                          # members stopped) and its code, which may differ between units
                          steps=result.get('step'), code_version=result.get('code_version'),
                          **{f'test_{unit}': float(np.mean(row[unit]))
-                            for unit in REPORTED_AS if len(row.get(unit, ())) == len(row['test'])}))
+                            for unit in REPORTED_AS if len(row.get(unit, ())) == len(row['test'])},
+                         **{f'valid_{unit}': float(np.mean(row[f'valid_{unit}']))
+                            for unit in REPORTED_AS
+                            if len(row.get(f'valid_{unit}', ())) == len(row['valid'])}))
   ranked = sorted(trials, key=lambda t: (t['diverged'], t['valid']))
   best = next((t for t in ranked if not t['diverged']), None)
   return dict(select=f'valid {select}', trials=ranked, best=best,
@@ -646,15 +686,16 @@ def _count(n) -> str:
 
 
 def markdown(summary: dict) -> str:
-  reported = [u for u in REPORTED_AS if any(f'test_{u}' in t for t in summary['trials'])]
-  extra = lambda t: ''.join(f' {t[f"test_{u}"]:.4f} |' if f'test_{u}' in t else ' - |'
-                            for u in reported)
+  columns = [f'{split}_{u}' for u in REPORTED_AS for split in ('valid', 'test')
+             if any(f'{split}_{u}' in t for t in summary['trials'])]
+  extra = lambda t: ''.join(f' {t[c]:.4f} |' if c in t else ' - |' for c in columns)
   lines = [f'Trials ranked on {summary["select"]} (mean over seeds); the best is reported '
            f'on test. {summary["finished_units"]}/{summary["units"]} units finished, '
            f'{summary["diverged"]} trial(s) diverged.', '',
            '| rank | group | hyperparameters | valid | test | '
-           + ''.join(f'test ({u}) | ' for u in reported) + 'test error | updates | code | run |',
-           '|---|---|---|---|---|' + '---|' * len(reported) + '---|---|---|---|']
+           + ''.join('{} ({}) | '.format(*c.split('_')) for c in columns)
+           + 'test error | updates | code | run |',
+           '|---|---|---|---|---|' + '---|' * len(columns) + '---|---|---|---|']
   for r, t in enumerate(summary['trials'], 1):
     hp = ', '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
                    for k, v in t['hparams'].items())
@@ -665,9 +706,11 @@ def markdown(summary: dict) -> str:
                  f'{t.get("code_version") or "-"} | {t["unit"]} |')
   if summary['best']:
     b = summary['best']
-    also = ''.join(f', {b[f"test_{u}"]:.4f} {u}' for u in reported if f'test_{u}' in b)
-    lines += ['', f'Best: {b["unit"]} {b["hparams"]}: valid {records.loss_text(b["valid"])}, '
-              f'test {records.loss_text(b["test"])}{also} (error {_percent(b["test_error"])}).']
+    also = lambda split: ''.join(f', {b[f"{split}_{u}"]:.4f} {u}' for u in REPORTED_AS
+                                 if f'{split}_{u}' in b)
+    lines += ['', f'Best: {b["unit"]} {b["hparams"]}: valid {records.loss_text(b["valid"])}'
+              f'{also("valid")}, test {records.loss_text(b["test"])}{also("test")} '
+              f'(error {_percent(b["test_error"])}).']
   if summary.get('failed_units'):
     lines += ['', f'FAILED units (no result after their retries; their trials are missing '
               f'above, see their log.txt): {", ".join(summary["failed_units"])}.']

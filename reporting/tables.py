@@ -21,7 +21,9 @@ runs fill one cell (a sweep's trials), the Markdown shows the one with the
 lowest validation score, and the CSV all of them. A member the trainer marked
 diverged (``train.diverged_why``) is flagged where it is shown, and chosen
 only when no other run fills its cell. Smoke runs never fill a cell; the runs
-left out are listed after the tables, each with the reason. A run given less
+left out are listed after the tables, each with the reason, among them a
+run whose task was changed after it declared its row (an override flag) or
+whose model is over the row's size (``training.records.not_filed_why``). A run given less
 than the budget its experiment declares for the paper (``config.paper.budget``)
 is labelled "reduced budget", with what was cut.
 """
@@ -405,6 +407,10 @@ def collect(roots: list[str], skipped: list | None = None) -> list[Cell]:
       if columns is None:
         skip(workdir, f'it declares row {row!r}, which table {table} does not have '
                       f'(rows: {", ".join(PAPER[table].rows)})')
+        continue
+      unfiled = records.not_filed_why(config, result.get('param_count'))
+      if unfiled:            # an override flag changed the task, or a model over the row's size
+        skip(workdir, f'it is not the run its declared row {row!r} stands for: {unfiled}')
         continue
       key = PAPER[table].result_key_of(row)
       measure = {'test_bpc': 'bpc', 'test_ppl': 'ppl'}.get(key, 'loss')

@@ -13,7 +13,9 @@ of reading (or generating) them; every task keeps them as ``task.data``.
 - ``long_series`` (``tasks.long_series``): split -> prices [N, L].
 
 A task that reads files names them in ``DATA_FILES``, so that ``missing_data``
-can say what is missing before a plan of runs starts.
+can say what is missing before a plan of runs starts. ``row_task`` names the
+fields that make the task a paper's row is about (``experiments.common.declare_paper``
+records them; ``training.records.not_filed_why`` finds a run that changed them).
 """
 
 from __future__ import annotations
@@ -69,5 +71,23 @@ def missing_data(config: ml_collections.ConfigDict) -> str | None:
   return _files.missing(DATA_FILES[name](config), config.get('data_dir') or None)
 
 
+# A pathological problem's fields beside its name and kwargs that make its data
+# and its metric (and their defaults in a config written before them).
+_SYNTHETIC_ROW_FIELDS = (('min_length', None), ('max_length', None), ('regression_error', 'squared'))
+
+
+def row_task(task) -> dict:
+  """The fields of ``task`` (``config.task``: a ConfigDict, or config.json's
+  dict) that make the data and the metric a paper's row is about: the name,
+  every ``kwargs`` (dataset, characters ahead, a problem's variant), and a
+  pathological problem's lengths and regression error. The other fields
+  (batch size, window, epochs, shuffling) are how a run trains on it."""
+  task = task.to_dict() if hasattr(task, 'to_dict') else dict(task)
+  out = {'name': task.get('name'), 'kwargs': dict(task.get('kwargs') or {})}
+  if task.get('name') in pathological.TASKS:
+    out.update({k: task.get(k, default) for k, default in _SYNTHETIC_ROW_FIELDS})
+  return out
+
+
 __all__ = ['DATA_FILES', 'KINDS', 'OUTPUTS', 'REGISTRY', 'Task', 'make', 'missing_data',
-           'per_step_loss', 'windowed_evaluator']
+           'per_step_loss', 'row_task', 'windowed_evaluator']

@@ -9,6 +9,7 @@ data file, a torn record, a rerun under another config. The subprocess ones
 
 import glob
 import json
+import math
 import os
 import pickle
 import random
@@ -518,6 +519,14 @@ def test_progress_lines_show_skips_and_validation_only_where_it_ran():
   population = train._progress_line(10, 100, [rec, dict(rec, skipped=3)], [dict(loss=2.0)],
                                     [None, None], 9.0, 81.0)
   assert 'skipped at most 7' in population and 'best valid loss 2.0000' in population
+  # a text task's validation in bits per character too, as its test line has it
+  bpc = lambda loss: loss / math.log(2)
+  valid = [dict(loss=0.95, error=0.3, count=10, bpc=bpc(0.95))]
+  line = train._progress_line(20, 100, [rec], valid, [None], 9.0)
+  assert f'| valid loss 0.9500, bpc {bpc(0.95):.4f}, error 30.00% |' in line, line
+  population = train._progress_line(20, 100, [rec, rec], [dict(valid[0], loss=1.0, bpc=bpc(1.0)),
+                                                          valid[0]], [None, None], 9.0)
+  assert f'best valid loss 0.9500, bpc {bpc(0.95):.4f} |' in population, population
 
 
 # --- data files --------------------------------------------------------------

@@ -359,6 +359,57 @@ def test_dropout_on_layer_and_head_inputs_a_fresh_mask_each_step():
                              plain.apply({'params': params}, u)[0], rtol=1e-6)
 
 
+def test_dropout_draws_the_masks_of_flax_nn_dropout():
+  """models.rnn.Dropout takes its rate at the call (so it may be traced) and
+  draws what nn.Dropout draws in its place: runs recorded with nn.Dropout keep
+  their numbers."""
+  import flax.linen as nn
+  from models.rnn import Dropout
+
+  class Flax(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+      drop = nn.Dropout(0.3, deterministic=False)
+      return drop(drop(x) + 1.0)
+
+  class Ours(nn.Module):
+    @nn.compact
+    def __call__(self, x, rate):
+      drop = Dropout()
+      return drop(drop(x, rate) + 1.0, rate)
+
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(50, 40)), jnp.float32)
+  rngs = {'dropout': jax.random.key(3)}
+  want = Flax().apply({}, x, rngs=rngs)
+  np.testing.assert_array_equal(Ours().apply({}, x, 0.3, rngs=rngs), want)
+  traced = jax.jit(lambda r: Ours().apply({}, x, r, rngs=rngs))(jnp.float32(0.3))
+  np.testing.assert_allclose(traced, want, rtol=1e-5)   # 1 - 0.3 in float32, not double
+
+
+def test_a_members_own_rates_equal_the_model_at_those_rates():
+  """``rates`` given at the call (a population member's own numbers, vmapped)
+  give what a model built with those rates gives, a rate of 0 included (the
+  model without that dropout); a rate for a dropout that is off is refused."""
+  rng = np.random.default_rng(0)
+  u = jnp.asarray(rng.normal(size=(T, B, D)), jnp.float32)
+  on = RecurrentNetwork(output_size=O, hidden_size=16, num_layers=2, dropout=0.5,
+                        recurrent_dropout=0.5)
+  params = on.init(jax.random.key(0), u)['params']
+  rngs = {'dropout': jax.random.key(7)}
+  members = jnp.asarray([[0.1, 0.25], [0.4, 0.0], [0.0, 0.0]], jnp.float32)
+  got = jax.jit(jax.vmap(lambda r: on.apply(
+      {'params': params}, u, train=True, rngs=rngs,
+      rates={'dropout': r[0], 'recurrent_dropout': r[1]})[0]))(members)
+  for i, (ff, rec) in enumerate(np.asarray(members).tolist()):
+    alone = RecurrentNetwork(output_size=O, hidden_size=16, num_layers=2, dropout=ff,
+                             recurrent_dropout=rec)
+    np.testing.assert_allclose(got[i], alone.apply({'params': params}, u, train=True,
+                                                   rngs=rngs)[0], rtol=1e-5, atol=1e-6)
+  off = RecurrentNetwork(output_size=O, hidden_size=16)
+  with pytest.raises(ValueError, match=r"rates\['dropout'\] is given but model.dropout is off"):
+    off.init(jax.random.key(0), u, rates={'dropout': 0.1})
+
+
 @pytest.mark.parametrize('field', ['dropout', 'recurrent_dropout', 'zoneout'])
 def test_dropout_probabilities_are_checked(field):
   model = RecurrentNetwork(output_size=O, hidden_size=8, **{field: 1.0})

@@ -49,8 +49,7 @@ def test_every_depth_of_the_search_is_within_the_budget(cell):
     config = modern.get_config(f'dataset={dataset},cell={cell}')
     units = sweep.plan(config, 1)
     assert sum(len(u.rows) for u in units) == config.sweep.trials     # trials in all
-    assert len({u.group for u in units}) <= len(modern.LAYERS) * (
-        1 if dataset == 'adding600' else len(modern.DROPOUTS) * len(modern.FF_DROPOUTS))
+    assert len({u.group for u in units}) <= len(modern.LAYERS)   # the dropouts are members
     depths = set()
     for u in units:
       c = sweep.unit_config(config, u)
@@ -59,14 +58,14 @@ def test_every_depth_of_the_search_is_within_the_budget(cell):
       assert (c.model.num_layers, c.model.hidden_size) == (layers, width)
       assert width == modern.widest(dataset, cell, layers)
       assert built_param_count(c) <= modern.BUDGETS[dataset]
-      assert u.hparams == ('optim.learning_rate',)
-      drawn = dict(u.structural)
       if dataset == 'adding600':     # fresh data: neither dropout is searched, both off
-        assert 'model.dropout' not in drawn and c.model.dropout == c.model.recurrent_dropout == 0
-      else:
-        assert (c.model.dropout, c.model.recurrent_dropout) == (
-            drawn['model.dropout'], drawn['model.recurrent_dropout'])
-        assert c.model.dropout in modern.FF_DROPOUTS
+        assert u.hparams == ('optim.learning_rate',)
+        assert c.model.dropout == c.model.recurrent_dropout == 0
+      else:                          # each member's rates, drawn from the search's choices
+        assert u.hparams == ('optim.learning_rate', 'model.recurrent_dropout', 'model.dropout')
+        assert {r[1] for r in u.rows} <= set(modern.DROPOUTS)
+        assert {r[2] for r in u.rows} <= set(modern.FF_DROPOUTS)
+        assert c.model.dropout > 0 and c.model.recurrent_dropout > 0   # on: masks drawn
     assert depths == set(modern.LAYERS)     # 16 draws of 3 depths reach every one here
 
 
@@ -138,3 +137,21 @@ def test_smoke_config_trains(dataset, tmp_path):
   assert result['step'] == config.train.num_steps and result['smoke']
   member = result['members'][0]
   assert np.isfinite(member['test_loss']) and not member['diverged']
+
+
+def test_a_run_off_its_rows_task_or_over_its_size_is_told_and_records_its_size(tmp_path, capsys):
+  """A run whose task an override changed after the experiment declared its row,
+  or whose model is over the row's size, says at its start that the table will not
+  file it there; result.json records one member's parameters, counted here from
+  the built model's shapes."""
+  config = modern.get_config('dataset=jsb,cell=gru,smoke')
+  config.task.kwargs.dataset = 'nottingham'          # an override flag after the declaration
+  config.paper.max_params = 100
+  data = toy_data('jsb', np.random.default_rng(0))
+  result = train.train_and_evaluate(config, str(tmp_path), data=data)
+  n = built_param_count(config)
+  assert result['param_count'] == n > 100
+  out = capsys.readouterr().out
+  assert ("Note: launch.py table will not file this run under bai2018 row 'jsb': "
+          f"task.kwargs.dataset='nottingham' (the row's: 'jsb'); {n:,} parameters, over the "
+          "row's 100") in out

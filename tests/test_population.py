@@ -42,6 +42,7 @@ def test_members_are_the_product_of_seeds_and_rows():
     (('optim.name',), 'not a numeric hyperparameter'),
     (('model.hidden_size',), 'not a numeric hyperparameter'),
     (('reg.l1_weight',), 'off (0) in the config'),
+    (('model.dropout',), 'off (0) in the config'),
     (('optim.momentum',), 'not a numeric hyperparameter'),   # plain SGD has no momentum
 ])
 def test_invalid_population_names_are_one_line_errors(hparams, message):
@@ -73,6 +74,36 @@ def test_population_gives_the_numbers_of_separate_runs(tmp_path):
     theirs = [json.loads(l)['loss'] for l in (tmp_path / f'single{i}' / 'metrics.jsonl').read_text().splitlines()
               if json.loads(l)['split'] == 'train']
     np.testing.assert_allclose(mine, theirs, rtol=1e-5)
+
+
+@pytest.mark.parametrize('layout', ['map', pytest.param('vmap', marks=pytest.mark.slow)])
+def test_members_own_dropout_rates_give_the_numbers_of_separate_runs(layout, tmp_path):
+  """model.dropout and model.recurrent_dropout, on in the config, are each
+  member's own numbers: a member equals the run at its rates, a rate of 0 the
+  run with that dropout off."""
+  config = population_config(seeds=(0,), steps=30)
+  with config.unlocked():
+    config.model.dropout = config.model.recurrent_dropout = 0.3
+    config.population.layout = layout
+    config.population.hparams = ('model.dropout', 'model.recurrent_dropout')
+    config.population.rows = ((0.1, 0.0), (0.4, 0.2))
+  together = train.train_and_evaluate(config, str(tmp_path / 'pop'))
+  lines = [json.loads(l) for l in (tmp_path / 'pop' / 'metrics.jsonl').read_text().splitlines()]
+  for i, (ff, rec) in enumerate(config.population.rows):
+    single = population_config(seeds=(0,), steps=30)
+    with single.unlocked():
+      single.population.hparams, single.population.rows = (), ()
+      single.optim.learning_rate, single.reg.omega_alpha = 0.01, 2.0    # the base row's
+      single.model.dropout, single.model.recurrent_dropout = ff, rec
+    alone = train.train_and_evaluate(single, str(tmp_path / f'single{i}'))
+    np.testing.assert_allclose(together['members'][i]['test_loss'],
+                               alone['members'][0]['test_loss'], rtol=1e-4)
+    mine = [r['loss'] for r in lines if r['split'] == 'train' and r['member'] == i]
+    theirs = [json.loads(l)['loss'] for l in (tmp_path / f'single{i}' / 'metrics.jsonl')
+              .read_text().splitlines() if json.loads(l)['split'] == 'train']
+    np.testing.assert_allclose(mine, theirs, rtol=1e-4)
+  assert together['members'][0]['hparams'] == {'seed': 0, 'model.dropout': 0.1,
+                                               'model.recurrent_dropout': 0.0}
 
 
 @pytest.mark.slow
@@ -169,8 +200,8 @@ def test_sharded_run_equals_unsharded(seeds, lrs, layout, tmp_path):
 
 
 def test_one_rule_decides_what_members_may_vary():
-  """population.member_hparams: the optimiser's injected numbers and the
-  loss weights that are on; the sweep asks the same rule."""
+  """population.member_hparams: the optimiser's injected numbers, and the
+  loss weights and dropout rates that are on; the sweep asks the same rule."""
   from orchestration import sweep
   config = population_config()
   assert 'optim.momentum' not in population.member_hparams(config)     # plain SGD
@@ -181,6 +212,15 @@ def test_one_rule_decides_what_members_may_vary():
   assert sweep.is_numeric(config, 'optim.momentum', [0.5, 0.9])
   assert {'optim.learning_rate', 'reg.omega_alpha'} <= set(population.member_hparams(config))
   assert 'reg.l1_weight' not in population.member_hparams(config)     # off: structure
+  # a dropout off in the config: not a population's number; a sweep that gives it a
+  # rate switches it on in its units (sweep.unit_config), so there it is one
+  assert 'model.dropout' not in population.member_hparams(config)
+  assert sweep.is_numeric(config, 'model.dropout', [0.0, 0.5])
+  assert not sweep.is_numeric(config, 'model.dropout', [0.0, 0.5], rates_in_program=False)
+  with config.unlocked():
+    config.model.dropout = 0.25
+  assert 'model.dropout' in population.member_hparams(config)
+  assert 'model.recurrent_dropout' not in population.member_hparams(config)
 
 
 def test_auto_layout_on_one_cpu_device():
@@ -272,7 +312,7 @@ def test_validation_scores_the_members_still_training():
 def test_every_number_a_population_may_vary_has_a_range():
   """``train.check_config`` holds each population row's values to their fields'
   ranges (``train.RANGES``); a field missing there would go unchecked."""
-  varied = set(population.LOSS_HPARAMS)
+  varied = set(population.LOSS_HPARAMS) | set(population.MODEL_HPARAMS)
   for name in optim.OPTIMIZERS:
     for auto in (0, 10):
       config = population_config()

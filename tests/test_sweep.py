@@ -102,7 +102,8 @@ def test_the_first_start_fixes_the_layout_and_a_rerun_keeps_it(tmp_path, capsys)
   c = config_with(random=(('optim.learning_rate', 'uniform', 0.01, 0.02),), trials=5)
   two = sweep.plan(c, workers=2)
   assert sweep.layout(c, str(tmp_path), 2) == two
-  assert json.loads((tmp_path / sweep.LAYOUT_FILE).read_text()) == {'workers': 2, 'part_size': 0}
+  assert json.loads((tmp_path / sweep.LAYOUT_FILE).read_text()) == {
+      'workers': 2, 'part_size': 0, 'rates_in_program': True}
   assert sweep.layout(c, str(tmp_path), 2) == two
   assert capsys.readouterr().out == ''           # the same settings: nothing to say
   assert sweep.layout(c, str(tmp_path), 1) == two
@@ -124,6 +125,46 @@ def test_a_folder_from_before_the_layout_file_is_matched_by_its_units(tmp_path):
   assert not (tmp_path / sweep.LAYOUT_FILE).exists()      # write=False: --status writes nothing
   assert sweep.layout(c, str(tmp_path), 1) == two
   assert json.loads((tmp_path / sweep.LAYOUT_FILE).read_text())['workers'] == 2
+
+
+def test_dropout_rates_on_in_the_config_are_members_and_earlier_sweeps_keep_their_groups(tmp_path):
+  """The modern recipe's searches draw depth, rates and dropouts: the dropouts
+  are members' numbers, so a search is one program per depth (3, not up to 27).
+  PTB's config has no dropout between layers: its units switch it on at the
+  search's largest rate (each member trains at its own). The committed
+  searches, laid out when the dropouts were structure, keep their groups: the
+  JSB folders (from before layout.json) are matched by their units,
+  Nottingham's by its layout.json."""
+  from experiments import modern
+  from training import population
+  root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'results',
+                      'bai2018')
+  for dataset in ('jsb', 'nottingham', 'ptb_char'):
+    for cell in ('gru', 'lstm'):
+      c = modern.get_config(f'dataset={dataset},cell={cell}')
+      units = sweep.plan(c, 1)
+      assert len({u.group for u in units}) <= len(modern.LAYERS)
+      assert all(set(u.hparams) == {'optim.learning_rate', 'model.recurrent_dropout',
+                                    'model.dropout'} for u in units)
+      assert sum(len(u.rows) for u in units) == c.sweep.trials
+      for u in units:
+        uc = sweep.unit_config(c, u)
+        assert uc.model.dropout == (c.model.dropout or max(modern.FF_DROPOUTS))
+        assert uc.model.recurrent_dropout == c.model.recurrent_dropout > 0
+        rates = population.make_population(uc).loss_hp
+        column = u.hparams.index('model.dropout')
+        np.testing.assert_allclose(rates['dropout'], [r[column] for r in u.rows])
+      folder = os.path.join(root, f'{dataset}_{cell}')
+      if not os.path.isdir(folder):
+        continue
+      kept = sweep.layout(c, folder, 1, write=False)
+      groups = {u.group for u in kept}
+      assert groups == {g for g in os.listdir(folder) if g.startswith('g')}, groups
+      assert all('dropout-' in g for g in groups) and len(groups) > len(modern.LAYERS)
+  # A new folder records the grouping it was laid out with.
+  c = modern.get_config('dataset=jsb,cell=gru')
+  assert sweep.layout(c, str(tmp_path), 1) == sweep.plan(c, 1)
+  assert json.loads((tmp_path / sweep.LAYOUT_FILE).read_text())['rates_in_program'] is True
 
 
 def test_units_of_another_sweep_are_refused_in_one_line(tmp_path):
@@ -437,6 +478,19 @@ def test_a_text_searchs_ranking_shows_the_test_in_bits_per_character(tmp_path):
   first = next(l for l in text.splitlines() if l.startswith('| 1 '))
   assert f'| 0.9300 | {0.93 / math.log(2):.4f} | 50.00% |' in first, first
   assert text.rstrip().endswith(f'test 0.9300, {0.93 / math.log(2):.4f} bpc (error 50.00%).')
+  # The validation in bpc too, where the trainer logged it: the line at the member's
+  # lowest validation loss (step 10 here), not the last one.
+  for unit, v in ((units[0], 0.95), (units[1], 0.93)):
+    with open(os.path.join(str(tmp_path), unit.name, 'metrics.jsonl'), 'w') as f:
+      for step, loss in ((10, v), (20, v + 0.5)):
+        f.write(json.dumps(dict(step=step, split='valid', member=0, loss=loss,
+                                bpc=loss / math.log(2))) + '\n')
+  text = sweep.markdown(sweep.summarize(c, str(tmp_path), units))
+  assert '| valid | test | valid (bpc) | test (bpc) | test error |' in text
+  first = next(l for l in text.splitlines() if l.startswith('| 1 '))
+  bpc = f'{0.93 / math.log(2):.4f}'
+  assert f'| 0.9300 | 0.9300 | {bpc} | {bpc} | 50.00% |' in first, first
+  assert f'valid 0.9300, {bpc} bpc, test 0.9300, {bpc} bpc (error 50.00%).' in text
 
 
 

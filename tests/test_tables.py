@@ -11,7 +11,7 @@ from reporting import tables
 from experiments import common
 
 
-def fake_run(folder, config, test_losses, valid=(), **extra):
+def fake_run(folder, config, test_losses, valid=(), result_extra=None, **extra):
   os.makedirs(folder)
   with open(os.path.join(folder, 'config.json'), 'w') as f:
     json.dump(config.to_dict(), f)
@@ -19,7 +19,8 @@ def fake_run(folder, config, test_losses, valid=(), **extra):
   members = [dict(hparams=lab, test_loss=loss, test_error=0.3, **extra)
              for lab, loss in zip(labels, test_losses)]
   with open(os.path.join(folder, 'result.json'), 'w') as f:
-    json.dump(dict(step=100, wall_time_s=12.5, code_version='abc', members=members), f)
+    json.dump(dict(step=100, wall_time_s=12.5, code_version='abc', members=members,
+                   **(result_extra or {})), f)
   with open(os.path.join(folder, 'metrics.jsonl'), 'w') as f:
     for line in valid:
       f.write(json.dumps(line) + '\n')
@@ -551,3 +552,36 @@ def test_a_run_given_less_than_its_declared_budget_is_labelled_reduced(tmp_path)
   run('add', 'dataset=adding600,cell=gru,steps=5000', None)
   assert tables.reduced(json.loads((runs / 'add' / 'config.json').read_text())) == \
       '5,000 of 20,000 updates'
+
+
+def test_a_run_off_its_rows_task_or_over_its_size_is_left_out_with_why(tmp_path):
+  """Override flags apply after the experiment declared its row: the adding problem
+  run at T = 100, or Nottingham under JSB's row, is not that row's run; nor is a
+  model over the study's size (result.json's param_count). Each is left out with
+  the reason; a run at exactly the size, and a record without a count, are filed."""
+  from experiments import modern
+  runs = tmp_path / 'runs'
+  short = modern.get_config('dataset=adding600,cell=gru')
+  short.task.min_length = short.task.max_length = 100
+  fake_run(str(runs / 'add_t100'), short, [1e-7])
+  other = modern.get_config('dataset=jsb,cell=gru')
+  other.task.kwargs.dataset = 'nottingham'
+  fake_run(str(runs / 'jsb_but_nottingham'), other, [3.0])
+  limit = modern.BUDGETS['jsb']
+  fake_run(str(runs / 'jsb_big'), modern.get_config('dataset=jsb,cell=gru,seed=1'), [7.0],
+           result_extra=dict(param_count=limit + 1))
+  fake_run(str(runs / 'jsb_at_size'), modern.get_config('dataset=jsb,cell=gru,seed=2'), [8.3],
+           result_extra=dict(param_count=limit))
+  fake_run(str(runs / 'add_ok'), modern.get_config('dataset=adding600,cell=gru'), [4e-6])
+  skipped = []
+  rows = tables.rows_of(tables.collect([str(runs)], skipped))
+  why = {os.path.basename(r): w for r, w in skipped}
+  assert why == {
+      'add_t100': "it is not the run its declared row 'adding600' stands for: "
+                  "task.max_length=100 (the row's: 600); task.min_length=100 (the row's: 600)",
+      'jsb_but_nottingham': "it is not the run its declared row 'jsb' stands for: "
+                            "task.kwargs.dataset='nottingham' (the row's: 'jsb')",
+      'jsb_big': "it is not the run its declared row 'jsb' stands for: "
+                 f"{limit + 1:,} parameters, over the row's {limit:,}"}
+  ours = {(r['row'], r['method']): r['ours'] for r in rows if r['table'] == 'bai2018'}
+  assert ours['adding600', 'gru'] == 4e-6 and ours['jsb', 'gru'] == 8.3

@@ -5,8 +5,9 @@ A population is the product of ``population.seeds`` and the rows of
 members share the run's structure (cell, sizes, which transforms are on)
 and differ in numbers: the seed, and any numeric hyperparameter that is an
 array in the train state: the optimiser's injected ones (``optim.learning_rate``,
-``optim.momentum``, ``optim.clip_norm``, ...) and the loss-side ones
-(``reg.omega_alpha``, ``reg.l1_weight``, ``reg.bptt_clip``). Members are
+``optim.momentum``, ``optim.clip_norm``, ...), the loss-side ones
+(``reg.omega_alpha``, ``reg.l1_weight``, ``reg.bptt_clip``) and the model's
+dropout rates (``model.dropout``, ``model.recurrent_dropout``). Members are
 stacked on a leading axis and trained with ``jax.vmap``.
 
 The mesh has a population axis ``'pop'`` and a data axis ``'data'``:
@@ -29,13 +30,16 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import optim
 
 LOSS_HPARAMS = ('reg.omega_alpha', 'reg.l1_weight', 'reg.bptt_clip')
+# The model's rates a member may have of its own where they are on (the
+# program then draws their masks; ``models.rnn.MEMBER_RATES``).
+MODEL_HPARAMS = ('model.dropout', 'model.recurrent_dropout')
 
 
 @dataclasses.dataclass(frozen=True)
 class Population:
   """Members' seeds and numbers; ``labels[i]`` names member i's values."""
   seeds: tuple[int, ...]
-  loss_hp: dict[str, np.ndarray]     # 'omega_alpha' -> [P]
+  loss_hp: dict[str, np.ndarray]     # 'omega_alpha' -> [P]; the model's rates the members vary
   opt_hp: dict[str, np.ndarray]      # 'learning_rate' -> [P] (optax injected names)
   labels: tuple[dict, ...]
 
@@ -47,13 +51,15 @@ class Population:
 def member_hparams(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   """The one rule for what may differ between the members of one program:
   the numbers that are arrays in each member's train state. They are the
-  loss-side weights that are on (non-zero in the config, so that the program
-  computes them) and the optimiser's injected hyperparameters
+  loss-side weights and the model's dropout rates that are on (non-zero in
+  the config, so that the program computes them; a member's own rate may
+  then be 0) and the optimiser's injected hyperparameters
   (``optim.numeric_hyperparams``: those its chain uses). Everything else is
   structure: it changes the program, so it varies across runs
   (``training/population.py``, ``orchestration/sweep.py`` and the optimiser all read this)."""
   loss = tuple(k for k in LOSS_HPARAMS if config.reg[k.partition('.')[2]])
-  return loss + tuple(f'optim.{k}' for k in optim.numeric_hyperparams(config.optim))
+  rates = tuple(k for k in MODEL_HPARAMS if config.model.get(k.partition('.')[2], 0.0))
+  return loss + rates + tuple(f'optim.{k}' for k in optim.numeric_hyperparams(config.optim))
 
 
 def make_population(config: ml_collections.ConfigDict) -> Population:
@@ -89,7 +95,7 @@ def make_population(config: ml_collections.ConfigDict) -> Population:
                'bptt_clip': config.reg.bptt_clip}
   allowed = member_hparams(config)
   for name in names:
-    if name in LOSS_HPARAMS and name not in allowed:
+    if name in LOSS_HPARAMS + MODEL_HPARAMS and name not in allowed:
       raise ValueError(f'population varies {name}, which is off (0) in the config; '
                        'switch it on there so the program computes it')
     if name not in allowed:
@@ -100,6 +106,10 @@ def make_population(config: ml_collections.ConfigDict) -> Population:
   members = [(seed, dict(zip(names, row))) for row in rows for seed in seeds]
   loss_hp = {k: np.array([m.get(f'reg.{k}', v) for _, m in members], np.float32)
              for k, v in base_loss.items()}
+  # a rate the members vary (only then: a run at the config's rate keeps its
+  # constant, and its numbers to the last bit)
+  loss_hp.update({k.partition('.')[2]: np.array([m[k] for _, m in members], np.float32)
+                  for k in MODEL_HPARAMS if k in names})
   opt_hp = {n.partition('.')[2]: np.array([m[n] for _, m in members], np.float32)
             for n in names if n.startswith('optim.')}
   labels = tuple({'seed': s, **m} for s, m in members)

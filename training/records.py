@@ -69,6 +69,28 @@ def flatten(d: dict, prefix: str = '') -> dict:
   return out
 
 
+def not_filed_why(config: dict, size: int | None) -> str:
+  """Why a run is not filed under the paper row it declares (``config.paper``,
+  ``experiments.common.declare_paper``): a field of its task changed since the
+  declaration (an override flag; ``paper.task`` holds the task as declared,
+  ``tasks.row_task``), or its model of ``size`` parameters is over the row's
+  ``paper.max_params``. '' when it is filed, or when it declares no table.
+  The trainer says it when a run starts; ``launch.py table`` leaves such a
+  record out with it. A record from before the declaration carried these
+  has nothing to compare with."""
+  paper = config.get('paper') or {}
+  if not paper.get('table'):
+    return ''
+  then = flatten(paper.get('task') or {}, 'task.')
+  now = flatten(config.get('task') or {}, 'task.')
+  why = [f'{k}={now.get(k)!r} (the row\'s: {v!r})' for k, v in sorted(then.items())
+         if now.get(k) != v]
+  limit = paper.get('max_params') or 0
+  if limit and size is not None and size > limit:
+    why.append(f'{size:,} parameters, over the row\'s {limit:,}')
+  return '; '.join(why)
+
+
 # A config field added to the code after a run was recorded is absent from
 # that run's config.json. Absent counts as its value when the value is "off"
 # or, for a field whose default is on (a form, a name), that default: a new

@@ -60,7 +60,7 @@ import orbax.checkpoint as ocp
 import optim
 import tasks
 from models import cells as cells_lib
-from models.rnn import COMPUTE_DTYPES, OUTPUTS, RecurrentNetwork
+from models.rnn import COMPUTE_DTYPES, MEMBER_RATES, OUTPUTS, RecurrentNetwork
 from optim import omega as omega_lib
 from training import distributed
 from training import population
@@ -174,7 +174,8 @@ class Trainer:
     outputs, aux = self.model.apply(
         {'params': params}, batch['inputs'], carry or None, reset=batch.get('reset'),
         train=train, probes=probes, bptt_clip=hp['bptt_clip'] if self.use_bptt_clip else None,
-        targets=batch.get('targets'), rngs={'dropout': dropout_key})   # targets: an RNN-NADE scores them
+        targets=batch.get('targets'), rngs={'dropout': dropout_key},   # targets: an RNN-NADE scores them
+        rates={k: hp[k] for k in MEMBER_RATES if k in hp} if train else None)   # the member's own
     mask = batch['mask']
     per_step = tasks.per_step_loss(outputs, batch, self.task.kind)
     # What is logged: the mean per scored step. A window with nothing to score
@@ -791,7 +792,7 @@ def _restore_or_init(config, trainer: Trainer, pop, mesh, ckpt, changed: list | 
       every = any(k.startswith('population.') for k in changed)
       opt = [n for n in optim.numeric_hyperparams(config.optim) if every or f'optim.{n}' in changed]
       state = state.replace(
-          hp={k: fresh.hp[k] if every or f'reg.{k}' in changed else v
+          hp={k: fresh.hp[k] if every or {f'reg.{k}', f'model.{k}'} & set(changed) else v
               for k, v in state.hp.items()},
           opt_state=optim.set_hyperparams(state.opt_state, **{
               n: optax.tree_utils.tree_get(fresh.opt_state, n) for n in opt}) if opt
@@ -1091,6 +1092,11 @@ def _train_and_evaluate(config, workdir, devices, main, interrupt, data, branch_
       workdir_lib.undo_branch(workdir)
     raise
   step = run.step
+  size = param_count(run.state.params, pop.size)
+  unfiled = records.not_filed_why(config.to_dict(), size)
+  if unfiled and main:
+    print(f'Note: launch.py table will not file this run under {config.paper.table} row '
+          f'{config.paper.row!r}: {unfiled}', flush=True)
   if resumed and main:
     print(f'Branched from {branch_from} at step {step}, into {workdir}' if branch_from
           else f'Resumed from step {step} in {workdir}', flush=True)
@@ -1170,6 +1176,11 @@ def _why_stopped(run: _Run, tc) -> str:
   return ', '.join(what if run.size == 1 else f'{n} {what}' for n, what in counts if n > 0)
 
 
+def param_count(params, members: int) -> int:
+  """The parameters of one member (``params`` stacked over ``members``)."""
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params)) // members
+
+
 def _summarise(run: _Run, config, pop, mesh, evaluate, writer, step: int, total_steps: int,
                wall: float, version) -> tuple[dict, list[dict]]:
   """The run's result (``result.json``): each member scored on the test
@@ -1204,6 +1215,7 @@ def _summarise(run: _Run, config, pop, mesh, evaluate, writer, step: int, total_
         spectral_radius=spectral_radius(w_rec[i]),
         skipped_steps=int(skipped[i])))
   result = dict(step=step, wall_time_s=wall, population=pop.size,
+                param_count=param_count(run.state.params, pop.size),   # of one member
                 solved=sum(m['solved'] for m in members),
                 # which success criterion 'solved' means: test error < solved_error
                 success=tc.get('success'), solved_error=tc.solved_error,
@@ -1261,10 +1273,13 @@ def _progress_line(step, total, recs, valid, solved_at, wall, eta=None,
   left = '' if eta is None or step >= total else f', ETA {"<=" if may_stop_early else ""}{_duration(eta)}'
   head = f'[{step:>8d}/{total} {100 * step / max(total, 1):3.0f}%]'
   tail = f' | {pace}, {_duration(wall)}{left}'
+  also = lambda v: ''.join(f', {k} {records.loss_text(x)}' for k, x in v.items()
+                           if k not in ('loss', 'error', 'count'))   # bits per character...
   if len(recs) == 1 and 'loss' in recs[0]:
     rec = recs[0]
-    v = (f' | valid loss {records.loss_text(valid[0]["loss"])}{_error(valid[0]["error"])}'
-         if valid else '')
+    more = also(valid[0]) if valid else ''
+    v = (f' | valid loss {records.loss_text(valid[0]["loss"])}{more}'
+         f'{_error(valid[0]["error"], "," if more else "")}' if valid else '')
     return (f'{head} loss {records.loss_text(rec["loss"])}{_error(rec["error"])} '
             f'|g| {rec["grad_norm"]:.3g} clip {rec["clipped"]:.2f} skipped {rec["skipped"]} '
             f'omega {rec["omega"]:.3g} rho {rec["spectral_radius"]:.2f}{v}{tail}')
@@ -1272,8 +1287,8 @@ def _progress_line(step, total, recs, valid, solved_at, wall, eta=None,
   active = sum(r['active'] for r in recs)
   solved = sum(s is not None for s in solved_at)
   skipped = max(r['skipped'] for r in recs)
-  best = (f' | best valid loss {records.loss_text(min(v["loss"] for v in valid))}' if valid
-          else '')
+  top = min(valid, key=lambda v: v['loss']) if valid else None
+  best = f' | best valid loss {records.loss_text(top["loss"])}{also(top)}' if valid else ''
   return (f'{head} {len(recs)} members, {active} learning, {solved} solved | '
           f'loss min {records.loss_text(min(losses))} median '
           f'{records.loss_text(float(np.median(losses)))} | skipped at most '
