@@ -175,26 +175,34 @@ from tests.test_population import population_config
 seeds, lrs, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 assert len(jax.devices()) == 4, jax.devices()
 config = population_config(tuple(seeds), tuple(lrs), steps=20)
+if sys.argv[4] == 'dropout':     # each member's own rates, masks drawn on sharded batches
+  config.model.dropout = config.model.recurrent_dropout = 0.3
+  config.population.hparams += ('model.dropout', 'model.recurrent_dropout')
+  config.population.rows = tuple(r + (0.1 * (i + 1), 0.2 * i)
+                                 for i, r in enumerate(config.population.rows))
 sharded = train.train_and_evaluate(config, out + '/sharded')
 plain = train.train_and_evaluate(config, out + '/plain', devices=jax.devices()[:1])
 print(json.dumps([sharded, plain]))
 '''
 
 
-@pytest.mark.parametrize('seeds,lrs,layout', [
-    ((0, 1), (0.01, 0.05), 'pop=4 x data=1'),       # members over devices
-    ((0,), (0.01, 0.05), 'pop=2 x data=2'),         # members and each member's batch
+@pytest.mark.parametrize('seeds,lrs,layout,dropout', [
+    ((0, 1), (0.01, 0.05), 'pop=4 x data=1', ''),       # members over devices
+    ((0,), (0.01, 0.05), 'pop=2 x data=2', ''),         # members and each member's batch
+    ((0,), (0.01, 0.05), 'pop=2 x data=2', 'dropout'),  # with each member's dropout rates
 ])
 @pytest.mark.slow
-def test_sharded_run_equals_unsharded(seeds, lrs, layout, tmp_path):
+def test_sharded_run_equals_unsharded(seeds, lrs, layout, dropout, tmp_path):
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
              JAX_PLATFORMS='cpu')
   proc = subprocess.run([sys.executable, '-c', SHARDED_SCRIPT, json.dumps(seeds),
-                         json.dumps(lrs), str(tmp_path)],
+                         json.dumps(lrs), str(tmp_path), dropout or '-'],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   sharded, plain = json.loads(proc.stdout.strip().splitlines()[-1])
   assert layout in sharded['devices'] and 'pop=1 x data=1' in plain['devices']
+  if dropout:
+    assert [m['hparams']['model.dropout'] for m in sharded['members']] == [0.1, 0.2]
   for a, b in zip(sharded['members'], plain['members']):
     np.testing.assert_allclose(a['test_loss'], b['test_loss'], rtol=1e-5)
 
