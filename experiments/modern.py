@@ -273,8 +273,10 @@ def get_config(arg: str | None = None):
     if a.dataset == 'ptb_char':
       c.task.eval_streams = 256
     c.sweep.random = (('optim.learning_rate', 'log_uniform', 3e-4, 3e-3),
-                      ('model.num_layers+model.hidden_size', 'choice', ((1, 16), (2, 16))),
-                      ('model.recurrent_dropout', 'choice', (0.0, 0.1)))
+                      ('model.num_layers+model.hidden_size', 'choice', ((1, 16), (2, 16))))
+    if a.dataset != 'adding600':
+      c.sweep.random += (('model.recurrent_dropout', 'choice', (0.0, 0.1)),
+                         ('model.dropout', 'choice', (0.0, 0.25)))
     c.sweep.trials = min(a.trials, 4)
   common.declare_paper(c, 'bai2018', a.dataset, a.cell, companion=False,
                        budget=('train.num_steps' if a.dataset == 'adding600' else 'task.epochs',

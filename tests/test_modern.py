@@ -155,3 +155,27 @@ def test_a_run_off_its_rows_task_or_over_its_size_is_told_and_records_its_size(t
   assert ("Note: launch.py table will not file this run under bai2018 row 'jsb': "
           f"task.kwargs.dataset='nottingham' (the row's: 'jsb'); {n:,} parameters, over the "
           "row's 100") in out
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_a_smoke_search_on_ptb_trains_each_trials_dropouts_in_one_program_per_depth(tmp_path,
+                                                                                   real_data):
+  """The PTB characters search, end to end at the smoke size on the real corpus:
+  trials of a depth are members of one program, each at its own learning rate
+  and dropouts (PTB's dropout between layers, off in its config, switched on in
+  the program), and the ranking has every trial."""
+  from datasets import ptb
+  real_data(*(f'ptb/{ptb.file_name("char", s)}' for s in ptb.SPLITS))
+  config = modern.get_config('dataset=ptb_char,cell=gru,smoke')
+  config.sweep.workers = 1
+  config.sweep.seed = 2      # draws of both dropouts at 0 and above (seed 0's four are alike)
+  summary = sweep.run(config, str(tmp_path))
+  assert len(summary['trials']) == config.sweep.trials and not summary['diverged']
+  groups = {t['unit'].split('/')[0] for t in summary['trials']}
+  assert len(groups) <= 2 and all('dropout' not in g for g in groups)   # one per depth
+  drawn = {(t['hparams']['model.recurrent_dropout'], t['hparams']['model.dropout'])
+           for t in summary['trials']}
+  assert len(drawn) > 1                            # the members differ in their dropouts
+  for t in summary['trials']:
+    assert 'valid_bpc' in t and 'test_bpc' in t
