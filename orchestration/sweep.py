@@ -626,9 +626,9 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
       by_row.setdefault(key, dict(hparams=hp, valid=[], test=[], test_error=[], seeds=[]))
       row = by_row[key]
       at_best = select == 'loss' and m.get('best_valid_loss') is not None
-      mine = valid.get(i, {})
-      scored = mine.get(m.get('best_valid_step')) if at_best else None   # its validation line
-      scored = scored or (list(mine.values())[-1] if mine and not at_best else {})
+      mine = valid.get(i, {})       # its validation lines: at its best step, or the last
+      scored = mine.get(m.get('best_valid_step'), {}) if at_best else (
+          list(mine.values())[-1] if mine else {})
       if at_best:
         # the member's parameters at its lowest validation loss, which the
         # trainer keeps and scores on test (as reporting/tables.py reports them)
