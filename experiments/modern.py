@@ -62,8 +62,9 @@ budget, 1, 2 or 3 layers of the widest width that fits
 a recurrent dropout from {0, 0.1, 0.25} and a dropout between layers from
 {0, 0.25, 0.5} (adding: neither). Trials that drew the same depth train
 as members of one program, each at its own rate and dropouts (a dropout
-the config has off, PTB's between layers, is switched on in the program
-and a member at 0 trains without it; ``orchestration/sweep.py``); the
+the config has off, PTB's between layers, is switched on in a program
+where a member drew it above 0, and a member at 0 trains without it;
+``orchestration/sweep.py``); the
 searches run before that (JSB, Nottingham) keep their groups of depth and
 dropouts:
 

@@ -253,14 +253,17 @@ def plan(config: ml_collections.ConfigDict, workers: int,
 
 def unit_config(config: ml_collections.ConfigDict, unit: Unit) -> ml_collections.ConfigDict:
   """The run of one unit: the sweep's config with the unit's structural values,
-  its members' rows, and any dropout its members vary switched on (at the
-  sweep's largest rate for it, so that the program draws masks; each member
-  trains at its own rate, ``population.rows``)."""
+  its members' rows, and any dropout its members vary switched on where one
+  of them has it above 0 (at the sweep's largest rate for it, so that the
+  program draws masks; each member trains at its own rate,
+  ``population.rows``). A unit whose members all drew 0 leaves it off:
+  nothing is drawn (``population.make_population``)."""
   c = copy.deepcopy(config)
   for key, value in unit.structural:
     _set(c, key, value)
   for key in set(unit.hparams) & set(population_lib.MODEL_HPARAMS):
-    if not _get(c, key):
+    column = unit.hparams.index(key)
+    if not _get(c, key) and any(row[column] > 0 for row in unit.rows):
       _set(c, key, _largest(config.sweep, key))
   c.population.seeds = tuple(config.sweep.seeds)
   c.population.hparams = unit.hparams

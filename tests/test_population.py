@@ -231,6 +231,34 @@ def test_one_rule_decides_what_members_may_vary():
   assert 'model.recurrent_dropout' not in population.member_hparams(config)
 
 
+def test_an_off_dropout_whose_members_are_all_at_0_is_left_out_of_the_program():
+  """A sweep's unit whose trials all drew dropout 0 where the config has it
+  off: the population keeps each member's 0 in its label but gives the model
+  no rate (nothing is drawn), and the sweep leaves the dropout off in that
+  unit; one member above 0 switches it on (at the sweep's largest rate)."""
+  from orchestration import sweep
+  config = population_config(lrs=(0.01, 0.02))
+  with config.unlocked():
+    config.population.hparams = ('optim.learning_rate', 'model.dropout')
+    config.population.rows = ((0.01, 0.0), (0.02, 0.0))
+  pop = population.make_population(config)
+  assert 'dropout' not in pop.loss_hp
+  assert [m['model.dropout'] for m in pop.labels] == [0.0] * 4
+  with config.unlocked():
+    config.population.rows = ((0.01, 0.0), (0.02, 0.3))
+  with pytest.raises(ValueError, match='off \\(0\\) in the config'):
+    population.make_population(config)
+  with config.unlocked():
+    config.sweep.random = (('model.dropout', 'choice', (0.0, 0.3, 0.5)),)
+  hparams = ('optim.learning_rate', 'model.dropout')
+  idle = sweep.unit_config(config, sweep.Unit('g00_all', (), hparams, ((0.01, 0.0), (0.02, 0.0)), 0))
+  on = sweep.unit_config(config, sweep.Unit('g00_all', (), hparams, ((0.01, 0.0), (0.02, 0.3)), 0))
+  assert idle.model.dropout == 0.0 and on.model.dropout == 0.5
+  pop = population.make_population(on)
+  np.testing.assert_allclose(pop.loss_hp['dropout'], [m['model.dropout'] for m in pop.labels])
+  assert sorted(set(pop.loss_hp['dropout'].round(3))) == [0.0, 0.3]
+
+
 def test_auto_layout_on_one_cpu_device():
   """map at every batch size and thread count (see population.layout)."""
   one = population.make_mesh(4, 1, jax.devices()[:1])

@@ -131,7 +131,8 @@ def test_dropout_rates_on_in_the_config_are_members_and_earlier_sweeps_keep_thei
   """The modern recipe's searches draw depth, rates and dropouts: the dropouts
   are members' numbers, so a search is one program per depth (3, not up to 27).
   PTB's config has no dropout between layers: its units switch it on at the
-  search's largest rate (each member trains at its own). The committed
+  search's largest rate where a member drew it (each member trains at its
+  own); one at a trial a unit, those that drew 0 leave it off. The committed
   searches, laid out when the dropouts were structure, keep their groups: the
   JSB folders (from before layout.json) are matched by their units,
   Nottingham's by its layout.json."""
@@ -147,13 +148,21 @@ def test_dropout_rates_on_in_the_config_are_members_and_earlier_sweeps_keep_thei
       assert all(set(u.hparams) == {'optim.learning_rate', 'model.recurrent_dropout',
                                     'model.dropout'} for u in units)
       assert sum(len(u.rows) for u in units) == c.sweep.trials
+      one = c.copy_and_resolve_references()
+      one.sweep.part_size = 1        # this CPU's searches: a trial a unit
+      units += sweep.plan(one, 1)
       for u in units:
         uc = sweep.unit_config(c, u)
-        assert uc.model.dropout == (c.model.dropout or max(modern.FF_DROPOUTS))
+        column = u.hparams.index('model.dropout')
+        drawn = [r[column] for r in u.rows]
+        assert uc.model.dropout == (c.model.dropout or (max(modern.FF_DROPOUTS) if max(drawn) > 0
+                                                        else 0.0))
         assert uc.model.recurrent_dropout == c.model.recurrent_dropout > 0
         rates = population.make_population(uc).loss_hp
-        column = u.hparams.index('model.dropout')
-        np.testing.assert_allclose(rates['dropout'], [r[column] for r in u.rows])
+        if uc.model.dropout:
+          np.testing.assert_allclose(rates['dropout'], drawn)
+        else:      # every member at 0 of a dropout that is off: nothing drawn
+          assert 'dropout' not in rates
       folder = os.path.join(root, f'{dataset}_{cell}')
       if not os.path.isdir(folder):
         continue

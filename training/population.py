@@ -94,7 +94,13 @@ def make_population(config: ml_collections.ConfigDict) -> Population:
   base_loss = {'omega_alpha': config.reg.omega_alpha, 'l1_weight': config.reg.l1_weight,
                'bptt_clip': config.reg.bptt_clip}
   allowed = member_hparams(config)
+  # a dropout that is off, with every member at 0: nothing to draw, so the
+  # program leaves it out (a sweep's unit whose trials drew no such dropout)
+  idle = tuple(n for i, n in enumerate(names)
+               if n in MODEL_HPARAMS and n not in allowed and all(r[i] == 0 for r in rows))
   for name in names:
+    if name in idle:
+      continue
     if name in LOSS_HPARAMS + MODEL_HPARAMS and name not in allowed:
       raise ValueError(f'population varies {name}, which is off (0) in the config; '
                        'switch it on there so the program computes it')
@@ -109,7 +115,7 @@ def make_population(config: ml_collections.ConfigDict) -> Population:
   # a rate the members vary (only then: a run at the config's rate keeps its
   # constant, and its numbers to the last bit)
   loss_hp.update({k.partition('.')[2]: np.array([m[k] for _, m in members], np.float32)
-                  for k in MODEL_HPARAMS if k in names})
+                  for k in MODEL_HPARAMS if k in names and k not in idle})
   opt_hp = {n.partition('.')[2]: np.array([m[n] for _, m in members], np.float32)
             for n in names if n.startswith('optim.')}
   labels = tuple({'seed': s, **m} for s, m in members)
