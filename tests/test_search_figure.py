@@ -117,6 +117,32 @@ def test_a_panel_whose_scores_span_decades_is_drawn_on_a_log_scale(tmp_path):
   assert os.path.getsize(search.draw(str(tmp_path))) > 10_000
 
 
+def test_a_ptb_search_is_drawn_in_bits_per_character_with_its_reduced_budget(tmp_path):
+  """The PTB characters search records each trial's validation in bits per
+  character beside the loss (nats): its panel is drawn in bpc (the loss over
+  ln 2), and a search at 2 of the recipe's 30 epochs a trial says so. A
+  panel where a trial lacks the unit (a search from before) stays in the loss."""
+  from orchestration import sweep
+  assert search.PAPER_UNITS == sweep.REPORTED_AS
+  config = modern.get_config('dataset=ptb_char,cell=gru,epochs=2').to_dict()
+  search_dir = tmp_path / 'ptb_char_gru_e2'
+  _unit(str(search_dir), 'g00_num_layers-1_hidden_size-960', config)
+  nats = [0.98, 1.05, 1.2]
+  rows = [dict(unit='g00_num_layers-1_hidden_size-960/part0', structural={},
+               hparams={'optim.learning_rate': lr}, valid=v, valid_bpc=v / math.log(2),
+               diverged=False) for lr, v in zip((1e-3, 2e-3, 3e-4), nats)]
+  (search_dir / 'sweep.json').write_text(json.dumps(dict(select='valid loss', trials=rows,
+                                                         best=rows[0])))
+  found, _, _ = search._collect(str(tmp_path))
+  trials = found['PTB characters, bpc (3M)']['GRU']
+  assert search.panel_unit(trials) == 'bpc'
+  for t, v in zip(trials, nats):
+    assert t.score('loss') == v and t.score('bpc') == pytest.approx(v / math.log(2))
+    assert t.reduced == '2 of 30 epochs'
+  assert search.panel_unit(trials + [search.Trial(1e-3, 1.0, None, False, False)]) == 'loss'
+  assert os.path.getsize(search.draw(str(tmp_path))) > 10_000
+
+
 @pytest.mark.parametrize('module,message', [
     ('search', 'no search (sweep.json or finished units, with learning-rate trials)'),
     ('ablation', 'missing, empty or torn'),

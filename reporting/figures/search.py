@@ -9,11 +9,14 @@ writes ``search.png`` into the folder. A search still running (no sweep.json
 yet) is drawn from the units it has finished, its panel titled with how many
 of its trials that is. Each trial is a point: x its learning
 rate (log), y its validation score at its best epoch (what the search selects
-on), the marker's size its hidden units. The trial a search selects (its
+on; in the papers' unit where the trials record it: bits per character for
+PTB characters, perplexity for words), the marker's size its hidden units. The trial a search selects (its
 lowest validation) is ringed; the table reports its test score. Diverged
 trials sit on the panel's top edge as crosses. What a search is (which table,
 row and method) is read from its units' ``config.json``
-(``reporting.tables.declared``), so the method names are the tables'.
+(``reporting.tables.declared``), so the method names are the tables'; a
+search at a reduced budget (``reporting.tables.reduced``, e.g. 2 of 30
+epochs a trial) says so in its panel's title.
 
 What it shows at once: where each method's good learning rates lie, how
 wide that window is, whether the search's interval covered it, and the
@@ -39,6 +42,11 @@ from training import records  # noqa: E402
 from reporting.figures import cli  # noqa: E402
 
 
+# The papers' units a trial's validation may be recorded in beside the loss
+# (``orchestration.sweep.REPORTED_AS``; not imported here, it brings JAX).
+PAPER_UNITS = ('bpc', 'ppl')
+
+
 @dataclasses.dataclass(frozen=True)
 class Trial:
   learning_rate: float
@@ -46,6 +54,13 @@ class Trial:
   hidden: int | None
   diverged: bool
   selected: bool
+  in_unit: tuple = ()   # (unit, value): the validation in one of PAPER_UNITS, where recorded
+  reduced: str = ''     # its search's cut budget (``tables.reduced``), '' for the full one
+
+  def score(self, unit: str) -> float:
+    """Its validation in ``unit`` ('loss' or one of PAPER_UNITS)."""
+    return self.valid if unit == 'loss' else (
+        self.in_unit[1] if self.in_unit and self.in_unit[0] == unit else math.nan)
 
 
 def searches(folder: str) -> dict:
@@ -109,15 +124,19 @@ def _collect(folder: str) -> tuple[dict, dict, list]:
     row = tables.row_name(table, paper['row'])
     method = table.method_labels.get(paper['methods'][0], paper['methods'][0])
     best = (sweep.get('best') or {})
+    cut = tables.reduced(config)
     trials = []
     for t in sweep['trials']:
       lr = t.get('hparams', {}).get('optim.learning_rate')
       if lr is None:
         continue                  # a search that does not draw the learning rate
       valid = t.get('valid')
+      in_unit = next(((u, float(t[f'valid_{u}'])) for u in PAPER_UNITS
+                      if isinstance(t.get(f'valid_{u}'), (int, float))), ())
       trials.append(Trial(float(lr), math.nan if valid is None else float(valid),
                           _hidden(t.get('structural', {})), bool(t.get('diverged')),
-                          t.get('unit') == best.get('unit') and t.get('hparams') == best.get('hparams')))
+                          t.get('unit') == best.get('unit') and t.get('hparams') == best.get('hparams'),
+                          in_unit, cut))
     if not trials:
       continue
     out.setdefault(row, {})[method] = trials
@@ -142,6 +161,14 @@ def y_scale(scores: list[float]) -> str:
   return 'log' if scored and min(scored) > 0 and max(scored) >= 10 * min(scored) else 'linear'
 
 
+def panel_unit(trials: list[Trial]) -> str:
+  """The unit a panel's trials are drawn in: a paper unit every trial that
+  scored records (bpc for PTB characters), else the loss."""
+  scored = [t for t in trials if math.isfinite(t.valid)]
+  units = {t.in_unit[0] if t.in_unit else 'loss' for t in scored}
+  return units.pop() if len(units) == 1 else 'loss'
+
+
 def draw(folder: str, out: str | None = None) -> str:
   """Writes the panels of ``searches(folder)`` to ``out`` (default
   ``folder/search.png``) and returns its path."""
@@ -156,15 +183,17 @@ def draw(folder: str, out: str | None = None) -> str:
   size = lambda t: 12 + 0.1 * (t.hidden or 100)
   fig, axes = plt.subplots(1, len(found), figsize=(max(6.5, 4.2 * len(found)), 3.8), squeeze=False)
   for ax, (row, by_method) in zip(axes[0], found.items()):
-    scored = [t.valid for ts in by_method.values() for t in ts if math.isfinite(t.valid)]
+    unit = panel_unit([t for ts in by_method.values() for t in ts])
+    scored = [t.score(unit) for ts in by_method.values() for t in ts
+              if math.isfinite(t.score(unit))]
     top = max(scored) if scored else 1.0
     for method, trials in by_method.items():
-      ok = [t for t in trials if not t.diverged and math.isfinite(t.valid)]
-      ax.scatter([t.learning_rate for t in ok], [t.valid for t in ok],
+      ok = [t for t in trials if not t.diverged and math.isfinite(t.score(unit))]
+      ax.scatter([t.learning_rate for t in ok], [t.score(unit) for t in ok],
                  s=[size(t) for t in ok], color=colour[method], alpha=0.75)
       for t in ok:
         if t.selected:
-          ax.scatter([t.learning_rate], [t.valid], s=size(t) * 4, facecolors='none',
+          ax.scatter([t.learning_rate], [t.score(unit)], s=size(t) * 4, facecolors='none',
                      edgecolors=colour[method], linewidths=1.5)
       bad = [t for t in trials if t not in ok]
       ax.scatter([t.learning_rate for t in bad], [top] * len(bad), marker='x',
@@ -174,11 +203,13 @@ def draw(folder: str, out: str | None = None) -> str:
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     running = [f'{m} {unfinished[row][m][0]} of {unfinished[row][m][1]}'
                for m in by_method if m in unfinished.get(row, {})]
-    ax.set_title(row + (f'\nrunning; trials so far: {", ".join(running)}' if running else ''),
-                 fontsize=9 if running else None)
+    cuts = [f'{m} {ts[0].reduced}' for m, ts in by_method.items() if ts[0].reduced]
+    notes = ([f'running; trials so far: {", ".join(running)}'] if running else []) + (
+        [f'reduced budget a trial: {", ".join(cuts)}'] if cuts else [])
+    ax.set_title('\n'.join([row] + notes), fontsize=9 if notes else None)
     ax.set_xlabel('learning rate')
     ax.grid(alpha=0.3)
-  axes[0][0].set_ylabel('validation score at the best epoch')
+    ax.set_ylabel(f'validation {unit} at the best epoch')
   handles = [plt.Line2D([], [], marker='o', linestyle='', color=colour[m]) for m in methods]
   fig.legend(handles, methods, loc='lower center', ncol=min(len(methods), 8), fontsize=8,
              frameon=False)
