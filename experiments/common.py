@@ -116,6 +116,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.recurrent_dropout = 0.0    # variational dropout on h fed to the recurrence
   c.model.zoneout = 0.0
   c.model.dropout = 0.0              # on each layer's input and the head's input, not the recurrence
+  c.model.dropout_on_inputs = True   # False: model.dropout spares the first layer's input (symbols)
   c.model.output = 'linear'          # linear | nade (RNN-NADE, music) | class_softmax | softmax (words)
   c.model.nade_hidden = 150          # NADE hidden units (output='nade')
   c.model.num_classes = 30           # frequency classes of the word softmax (output='class_softmax')

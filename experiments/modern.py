@@ -44,7 +44,7 @@ file's defaults):
 | weight decay | not stated | decoupled (AdamW), 0.01 x lr a step (``wd=``; 0 = plain Adam) | practice ("a touch of weight decay") |
 | clipping | grid-searched | global norm 1 | practice ("0.5-1.0") |
 | layers | not stated per task | 2, outputs summed (adding: 1) | Hafner ("stack two or three smaller layers ... sum the outputs") |
-| regularisation | recurrent dropout (grid-searched) | variational recurrent dropout: JSB 0.25, Nottingham 0.25, PTB 0.1, adding 0 (fresh data cannot be overfit); dropout between layers (``ff_dropout=``, a fresh mask every step): JSB and Nottingham 0.3 (the best single runs on both, RESULTS.md), PTB 0 (not measured yet), adding 0 | Hafner; practice ("dropout on inputs and between layers"); Zaremba et al. 2014 |
+| regularisation | recurrent dropout (grid-searched) | variational recurrent dropout: JSB 0.25, Nottingham 0.25, PTB 0.1, adding 0 (fresh data cannot be overfit); dropout between layers (``ff_dropout=``, a fresh mask every step, also on the input notes; PTB's one-hot characters are not dropped, ``model.dropout_on_inputs``): JSB and Nottingham 0.3 (the best single runs on both, RESULTS.md), PTB 0 (not measured yet), adding 0 | Hafner; practice ("dropout on inputs and between layers"); Zaremba et al. 2014 |
 | stopping, selection | not stated | early stopping on validation (``patience``), test at the lowest validation loss | practice |
 | search | grid search per task | random search on validation: ``python launch.py sweep`` (below) | issue 13 |
 
@@ -227,6 +227,9 @@ def get_config(arg: str | None = None):
   c.model.recurrent_dropout = dropout if a.dropout is None else a.dropout
   c.model.zoneout = a.zoneout
   c.model.dropout = ff_dropout if a.ff_dropout is None else a.ff_dropout
+  # a character's one-hot input is not dropped (a dropped unit would be a dropped
+  # character): PTB's dropout is between layers and before the head
+  c.model.dropout_on_inputs = a.dataset != 'ptb_char'
 
   c.optim.name = 'adamw' if a.wd > 0 else 'adam'
   c.optim.weight_decay = a.wd

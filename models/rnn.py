@@ -345,7 +345,10 @@ class RecurrentNetwork(nn.Module):
   ``dropout`` (training only) zeroes each unit of every layer's input and
   of the head's input with that probability, a fresh mask at every step,
   and scales the rest by 1 / (1 - dropout); the recurrent connections are
-  ``recurrent_dropout``'s.
+  ``recurrent_dropout``'s. ``dropout_on_inputs=False`` spares the first
+  layer's input: where it is a one-hot symbol, a dropped unit would be a
+  dropped character, not a dropped feature (ids read through ``W_in``'s rows,
+  ``input_vocab``, are never dropped).
 
   ``output='nade'`` (Bengio, Boulanger-Lewandowski, Pascanu 2013, sec. 3.3;
   Boulanger-Lewandowski et al. 2012) replaces the linear head by a NADE over
@@ -400,6 +403,7 @@ class RecurrentNetwork(nn.Module):
   recurrent_dropout: float = 0.0
   zoneout: float = 0.0
   dropout: float = 0.0           # on each layer's input and the head's input (not the recurrence)
+  dropout_on_inputs: bool = True # False: ``dropout`` spares the first layer's input
   output: str = 'linear'         # OUTPUTS
   nade_hidden: int = 150         # NADE hidden units (output='nade')
   nade_max_notes: int | None = None   # most notes in a frame, from the data (None: scan the keys)
@@ -478,7 +482,8 @@ class RecurrentNetwork(nn.Module):
     summed = 0.0
     for i, cell in enumerate(self.cells()):
       ids = i == 0 and self.input_vocab > 0
-      if not ids:               # word ids: their rows of W_in are the embedding, not dropped
+      # word ids: their rows of W_in are the embedding, not dropped
+      if not ids and (i > 0 or self.dropout_on_inputs):
         x = drop(x)
       params = self.param(f'layer_{i}', cell.init, self.input_vocab if ids else x.shape[-1])
       if self.learned_initial_state:

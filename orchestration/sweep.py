@@ -58,7 +58,6 @@ from __future__ import annotations
 import copy
 import ctypes
 import dataclasses
-import functools
 import itertools
 import json
 import math
@@ -136,13 +135,35 @@ def _set(config, key: str, value) -> None:
     raise ValueError(f'sweep value {value!r} does not fit {key}: {e}') from None
 
 
+def _numbers(values) -> bool:
+  return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _variants(config, grid: list, random: list) -> list:
+  """``config`` under each combination of the sweep's values that never vary
+  within a program (an optimiser's name, a depth with its width: values that
+  are not numbers), so that what may vary is judged in every group: a
+  momentum drawn under a grid over ``optim.name=('momentum', 'nesterov')`` is
+  a member's number although the base config's optimiser has none."""
+  fixed = [(k, vs) for k, vs in grid if not _numbers(vs)]
+  fixed += [(spec[0], tuple(dict.fromkeys(spec[2]))) for spec in random
+            if spec[1] == 'choice' and len(spec) == 3 and not _numbers(spec[2])]
+  out = []
+  for combo in itertools.product(*[vs for _, vs in fixed]):
+    c = copy.deepcopy(config)
+    for (key, _), value in zip(fixed, combo):
+      _set(c, key, value)
+    out.append(c)
+  return out
+
+
 def is_numeric(config, key: str, values, rates_in_program: bool = True) -> bool:
   """True when ``key`` can differ between the members of one program. A
   dropout rate is, where the config has it on or the sweep gives it a rate
   above 0 (``unit_config`` then switches it on: a member at 0 gets the numbers
   of the run without it). ``rates_in_program=False``: the dropout rates are
   structure, as they were for sweeps laid out before (``layout``)."""
-  if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+  if not _numbers(values):
     return False
   if key in population_lib.MODEL_HPARAMS:   # on in the config, or switched on by its units
     return rates_in_program and (bool(_get(config, key)) or any(v > 0 for v in values))
@@ -188,7 +209,6 @@ def plan(config: ml_collections.ConfigDict, workers: int,
   """The units of ``config``'s sweep, split for ``workers`` processes.
   ``rates_in_program``: the dropout rates on in the config vary within a
   program (False: the grouping of sweeps laid out before, ``layout``)."""
-  numeric = functools.partial(is_numeric, rates_in_program=rates_in_program)
   s = config.sweep
   grid = [tuple(g) for g in s.grid]
   random = [tuple(r) for r in s.random]
@@ -211,10 +231,14 @@ def plan(config: ml_collections.ConfigDict, workers: int,
   if random and s.trials < 1:
     raise ValueError('sweep.random is set but sweep.trials < 1')
   trials = draw(random, s.trials, s.seed) if random else [{}]
-  structural = [(k, v) for k, v in grid if not numeric(config, k, v)]
-  numeric_grid = [(k, v) for k, v in grid if numeric(config, k, v)]
+  variants = _variants(config, grid, random)
+  # numeric: a number every group's program can hold per member
+  numeric = lambda key, values: all(is_numeric(c, key, values, rates_in_program)
+                                    for c in variants)
+  structural = [(k, v) for k, v in grid if not numeric(k, v)]
+  numeric_grid = [(k, v) for k, v in grid if numeric(k, v)]
   numeric_random = [spec[0] for spec in random
-                    if numeric(config, spec[0], [t[spec[0]] for t in trials])]
+                    if numeric(spec[0], [t[spec[0]] for t in trials])]
   # A drawn key that changes what is compiled (hidden units, leaky fraction...)
   # puts each trial in the group of its draw: the trials are still ``trials``.
   drawn_structural = [spec[0] for spec in random if spec[0] not in numeric_random]
@@ -223,7 +247,8 @@ def plan(config: ml_collections.ConfigDict, workers: int,
       raise ValueError(f'sweep.random {spec[0]!r} is not one of the numbers that vary within one '
                        f'program under this config ({", ".join(population_lib.member_hparams(config))}'
                        '; a regularizer weight must be on in the config, an optimiser field one '
-                       f'that optim.name={config.optim.name!r} reads): draw it with \'choice\' from '
+                       f'that optim.name={"/".join(dict.fromkeys(c.optim.name for c in variants))} '
+                       'reads): draw it with \'choice\' from '
                        'a tuple of values (a program each), or switch it on in the config')
   hparams = tuple(k for k, _ in numeric_grid) + tuple(numeric_random)
   by_draw: dict[tuple, list] = {}          # structural draw -> its trials, in drawn order

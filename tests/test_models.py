@@ -359,6 +359,37 @@ def test_dropout_on_layer_and_head_inputs_a_fresh_mask_each_step():
                              plain.apply({'params': params}, u)[0], rtol=1e-6)
 
 
+def test_dropout_that_spares_the_inputs_drops_between_layers_and_before_the_head():
+  """``dropout_on_inputs=False`` (PTB's one-hot characters): the first
+  layer's projection is that of the whole input (x W_in + b, in numpy), the
+  second layer's input and the head's input are still dropped."""
+  rng = np.random.default_rng(1)
+  t, b, d, h, o = 30, 3, 5, 6, 7
+  u = jnp.asarray(rng.uniform(0.5, 1.5, (t, b, d)), jnp.float32)
+  model = RecurrentNetwork(output_size=o, hidden_size=h, num_layers=2, dropout=0.5,
+                           dropout_on_inputs=False)
+  params = model.init(jax.random.key(0), u)['params']
+  out, aux = model.apply({'params': params}, u, train=True, rngs={'dropout': jax.random.key(1)})
+  first = params['layer_0']
+  np.testing.assert_allclose(aux['xp'][0], np.asarray(u) @ np.asarray(first['w_in'])
+                             + np.asarray(first['b']), rtol=1e-5, atol=1e-5)
+  second = params['layer_1']        # its input: layer 0's output, half of it dropped
+  seen = np.linalg.lstsq(np.asarray(second['w_in']).T,
+                         (np.asarray(aux['xp'][1]) - np.asarray(second['b'])).reshape(-1, h).T,
+                         rcond=None)[0].T.reshape(t, b, h)
+  hidden = np.asarray(aux['hidden'][0])
+  off = np.isclose(seen, 0.0, atol=1e-4)
+  assert (off | np.isclose(seen, 2.0 * hidden, rtol=1e-3, atol=1e-4)).all()
+  assert 0.35 < off[np.abs(hidden) > 1e-2].mean() < 0.65
+  plain_head = np.asarray(aux['hidden'][1]) @ np.asarray(params['w_out']) + np.asarray(params['b_out'])
+  assert not np.allclose(out, plain_head, atol=1e-3)     # the head's input dropped too
+  # the default drops the first layer's input as well
+  dropped = RecurrentNetwork(output_size=o, hidden_size=h, num_layers=2, dropout=0.5)
+  _, aux = dropped.apply({'params': params}, u, train=True, rngs={'dropout': jax.random.key(1)})
+  assert not np.allclose(aux['xp'][0], np.asarray(u) @ np.asarray(first['w_in'])
+                         + np.asarray(first['b']), atol=1e-3)
+
+
 def test_dropout_draws_the_masks_of_flax_nn_dropout():
   """models.rnn.Dropout takes its rate at the call (so it may be traced) and
   draws what nn.Dropout draws in its place: runs recorded with nn.Dropout keep

@@ -43,6 +43,14 @@ def test_default_models_are_within_the_study_budget(dataset, cell):
       'bai2018', dataset, (cell,))
 
 
+def test_ptbs_dropout_spares_the_one_hot_characters():
+  """The music's dropout drops input notes too; PTB's would drop whole
+  characters, so there it is between layers and before the head only."""
+  assert not modern.get_config('dataset=ptb_char,cell=gru,ff_dropout=0.25').model.dropout_on_inputs
+  for dataset in ('jsb', 'nottingham', 'adding600'):
+    assert modern.get_config(f'dataset={dataset},cell=gru').model.dropout_on_inputs
+
+
 @pytest.mark.parametrize('cell', modern.CELLS)
 def test_every_depth_of_the_search_is_within_the_budget(cell):
   for dataset in DATASETS:

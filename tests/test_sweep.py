@@ -246,15 +246,34 @@ def test_log_uniform_draws_have_the_closed_form_moments():
   assert {d['c'] for d in choice} == {3, 5}
 
 
+def test_a_number_every_optimiser_of_a_grid_reads_is_a_members_number():
+  """A momentum drawn under a grid over optim.name=('momentum', 'nesterov'):
+  both read it, so it varies within each optimiser's program although the
+  base config's plain SGD has none."""
+  from training import population
+  c = config_with(grid=(('optim.name', ('momentum', 'nesterov')),),
+                  random=(('optim.momentum', 'uniform', 0.5, 0.99),), trials=3)
+  units = sweep.plan(c, workers=1)
+  assert [u.group for u in units] == ['g00_name-momentum', 'g01_name-nesterov']
+  drawn = [t['optim.momentum'] for t in sweep.draw(c.sweep.random, 3, c.sweep.seed)]
+  for u in units:
+    assert u.hparams == ('optim.momentum',) and [r[0] for r in u.rows] == drawn
+    np.testing.assert_allclose(population.make_population(sweep.unit_config(c, u)).opt_hp['momentum'],
+                               np.repeat(drawn, max(1, len(c.sweep.seeds))), rtol=1e-6)
+
+
 @pytest.mark.parametrize('kwargs, message', [
     (dict(grid=(('model.cel', ('rnn',)),)), "'model.cel' is not a config field"),
     (dict(random=(('model.hidden_size', 'uniform', 10, 20),), trials=2),
      r"'model.hidden_size' is not one of the numbers that vary within one program under this "
      r"config \(reg.omega_alpha, optim.learning_rate, optim.clip_norm\b.* draw it with 'choice'"),
-    # an optimiser field the base config's optimiser does not read (a grid over optim.name
-    # judges the draw by the base's): named, with what may vary
+    # an optimiser field the config's optimiser does not read: named, with what may vary;
+    # under a grid over optim.name, one that not every optimiser of the grid reads
     (dict(random=(('optim.adam_b1', 'uniform', 0.8, 0.95),), trials=2),
-     r"'optim.adam_b1' is not one of .* an optimiser field one that optim.name='sgd' reads"),
+     r"'optim.adam_b1' is not one of .* an optimiser field one that optim.name=sgd reads"),
+    (dict(grid=(('optim.name', ('sgd', 'adam')),),
+          random=(('optim.adam_b1', 'uniform', 0.8, 0.95),), trials=2),
+     r"'optim.adam_b1' is not one of .* an optimiser field one that optim.name=sgd/adam reads"),
     (dict(random=(('optim.learning_rate', 'log_uniform', 0.0, 1.0),), trials=2), 'both > 0'),
     (dict(random=(('optim.learning_rate', 'normal', 0.0, 1.0),), trials=2), 'is not one of'),
     (dict(random=(('model.num_layers+model.hidden_siz', 'choice', ((1, 8),)),), trials=2),
