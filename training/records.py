@@ -99,7 +99,8 @@ def not_filed_why(config: dict, size: int | None) -> str:
 _OFF = (None, False, 0, '', [], {})
 _DEFAULTS_ON = {'reg.omega_form': 'squared', 'optim.accumulate_steps': 1,
                 'model.compute_dtype': 'float32', 'train.anneal_min_improvement': 0.003,
-                'model.gate_bias': True, 'task.regression_error': 'squared'}
+                'model.gate_bias': True, 'task.regression_error': 'squared',
+                'model.dropout_on_inputs': True}
 
 
 def is_unset(key: str, value) -> bool:
