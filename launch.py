@@ -8,6 +8,7 @@ r"""The command line of rnnopt. The only place that reads flags.
         [--ours_configs=default,threads1] [--peer_configs=default,threads1]
     python launch.py bench --profile [--workloads=NAME,...]     # time per XLA operation
     python launch.py sweep --config=experiments/temporal_order_sweep.py --workdir=DIR
+    python launch.py sweep --config=... --workdir=DIR --status   # where it stands, trials so far
     python launch.py sweep --config=... --workdir=SHARED_DIR --executor=ray [--ray_address=auto]
     python launch.py sweep --config=... --workdir=SHARED_DIR --executor=slurm \
         --slurm_partition=P --slurm_time_min=M
@@ -74,7 +75,8 @@ _BENCH_OURS_CONFIGS = flags.DEFINE_list(
 
 _STATUS = flags.DEFINE_bool(
     'status', False, 'reproduce: where each job of the targets (all when none are named) '
-    'stands, and the time left; runs nothing.')
+    'stands, and the time left; sweep: where the sweep stands, the time left and its '
+    'finished trials ranked; runs nothing.')
 _EXECUTOR = flags.DEFINE_enum(
     'executor', None, ['local', 'ray', 'slurm'],
     'sweep: where the parts run (default: the config\'s sweep.executor, "local").')
@@ -103,7 +105,7 @@ COMMANDS = ('train', 'sweep', 'bench', 'table', 'reproduce')
 # command): one given to another command is refused, not ignored.
 _FLAG_COMMANDS = {
     'config': ('train', 'sweep'), 'workdir': ('train', 'sweep', 'table', 'reproduce'),
-    'branch_from': ('train',), 'status': ('reproduce',),
+    'branch_from': ('train',), 'status': ('reproduce', 'sweep'),
     **dict.fromkeys(('workloads', 'steps', 'rounds', 'members', 'peer', 'profile',
                      'peer_configs', 'peer_python', 'ours_configs'), ('bench',)),
     **dict.fromkeys(('executor', 'ray_address', 'slurm_partition', 'slurm_time_min',
@@ -189,6 +191,18 @@ def reproduce(targets: list[str]):
       sys.exit('interrupted: rerun the same command to resume')
 
 
+def sweep_status():
+  """``launch.py sweep --status``: reads the sweep's folder, runs nothing."""
+  from orchestration import reproduce as reproduce_lib
+  from orchestration import sweep
+  config = sweep_config(_CONFIG.value)
+  try:
+    sweep.check(config)
+  except ValueError as e:
+    sys.exit(f'config error: {e}')
+  print(reproduce_lib.sweep_status(config, _WORKDIR.value))
+
+
 def sweep_config(config):
   """The config with the sweep flags written into its ``sweep`` fields."""
   overrides = {'executor': _EXECUTOR.value, 'ray_address': _RAY_ADDRESS.value,
@@ -256,6 +270,8 @@ def main(argv):
 
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)   # orbax logs every file it writes at INFO
+  if command == 'sweep' and _STATUS.value:
+    return sweep_status()
   # After flag parsing: importing JAX is slow, and --help should not wait.
   from training import distributed
   try:

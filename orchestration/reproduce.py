@@ -84,42 +84,67 @@ class Job:
 
   def progress(self, workdir: str) -> tuple[str, float, float | None]:
     """Where the unfinished job in ``workdir`` stands, in words; the
-    fraction of its work left (a sweep: of its trials; a run: 1, since its
-    budget may be epochs or a stopping rule); and, for a sweep with finished
-    units, the minutes the rest would take at its trials' pace so far (None
-    without finished units).
-
-    The pace is the finished units' recorded wall time a trial, or a started
-    unit's time a trial at its latest checkpoint where that is already more
-    (a started unit is often the slow one: its trials have not stopped
-    early, so the finished units alone would promise too little). The
-    started units' minutes already spent come off the rest."""
+    fraction of its work left (a sweep: of its trials, ``sweep_progress``;
+    a run: 1, since its budget may be epochs or a stopping rule); and, for a
+    sweep with finished units, the minutes the rest would take at its
+    trials' pace so far (None without finished units)."""
     if self.command != 'sweep':
       return run_state(workdir), 1.0, None
-    from orchestration import sweep
-    from training import workdir as workdir_lib
-    # as _start runs it (one worker), or as the sweep's first start laid it out
-    try:
-      units = sweep.layout(load_config(self.config), workdir, 1, write=False)
-    except RunError as e:      # the sweep itself will refuse to run: say why here
-      return f'cannot resume: {e}', 1.0, None
-    trials = lambda us: sum(len(u.rows) or 1 for u in us)
-    results = {u.name: sweep.finished(os.path.join(workdir, u.name)) for u in units}
-    done = [u for u in units if results[u.name] is not None]
-    seconds = [results[u.name].get('wall_time_s') for u in done]
-    started = {u.name: workdir_lib.checkpoint_elapsed(os.path.join(workdir, u.name))
-               for u in units if u not in done and _started(os.path.join(workdir, u.name))}
-    spent = [u for u in units if started.get(u.name)]
-    timed = done and all(isinstance(s, (int, float)) and s > 0 for s in seconds)
-    per_trial = (max([sum(seconds) / trials(done)] + [started[u.name] / trials([u])
-                                                        for u in spent]) / 60 if timed else None)
-    words = [f'{trials(done)} of {trials(units)} trials done'
-             + (f' ({per_trial:.0f} min a trial)' if per_trial is not None else '')]
-    for name, elapsed in started.items():
-      words.append(f'{name} {run_state(os.path.join(workdir, name), elapsed)}')
-    rest = None if per_trial is None else (
-        per_trial * (trials(units) - trials(done)) - sum(started[u.name] for u in spent) / 60)
-    return '; '.join(words), 1.0 - trials(done) / trials(units), rest
+    return sweep_progress(load_config(self.config), workdir)
+
+
+def sweep_progress(config, workdir: str) -> tuple[str, float, float | None]:
+  """Where the sweep of ``config`` in ``workdir`` stands, in words; the
+  fraction of its trials left; and the minutes the rest would take on one
+  worker at its trials' pace so far (None without finished units).
+
+  The pace is the finished units' recorded wall time a trial, or a started
+  unit's time a trial at its latest checkpoint where that is already more
+  (a started unit is often the slow one: its trials have not stopped
+  early, so the finished units alone would promise too little). The
+  started units' minutes already spent come off the rest."""
+  from orchestration import sweep
+  from training import workdir as workdir_lib
+  # as _start runs it (one worker), or as the sweep's first start laid it out
+  try:
+    units = sweep.layout(config, workdir, 1, write=False)
+  except RunError as e:      # the sweep itself will refuse to run: say why here
+    return f'cannot resume: {e}', 1.0, None
+  trials = lambda us: sum(len(u.rows) or 1 for u in us)
+  results = {u.name: sweep.finished(os.path.join(workdir, u.name)) for u in units}
+  done = [u for u in units if results[u.name] is not None]
+  seconds = [results[u.name].get('wall_time_s') for u in done]
+  started = {u.name: workdir_lib.checkpoint_elapsed(os.path.join(workdir, u.name))
+             for u in units if u not in done and _started(os.path.join(workdir, u.name))}
+  spent = [u for u in units if started.get(u.name)]
+  timed = done and all(isinstance(s, (int, float)) and s > 0 for s in seconds)
+  per_trial = (max([sum(seconds) / trials(done)] + [started[u.name] / trials([u])
+                                                      for u in spent]) / 60 if timed else None)
+  words = [f'{trials(done)} of {trials(units)} trials done'
+           + (f' ({per_trial:.0f} min a trial)' if per_trial is not None else '')]
+  for name, elapsed in started.items():
+    words.append(f'{name} {run_state(os.path.join(workdir, name), elapsed)}')
+  rest = None if per_trial is None else (
+      per_trial * (trials(units) - trials(done)) - sum(started[u.name] for u in spent) / 60)
+  return '; '.join(words), 1.0 - trials(done) / trials(units), rest
+
+
+def sweep_status(config, workdir: str) -> str:
+  """``launch.py sweep --status``: where the sweep stands (``sweep_progress``)
+  and its finished trials ranked on validation, as sweep.md will rank them
+  all (a search that runs over sessions, seen between them); runs nothing."""
+  from orchestration import sweep
+  if not _started(workdir):
+    return f'{workdir}: not started (the same command without --status starts it)'
+  words, _, rest = sweep_progress(config, workdir)
+  lines = [f'{workdir}: {words}']
+  if rest is not None:
+    lines.append(f"About {max(rest, 0):.0f} min of one worker left at its trials' pace so far.")
+  if not words.startswith('cannot resume'):
+    summary = sweep.summarize(config, workdir, sweep.layout(config, workdir, 1, write=False))
+    if summary['trials']:
+      lines += ['', sweep.markdown(summary).rstrip()]
+  return '\n'.join(lines)
 
 
 def _started(workdir: str) -> bool:

@@ -397,6 +397,46 @@ def test_status_runs_nothing_and_names_a_bad_target_in_one_line(tmp_path):
   assert 'Traceback' not in out.stderr
 
 
+def test_sweep_status_ranks_the_finished_trials_and_times_the_rest(tmp_path):
+  """``launch.py sweep --status`` between sessions: the 4-trial smoke search
+  with its first unit (2 trials, 600 s) finished and its second started:
+  5 min a trial, 10 min left, and the two finished trials ranked on
+  validation (the lower one first and named best); nothing is written. An
+  empty folder: not started."""
+  config = reproduce.load_config('experiments/temporal_order_sweep.py:smoke')
+  _, folder = _half_done_search(tmp_path)
+  unit = folder / 'g00_init_scheme-smart_tanh' / 'part0'
+  members = [dict(hparams={'seed': 0, 'optim.learning_rate': lr}, best_valid_loss=v,
+                  test_loss=v + 0.1, test_error=0.0, test_loss_at_best_valid=v + 0.1,
+                  test_error_at_best_valid=0.0) for lr, v in ((0.01, 0.4), (0.02, 0.3))]
+  (unit / 'result.json').write_text(json.dumps({'members': members, 'wall_time_s': 600.0}))
+  (folder / 'g01_init_scheme-basic_tanh' / 'part0' / 'checkpoints' / '300').mkdir(parents=True)
+  before = sorted(str(p) for p in tmp_path.rglob('*'))
+  text = reproduce.sweep_status(config, str(folder))
+  assert text.startswith(f'{folder}: 2 of 4 trials done (5 min a trial); '
+                         'g01_init_scheme-basic_tanh/part0 resumes at step 300\n'
+                         "About 10 min of one worker left at its trials' pace so far."), text
+  ranked = [l for l in text.splitlines() if l.startswith('| 1 ') or l.startswith('| 2 ')]
+  assert 'optim.learning_rate=0.02' in ranked[0] and 'optim.learning_rate=0.01' in ranked[1]
+  assert "Best: g00_init_scheme-smart_tanh/part0 {'optim.learning_rate': 0.02}: valid 0.3" in text
+  assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+  assert reproduce.sweep_status(config, str(tmp_path / 'none')) == (
+      f'{tmp_path / "none"}: not started (the same command without --status starts it)')
+
+
+def test_launch_sweep_status_runs_nothing(tmp_path):
+  out = subprocess.run([sys.executable, 'launch.py', 'sweep', '--status',
+                        '--config=experiments/temporal_order_sweep.py:smoke', f'--workdir={tmp_path}'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr
+  assert out.stdout == f'{tmp_path}: not started (the same command without --status starts it)\n'
+  assert os.listdir(tmp_path) == []
+  out = subprocess.run([sys.executable, 'launch.py', '--status', '--workdir=x',
+                        '--config=experiments/temporal_order.py'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode != 0 and '--status is for reproduce and sweep, not train' in out.stderr
+
+
 def test_fig7_more_runs_each_point_at_the_figures_settings_with_more_updates():
   """Each longer run is the figure's own member (same model, data, rate, clip
   and Omega as experiments/temporal_order_fig7.py at that point), only longer."""

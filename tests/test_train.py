@@ -168,9 +168,10 @@ def run_cli(*args):
      "--config.optim.qqqq: optim has no field 'qqqq'; its fields: accumulate_steps, "),
     (['--config=experiments/temporal_order.py', '--config.data_dir=/x'],
      "--config.data_dir: the config has no field 'data_dir'; its fields: model, "),
-    # a flag of another command, once ignored (sweep --status ran the whole sweep)
-    (['sweep', '--config=experiments/temporal_order_sweep.py:smoke', '--status'],
-     'usage error: --status is for reproduce, not sweep'),
+    # a flag of another command, once ignored (sweep --status ran the whole sweep,
+    # before it was sweep's too: tests/test_reproduce.py)
+    (['--config=experiments/temporal_order.py', '--status'],
+     'usage error: --status is for reproduce and sweep, not train'),
     (['--config=experiments/temporal_order.py', '--steps=5'], '--steps is for bench, not train'),
     # absl kept the last one silently: this ran at 0.01
     (['--config=experiments/temporal_order.py', '--config.optim.learning_rate=0.1',
