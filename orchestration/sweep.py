@@ -146,7 +146,7 @@ def _variants(config, grid: list, random: list) -> list:
   momentum drawn under a grid over ``optim.name=('momentum', 'nesterov')`` is
   a member's number although the base config's optimiser has none."""
   fixed = [(k, vs) for k, vs in grid if not _numbers(vs)]
-  fixed += [(spec[0], tuple(dict.fromkeys(spec[2]))) for spec in random
+  fixed += [(spec[0], tuple(spec[2])) for spec in random
             if spec[1] == 'choice' and len(spec) == 3 and not _numbers(spec[2])]
   out = []
   for combo in itertools.product(*[vs for _, vs in fixed]):
