@@ -64,6 +64,7 @@ import math
 import multiprocessing
 import os
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -703,6 +704,30 @@ def summarize(config, workdir: str, units: list[Unit]) -> dict:
 REPORTED_AS = ('bpc', 'ppl')
 
 
+def overrides(trial: dict) -> list[str]:
+  """The ``--config.KEY=VALUE`` flags that make the sweep's config one trial's
+  run alone: its group's values (fields drawn together each a flag), its
+  numbers, and its seed (its seeds, when it had several, as a population).
+  ``launch.py --config=<the sweep's> <these>`` trains what the trial's member
+  trained, e.g. at another budget (a dropout the trial has above 0 is on, as
+  ``unit_config`` and the member's own rate make it)."""
+  pairs = [pair for key, value in trial.get('structural', {}).items() for pair in _paths(key, value)]
+  pairs += list(trial['hparams'].items())
+  seeds = [s for s in trial.get('seeds', ()) if s is not None]
+  if len(seeds) == 1:
+    pairs.append(('seed', seeds[0]))
+  elif seeds:
+    pairs.append(('population.seeds', tuple(seeds)))
+  return [shlex.quote(f'--config.{key}={_flag_text(value)}') for key, value in pairs]
+
+
+def _flag_text(value) -> str:
+  """A value as config_flags reads it back: floats to every digit, sequences as tuples."""
+  if isinstance(value, (list, tuple)):
+    return '(' + ''.join(f'{_flag_text(v)},' for v in value) + ')'
+  return repr(value) if isinstance(value, float) else str(value)
+
+
 def _percent(error) -> str:
   """An error rate as a percentage; '-' where the task has none (the word
   models score log-likelihoods only, their error is NaN)."""
@@ -738,7 +763,9 @@ def markdown(summary: dict) -> str:
                                  if f'{split}_{u}' in b)
     lines += ['', f'Best: {b["unit"]} {b["hparams"]}: valid {records.loss_text(b["valid"])}'
               f'{also("valid")}, test {records.loss_text(b["test"])}{also("test")} '
-              f'(error {_percent(b["test_error"])}).']
+              f'(error {_percent(b["test_error"])}).', '',
+              'Alone (e.g. at a longer budget): `python launch.py --config=<the sweep\'s> '
+              f'--workdir=<a new folder> {" ".join(overrides(b))}`.']
   if summary.get('failed_units'):
     lines += ['', f'FAILED units (no result after their retries; their trials are missing '
               f'above, see their log.txt): {", ".join(summary["failed_units"])}.']

@@ -10,6 +10,8 @@ import pytest
 from orchestration import sweep
 from experiments import common, temporal_order, temporal_order_sweep
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def config_with(grid=(), random=(), trials=0, seeds=(), **sweep_fields):
   c = temporal_order.get_config('method=sgd-cr,smoke')
@@ -505,7 +507,8 @@ def test_a_text_searchs_ranking_shows_the_test_in_bits_per_character(tmp_path):
   assert '| rank | group | hyperparameters | valid | test | test (bpc) | test error |' in text
   first = next(l for l in text.splitlines() if l.startswith('| 1 '))
   assert f'| 0.9300 | {0.93 / math.log(2):.4f} | 50.00% |' in first, first
-  assert text.rstrip().endswith(f'test 0.9300, {0.93 / math.log(2):.4f} bpc (error 50.00%).')
+  best = next(l for l in text.splitlines() if l.startswith('Best:'))
+  assert best.endswith(f'test 0.9300, {0.93 / math.log(2):.4f} bpc (error 50.00%).'), best
   # The validation in bpc too, where the trainer logged it: the line at the member's
   # lowest validation loss (step 10 here), not the last one.
   for unit, v in ((units[0], 0.95), (units[1], 0.93)):
@@ -541,3 +544,79 @@ def test_a_worker_signalled_as_its_unit_ended_counts_as_done(tmp_path, monkeypat
   out = capsys.readouterr().out
   assert f'{units[0].name}: done after' in out
   assert f'{units[1].name}: FAILED (exit 1; see its log.txt)' in out
+
+
+def _parsed(config_arg: str, flags_text: str):
+  """The config ``launch.py --config=<config_arg> <flags_text>`` trains, read
+  by the loader launch.py uses (a shell's word splitting first)."""
+  import shlex
+  from absl import flags
+  from ml_collections import config_flags
+  argv = ['launch.py', f'--config={config_arg}', *shlex.split(flags_text)]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', flag_values=values, lock_config=True, sys_argv=argv)
+  values(argv)
+  return values.config
+
+
+def _alone_flags(text: str) -> str:
+  line = next(l for l in text.splitlines() if l.startswith('Alone'))
+  command = line.rsplit('`', 2)[1]
+  assert command.startswith("python launch.py --config=<the sweep's> --workdir=<a new folder> ")
+  return command.split('<a new folder> ', 1)[1]
+
+
+def test_the_best_trial_alone_is_the_sweeps_config_with_its_flags(tmp_path):
+  """sweep.md's flags for the best trial, given to launch.py with the sweep's
+  --config, make the config its member trained: the group's values (a pair
+  drawn together), its numbers (a dropout the config has off switched on at
+  the member's rate), and its seeds."""
+  from experiments import modern
+  arg = f'{ROOT}/experiments/modern.py:dataset=ptb_char,cell=gru,epochs=2'
+  c = modern.get_config('dataset=ptb_char,cell=gru,epochs=2')
+  assert c.model.dropout == 0          # off in the config: a member's rate turns it on
+  units = sweep.plan(c, workers=1)
+  for seeds in ((3,), (0, 2)):
+    for u in units[:2]:
+      for row in u.rows[:2]:
+        hp = dict(zip(u.hparams, row))
+        trial = dict(unit=u.name, structural=dict(u.structural), hparams=hp, seeds=list(seeds),
+                     valid=1.0, test=1.0, test_error=0.3, diverged=False)
+        text = sweep.markdown(dict(select='loss', trials=[trial], best=trial, units=1,
+                                   finished_units=1, diverged=0))
+        alone = _parsed(arg, _alone_flags(text))
+        expected = sweep.unit_config(c, u)          # the unit's program, then its member
+        for key, value in hp.items():
+          sweep._set(expected, key, value)
+        (num_layers, hidden), = [v for k, v in u.structural if '+' in k]
+        assert (alone.model.num_layers, alone.model.hidden_size) == (num_layers, hidden)
+        if len(seeds) == 1:
+          assert alone.seed == seeds[0] and not alone.population.seeds
+        else:
+          assert tuple(alone.population.seeds) == seeds
+        mine, theirs = alone.to_dict(), expected.to_dict()
+        for d in (mine, theirs):
+          d.pop('population'), d.pop('seed')
+        assert mine == theirs
+
+
+@pytest.mark.slow
+def test_the_best_trial_alone_trains_what_its_member_trained(tmp_path):
+  """Not just the config: the run launch.py makes from sweep.md's flags scores
+  what the best trial's member scored in the sweep's program."""
+  from training import train
+
+  def shortened(c):
+    c.train.num_steps = 20
+    c.train.log_every = c.train.eval_every = 20
+    return c
+  c = shortened(temporal_order_sweep.get_config('smoke,seeds=2'))
+  s = sweep.run(c, str(tmp_path / 'sweep'))
+  best = s['best']
+  flags_text = _alone_flags((tmp_path / 'sweep' / 'sweep.md').read_text())
+  assert 'init_scheme' in flags_text and 'population.seeds' in flags_text
+  alone = shortened(_parsed(f'{ROOT}/experiments/temporal_order_sweep.py:smoke,seeds=2',
+                            flags_text))
+  result = train.train_and_evaluate(alone, str(tmp_path / 'alone'))
+  np.testing.assert_allclose([m.get('test_loss_at_best_valid', m['test_loss']) for m in result['members']],
+                             best['test_per_seed'], rtol=1e-5)
