@@ -566,7 +566,7 @@ def _alone_flags(text: str) -> str:
   return command.split('<a new folder> ', 1)[1]
 
 
-def test_the_best_trial_alone_is_the_sweeps_config_with_its_flags(tmp_path):
+def test_the_best_trial_alone_is_the_sweeps_config_with_its_flags():
   """sweep.md's flags for the best trial, given to launch.py with the sweep's
   --config, make the config its member trained: the group's values (a pair
   drawn together), its numbers (a dropout the config has off switched on at
