@@ -179,3 +179,17 @@ def test_help_prints_the_modules_docstring_and_draws_nothing(module, tmp_path):
   assert proc.returncode == 0, proc.stderr
   assert proc.stdout.startswith(f'python -m reporting.figures.{module}\n\n')
   assert len(proc.stdout.splitlines()) > 3 and list(tmp_path.iterdir()) == []
+
+
+def test_panel_notes_name_a_shared_budget_once():
+  """Two methods cut to the same budget share one note (the old title repeated the
+  budget per method and ran off a 4-inch panel); different budgets stay apart."""
+  t = lambda cut: search.Trial(1e-3, 1.0, 100, False, False, reduced=cut)
+  both = {'LSTM': [t('2 of 30 epochs')], 'GRU': [t('2 of 30 epochs')]}
+  assert search.panel_notes(both, {'LSTM': (1, 16)}) == [
+      'running; trials so far: LSTM 1 of 16',
+      'reduced budget a trial: 2 of 30 epochs (LSTM, GRU)']
+  apart = {'LSTM': [t('10 of 30 epochs')], 'GRU': [t('2 of 30 epochs')], 'TCN': [t('')]}
+  assert search.panel_notes(apart, {}) == [
+      'reduced budget a trial: 10 of 30 epochs (LSTM); 2 of 30 epochs (GRU)']
+  assert search.panel_notes({'GRU': [t('')]}, {}) == []

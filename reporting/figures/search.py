@@ -169,6 +169,20 @@ def panel_unit(trials: list[Trial]) -> str:
   return units.pop() if len(units) == 1 else 'loss'
 
 
+def panel_notes(by_method: dict, running: dict) -> list[str]:
+  """A panel's title lines under its row: the searches still running ({method:
+  (finished, planned)}) and the reduced budgets, each budget named once with the
+  methods it applies to (the panels are narrow)."""
+  so_far = [f'{m} {running[m][0]} of {running[m][1]}' for m in by_method if m in running]
+  cuts: dict[str, list[str]] = {}
+  for m, trials in by_method.items():
+    if trials[0].reduced:
+      cuts.setdefault(trials[0].reduced, []).append(m)
+  budgets = '; '.join(f'{cut} ({", ".join(methods)})' for cut, methods in cuts.items())
+  return ([f'running; trials so far: {", ".join(so_far)}'] if so_far else []) + (
+      [f'reduced budget a trial: {budgets}'] if cuts else [])
+
+
 def draw(folder: str, out: str | None = None) -> str:
   """Writes the panels of ``searches(folder)`` to ``out`` (default
   ``folder/search.png``) and returns its path."""
@@ -201,11 +215,7 @@ def draw(folder: str, out: str | None = None) -> str:
     ax.set_xscale('log')
     ax.set_yscale(y_scale(scored))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    running = [f'{m} {unfinished[row][m][0]} of {unfinished[row][m][1]}'
-               for m in by_method if m in unfinished.get(row, {})]
-    cuts = [f'{m} {ts[0].reduced}' for m, ts in by_method.items() if ts[0].reduced]
-    notes = ([f'running; trials so far: {", ".join(running)}'] if running else []) + (
-        [f'reduced budget a trial: {", ".join(cuts)}'] if cuts else [])
+    notes = panel_notes(by_method, unfinished.get(row, {}))
     ax.set_title('\n'.join([row] + notes), fontsize=9 if notes else None)
     ax.set_xlabel('learning rate')
     ax.grid(alpha=0.3)
