@@ -242,8 +242,9 @@ MEASURED_MINUTES = {
     # the Nottingham searches: their units' records summed (two sessions, both VMs, pauses included)
     'nottingham_gru': 776, 'nottingham_lstm': 737,
     # the adding searches at T = 600 (16 trials, each a unit: their records summed, over
-    # five sessions on the AMD EPYC VM, cores often shared with tests)
-    'adding600_gru': 702,
+    # five sessions on the AMD EPYC VM, cores often shared with tests; the LSTM's last
+    # four trials on a slower EPYC VM, 93-99 min each)
+    'adding600_gru': 702, 'adding600_lstm': 1106,
 }
 
 # pascanu2013.fig7_more: some of Fig. 7's points again, one method's seeds alone
