@@ -516,6 +516,10 @@ def test_progress_lines_show_skips_and_validation_only_where_it_ran():
   assert 'valid' not in line
   first = train._progress_line(10, 100, [dict(rec, steps_per_s=None)], None, [None], 9.0)
   assert 'compiling' in first
+  # a slow run's pace is not rounded to nothing
+  for rate, text in [(0.37, '0.37'), (3.14159, '3.1'), (9.96, '10'), (1234.4, '1234')]:
+    assert f'| {text} steps/s,' in train._progress_line(
+        10, 100, [dict(rec, steps_per_s=rate)], None, [None], 9.0), rate
   population = train._progress_line(10, 100, [rec, dict(rec, skipped=3)], [dict(loss=2.0)],
                                     [None, None], 9.0, 81.0)
   assert 'skipped at most 7' in population and 'best valid loss 2.0000' in population

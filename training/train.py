@@ -1263,13 +1263,19 @@ def _duration(seconds: float) -> str:
   return f'{s // 3600}h{s // 60 % 60:02d}m'
 
 
+def _rate(per_s: float) -> str:
+  """Two significant digits below 10 a second (a large model on a CPU makes
+  0.37), whole numbers above."""
+  return f'{per_s:.0f}' if per_s >= 9.95 else f'{per_s:.2g}'
+
+
 def _progress_line(step, total, recs, valid, solved_at, wall, eta=None,
                    may_stop_early=False) -> str:
   """One line per log step: the first member's numbers, or a population summary;
   validation numbers on the lines where validation ran. The ETA is an upper
   bound (<=) where members stop once they solve the task."""
   rate = recs[0]['steps_per_s']
-  pace = 'compiling' if rate is None else f'{rate:.0f} steps/s'
+  pace = 'compiling' if rate is None else f'{_rate(rate)} steps/s'
   left = '' if eta is None or step >= total else f', ETA {"<=" if may_stop_early else ""}{_duration(eta)}'
   head = f'[{step:>8d}/{total} {100 * step / max(total, 1):3.0f}%]'
   tail = f' | {pace}, {_duration(wall)}{left}'
